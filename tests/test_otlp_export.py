@@ -1,0 +1,148 @@
+"""End to end: zgen_otel ships metrics and spans through the official OTLP exporters (gRPC and HTTP) to a receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from otlp_receiver import MetricPoint, OtlpReceiver, Protocol
+
+import zgen_otel
+import zgen_otel.testing
+
+PROTOCOLS: list[Protocol] = ["grpc", "http/protobuf"]
+_OTLP_ENV = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_TRACES_EXPORTER",
+)
+
+
+@pytest.fixture(autouse=True)
+def _reset_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in _OTLP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    zgen_otel.testing.reset()
+
+
+def _serve(protocol: Protocol) -> Iterator[OtlpReceiver]:
+    with OtlpReceiver(protocol) as receiver:
+        try:
+            yield receiver
+        finally:
+            # Shut the exporters down (their last export included) while the receiver still listens.
+            zgen_otel.testing.reset()
+
+
+@pytest.fixture(params=PROTOCOLS)
+def receiver(request: pytest.FixtureRequest) -> Iterator[OtlpReceiver]:
+    yield from _serve(request.param)
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[OtlpReceiver]:
+    yield from _serve("http/protobuf")
+
+
+def _latest(receiver: OtlpReceiver, name: str) -> MetricPoint | None:
+    points = [p for p in receiver.metric_points() if p.name == name]
+    return points[-1] if points else None
+
+
+def _has_metrics(receiver: OtlpReceiver, *names: str) -> bool:
+    arrived = {p.name for p in receiver.metric_points()}
+    return all(name in arrived for name in names)
+
+
+def test_metrics_and_spans_reach_the_receiver(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    protocol: Protocol = request.node.callspec.params["receiver"]
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+    zgen_otel.testing.reset()
+    zgen_otel.configure(
+        otlp_endpoint=receiver.endpoint,
+        otlp_protocol=protocol,
+        service_name="otlp-test",
+        interval=3600,
+        export_interval=3600,
+    )
+    runtime = zgen_otel.get_runtime()
+    assert set(runtime.providers.export_targets) == {"metrics", "traces"}
+
+    zgen_otel.record_metric("cpu_usage", 45.2, "system", unit="%")
+    zgen_otel.record_metric("queue_depth", 3, attributes={"queue": "main"})
+    with runtime.tracer.start_as_current_span("agent.step"):
+        pass
+    counter = runtime.providers.meter_provider.get_meter("third.party").create_counter("third.calls", unit="{call}")
+    counter.add(2, {"k": "v"})
+
+    runtime.providers.force_flush()
+    assert receiver.wait_for(
+        lambda: _has_metrics(receiver, "system.cpu_usage", "queue_depth", "third.calls") and receiver.span_names(),
+        timeout=5,
+    ), f"got metrics {sorted({p.name for p in receiver.metric_points()})} and spans {receiver.span_names()}"
+
+    cpu = _latest(receiver, "system.cpu_usage")
+    assert cpu is not None
+    assert cpu.value == pytest.approx(45.2) and cpu.unit == "%" and cpu.attributes == {}
+    queue = _latest(receiver, "queue_depth")
+    assert queue is not None
+    assert queue.value == 3 and queue.attributes == {"queue": "main"}
+    calls = _latest(receiver, "third.calls")
+    assert calls is not None
+    assert calls.value == 2 and calls.unit == "{call}" and calls.attributes == {"k": "v"}
+    for point in (cpu, queue, calls):
+        assert point.resource["service.name"] == "otlp-test"
+        assert point.resource["deployment.environment"] == "test"
+
+    spans = receiver.spans()
+    assert [span.name for _, span in spans] == ["agent.step"]
+    resource: dict[str, Any] = spans[0][0]
+    assert resource["service.name"] == "otlp-test" and resource["deployment.environment"] == "test"
+
+
+def test_no_endpoint_sends_nothing_and_does_not_fail() -> None:
+    zgen_otel.testing.reset()
+    zgen_otel.configure(interval=3600, export_interval=3600)
+    zgen_otel.record_metric("cpu_usage", 12.5, "system", unit="%")
+    runtime = zgen_otel.get_runtime()
+    runtime.providers.force_flush()
+    assert runtime.providers.export_targets == {}
+    assert zgen_otel.get_latest_value("system.cpu_usage") == 12.5  # the local store still works
+
+
+def test_metrics_endpoint_from_its_own_variable(http_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", http_receiver.endpoint + "/v1/metrics")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")
+    zgen_otel.testing.reset()
+    zgen_otel.configure(interval=3600, export_interval=3600)
+    runtime = zgen_otel.get_runtime()
+    assert runtime.providers.export_targets == {"metrics": f"http/protobuf {http_receiver.endpoint}/v1/metrics"}
+
+    zgen_otel.record_metric("queue_depth", 7, attributes={"queue": "main"})
+    runtime.providers.force_flush()
+    assert http_receiver.wait_for(lambda: _has_metrics(http_receiver, "queue_depth"), timeout=5)
+    point = _latest(http_receiver, "queue_depth")
+    assert point is not None and point.value == 7 and point.attributes == {"queue": "main"}
+    assert {signal for signal, _ in http_receiver.request_headers} == {"metrics"}
+
+
+def test_gzip_compressed_http_export_is_decoded(http_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    zgen_otel.testing.reset()
+    zgen_otel.configure(otlp_endpoint=http_receiver.endpoint, interval=3600, export_interval=3600)
+    zgen_otel.record_metric("cpu_usage", 45.2, "system", unit="%")
+    zgen_otel.get_runtime().providers.force_flush()
+    assert http_receiver.wait_for(lambda: _has_metrics(http_receiver, "system.cpu_usage"), timeout=5)
+    assert any(headers.get("content-encoding") == "gzip" for _, headers in http_receiver.request_headers)

@@ -1,0 +1,121 @@
+"""The runtime: lazy creation, shutdown and exit flushing, SQLite persistence across restarts, public names."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import zgen_otel
+from zgen_otel.testing import ManualClock
+
+
+def test_public_names_import() -> None:
+    for name in zgen_otel.__all__:
+        assert getattr(zgen_otel, name) is not None
+    from zgen_otel.metrics import __all__ as metrics_all
+
+    assert {"record_metric", "get_metric_history", "get_metric_average", "register_callback"} <= set(metrics_all)
+
+
+def test_shutdown_makes_every_api_a_noop_until_configure() -> None:
+    zgen_otel.record_metric("before", 1)
+    zgen_otel.shutdown()
+    zgen_otel.record_metric("after", 1)  # no error, no background work restarted
+    assert zgen_otel.get_metric_history("after") == []
+    assert not zgen_otel.get_runtime().enabled
+    zgen_otel.configure()
+    zgen_otel.record_metric("again", 2)
+    assert zgen_otel.get_latest_value("again") == 2
+
+
+def test_history_survives_a_restart_with_a_store_path(tmp_path: Path) -> None:
+    path = str(tmp_path / "metrics.db")
+    zgen_otel.configure(store_path=path)
+    for v in range(5):
+        zgen_otel.record_metric("steps", v, "agent", attributes={"run": "a"}, unit="{step}")
+    zgen_otel.shutdown()
+    zgen_otel.configure(store_path=path)
+    assert [p.value for p in zgen_otel.get_metric_history("agent.steps", attributes={"run": "a"})] == [0, 1, 2, 3, 4]
+    (info,) = zgen_otel.get_all_metrics()
+    assert (info.unit, info.category) == ("{step}", "agent")
+
+
+def test_persisted_history_is_rolled_up_and_pruned_like_memory(tmp_path: Path) -> None:
+    path = str(tmp_path / "metrics.db")
+    clock = ManualClock()
+    zgen_otel.configure(store_path=path, clock=clock, retention_days=30)
+    for _ in range(3 * 3600):  # 3 hours of one-second points...
+        zgen_otel.record_metric("load", 1.0)
+        clock.advance(1)
+    clock.advance(86_400 + 60)  # ...a day later they are past the raw window: minute rows in the file
+    zgen_otel.get_runtime().persistence.flush()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM points").fetchone()[0] == 0
+    assert db.execute("SELECT step, sum(count) FROM rollups GROUP BY step").fetchall() == [(60.0, 3 * 3600)]
+    db.close()
+    zgen_otel.shutdown()
+
+    zgen_otel.configure(store_path=path, clock=clock, retention_days=30)
+    stats = zgen_otel.get_metric_stats("load", 2 * 86_400)
+    assert stats is not None and stats.avg == 1.0 and stats.count == 3 * 3600
+    clock.advance(31 * 86_400)  # past the retention: gone from the file too
+    zgen_otel.get_runtime().persistence.flush()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM rollups").fetchone()[0] == 0
+    db.close()
+
+
+def test_a_killed_process_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    script = textwrap.dedent(
+        f"""
+        import time, zgen_otel
+        zgen_otel.configure(store_path={str(path)!r}, store_flush_interval=0.2, max_raw_points=10**6)
+        i = 0
+        while True:
+            zgen_otel.record_metric("beat", i)
+            i += 1
+            if i % 100 == 0:
+                print(i, flush=True)
+                time.sleep(0.01)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if int(line) >= 3000:
+            break
+    time.sleep(0.5)  # at least one flush after 3,000 samples
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    zgen_otel.configure(store_path=str(path), max_raw_points=10**6)
+    values = [p.value for p in zgen_otel.get_metric_history("beat")]
+    assert len(values) >= 3000
+    assert values == [float(i) for i in range(len(values))]  # intact and gap-free
+
+
+def test_metrics_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
+    path = tmp_path / "exit.db"
+    script = f"import zgen_otel\nzgen_otel.configure(store_path={str(path)!r}, store_flush_interval=3600)\n"
+    script += "for i in range(10):\n    zgen_otel.record_metric('at_exit', i)\n"
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    zgen_otel.configure(store_path=str(path))
+    assert len(zgen_otel.get_metric_history("at_exit")) == 10
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_import_and_first_use_need_no_setup(value: str) -> None:
+    env = {**os.environ, "MONITORING_ENABLED": value}
+    code = "import zgen_otel as z; z.record_metric('x', 1); print(z.get_metric_average('x'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == ("1.0" if value == "true" else "None")
+    assert out.stderr == ""

@@ -1,0 +1,36 @@
+"""zgen_otel: OpenTelemetry instrumentation for Python AI agents that works with no backend."""
+
+__version__ = "0.1.0"
+
+from zgen_otel._runtime import configure, get_runtime, is_configured, shutdown
+from zgen_otel.config import ConfigError, Settings
+from zgen_otel.metrics import (
+    get_all_metrics,
+    get_latest_value,
+    get_metric_average,
+    get_metric_history,
+    get_metric_stats,
+    list_metrics,
+    record_metric,
+    register_callback,
+    unregister_callback,
+)
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "__version__",
+    "configure",
+    "get_all_metrics",
+    "get_latest_value",
+    "get_metric_average",
+    "get_metric_history",
+    "get_metric_stats",
+    "get_runtime",
+    "is_configured",
+    "list_metrics",
+    "record_metric",
+    "register_callback",
+    "shutdown",
+    "unregister_callback",
+]

@@ -1,0 +1,179 @@
+"""The one module that builds OTel SDK providers, readers and exporters for a runtime.
+
+A runtime always owns its own ``MeterProvider`` and ``TracerProvider``. They become the process's global
+providers only when none were installed before (so ``opentelemetry-instrument`` or a host application's
+own SDK set-up stays in charge), and only once per process: OTel refuses to replace a global provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
+from zgen_otel.config import Settings
+from zgen_otel.reader import LocalStoreExporter
+from zgen_otel.store import MetricStore
+
+__all__ = ["Providers", "build_providers"]
+
+_log = logging.getLogger(__name__)
+_globals_checked = False
+_global_meter: GlobalMeterProvider | None = None
+_global_tracer: GlobalTracerProvider | None = None
+
+Signal = Literal["metrics", "traces"]
+
+
+@dataclass
+class Providers:
+    """The SDK objects of one runtime."""
+
+    meter_provider: MeterProvider
+    tracer_provider: TracerProvider
+    local_reader: PeriodicExportingMetricReader
+    export_targets: dict[str, str] = field(default_factory=dict)
+    installed_globals: bool = False
+
+    def collect(self, timeout_millis: float = 10_000) -> bool:
+        """Run a collection now: every instrument's points reach the local store before this returns."""
+        return self.local_reader.force_flush(timeout_millis)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> None:
+        """Collect locally and push everything pending to the OTLP exporters."""
+        self.meter_provider.force_flush(timeout_millis)
+        self.tracer_provider.force_flush(int(timeout_millis))
+
+    def shutdown(self) -> None:
+        """Flush and stop readers, processors and exporters."""
+        self.meter_provider.shutdown()
+        self.tracer_provider.shutdown()
+
+
+def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
+    """The (protocol, endpoint URL) to export ``signal`` to, or None when none is configured."""
+    wanted = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").lower()
+    if "otlp" not in {part.strip() for part in wanted.split(",")}:  # e.g. "none" or "console"
+        return None
+    protocol = settings.signal_protocol(signal)
+    own = settings.otlp_metrics_endpoint if signal == "metrics" else settings.otlp_traces_endpoint
+    if own:
+        return protocol, own
+    if not settings.otlp_endpoint:
+        return None
+    base = settings.otlp_endpoint
+    if protocol == "http/protobuf":  # the shared endpoint is a base URL; each signal has its own path
+        base = base.rstrip("/") + f"/v1/{signal}"
+    return protocol, base
+
+
+def _exporter(settings: Settings, signal: Signal) -> tuple[Any, str] | None:
+    target = _signal_url(settings, signal)
+    if target is None:
+        return None
+    protocol, url = target
+    kwargs: dict[str, Any] = {"endpoint": url}
+    if settings.otlp_headers:
+        kwargs["headers"] = dict(settings.otlp_headers)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+
+        cls: Any = GrpcMetrics if signal == "metrics" else GrpcSpans
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+        cls = HttpMetrics if signal == "metrics" else HttpSpans
+    return cls(**kwargs), f"{protocol} {url}"
+
+
+def _resource(settings: Settings) -> Resource:
+    """Resource from ``OTEL_RESOURCE_ATTRIBUTES`` plus ``service.name``.
+
+    ``service.name`` comes from ``configure(service_name=...)`` or ``OTEL_SERVICE_NAME``, else from
+    ``OTEL_RESOURCE_ATTRIBUTES``, else ``zgen-agent``.
+    """
+    detected = Resource.create({})
+    name = settings.service_name
+    from_attributes = str(detected.attributes.get(SERVICE_NAME, ""))
+    if name == Settings.service_name and from_attributes and not from_attributes.startswith("unknown_service"):
+        name = from_attributes
+    return detected.merge(Resource({SERVICE_NAME: name}))
+
+
+def build_providers(
+    settings: Settings,
+    store: MetricStore,
+    *,
+    skip_scopes: Sequence[str],
+    after_export: Callable[[], None] | None = None,
+    extra_metric_readers: Sequence[MetricReader] = (),
+    extra_span_processors: Sequence[SpanProcessor] = (),
+) -> Providers:
+    """Build the providers of one runtime: the local reader always, OTLP exporters when configured."""
+    resource = _resource(settings)
+    local = PeriodicExportingMetricReader(
+        LocalStoreExporter(store, skip_scopes=skip_scopes, after_export=after_export),
+        export_interval_millis=settings.interval * 1000,
+    )
+    readers: list[MetricReader] = [local, *extra_metric_readers]
+    targets: dict[str, str] = {}
+    metric_exporter = _exporter(settings, "metrics")
+    if metric_exporter is not None:
+        exporter: MetricExporter = metric_exporter[0]
+        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=settings.export_interval * 1000))
+        targets["metrics"] = metric_exporter[1]
+    meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    span_exporter = _exporter(settings, "traces")
+    if span_exporter is not None:
+        span_out: SpanExporter = span_exporter[0]
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_out))
+        targets["traces"] = span_exporter[1]
+    for processor in extra_span_processors:
+        tracer_provider.add_span_processor(processor)
+
+    installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
+    return Providers(meter_provider, tracer_provider, local, targets, installed)
+
+
+def _bind_globals(meter_provider: MeterProvider, tracer_provider: TracerProvider) -> bool:
+    """Route the global providers to these; return whether zgen_otel owns at least one global.
+
+    The first call installs forwarding providers (see ``_globals``) where the host installed none; every
+    call re-binds the ones zgen_otel owns, so a reconfigured runtime takes over the globals.
+    """
+    if not _globals_checked:
+        _install_globals()
+    if _global_meter is not None:
+        _global_meter.bind(meter_provider)
+    if _global_tracer is not None:
+        _global_tracer.bind(tracer_provider)
+    return _global_meter is not None or _global_tracer is not None
+
+
+def _install_globals() -> None:
+    global _globals_checked, _global_meter, _global_tracer
+    _globals_checked = True
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        _global_tracer = GlobalTracerProvider()
+        trace.set_tracer_provider(_global_tracer)
+    else:
+        _log.info("zgen_otel: a global TracerProvider already exists; leaving it in place")
+    if type(metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider":
+        _global_meter = GlobalMeterProvider()
+        metrics.set_meter_provider(_global_meter)
+    else:
+        _log.info("zgen_otel: a global MeterProvider already exists; leaving it in place")

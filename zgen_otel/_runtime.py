@@ -1,0 +1,204 @@
+"""The one process-wide runtime: settings, store, OTel providers and background work.
+
+It is created lazily on first use from the environment (so the seed's snippets work with no set-up),
+replaced by :func:`configure`, stopped by :func:`shutdown` and at interpreter exit, and reset by
+``zgen_otel.testing``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
+
+from zgen_otel import __version__
+from zgen_otel.config import Settings, load_settings
+from zgen_otel.store import MetricStore
+
+__all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shutdown"]
+
+_log = logging.getLogger(__name__)
+
+METRICS_SCOPE = "zgen_otel.metrics"
+_PRUNE_EVERY = 60.0
+
+
+class Runtime:
+    """Everything one configuration of zgen_otel owns. Use :func:`get_runtime` to reach the current one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        extra_metric_readers: Sequence[Any] = (),
+        extra_span_processors: Sequence[Any] = (),
+    ) -> None:
+        from zgen_otel.metrics import MetricsRecorder, NoopRecorder
+
+        self.settings = settings
+        self.clock = clock
+        self.started_at = clock()
+        self.enabled = settings.enabled
+        self.store = MetricStore(
+            retention_seconds=settings.retention_seconds,
+            max_series=settings.max_series,
+            max_raw_points=settings.max_raw_points,
+            clock=clock,
+        )
+        self.providers: Any = None
+        self.persistence: Any = None
+        self._last_prune = clock()
+        if not settings.enabled:
+            self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
+            self.tracer: otel_trace.Tracer = otel_trace.NoOpTracer()
+            self.metrics: MetricsRecorder | NoopRecorder = NoopRecorder()
+            return
+        if settings.store_path:
+            from zgen_otel._persist import SQLitePersistence
+
+            self.persistence = SQLitePersistence(settings.store_path, self.store, settings.store_flush_interval)
+        from zgen_otel._providers import build_providers
+
+        self.providers = build_providers(
+            settings,
+            self.store,
+            skip_scopes=(METRICS_SCOPE,),
+            after_export=self._maintain,
+            extra_metric_readers=extra_metric_readers,
+            extra_span_processors=extra_span_processors,
+        )
+        self.meter = self.providers.meter_provider.get_meter(METRICS_SCOPE, __version__)
+        self.tracer = self.providers.tracer_provider.get_tracer("zgen_otel", __version__)
+        self.metrics = MetricsRecorder(self.store, self.meter)
+
+    def _maintain(self) -> None:
+        """Periodic upkeep, run on the local reader's thread after each collection."""
+        now = self.clock()
+        if now - self._last_prune >= _PRUNE_EVERY:
+            self._last_prune = now
+            self.store.prune(now)
+
+    def collect(self) -> None:
+        """Collect every instrument into the local store now (instead of waiting for the interval)."""
+        if self.providers is not None:
+            self.providers.collect()
+
+    def shutdown(self) -> None:
+        """Collect a last time, flush exporters and persistence, and stop background threads."""
+        if self.providers is not None:
+            try:
+                self.providers.collect()
+                self.providers.shutdown()
+            except Exception:
+                _log.exception("zgen_otel: error while shutting down the OTel providers")
+            self.providers = None
+        if self.persistence is not None:
+            self.persistence.close()
+            self.persistence = None
+        self.metrics = _disabled_recorder()
+        self.enabled = False
+
+
+def _disabled_recorder() -> Any:
+    from zgen_otel.metrics import NoopRecorder
+
+    return NoopRecorder()
+
+
+_lock = threading.RLock()
+_current: Runtime | None = None
+_shut_down = False
+_atexit_registered = False
+
+
+def get_runtime() -> Runtime:
+    """The current runtime, built from the environment on first use."""
+    rt = _current
+    if rt is not None:
+        return rt
+    return _create(None)
+
+
+def _create(settings: Settings | None, **runtime_args: Any) -> Runtime:
+    global _current, _atexit_registered
+    with _lock:
+        if _current is not None and settings is None:
+            return _current
+        if settings is None:
+            settings = load_settings()
+            if _shut_down:
+                settings = load_settings(enabled=False)
+        old, _current = _current, None
+        if old is not None:
+            old.shutdown()
+        _current = Runtime(settings, **runtime_args)
+        if not _atexit_registered:
+            atexit.register(_at_exit)
+            _atexit_registered = True
+        return _current
+
+
+def configure(
+    *,
+    clock: Callable[[], float] | None = None,
+    metric_readers: Sequence[Any] = (),
+    span_processors: Sequence[Any] = (),
+    **settings: Any,
+) -> Settings:
+    """Replace the runtime with one built from the environment overridden by ``settings`` keywords.
+
+    Keywords are the names in :data:`zgen_otel.config.ENV_VARS` (``enabled``, ``interval``,
+    ``retention_days``, ``otlp_endpoint``, ``store_path``, ...). ``metric_readers`` and ``span_processors``
+    are added to the runtime's providers (for tests or extra exporters); ``clock`` replaces ``time.time``.
+
+    Raises:
+        ConfigError: a keyword or environment variable has a value that is not allowed.
+    """
+    global _shut_down
+    validated = load_settings(**settings)
+    with _lock:
+        _shut_down = False
+        rt = _create(
+            validated,
+            clock=clock or time.time,
+            extra_metric_readers=metric_readers,
+            extra_span_processors=span_processors,
+        )
+    return rt.settings
+
+
+def is_configured() -> bool:
+    """Whether a runtime exists (built lazily or by :func:`configure`)."""
+    return _current is not None
+
+
+def shutdown() -> None:
+    """Flush telemetry and stop background work; later calls are cheap no-ops until :func:`configure`."""
+    global _current, _shut_down
+    with _lock:
+        rt, _current = _current, None
+        _shut_down = True
+        if rt is not None:
+            rt.shutdown()
+
+
+def reset() -> None:
+    """Shut the runtime down and forget it: the next use builds a fresh one from the environment."""
+    global _shut_down
+    shutdown()
+    with _lock:
+        _shut_down = False
+
+
+def _at_exit() -> None:
+    try:
+        shutdown()
+    except Exception:  # pragma: no cover - interpreter exit must never fail because of telemetry
+        _log.exception("zgen_otel: error at exit")

@@ -1,0 +1,202 @@
+"""Settings: read from the environment, overridden by ``configure(...)`` keywords, validated once.
+
+Every setting has one environment variable and one ``configure`` keyword. A malformed value raises
+:class:`ConfigError` naming the variable (or keyword), the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings"]
+
+OtlpProtocol = Literal["grpc", "http/protobuf"]
+_PROTOCOLS: tuple[str, ...] = ("grpc", "http/protobuf")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+class ConfigError(ValueError):
+    """A setting has a value that is not allowed; the message names the setting, the value and the rule."""
+
+
+def _bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}")
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a whole number > 0")
+    return value
+
+
+def _protocol(raw: str) -> str:
+    text = raw.strip().lower()
+    if text not in _PROTOCOLS:
+        raise ValueError(f"expected one of {', '.join(_PROTOCOLS)}")
+    return text
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("expected a non-empty string")
+    return raw.strip()
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _headers(raw: str) -> dict[str, str]:
+    """Parse ``k1=v1,k2=v2`` (the OTLP header format) into a dict."""
+    headers: dict[str, str] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("expected comma-separated key=value pairs")
+        headers[key.strip().lower()] = value.strip()
+    return headers
+
+
+@dataclass(frozen=True)
+class _Spec:
+    env: str
+    parse: Callable[[str], Any]
+    allowed: str
+
+
+# keyword -> (environment variable, parser, what is allowed). Defaults live on Settings.
+ENV_VARS: dict[str, _Spec] = {
+    "enabled": _Spec("MONITORING_ENABLED", _bool, "true or false"),
+    "interval": _Spec("MONITORING_INTERVAL", _positive_float, "a number of seconds > 0"),
+    "retention_days": _Spec("METRICS_RETENTION_DAYS", _positive_float, "a number of days > 0"),
+    "alerting_enabled": _Spec("ALERTING_ENABLED", _bool, "true or false"),
+    "alerting_notifications": _Spec("ALERTING_NOTIFICATIONS", _bool, "true or false"),
+    "service_name": _Spec("OTEL_SERVICE_NAME", _text, "a non-empty string"),
+    "otlp_endpoint": _Spec("OTEL_EXPORTER_OTLP_ENDPOINT", _optional_text, "a URL such as http://127.0.0.1:4318"),
+    "otlp_metrics_endpoint": _Spec("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", _optional_text, "a URL"),
+    "otlp_traces_endpoint": _Spec("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _optional_text, "a URL"),
+    "otlp_protocol": _Spec("OTEL_EXPORTER_OTLP_PROTOCOL", _protocol, "grpc or http/protobuf"),
+    "otlp_metrics_protocol": _Spec("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", _protocol, "grpc or http/protobuf"),
+    "otlp_traces_protocol": _Spec("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _protocol, "grpc or http/protobuf"),
+    "otlp_headers": _Spec("OTEL_EXPORTER_OTLP_HEADERS", _headers, "comma-separated key=value pairs"),
+    "export_interval": _Spec("OTEL_METRIC_EXPORT_INTERVAL", lambda r: _positive_float(r) / 1000, "milliseconds > 0"),
+    "store_path": _Spec("ZGEN_OTEL_STORE_PATH", _optional_text, "a file path for the SQLite store"),
+    "store_flush_interval": _Spec("ZGEN_OTEL_STORE_FLUSH_INTERVAL", _positive_float, "a number of seconds > 0"),
+    "max_series": _Spec("ZGEN_OTEL_MAX_SERIES", _positive_int, "a whole number > 0"),
+    "max_raw_points": _Spec("ZGEN_OTEL_MAX_RAW_POINTS", _positive_int, "a whole number >= 16"),
+    "set_global_providers": _Spec("ZGEN_OTEL_SET_GLOBAL_PROVIDERS", _bool, "true or false"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one runtime. Build it with :func:`load_settings`."""
+
+    enabled: bool = True
+    interval: float = 60.0
+    retention_days: float = 30.0
+    alerting_enabled: bool = True
+    alerting_notifications: bool = True
+    service_name: str = "zgen-agent"
+    otlp_endpoint: str | None = None
+    otlp_metrics_endpoint: str | None = None
+    otlp_traces_endpoint: str | None = None
+    otlp_protocol: str = "http/protobuf"
+    otlp_metrics_protocol: str | None = None
+    otlp_traces_protocol: str | None = None
+    otlp_headers: Mapping[str, str] = field(default_factory=dict)
+    export_interval: float = 60.0
+    store_path: str | None = None
+    store_flush_interval: float = 5.0
+    max_series: int = 10_000
+    max_raw_points: int = 4096
+    set_global_providers: bool = True
+
+    @property
+    def retention_seconds(self) -> float:
+        """Retention in seconds."""
+        return self.retention_days * 86_400.0
+
+    def signal_endpoint(self, signal: Literal["metrics", "traces"]) -> str | None:
+        """The OTLP endpoint for one signal (its own setting first, then the shared one), or None."""
+        own = self.otlp_metrics_endpoint if signal == "metrics" else self.otlp_traces_endpoint
+        return own or self.otlp_endpoint
+
+    def signal_protocol(self, signal: Literal["metrics", "traces"]) -> str:
+        """The OTLP protocol for one signal: ``grpc`` or ``http/protobuf``."""
+        own = self.otlp_metrics_protocol if signal == "metrics" else self.otlp_traces_protocol
+        return own or self.otlp_protocol
+
+
+def _check_override(key: str, value: Any) -> Any:
+    """Validate one ``configure`` keyword with the same rules as its environment variable."""
+    spec = ENV_VARS[key]
+    label = f"{key}={value!r}"
+    if value is None:
+        return None  # back to the default
+    if spec.parse is _headers and isinstance(value, Mapping):
+        if all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return {k.lower(): v for k, v in value.items()}
+        raise ConfigError(f"{label} is not valid: expected a mapping of str to str")
+    if spec.parse is _bool and isinstance(value, bool):
+        return value
+    numeric = spec.parse in (_positive_float, _positive_int) or key == "export_interval"
+    if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key == "export_interval":  # seconds as a keyword, milliseconds in the environment
+            return _validated(label, _positive_float, str(value), "a number of seconds > 0")
+        if spec.parse is _positive_int and not isinstance(value, int):
+            raise ConfigError(f"{label} is not valid: expected {spec.allowed}")
+        return _validated(label, spec.parse, str(value), spec.allowed)
+    if isinstance(value, str):
+        return _validated(label, spec.parse, value, spec.allowed)
+    raise ConfigError(f"{label} is not valid: expected {spec.allowed}")
+
+
+def _validated(label: str, parse: Callable[[str], Any], raw: str, allowed: str) -> Any:
+    try:
+        return parse(raw)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{label} is not valid: expected {allowed}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build validated settings from the environment (``os.environ`` by default) and keyword overrides.
+
+    Raises:
+        ConfigError: a variable or keyword has a value that is not allowed, or a keyword is unknown.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for key, spec in ENV_VARS.items():
+        raw = env.get(spec.env)
+        if raw is not None and raw.strip():
+            values[key] = _validated(f"{spec.env}={raw!r}", spec.parse, raw, spec.allowed)
+    unknown = sorted(set(overrides) - set(ENV_VARS))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(ENV_VARS)}")
+    for key, value in overrides.items():
+        values[key] = _check_override(key, value)
+    settings = Settings(**{k: v for k, v in values.items() if v is not None})
+    if settings.max_raw_points < 16:
+        raise ConfigError(f"max_raw_points={settings.max_raw_points!r} is not valid: expected a whole number >= 16")
+    return settings

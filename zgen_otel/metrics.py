@@ -1,0 +1,256 @@
+"""Record custom metrics, read their history and averages, and react to updates (the seed's ``metrics``).
+
+``record_metric`` writes the sample into the local store at once and exactly, and exposes the metric to
+OTel as an observable gauge read at collection time, so it also ships over OTLP when an exporter is
+configured. The hot path is a validated store append (about a microsecond).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from zgen_otel import _runtime
+from zgen_otel._util import RateLimitedLogger
+from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, SeriesInfo, WindowStats
+
+__all__ = [
+    "MetricCallback",
+    "MetricPoint",
+    "get_all_metrics",
+    "get_latest_value",
+    "get_metric_average",
+    "get_metric_history",
+    "get_metric_stats",
+    "list_metrics",
+    "record_metric",
+    "register_callback",
+    "unregister_callback",
+]
+
+_log = logging.getLogger(__name__)
+_warn = RateLimitedLogger(_log)
+
+MetricCallback = Callable[[str, float, float, Mapping[str, AttributeValue]], None]
+
+# The OTel instrument-name rule, so every metric name is also a valid OTel instrument name.
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./\-]{0,254}")
+_NAME_RULE = "must start with a letter and hold only letters, digits, '_', '.', '-' and '/' (at most 255 characters)"
+_PRIMITIVES = (str, bool, int, float)
+_FAST_TYPES = frozenset((str, bool, int))  # floats go through the slow path, which rejects NaN/inf
+
+
+def _check_name(what: str, name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str; got {type(name).__name__} {name!r}")
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError(f"{what} {name!r} is not valid: it {_NAME_RULE}")
+    return name
+
+
+def _as_float(value: object) -> float:
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"metric value must be a real number (int or float); got {type(value).__name__} {value!r}")
+
+
+def _attributes(attributes: object) -> AttributeKey:
+    """Validate an attribute mapping and return its store key (sorted items)."""
+    if type(attributes) is dict:
+        items = sorted(attributes.items())
+        if all(type(k) is str and k and type(v) in _FAST_TYPES for k, v in items):
+            return tuple(items)
+    elif not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
+    for k, v in attributes.items():
+        if not isinstance(k, str) or not k:
+            raise TypeError(f"attribute keys must be non-empty str; got {k!r}")
+        if not isinstance(v, _PRIMITIVES) or (isinstance(v, float) and not math.isfinite(v)):
+            raise TypeError(f"attribute {k!r} must be a str, bool, int or finite float; got {v!r}")
+    return tuple(sorted(attributes.items()))
+
+
+class MetricsRecorder:
+    """The metrics API of one runtime: validation, the store write and the OTel gauge for each name."""
+
+    def __init__(self, store: MetricStore, meter: Meter) -> None:
+        self._store = store
+        self._meter = meter
+        self._names: dict[tuple[str, str | None], str] = {}
+        self.dropped_nonfinite = 0
+
+    def record(
+        self,
+        name: str,
+        value: float,
+        category: str | None,
+        attributes: Mapping[str, AttributeValue] | None,
+        unit: str,
+        timestamp: float | None,
+    ) -> None:
+        """Validate and store one sample (see :func:`record_metric`)."""
+        if type(value) is not float:
+            value = _as_float(value)
+        full = self._names.get((name, category))
+        if full is None:
+            full = self._register(name, category, unit)
+        if value - value != 0.0:  # NaN or +-inf
+            self.dropped_nonfinite += 1
+            _warn.warning(f"nonfinite:{full}", "zgen_otel dropped a non-finite value %r for metric %r", value, full)
+            return
+        key = _attributes(attributes) if attributes else ()
+        if timestamp is not None:
+            timestamp = _as_float(timestamp)
+            if not math.isfinite(timestamp) or timestamp < 0:
+                raise ValueError(f"timestamp must be a finite number of seconds since the epoch; got {timestamp!r}")
+        self._store.add(full, value, key, timestamp, unit=unit, category=category)
+
+    def _register(self, name: str, category: str | None, unit: str) -> str:
+        """Validate a new (name, category) pair and create its observable gauge."""
+        _check_name("metric name", name)
+        if category is not None:
+            _check_name("category", category)
+        if not isinstance(unit, str):
+            raise TypeError(f"unit must be a str; got {unit!r}")
+        full = f"{category}.{name}" if category else name
+        if len(full) > 255:
+            raise ValueError(f"metric name {full!r} is not valid: it {_NAME_RULE}")
+        if full not in self._names.values():
+            self._meter.create_observable_gauge(full, callbacks=[self._observer(full)], unit=unit)
+        self._names[(name, category)] = full
+        return full
+
+    def _observer(self, full: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        store = self._store
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            for series in store.series(full):
+                latest = series.latest()
+                if latest is not None:
+                    yield Observation(latest.value, series.attributes)
+
+        return observe
+
+
+class NoopRecorder:
+    """What the metrics API talks to when monitoring is disabled or shut down: accepts and drops."""
+
+    dropped_nonfinite = 0
+
+    def record(self, *args: Any) -> None:
+        """Drop the sample."""
+
+
+def record_metric(
+    name: str,
+    value: float,
+    category: str | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    *,
+    unit: str = "",
+    timestamp: float | None = None,
+) -> None:
+    """Record one value of a metric, stored as ``category.name`` when a category is given.
+
+    The sample is in the local store (history, averages, callbacks, alert rules) when this returns, and
+    the metric's latest value is exported over OTLP as a gauge at each collection.
+
+    Args:
+        name: the metric name (letters, digits, ``_ . - /``, starting with a letter).
+        value: an int or float. NaN and infinities are dropped with a rate-limited warning.
+        category: optional prefix, e.g. ``"system"`` turns ``cpu_usage`` into ``system.cpu_usage``.
+        attributes: optional dimensions (str keys; str, bool, int or float values): one series per set.
+        unit: the UCUM unit (``"s"``, ``"By"``, ``"%"``...), set by the first sample of a name.
+        timestamp: seconds since the epoch; defaults to now.
+
+    Raises:
+        TypeError: ``value`` is not a real number, or ``name``/``attributes`` have the wrong types.
+        ValueError: ``name`` or ``category`` breaks the naming rule.
+    """
+    rt = _runtime._current or _runtime.get_runtime()
+    rt.metrics.record(name, value, category, attributes, unit, timestamp)
+
+
+def _store() -> MetricStore | None:
+    rt = _runtime.get_runtime()
+    return rt.store if rt.enabled else None
+
+
+def get_metric_history(
+    name: str,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> list[MetricPoint]:
+    """Points of ``name`` in time order (``[]`` when unknown): ``(timestamp, value, samples)`` tuples.
+
+    ``since``/``until`` bound the time range (seconds since the epoch); ``limit`` keeps the newest points;
+    ``attributes`` selects the series whose attributes include those items (all series when omitted).
+    History older than the raw window comes back as per-minute or per-hour means (``samples`` > 1).
+    """
+    store = _store()
+    return [] if store is None else store.history(name, attributes, since, until, limit)
+
+
+def get_metric_stats(
+    name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
+) -> WindowStats | None:
+    """Count, sum, avg, min, max, latest and p50/p95/p99 of ``name`` over the last ``window_seconds``."""
+    if isinstance(window_seconds, bool) or not isinstance(window_seconds, numbers.Real) or not window_seconds > 0:
+        raise ValueError(f"window_seconds must be a number > 0; got {window_seconds!r}")
+    store = _store()
+    return None if store is None else store.window(name, float(window_seconds), attributes)
+
+
+def get_metric_average(
+    name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
+) -> float | None:
+    """The mean of ``name`` over the last ``window_seconds`` seconds, or None when the window is empty."""
+    stats = get_metric_stats(name, window_seconds, attributes)
+    return None if stats is None else stats.avg
+
+
+def get_latest_value(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> float | None:
+    """The newest value of ``name`` (across its matching series), or None."""
+    points = get_metric_history(name, limit=1, attributes=attributes)
+    return points[-1].value if points else None
+
+
+def list_metrics() -> list[str]:
+    """Every metric name in the local store, sorted."""
+    store = _store()
+    return [] if store is None else store.names()
+
+
+def get_all_metrics() -> list[SeriesInfo]:
+    """One entry per series: name, attributes, unit, category, latest value and time, stored points."""
+    store = _store()
+    return [] if store is None else store.info()
+
+
+def register_callback(name_or_pattern: str, callback: MetricCallback) -> None:
+    """Call ``callback(name, value, timestamp, attributes)`` on every update of matching metrics.
+
+    ``name_or_pattern`` is a full metric name (``system.cpu_usage``) or a glob (``system.*``). A callback
+    that raises is logged (rate-limited) and never breaks ``record_metric`` or the other callbacks.
+    """
+    if not isinstance(name_or_pattern, str) or not name_or_pattern:
+        raise ValueError(f"name_or_pattern must be a non-empty str; got {name_or_pattern!r}")
+    if not callable(callback):
+        raise TypeError(f"callback must be callable; got {callback!r}")
+    rt = _runtime.get_runtime()
+    if rt.enabled:
+        rt.store.subscribe(name_or_pattern, callback)
+
+
+def unregister_callback(name_or_pattern: str, callback: MetricCallback) -> bool:
+    """Remove a callback added with :func:`register_callback`; return whether it was registered."""
+    rt = _runtime.get_runtime()
+    return rt.enabled and rt.store.unsubscribe(name_or_pattern, callback)

@@ -1,0 +1,605 @@
+"""The local time-series store: compact per-series buffers, rolled-up tiers, retention and window queries.
+
+A series is one metric name plus one attribute set. Its recent points are kept raw in two ``array``
+buffers (a ``uint32`` millisecond offset from the series' base time and a ``float64`` value: 12 bytes a
+point). When the raw buffer passes its cap, or a point ages past the raw window, the oldest points are
+rolled up into per-minute buckets (min, max, sum, count), and minute buckets older than the minute window
+into per-hour buckets; everything older than the retention is dropped. Thirty days of a one-second series
+stay under 200 KB.
+
+The store is thread-safe: each series has its own lock, and the series table is guarded by the store's.
+It never imports the alerting, dashboard or HTTP layers: those subscribe to updates through
+:meth:`MetricStore.subscribe`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from zgen_otel._util import RateLimitedLogger
+
+__all__ = [
+    "AttributeKey",
+    "MetricPoint",
+    "MetricStore",
+    "Series",
+    "SeriesInfo",
+    "WindowStats",
+    "attributes_key",
+]
+
+_log = logging.getLogger(__name__)
+_warn = RateLimitedLogger(_log)
+
+AttributeValue = str | bool | int | float
+AttributeKey = tuple[tuple[str, AttributeValue], ...]
+_Bucket = tuple[float, float, float, float]
+Listener = Callable[[str, float, float, Mapping[str, AttributeValue]], None]
+
+_MINUTE = 60.0
+_HOUR = 3600.0
+_MAX_OFFSET_MS = 2**32 - 1
+
+
+class MetricPoint(NamedTuple):
+    """One point of a series: a Unix timestamp in seconds and a value.
+
+    Points read from rolled-up history carry the mean of their bucket and ``samples`` > 1.
+    """
+
+    timestamp: float
+    value: float
+    samples: int = 1
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """Aggregates of one metric over a time window."""
+
+    count: int
+    sum: float
+    min: float
+    max: float
+    latest: float
+    latest_timestamp: float
+    p50: float
+    p95: float
+    p99: float
+
+    @property
+    def avg(self) -> float:
+        """The mean over the window."""
+        return self.sum / self.count
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """What is known of one series without reading its points."""
+
+    name: str
+    attributes: dict[str, AttributeValue]
+    unit: str
+    category: str | None
+    latest: float | None
+    latest_timestamp: float | None
+    points: int
+
+
+def attributes_key(attributes: Mapping[str, Any] | None) -> AttributeKey:
+    """Turn an attribute mapping into the hashable, order-independent key the store uses."""
+    if not attributes:
+        return ()
+    return tuple(sorted(attributes.items()))
+
+
+class _Tier:
+    """Buckets of a fixed step: start time, min, max, sum and count per bucket, in time order."""
+
+    __slots__ = ("count", "max", "min", "start", "step", "sum")
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.start = array("d")
+        self.min = array("d")
+        self.max = array("d")
+        self.sum = array("d")
+        self.count = array("d")
+
+    def add(self, ts: float, lo: float, hi: float, total: float, n: float) -> None:
+        """Merge a bucket (or one point, with lo == hi == total and n == 1) into the tier."""
+        bucket = ts - ts % self.step
+        start = self.start
+        if not start or start[-1] < bucket:
+            i, new = len(start), True
+        else:
+            i = bisect_left(start, bucket)
+            new = i == len(start) or start[i] != bucket
+        if new:
+            for column, value in zip(self._columns(), (bucket, lo, hi, total, n), strict=True):
+                column.insert(i, value)
+            return
+        self.min[i] = min(self.min[i], lo)
+        self.max[i] = max(self.max[i], hi)
+        self.sum[i] += total
+        self.count[i] += n
+
+    def _columns(self) -> tuple[array[float], ...]:
+        return (self.start, self.min, self.max, self.sum, self.count)
+
+    def pop_before(self, cutoff: float) -> Iterator[tuple[float, float, float, float, float]]:
+        """Remove and yield the buckets that start before ``cutoff``."""
+        n = bisect_left(self.start, cutoff)
+        if not n:
+            return iter(())
+        rows = list(zip(*(column[:n] for column in self._columns()), strict=True))
+        for column in self._columns():
+            del column[:n]
+        return iter(rows)
+
+    def nbytes(self) -> int:
+        return sum(c.buffer_info()[1] * c.itemsize for c in self._columns())
+
+
+class Series:
+    """One metric name and attribute set: raw recent points plus minute and hour tiers."""
+
+    __slots__ = (
+        "_base_ms",
+        "_hours",
+        "_lock",
+        "_minutes",
+        "_offsets",
+        "_store",
+        "_values",
+        "attributes",
+        "category",
+        "key",
+        "name",
+        "unit",
+    )
+
+    def __init__(self, store: MetricStore, name: str, key: AttributeKey, unit: str, category: str | None) -> None:
+        self._store = store
+        self.name = name
+        self.key = key
+        self.attributes: dict[str, AttributeValue] = dict(key)
+        self.unit = unit
+        self.category = category
+        self._lock = threading.Lock()
+        self._base_ms = 0
+        self._offsets = array("I")  # uint32 ms offsets from _base_ms
+        self._values = array("d")
+        self._minutes = _Tier(_MINUTE)
+        self._hours = _Tier(_HOUR)
+
+    # -- writing -----------------------------------------------------------------------------------
+    def append(self, ts: float, value: float) -> None:
+        """Add one point; out-of-order points are placed in time order."""
+        ms = int(ts * 1000)
+        with self._lock:
+            offsets = self._offsets
+            off = ms - self._base_ms
+            if offsets and 0 <= off <= _MAX_OFFSET_MS and off >= offsets[-1]:
+                offsets.append(off)
+                self._values.append(value)
+                if len(offsets) > self._store.max_raw_points or off - offsets[0] > self._store.raw_window_ms:
+                    self._roll_up()
+            else:
+                self._insert(ms, value)
+
+    def _insert(self, ms: int, value: float) -> None:
+        offsets = self._offsets
+        if not offsets:
+            self._base_ms = ms
+            offsets.append(0)
+            self._values.append(value)
+            return
+        newest_ms = self._base_ms + offsets[-1]
+        if ms < newest_ms - self._store.raw_window_ms:  # older than the raw window: straight into a tier
+            self._add_to_tiers(ms / 1000, value, value, value, 1)
+            return
+        if ms < self._base_ms or ms - self._base_ms > _MAX_OFFSET_MS:
+            self._rebase(min(ms, self._base_ms + offsets[0]))
+            offsets = self._offsets
+        off = ms - self._base_ms
+        i = bisect_right(offsets, off)
+        offsets.insert(i, off)
+        self._values.insert(i, value)
+        if len(offsets) > self._store.max_raw_points or offsets[-1] - offsets[0] > self._store.raw_window_ms:
+            self._roll_up()
+
+    def _rebase(self, new_base_ms: int) -> None:
+        """Move the base time so every raw offset fits in uint32 again."""
+        self._roll_up(keep_after_ms=new_base_ms)
+        delta = self._base_ms - new_base_ms
+        self._offsets = array("I", (o + delta for o in self._offsets))
+        self._base_ms = new_base_ms
+
+    def _roll_up(self, keep_after_ms: int | None = None) -> None:
+        """Move the oldest raw points into the minute tier (a quarter of the cap, or all out of window)."""
+        offsets, values, base = self._offsets, self._values, self._base_ms
+        cut = max(0, len(offsets) - self._store.max_raw_points * 3 // 4)
+        cut = max(cut, bisect_left(offsets, offsets[-1] - self._store.raw_window_ms))
+        if keep_after_ms is not None:
+            cut = max(cut, bisect_left(offsets, keep_after_ms - base))
+        start = 0
+        step_ms = int(_MINUTE * 1000)
+        while start < cut:  # one tier update per minute bucket, aggregated over array slices in C
+            first_ms = base + offsets[start]
+            end = bisect_left(offsets, first_ms - first_ms % step_ms + step_ms - base, start, cut)
+            chunk = values[start:end]
+            self._add_to_tiers(first_ms / 1000, min(chunk), max(chunk), sum(chunk), end - start)
+            start = end
+        del offsets[:cut]
+        del values[:cut]
+
+    def _add_to_tiers(self, ts: float, lo: float, hi: float, total: float, n: float) -> None:
+        minutes = self._minutes
+        minutes.add(ts, lo, hi, total, n)
+        if minutes.start[-1] - minutes.start[0] > self._store.minute_window:
+            for row in minutes.pop_before(minutes.start[-1] - self._store.minute_window):
+                self._hours.add(*row)
+
+    def add_bucket(self, step: float, ts: float, lo: float, hi: float, total: float, n: float) -> None:
+        """Merge a rolled-up bucket (from persistence) into the tier of that step."""
+        with self._lock:
+            (self._minutes if step == _MINUTE else self._hours).add(ts, lo, hi, total, n)
+
+    def prune(self, cutoff: float) -> bool:
+        """Drop everything older than ``cutoff``; return True when the series is left empty."""
+        with self._lock:
+            cutoff_off = int(cutoff * 1000) - self._base_ms
+            n = bisect_left(self._offsets, max(cutoff_off, 0)) if cutoff_off > 0 else 0
+            del self._offsets[:n]
+            del self._values[:n]
+            for tier in (self._minutes, self._hours):
+                for _ in tier.pop_before(cutoff - tier.step + 1e-9):
+                    pass
+            return not (self._offsets or self._minutes.start or self._hours.start)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def latest(self) -> MetricPoint | None:
+        """The newest point, or None for an empty series."""
+        with self._lock:
+            if self._offsets:
+                return MetricPoint((self._base_ms + self._offsets[-1]) / 1000, self._values[-1])
+            for tier in (self._minutes, self._hours):
+                if tier.start:
+                    return MetricPoint(tier.start[-1], tier.sum[-1] / tier.count[-1], int(tier.count[-1]))
+        return None
+
+    def __len__(self) -> int:
+        return len(self._offsets) + len(self._minutes.start) + len(self._hours.start)
+
+    def points(self, since: float | None = None, until: float | None = None) -> list[MetricPoint]:
+        """Points in ``[since, until]`` in time order: bucket means for rolled-up history, then raw points."""
+        lo = float("-inf") if since is None else since
+        hi = float("inf") if until is None else until
+        out: list[MetricPoint] = []
+        with self._lock:
+            raw_start = (self._base_ms + self._offsets[0]) / 1000 if self._offsets else float("inf")
+            minute_start = self._minutes.start[0] if self._minutes.start else raw_start
+            for tier, end in ((self._hours, minute_start), (self._minutes, raw_start)):
+                i, j = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, end - 1e-9))
+                out.extend(
+                    MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k])) for k in range(i, j)
+                )
+            i, j = self._raw_range(lo, hi)
+            base = self._base_ms
+            out.extend(
+                MetricPoint((base + o) / 1000, v) for o, v in zip(self._offsets[i:j], self._values[i:j], strict=True)
+            )
+        return out
+
+    def _raw_range(self, lo: float, hi: float) -> tuple[int, int]:
+        base = self._base_ms
+        i = bisect_left(self._offsets, max(0, int(lo * 1000) - base)) if lo != float("-inf") else 0
+        j = len(self._offsets) if hi == float("inf") else bisect_right(self._offsets, max(-1, int(hi * 1000) - base))
+        return i, j
+
+    def window_values(self, lo: float, hi: float) -> tuple[array[float], list[_Bucket], MetricPoint | None]:
+        """Raw values in ``[lo, hi]``, the (min, max, sum, count) of rolled-up buckets in it, and its newest point."""
+        with self._lock:
+            i, j = self._raw_range(lo, hi)
+            raw = self._values[i:j]
+            latest = MetricPoint((self._base_ms + self._offsets[j - 1]) / 1000, raw[-1]) if raw else None
+            buckets: list[_Bucket] = []
+            if i == 0:  # the window reaches past the raw buffer
+                raw_start = (self._base_ms + self._offsets[0]) / 1000 if self._offsets else hi
+                for tier in (self._hours, self._minutes):
+                    a, b = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, raw_start - 1e-9))
+                    buckets.extend(zip(tier.min[a:b], tier.max[a:b], tier.sum[a:b], tier.count[a:b], strict=True))
+                    if latest is None and b > a:
+                        k = b - 1
+                        latest = MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k]))
+            return raw, buckets, latest
+
+    def nbytes(self) -> int:
+        """Bytes held by this series' buffers."""
+        return (
+            self._offsets.buffer_info()[1] * 4
+            + self._values.buffer_info()[1] * 8
+            + self._minutes.nbytes()
+            + self._hours.nbytes()
+        )
+
+
+class MetricStore:
+    """Bounded in-memory time series keyed by metric name and attributes.
+
+    Args:
+        retention_seconds: points older than this are dropped by :meth:`prune`.
+        max_series: cap on distinct (name, attributes) series; samples for new series past it are dropped
+            and counted in ``overflow_dropped`` with a rate-limited warning.
+        max_raw_points: raw points kept per series before the oldest are rolled up into minute buckets.
+        raw_window: seconds of raw history kept per series (older points are rolled up).
+        minute_window: seconds of minute buckets kept before they are rolled into hour buckets.
+        clock: the time source for samples recorded without a timestamp.
+    """
+
+    def __init__(
+        self,
+        *,
+        retention_seconds: float = 30 * 86_400.0,
+        max_series: int = 10_000,
+        max_raw_points: int = 4096,
+        raw_window: float = 86_400.0,
+        minute_window: float = 2 * 86_400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.retention_seconds = retention_seconds
+        self.max_series = max_series
+        self.max_raw_points = max_raw_points
+        self.raw_window_ms = int(min(raw_window, 40 * 86_400.0) * 1000)
+        self.minute_window = minute_window
+        self.clock = clock
+        self.overflow_dropped = 0
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, AttributeKey], Series] = {}
+        self._by_name: dict[str, list[Series]] = {}
+        self._exact_listeners: dict[str, list[Listener]] = {}
+        self._pattern_listeners: list[tuple[str, Listener]] = []
+        self._listener_cache: dict[str, tuple[Listener, ...]] = {}
+        self._sinks: list[Callable[[Series, float, float], None]] = []
+
+    # -- writing -----------------------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        value: float,
+        key: AttributeKey = (),
+        timestamp: float | None = None,
+        *,
+        unit: str = "",
+        category: str | None = None,
+    ) -> bool:
+        """Store one validated sample; return False when it was dropped by the series cap."""
+        series = self._series.get((name, key))
+        if series is None:
+            series = self._create(name, key, unit, category)
+            if series is None:
+                return False
+        ts = self.clock() if timestamp is None else timestamp
+        series.append(ts, value)
+        for sink in self._sinks:
+            sink(series, ts, value)
+        listeners = self._listener_cache.get(name)
+        if listeners is None:
+            listeners = self._listeners_for(name)
+        if listeners:
+            self._notify(listeners, name, value, ts, series.attributes)
+        return True
+
+    def _create(self, name: str, key: AttributeKey, unit: str, category: str | None) -> Series | None:
+        with self._lock:
+            series = self._series.get((name, key))
+            if series is not None:
+                return series
+            if len(self._series) >= self.max_series:
+                self.overflow_dropped += 1
+                _warn.warning(
+                    "series-cap",
+                    "zgen_otel store holds max_series=%d series; dropping samples for new series (e.g. %r)",
+                    self.max_series,
+                    name,
+                )
+                return None
+            series = Series(self, name, key, unit, category)
+            self._series[(name, key)] = series
+            self._by_name.setdefault(name, []).append(series)
+            return series
+
+    def add_sink(self, sink: Callable[[Series, float, float], None]) -> None:
+        """Call ``sink(series, timestamp, value)`` for every stored sample (used by persistence)."""
+        self._sinks.append(sink)
+
+    def get_or_create(self, name: str, key: AttributeKey, unit: str = "", category: str | None = None) -> Series | None:
+        """The series for ``name`` and ``key``, created when missing (None past the series cap)."""
+        return self._series.get((name, key)) or self._create(name, key, unit, category)
+
+    def prune(self, now: float | None = None) -> int:
+        """Drop points older than the retention and forget empty series; return how many series went."""
+        cutoff = (self.clock() if now is None else now) - self.retention_seconds
+        with self._lock:
+            gone = [k for k, s in self._series.items() if s.prune(cutoff)]
+            for k in gone:
+                series = self._series.pop(k)
+                self._by_name[series.name].remove(series)
+                if not self._by_name[series.name]:
+                    del self._by_name[series.name]
+        return len(gone)
+
+    # -- listeners ---------------------------------------------------------------------------------
+    def subscribe(self, name_or_pattern: str, listener: Listener) -> None:
+        """Call ``listener(name, value, timestamp, attributes)`` on every sample of matching metrics.
+
+        ``name_or_pattern`` is an exact metric name or a glob (``system.*``, ``agent.?_latency``).
+        """
+        with self._lock:
+            if any(c in name_or_pattern for c in "*?["):
+                self._pattern_listeners.append((name_or_pattern, listener))
+            else:
+                self._exact_listeners.setdefault(name_or_pattern, []).append(listener)
+            self._listener_cache = {}
+
+    def unsubscribe(self, name_or_pattern: str, listener: Listener) -> bool:
+        """Remove a listener added with :meth:`subscribe`; return whether it was there."""
+        with self._lock:
+            found = False
+            exact = self._exact_listeners.get(name_or_pattern, [])
+            if listener in exact:
+                exact.remove(listener)
+                found = True
+            elif (name_or_pattern, listener) in self._pattern_listeners:
+                self._pattern_listeners.remove((name_or_pattern, listener))
+                found = True
+            self._listener_cache = {}
+            return found
+
+    def _listeners_for(self, name: str) -> tuple[Listener, ...]:
+        with self._lock:
+            found = list(self._exact_listeners.get(name, ()))
+            found += [fn for pattern, fn in self._pattern_listeners if fnmatch.fnmatchcase(name, pattern)]
+            result = tuple(found)
+            self._listener_cache[name] = result
+            return result
+
+    @staticmethod
+    def _notify(
+        listeners: Iterable[Listener], name: str, value: float, ts: float, attrs: Mapping[str, AttributeValue]
+    ) -> None:
+        for fn in listeners:
+            try:
+                fn(name, value, ts, attrs)
+            except Exception:
+                _warn.exception(f"listener:{name}", "metric callback %r for %r raised; ignored", fn, name)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Every metric name with at least one series, sorted."""
+        with self._lock:
+            return sorted(self._by_name)
+
+    def series(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> list[Series]:
+        """The series of ``name`` whose attributes include every item of ``attributes``."""
+        with self._lock:
+            found = list(self._by_name.get(name, ()))
+        if attributes:
+            wanted = attributes.items()
+            found = [s for s in found if all(s.attributes.get(k, _MISSING) == v for k, v in wanted)]
+        return found
+
+    def all_series(self) -> list[Series]:
+        """Every series in the store."""
+        with self._lock:
+            return list(self._series.values())
+
+    def info(self) -> list[SeriesInfo]:
+        """One :class:`SeriesInfo` per series, sorted by name."""
+        out = []
+        for s in sorted(self.all_series(), key=lambda s: (s.name, s.key)):
+            latest = s.latest()
+            out.append(
+                SeriesInfo(
+                    s.name,
+                    dict(s.attributes),
+                    s.unit,
+                    s.category,
+                    latest.value if latest else None,
+                    latest.timestamp if latest else None,
+                    len(s),
+                )
+            )
+        return out
+
+    def history(
+        self,
+        name: str,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[MetricPoint]:
+        """Points of the matching series in time order (merged when several match); the newest ``limit``."""
+        matched = self.series(name, attributes)
+        if len(matched) == 1:
+            points = matched[0].points(since, until)
+        else:
+            points = sorted((p for s in matched for p in s.points(since, until)), key=lambda p: p.timestamp)
+        if limit is not None:
+            points = points[-limit:] if limit > 0 else []
+        return points
+
+    def window(
+        self,
+        name: str,
+        window_seconds: float,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        now: float | None = None,
+    ) -> WindowStats | None:
+        """Aggregates over the last ``window_seconds`` (None when the window holds no point).
+
+        Only the window is read (a binary search finds its start). Percentiles over rolled-up history are
+        computed from bucket means weighted by their counts.
+        """
+        hi = self.clock() if now is None else now
+        lo = hi - window_seconds
+        raw: list[float] = []
+        buckets: list[_Bucket] = []
+        latest: MetricPoint | None = None
+        for s in self.series(name, attributes):
+            values, rolled, last = s.window_values(lo, hi)
+            raw.extend(values)
+            buckets.extend(rolled)
+            if last is not None and (latest is None or last.timestamp > latest.timestamp):
+                latest = last
+        count = len(raw) + int(sum(b[3] for b in buckets))
+        if not count or latest is None:
+            return None
+        total = sum(raw) + sum(b[2] for b in buckets)
+        lo_v = min([*raw, *(b[0] for b in buckets)])
+        hi_v = max([*raw, *(b[1] for b in buckets)])
+        p50, p95, p99 = _percentiles(raw, buckets, (0.50, 0.95, 0.99))
+        return WindowStats(count, total, lo_v, hi_v, latest.value, latest.timestamp, p50, p95, p99)
+
+    def stats(self) -> dict[str, int]:
+        """Size of the store: series, stored points and buffer bytes, and samples dropped by the cap."""
+        series = self.all_series()
+        return {
+            "series": len(series),
+            "points": sum(len(s) for s in series),
+            "bytes": sum(s.nbytes() for s in series),
+            "overflow_dropped": self.overflow_dropped,
+        }
+
+
+_MISSING = object()
+
+
+def _percentiles(raw: list[float], buckets: list[_Bucket], qs: tuple[float, ...]) -> list[float]:
+    """Nearest-rank percentiles of raw values plus bucket means weighted by bucket counts."""
+    if not buckets:
+        ordered = sorted(raw)
+        n = len(ordered)
+        return [ordered[min(n - 1, max(0, int(q * n + 0.999999) - 1))] for q in qs]
+    weighted = sorted([(v, 1.0) for v in raw] + [(b[2] / b[3], b[3]) for b in buckets])
+    total = sum(w for _, w in weighted)
+    out = []
+    for q in qs:
+        target, acc = q * total, 0.0
+        for v, w in weighted:
+            acc += w
+            if acc >= target:
+                out.append(v)
+                break
+        else:
+            out.append(weighted[-1][0])
+    return out

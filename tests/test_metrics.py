@@ -201,3 +201,11 @@ def test_global_providers_follow_the_current_runtime() -> None:
 def test_global_providers_can_be_left_alone() -> None:
     zgen_otel.configure(set_global_providers=False)
     assert not zgen_otel.get_runtime().providers.installed_globals
+
+
+@pytest.mark.parametrize("window", [0, -5, math.nan, math.inf, "300", True])
+def test_bad_windows_raise_value_error(window: object) -> None:
+    record_metric("m", 1.0)
+    for fn in (get_metric_average, get_metric_stats):
+        with pytest.raises(ValueError, match="window_seconds"):
+            fn("m", window_seconds=window)  # type: ignore[operator]

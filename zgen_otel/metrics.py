@@ -18,7 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _runtime
 from zgen_otel._util import RateLimitedLogger
-from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, SeriesInfo, WindowStats
+from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
     "MetricCallback",
@@ -43,7 +43,7 @@ MetricCallback = Callable[[str, float, float, Mapping[str, AttributeValue]], Non
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./\-]{0,254}")
 _NAME_RULE = "must start with a letter and hold only letters, digits, '_', '.', '-' and '/' (at most 255 characters)"
 _PRIMITIVES = (str, bool, int, float)
-_FAST_TYPES = frozenset((str, bool, int))  # floats go through the slow path, which rejects NaN/inf
+_KEY_CACHE_SIZE = 100_000
 
 
 def _check_name(what: str, name: object) -> str:
@@ -62,11 +62,7 @@ def _as_float(value: object) -> float:
 
 def _attributes(attributes: object) -> AttributeKey:
     """Validate an attribute mapping and return its store key (sorted items)."""
-    if type(attributes) is dict:
-        items = sorted(attributes.items())
-        if all(type(k) is str and k and type(v) in _FAST_TYPES for k, v in items):
-            return tuple(items)
-    elif not isinstance(attributes, Mapping):
+    if not isinstance(attributes, Mapping):
         raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
     for k, v in attributes.items():
         if not isinstance(k, str) or not k:
@@ -77,12 +73,19 @@ def _attributes(attributes: object) -> AttributeKey:
 
 
 class MetricsRecorder:
-    """The metrics API of one runtime: validation, the store write and the OTel gauge for each name."""
+    """The metrics API of one runtime: validation, the store write and the OTel gauge for each name.
+
+    The hot path is two dictionary look-ups (attribute key, then series) and one series append; names,
+    attribute sets and series are validated once, on first use, and cached.
+    """
 
     def __init__(self, store: MetricStore, meter: Meter) -> None:
         self._store = store
         self._meter = meter
+        self._clock = store.clock
         self._names: dict[tuple[str, str | None], str] = {}
+        self._keys: dict[tuple[tuple[str, Any], ...], AttributeKey] = {}
+        self._series: dict[tuple[str, str | None, AttributeKey], Series] = {}
         self.dropped_nonfinite = 0
 
     def record(
@@ -97,22 +100,48 @@ class MetricsRecorder:
         """Validate and store one sample (see :func:`record_metric`)."""
         if type(value) is not float:
             value = _as_float(value)
+        key: AttributeKey = ()
+        if attributes:
+            try:
+                key = self._keys[tuple(attributes.items())]
+            except (KeyError, TypeError, AttributeError):
+                key = self._new_key(attributes)
+        series = self._series.get((name, category, key))
+        if series is None or not series.alive:
+            series = self._resolve(name, category, key, unit)
+            if series is None:
+                return  # over the series cap: counted by the store
+        if value - value != 0.0:  # NaN or +-inf
+            self.dropped_nonfinite += 1
+            _warn.warning(
+                f"nonfinite:{series.name}", "zgen_otel dropped a non-finite value %r for %r", value, series.name
+            )
+            return
+        if timestamp is None:
+            series.append(self._clock(), value)
+        else:
+            series.append(_check_timestamp(timestamp), value)
+
+    def _new_key(self, attributes: object) -> AttributeKey:
+        key = _attributes(attributes)
+        if len(self._keys) >= _KEY_CACHE_SIZE:
+            self._keys.clear()
+        self._keys[tuple(attributes.items())] = key  # type: ignore[attr-defined]
+        return key
+
+    def _resolve(self, name: str, category: str | None, key: AttributeKey, unit: str) -> Series | None:
+        """Validate a new (name, category) pair, create its observable gauge, and find or create its series."""
         full = self._names.get((name, category))
         if full is None:
             full = self._register(name, category, unit)
-        if value - value != 0.0:  # NaN or +-inf
-            self.dropped_nonfinite += 1
-            _warn.warning(f"nonfinite:{full}", "zgen_otel dropped a non-finite value %r for metric %r", value, full)
-            return
-        key = _attributes(attributes) if attributes else ()
-        if timestamp is not None:
-            timestamp = _as_float(timestamp)
-            if not math.isfinite(timestamp) or timestamp < 0:
-                raise ValueError(f"timestamp must be a finite number of seconds since the epoch; got {timestamp!r}")
-        self._store.add(full, value, key, timestamp, unit=unit, category=category)
+        series = self._store.get_or_create(full, key, unit, category)
+        if series is not None:
+            if len(self._series) >= _KEY_CACHE_SIZE:
+                self._series.clear()
+            self._series[(name, category, key)] = series
+        return series
 
     def _register(self, name: str, category: str | None, unit: str) -> str:
-        """Validate a new (name, category) pair and create its observable gauge."""
         _check_name("metric name", name)
         if category is not None:
             _check_name("category", category)
@@ -136,6 +165,13 @@ class MetricsRecorder:
                     yield Observation(latest.value, series.attributes)
 
         return observe
+
+
+def _check_timestamp(timestamp: object) -> float:
+    ts = _as_float(timestamp)
+    if not math.isfinite(ts) or ts < 0:
+        raise ValueError(f"timestamp must be a finite number of seconds since the epoch; got {timestamp!r}")
+    return ts
 
 
 class NoopRecorder:
@@ -199,22 +235,30 @@ def get_metric_history(
     return [] if store is None else store.history(name, attributes, since, until, limit)
 
 
+def _check_window(window_seconds: object) -> float:
+    if isinstance(window_seconds, (int, float)) and not isinstance(window_seconds, bool):
+        window = float(window_seconds)
+        if math.isfinite(window) and window > 0:
+            return window
+    raise ValueError(f"window_seconds must be a finite number > 0; got {window_seconds!r}")
+
+
 def get_metric_stats(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> WindowStats | None:
     """Count, sum, avg, min, max, latest and p50/p95/p99 of ``name`` over the last ``window_seconds``."""
-    if isinstance(window_seconds, bool) or not isinstance(window_seconds, numbers.Real) or not window_seconds > 0:
-        raise ValueError(f"window_seconds must be a number > 0; got {window_seconds!r}")
+    window = _check_window(window_seconds)
     store = _store()
-    return None if store is None else store.window(name, float(window_seconds), attributes)
+    return None if store is None else store.window(name, window, attributes)
 
 
 def get_metric_average(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> float | None:
     """The mean of ``name`` over the last ``window_seconds`` seconds, or None when the window is empty."""
-    stats = get_metric_stats(name, window_seconds, attributes)
-    return None if stats is None else stats.avg
+    window = _check_window(window_seconds)
+    store = _store()
+    return None if store is None else store.mean(name, window, attributes)
 
 
 def get_latest_value(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> float | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import threading
 import time
 from array import array
@@ -159,6 +160,7 @@ class Series:
         "_offsets",
         "_store",
         "_values",
+        "alive",
         "attributes",
         "category",
         "key",
@@ -174,6 +176,7 @@ class Series:
         self.unit = unit
         self.category = category
         self._lock = threading.Lock()
+        self.alive = True  # False once the store forgot this series (pruned empty)
         self._base_ms = 0
         self._offsets = array("I")  # uint32 ms offsets from _base_ms
         self._values = array("d")
@@ -182,9 +185,11 @@ class Series:
 
     # -- writing -----------------------------------------------------------------------------------
     def append(self, ts: float, value: float) -> None:
-        """Add one point; out-of-order points are placed in time order."""
+        """Add one point (out-of-order points are placed in time order) and tell the store's watchers."""
         ms = int(ts * 1000)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             offsets = self._offsets
             off = ms - self._base_ms
             if offsets and 0 <= off <= _MAX_OFFSET_MS and off >= offsets[-1]:
@@ -194,6 +199,10 @@ class Series:
                     self._roll_up()
             else:
                 self._insert(ms, value)
+        finally:
+            lock.release()
+        if self._store.watched:
+            self._store.dispatch(self, ts, value)
 
     def _insert(self, ms: int, value: float) -> None:
         offsets = self._offsets
@@ -369,6 +378,7 @@ class MetricStore:
         self._pattern_listeners: list[tuple[str, Listener]] = []
         self._listener_cache: dict[str, tuple[Listener, ...]] = {}
         self._sinks: list[Callable[[Series, float, float], None]] = []
+        self.watched = False  # any sink or listener: only then does an append call dispatch()
 
     # -- writing -----------------------------------------------------------------------------------
     def add(
@@ -387,16 +397,19 @@ class MetricStore:
             series = self._create(name, key, unit, category)
             if series is None:
                 return False
-        ts = self.clock() if timestamp is None else timestamp
-        series.append(ts, value)
+        series.append(self.clock() if timestamp is None else timestamp, value)
+        return True
+
+    def dispatch(self, series: Series, ts: float, value: float) -> None:
+        """Hand a stored sample to the sinks and to the listeners of its metric name."""
         for sink in self._sinks:
             sink(series, ts, value)
+        name = series.name
         listeners = self._listener_cache.get(name)
         if listeners is None:
             listeners = self._listeners_for(name)
         if listeners:
             self._notify(listeners, name, value, ts, series.attributes)
-        return True
 
     def _create(self, name: str, key: AttributeKey, unit: str, category: str | None) -> Series | None:
         with self._lock:
@@ -420,6 +433,7 @@ class MetricStore:
     def add_sink(self, sink: Callable[[Series, float, float], None]) -> None:
         """Call ``sink(series, timestamp, value)`` for every stored sample (used by persistence)."""
         self._sinks.append(sink)
+        self.watched = True
 
     def get_or_create(self, name: str, key: AttributeKey, unit: str = "", category: str | None = None) -> Series | None:
         """The series for ``name`` and ``key``, created when missing (None past the series cap)."""
@@ -432,6 +446,7 @@ class MetricStore:
             gone = [k for k, s in self._series.items() if s.prune(cutoff)]
             for k in gone:
                 series = self._series.pop(k)
+                series.alive = False
                 self._by_name[series.name].remove(series)
                 if not self._by_name[series.name]:
                     del self._by_name[series.name]
@@ -449,6 +464,7 @@ class MetricStore:
             else:
                 self._exact_listeners.setdefault(name_or_pattern, []).append(listener)
             self._listener_cache = {}
+            self.watched = True
 
     def unsubscribe(self, name_or_pattern: str, listener: Listener) -> bool:
         """Remove a listener added with :meth:`subscribe`; return whether it was there."""
@@ -538,6 +554,35 @@ class MetricStore:
             points = points[-limit:] if limit > 0 else []
         return points
 
+    def _gather(
+        self, name: str, window_seconds: float, attributes: Mapping[str, AttributeValue] | None, now: float | None
+    ) -> tuple[array[float], list[_Bucket], MetricPoint | None]:
+        """Raw values, rolled-up buckets and the newest point of the matching series in the window."""
+        hi = self.clock() if now is None else now
+        lo = hi - window_seconds
+        raw: array[float] = array("d")
+        buckets: list[_Bucket] = []
+        latest: MetricPoint | None = None
+        for s in self.series(name, attributes):
+            values, rolled, last = s.window_values(lo, hi)
+            raw.extend(values)
+            buckets.extend(rolled)
+            if last is not None and (latest is None or last.timestamp > latest.timestamp):
+                latest = last
+        return raw, buckets, latest
+
+    def mean(
+        self,
+        name: str,
+        window_seconds: float,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        now: float | None = None,
+    ) -> float | None:
+        """The mean over the last ``window_seconds`` (None when the window holds no point)."""
+        raw, buckets, _ = self._gather(name, window_seconds, attributes, now)
+        count = len(raw) + sum(b[3] for b in buckets)
+        return (sum(raw) + sum(b[2] for b in buckets)) / count if count else None
+
     def window(
         self,
         name: str,
@@ -547,26 +592,16 @@ class MetricStore:
     ) -> WindowStats | None:
         """Aggregates over the last ``window_seconds`` (None when the window holds no point).
 
-        Only the window is read (a binary search finds its start). Percentiles over rolled-up history are
-        computed from bucket means weighted by their counts.
+        Only the window is read (a binary search finds its start). A rolled-up bucket counts when it starts
+        inside the window; percentiles over rolled-up history use bucket means weighted by their counts.
         """
-        hi = self.clock() if now is None else now
-        lo = hi - window_seconds
-        raw: list[float] = []
-        buckets: list[_Bucket] = []
-        latest: MetricPoint | None = None
-        for s in self.series(name, attributes):
-            values, rolled, last = s.window_values(lo, hi)
-            raw.extend(values)
-            buckets.extend(rolled)
-            if last is not None and (latest is None or last.timestamp > latest.timestamp):
-                latest = last
+        raw, buckets, latest = self._gather(name, window_seconds, attributes, now)
         count = len(raw) + int(sum(b[3] for b in buckets))
         if not count or latest is None:
             return None
         total = sum(raw) + sum(b[2] for b in buckets)
-        lo_v = min([*raw, *(b[0] for b in buckets)])
-        hi_v = max([*raw, *(b[1] for b in buckets)])
+        lo_v = min(min(raw, default=math.inf), min((b[0] for b in buckets), default=math.inf))
+        hi_v = max(max(raw, default=-math.inf), max((b[1] for b in buckets), default=-math.inf))
         p50, p95, p99 = _percentiles(raw, buckets, (0.50, 0.95, 0.99))
         return WindowStats(count, total, lo_v, hi_v, latest.value, latest.timestamp, p50, p95, p99)
 
@@ -584,7 +619,7 @@ class MetricStore:
 _MISSING = object()
 
 
-def _percentiles(raw: list[float], buckets: list[_Bucket], qs: tuple[float, ...]) -> list[float]:
+def _percentiles(raw: array[float], buckets: list[_Bucket], qs: tuple[float, ...]) -> list[float]:
     """Nearest-rank percentiles of raw values plus bucket means weighted by bucket counts."""
     if not buckets:
         ordered = sorted(raw)

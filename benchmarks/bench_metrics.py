@@ -1,0 +1,459 @@
+"""Benchmark the zgen_otel metrics hot path, store memory and window queries against OTel SDK and prometheus_client.
+
+Run from the repository root::
+
+    python benchmarks/bench_metrics.py            # full run (about 30-40 s on 2 cores)
+    python benchmarks/bench_metrics.py --quick    # smoke run (about 5 s)
+    python benchmarks/bench_metrics.py --json out.json
+
+Sections (all in one process, one run):
+
+1. Hot path: ``zgen_otel.record_metric`` vs. the OTel SDK synchronous ``Gauge.set`` vs. ``prometheus_client``
+   ``Gauge.set``. Every candidate is timed with ``timeit`` in batches, interleaved round-robin across rounds;
+   the figure is the minimum per-call time over the rounds. Afterwards the run proves the recorded values
+   reached the local store (sample count) and OTel (an ``InMemoryMetricReader`` sees ``bench_gauge`` = 1.0).
+2. Memory: traced bytes per stored raw point in a ``MetricStore`` (``tracemalloc``), next to a plain list of
+   ``(timestamp, value)`` tuples.
+3. Window queries: ``get_metric_average`` / ``get_metric_stats`` over one hour of 1-second points.
+4. Thirty days of 1-second points in one series: store size (full run only).
+
+The process exits 0 whether targets are met or missed: it is a report, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import sys
+import time
+import timeit
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import prometheus_client
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+
+import zgen_otel
+from zgen_otel.store import MetricStore
+from zgen_otel.testing import ManualClock
+
+T0 = 1_700_000_000.0
+TARGET_HOT_RATIO = 0.2  # zgen record_metric / OTel Gauge.set
+TARGET_BYTES_PER_POINT = 17.0
+TARGET_AVG_US = 100.0
+
+# Settings that would make the benchmark talk to the outside world are forced back to their defaults.
+_ISOLATED: dict[str, Any] = {
+    "otlp_endpoint": None,
+    "otlp_metrics_endpoint": None,
+    "otlp_traces_endpoint": None,
+    "store_path": None,
+}
+
+
+@dataclass
+class Profile:
+    """How much work each section does."""
+
+    name: str
+    batch_seconds: float  # target duration of one timed batch in the hot-path section
+    rounds: int  # round-robin rounds in the hot-path section
+    mem_series: int
+    mem_points_per_series: int
+    naive_points: int
+    query_rounds: int
+    month: bool
+
+
+FULL = Profile("full", 0.05, 25, 10, 100_000, 100_000, 15, True)
+QUICK = Profile("quick", 0.02, 7, 10, 10_000, 100_000, 5, False)
+
+
+@dataclass
+class Candidate:
+    """One statement timed in the hot-path section."""
+
+    label: str
+    stmt: str
+    env: dict[str, Any]
+    number: int = 0
+    best: float = float("inf")  # seconds per call
+    calls: int = 0  # total executions, calibration included
+    timer: timeit.Timer | None = field(default=None, repr=False)
+
+    def prepare(self, batch_seconds: float) -> None:
+        """Build the timer and pick a batch size so that one batch takes about ``batch_seconds``."""
+        self.timer = timeit.Timer(self.stmt, globals=self.env)
+        number = 100
+        while True:
+            elapsed = self.timer.timeit(number)
+            self.calls += number
+            if elapsed >= batch_seconds / 5 or number >= 10_000_000:
+                break
+            number *= 4
+        self.number = max(1000, int(number * batch_seconds / max(elapsed, 1e-9)))
+
+    def run_batch(self) -> None:
+        """Time one batch and keep the best per-call figure."""
+        assert self.timer is not None
+        per_call = self.timer.repeat(repeat=1, number=self.number)[0] / self.number
+        self.calls += self.number
+        self.best = min(self.best, per_call)
+
+    @property
+    def us(self) -> float:
+        """Best time per call in microseconds."""
+        return self.best * 1e6
+
+
+def _configure(**settings: Any) -> None:
+    zgen_otel.configure(**_ISOLATED, **settings)
+
+
+def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print(f"\n== {title} ==")
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+def _otel_points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any], float]]:
+    data = reader.get_metrics_data()
+    if data is None:
+        return []
+    return [
+        (dict(point.attributes or {}), float(point.value))
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+    ]
+
+
+# -- 1. hot path ---------------------------------------------------------------------------------------------
+def bench_hot_path(profile: Profile) -> dict[str, Any]:
+    reader = InMemoryMetricReader()
+    _configure(interval=3600, metric_readers=[reader])
+    record_metric = zgen_otel.record_metric
+    attrs = {"k": "v"}
+    record_metric("bench_gauge", 1.0, attributes=attrs)  # warm-up: registers the name and creates the series
+    record_metric("bench_gauge", 1.0)
+    warmup_calls = {"attrs": 1, "plain": 1}
+
+    otel_gauge = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("bench").create_gauge("g")
+    otel_gauge.set(1.0, attrs)
+    prom_labeled = prometheus_client.Gauge("g", "d", ["k"], registry=prometheus_client.CollectorRegistry())
+    prom_labeled.labels(k="v").set(1.0)
+    prom_child = prom_labeled.labels(k="v")
+    prom_plain = prometheus_client.Gauge("g", "d", registry=prometheus_client.CollectorRegistry())
+
+    env: dict[str, Any] = {
+        "record_metric": record_metric,
+        "attrs": attrs,
+        "otel_gauge": otel_gauge,
+        "prom_labeled": prom_labeled,
+        "prom_child": prom_child,
+        "prom_plain": prom_plain,
+    }
+    candidates = {
+        "zgen_attrs": Candidate(
+            "zgen record_metric(attributes={'k': 'v'})",
+            "record_metric('bench_gauge', 1.0, attributes=attrs)",
+            env,
+        ),
+        "zgen_plain": Candidate("zgen record_metric() no attributes", "record_metric('bench_gauge', 1.0)", env),
+        "otel_set": Candidate("OTel SDK Gauge.set(1.0, {'k': 'v'})", "otel_gauge.set(1.0, attrs)", env),
+        "prom_labels": Candidate("prometheus Gauge.labels(k='v').set(1.0)", "prom_labeled.labels(k='v').set(1.0)", env),
+        "prom_plain": Candidate("prometheus Gauge.set(1.0) unlabeled", "prom_plain.set(1.0)", env),
+        "prom_child": Candidate("prometheus pre-bound child .set(1.0)", "prom_child.set(1.0)", env),
+        "loop": Candidate("(empty timeit loop, for reference)", "pass", env),
+    }
+    for cand in candidates.values():
+        cand.prepare(profile.batch_seconds)
+    order = list(candidates.values())
+    for r in range(profile.rounds):  # round-robin, rotating who goes first
+        shift = r % len(order)
+        for cand in order[shift:] + order[:shift]:
+            cand.run_batch()
+
+    zgen_a, zgen_p = candidates["zgen_attrs"], candidates["zgen_plain"]
+    otel, prom_l, prom_p = candidates["otel_set"], candidates["prom_labels"], candidates["prom_plain"]
+    rows = []
+    for key, cand in candidates.items():
+        ratio_otel = f"{zgen_a.best / cand.best:.3f}" if key != "loop" else ""
+        rows.append([cand.label, f"{cand.us:.3f}", f"{cand.number:,}", ratio_otel])
+    _print_table(
+        f"1. Hot path (min over {profile.rounds} interleaved rounds)",
+        ["candidate", "us/call", "calls/batch", "zgen_attrs / this"],
+        rows,
+    )
+
+    print(
+        f"\nratios: zgen(attrs) / OTel Gauge.set = {zgen_a.best / otel.best:.3f}x (target <= {TARGET_HOT_RATIO}x); "
+        f"zgen(attrs) / prom labels().set = {zgen_a.best / prom_l.best:.3f}x; "
+        f"zgen(no attrs) / prom Gauge.set = {zgen_p.best / prom_p.best:.3f}x"
+    )
+
+    # Proof that the timed calls did their job: every sample is in the store, and OTel sees the gauge.
+    expected_attrs = warmup_calls["attrs"] + zgen_a.calls
+    expected_plain = warmup_calls["plain"] + zgen_p.calls
+    history = zgen_otel.get_metric_history("bench_gauge")
+    stored_total = sum(p.samples for p in history)
+    stored_attrs = sum(p.samples for p in zgen_otel.get_metric_history("bench_gauge", attributes=attrs))
+    otel_seen = _otel_points(reader, "bench_gauge")
+    otel_ok = bool(otel_seen) and all(v == 1.0 for _, v in otel_seen) and any(a == attrs for a, _ in otel_seen)
+    store_ok = stored_total == expected_attrs + expected_plain and stored_attrs == expected_attrs
+    print(
+        f"\nstore check: {stored_total:,} samples stored for bench_gauge "
+        f"({stored_attrs:,} with k=v) vs. {expected_attrs + expected_plain:,} record_metric calls "
+        f"({expected_attrs:,} with k=v), {len(history):,} stored points -> {'OK' if store_ok else 'MISMATCH'}"
+    )
+    print(f"OTel check:  InMemoryMetricReader sees bench_gauge points {otel_seen} -> {'OK' if otel_ok else 'MISSING'}")
+    return {
+        "us_per_call": {k: c.us for k, c in candidates.items()},
+        "batch_size": {k: c.number for k, c in candidates.items()},
+        "ratio_zgen_attrs_over_otel_gauge_set": zgen_a.best / otel.best,
+        "ratio_zgen_plain_over_otel_gauge_set": zgen_p.best / otel.best,
+        "ratio_zgen_attrs_over_prom_labels_set": zgen_a.best / prom_l.best,
+        "ratio_zgen_plain_over_prom_set": zgen_p.best / prom_p.best,
+        "record_metric_calls": expected_attrs + expected_plain,
+        "stored_samples": stored_total,
+        "store_check_ok": store_ok,
+        "otel_points": [[a, v] for a, v in otel_seen],
+        "otel_check_ok": otel_ok,
+    }
+
+
+# -- 2. memory -----------------------------------------------------------------------------------------------
+def _traced(build: Callable[[], object]) -> tuple[int, object]:
+    """Bytes still allocated after ``build()`` (its result kept alive), as seen by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return after - before, kept
+
+
+def bench_memory(profile: Profile) -> dict[str, Any]:
+    n_series, per_series = profile.mem_series, profile.mem_points_per_series
+    total = n_series * per_series
+
+    def build_store() -> MetricStore:
+        store = MetricStore(max_raw_points=2_000_000, max_series=100)
+        add = store.add
+        for s in range(n_series):
+            key = (("s", str(s)),)
+            for i in range(per_series):
+                add("m", float(i), key, T0 + i * 0.5)
+        return store
+
+    def build_list() -> list[tuple[float, float]]:
+        return [(T0 + i * 0.5, float(i)) for i in range(profile.naive_points)]
+
+    start = time.perf_counter()
+    store_bytes, kept = _traced(build_store)
+    store_seconds = time.perf_counter() - start
+    assert isinstance(kept, MetricStore)
+    stats = kept.stats()
+    del kept
+    list_bytes, kept_list = _traced(build_list)
+    del kept_list
+    per_point = store_bytes / total
+    per_list_point = list_bytes / profile.naive_points
+    _print_table(
+        f"2. Memory per raw point ({n_series} series x {per_series:,} points = {total:,}, tracemalloc)",
+        ["layout", "bytes/point", "total MB"],
+        [
+            ["MetricStore (uint32 ms offset + float64 value)", f"{per_point:.2f}", f"{store_bytes / 1e6:.1f}"],
+            ["  of which array buffers (store.stats()['bytes'])", f"{stats['bytes'] / total:.2f}", ""],
+            [
+                f"list of (float, float) tuples ({profile.naive_points:,} measured, scaled)",
+                f"{per_list_point:.2f}",
+                f"{per_list_point * total / 1e6:.1f}",
+            ],
+        ],
+    )
+    print(f"(filling the store under tracemalloc took {store_seconds:.1f} s; points stored: {stats['points']:,})")
+    return {
+        "points": total,
+        "store_bytes_per_point": per_point,
+        "store_buffer_bytes_per_point": stats["bytes"] / total,
+        "tuple_list_bytes_per_point": per_list_point,
+        "ratio_tuple_list_over_store": per_list_point / per_point,
+    }
+
+
+# -- 3. window queries ---------------------------------------------------------------------------------------
+def bench_queries(profile: Profile) -> dict[str, Any]:
+    clock = ManualClock(T0)
+    _configure(interval=3600, clock=clock)
+    name = "bench_window"
+    for i in range(2 * 3600):  # two hours of 1-second points, timestamps from the manual clock
+        clock.advance(1.0)
+        zgen_otel.record_metric(name, float(i % 100))
+    expected_in_window = 3601  # points stamped T0+3600 .. T0+7200, both ends inclusive
+    stats = zgen_otel.get_metric_stats(name, 3600)
+    average = zgen_otel.get_metric_average(name, window_seconds=3600)
+    assert stats is not None and average is not None
+
+    env = {"zgen_otel": zgen_otel, "name": name}
+    avg_timer = timeit.Timer("zgen_otel.get_metric_average(name, window_seconds=3600)", globals=env)
+    stats_timer = timeit.Timer("zgen_otel.get_metric_stats(name, 3600)", globals=env)
+    number = 50
+    best_avg = best_stats = float("inf")
+    for _ in range(profile.query_rounds):  # interleaved
+        best_avg = min(best_avg, avg_timer.repeat(repeat=1, number=number)[0] / number)
+        best_stats = min(best_stats, stats_timer.repeat(repeat=1, number=number)[0] / number)
+    _print_table(
+        "3. Window queries over the last hour (2 h of 1-second points, default store settings)",
+        ["query", "us/call", "result"],
+        [
+            ["get_metric_average(name, window_seconds=3600)", f"{best_avg * 1e6:.1f}", f"{average:.3f}"],
+            [
+                "get_metric_stats(name, 3600) (count/sum/min/max/p50/p95/p99)",
+                f"{best_stats * 1e6:.1f}",
+                f"n={stats.count} p50={stats.p50:g} p95={stats.p95:g} p99={stats.p99:g}",
+            ],
+        ],
+    )
+    print(
+        f"(window holds {stats.count:,} samples; {expected_in_window:,} points fall in [now-3600, now], "
+        "older ones are read from per-minute buckets)"
+    )
+    return {
+        "average_us": best_avg * 1e6,
+        "stats_us": best_stats * 1e6,
+        "window_count": stats.count,
+        "points_in_window": expected_in_window,
+        "average": average,
+        "p50": stats.p50,
+        "p95": stats.p95,
+        "p99": stats.p99,
+    }
+
+
+# -- 4. thirty days ------------------------------------------------------------------------------------------
+def bench_month() -> dict[str, Any]:
+    store = MetricStore()
+    add = store.add
+    n = 30 * 86_400
+    start = time.perf_counter()
+    for i in range(n):
+        add("m", float(i % 100), (), T0 + i)
+    seconds = time.perf_counter() - start
+    stats = store.stats()
+    _print_table(
+        "4. Thirty days of 1-second points in one series (MetricStore defaults)",
+        ["figure", "value"],
+        [
+            ["points added", f"{n:,}"],
+            ["stored points (raw + minute + hour buckets)", f"{stats['points']:,}"],
+            ["store.stats()['bytes']", f"{stats['bytes'] / 1024:.1f} KB"],
+            ["fill time", f"{seconds:.1f} s ({seconds / n * 1e6:.2f} us/point)"],
+        ],
+    )
+    return {"points_added": n, "stored_points": stats["points"], "kb": stats["bytes"] / 1024, "fill_seconds": seconds}
+
+
+# -- driver --------------------------------------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("opentelemetry-sdk", "prometheus_client", "zgen-otel"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    hot, mem, query = results["hot_path"], results["memory"], results["queries"]
+    rows: list[dict[str, Any]] = [
+        {
+            "target": "record_metric / OTel Gauge.set <= 0.2x",
+            "measured": f"{hot['ratio_zgen_attrs_over_otel_gauge_set']:.3f}x",
+            "pass": hot["ratio_zgen_attrs_over_otel_gauge_set"] <= TARGET_HOT_RATIO,
+        },
+        {
+            "target": "every record_metric sample in the store",
+            "measured": f"{hot['stored_samples']:,} / {hot['record_metric_calls']:,}",
+            "pass": hot["store_check_ok"],
+        },
+        {
+            "target": "OTel reader sees bench_gauge = 1.0",
+            "measured": f"{len(hot['otel_points'])} point(s)",
+            "pass": hot["otel_check_ok"],
+        },
+        {
+            "target": "store bytes per raw point <= 17 B",
+            "measured": f"{mem['store_bytes_per_point']:.2f} B",
+            "pass": mem["store_bytes_per_point"] <= TARGET_BYTES_PER_POINT,
+        },
+        {
+            "target": "get_metric_average over 1 h < 100 us",
+            "measured": f"{query['average_us']:.1f} us",
+            "pass": query["average_us"] < TARGET_AVG_US,
+        },
+    ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smoke run (~5 s): fewer rounds, smaller memory test")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+
+    versions = _versions()
+    print(f"zgen_otel metrics benchmark ({profile.name} run)")
+    print(
+        f"python {versions['python']} | opentelemetry-sdk {versions['opentelemetry-sdk']} | "
+        f"prometheus_client {versions['prometheus_client']} | {versions['platform']}"
+    )
+    started = time.perf_counter()
+    results: dict[str, Any] = {"profile": profile.name, "versions": versions}
+    results["hot_path"] = bench_hot_path(profile)
+    results["memory"] = bench_memory(profile)
+    results["queries"] = bench_queries(profile)
+    if profile.month:
+        results["month"] = bench_month()
+    else:
+        print("\n== 4. Thirty days of 1-second points: skipped in --quick ==")
+    zgen_otel.shutdown()
+    results["wall_seconds"] = time.perf_counter() - started
+
+    summary = _summary(results)
+    results["summary"] = summary
+    _print_table(
+        "Summary",
+        ["target", "measured", "result"],
+        [[row["target"], row["measured"], "PASS" if row["pass"] else "MISS"] for row in summary],
+    )
+    print(f"\ntotal wall time {results['wall_seconds']:.1f} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2, default=str)
+            fh.write("\n")
+        print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

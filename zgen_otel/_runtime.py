@@ -40,7 +40,7 @@ class Runtime:
         extra_metric_readers: Sequence[Any] = (),
         extra_span_processors: Sequence[Any] = (),
     ) -> None:
-        from zgen_otel.metrics import MetricsRecorder, NoopRecorder
+        from zgen_otel.metrics import MetricsRecorder
 
         self.settings = settings
         self.clock = clock
@@ -58,7 +58,7 @@ class Runtime:
         if not settings.enabled:
             self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
             self.tracer: otel_trace.Tracer = otel_trace.NoOpTracer()
-            self.metrics: MetricsRecorder | NoopRecorder = NoopRecorder()
+            self.metrics: MetricsRecorder | None = None
             return
         if settings.store_path:
             from zgen_otel._persist import SQLitePersistence
@@ -102,14 +102,8 @@ class Runtime:
         if self.persistence is not None:
             self.persistence.close()
             self.persistence = None
-        self.metrics = _disabled_recorder()
+        self.metrics = None
         self.enabled = False
-
-
-def _disabled_recorder() -> Any:
-    from zgen_otel.metrics import NoopRecorder
-
-    return NoopRecorder()
 
 
 _lock = threading.RLock()

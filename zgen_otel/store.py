@@ -154,12 +154,14 @@ class Series:
 
     __slots__ = (
         "_base_ms",
+        "_cap",
         "_hours",
         "_lock",
         "_minutes",
         "_offsets",
         "_store",
         "_values",
+        "_window_ms",
         "alive",
         "attributes",
         "category",
@@ -177,6 +179,8 @@ class Series:
         self.category = category
         self._lock = threading.Lock()
         self.alive = True  # False once the store forgot this series (pruned empty)
+        self._cap = store.max_raw_points
+        self._window_ms = store.raw_window_ms
         self._base_ms = 0
         self._offsets = array("I")  # uint32 ms offsets from _base_ms
         self._values = array("d")
@@ -192,10 +196,10 @@ class Series:
         try:
             offsets = self._offsets
             off = ms - self._base_ms
-            if offsets and 0 <= off <= _MAX_OFFSET_MS and off >= offsets[-1]:
+            if offsets and offsets[-1] <= off <= _MAX_OFFSET_MS:
                 offsets.append(off)
                 self._values.append(value)
-                if len(offsets) > self._store.max_raw_points or off - offsets[0] > self._store.raw_window_ms:
+                if len(offsets) > self._cap or off - offsets[0] > self._window_ms:
                     self._roll_up()
             else:
                 self._insert(ms, value)

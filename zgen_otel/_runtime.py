@@ -54,6 +54,7 @@ class Runtime:
         )
         self.providers: Any = None
         self.persistence: Any = None
+        self.performance: Any = None
         self._last_prune = clock()
         if not settings.enabled:
             self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
@@ -77,6 +78,14 @@ class Runtime:
         self.meter = self.providers.meter_provider.get_meter(METRICS_SCOPE, __version__)
         self.tracer = self.providers.tracer_provider.get_tracer("zgen_otel", __version__)
         self.metrics = MetricsRecorder(self.store, self.meter)
+        from zgen_otel._tracker import PerformanceTracker
+        from zgen_otel.performance import SCOPE
+
+        self.performance = PerformanceTracker(
+            self.providers.tracer_provider.get_tracer(SCOPE, __version__),
+            self.providers.meter_provider.get_meter(SCOPE, __version__),
+            clock,
+        )
 
     def _maintain(self) -> None:
         """Periodic upkeep, run on the local reader's thread after each collection."""
@@ -87,11 +96,23 @@ class Runtime:
 
     def collect(self) -> None:
         """Collect every instrument into the local store now (instead of waiting for the interval)."""
+        if self.performance is not None:
+            self.performance.drain()
         if self.providers is not None:
             self.providers.collect()
 
+    def force_flush(self) -> None:
+        """Process tracked calls, collect locally and push everything pending to the OTLP exporters now."""
+        if self.performance is not None:
+            self.performance.drain()
+        if self.providers is not None:
+            self.providers.force_flush()
+
     def shutdown(self) -> None:
         """Collect a last time, flush exporters and persistence, and stop background threads."""
+        if self.performance is not None:
+            self.performance.shutdown()
+            self.performance = None
         if self.providers is not None:
             try:
                 self.providers.collect()

@@ -14,13 +14,13 @@ Example (pytest)::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric, MetricReader
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -80,16 +80,22 @@ class Capture:
 
 
 @contextmanager
-def capture(**settings: Any) -> Iterator[Capture]:
+def capture(
+    *, metric_readers: Sequence[MetricReader] = (), span_processors: Sequence[SpanProcessor] = (), **settings: Any
+) -> Iterator[Capture]:
     """Run the block with a fresh runtime that also records into in-memory OTel reader and exporter.
 
-    ``settings`` are ``configure`` keywords (``clock=ManualClock()`` included). The runtime is reset
-    afterwards.
+    ``settings`` are ``configure`` keywords (``clock=ManualClock()`` included); ``metric_readers`` and
+    ``span_processors`` are added beside the in-memory ones. The runtime is reset afterwards.
     """
     reader = InMemoryMetricReader()
     exporter = InMemorySpanExporter()
     _runtime.reset()
-    _runtime.configure(metric_readers=[reader], span_processors=[SimpleSpanProcessor(exporter)], **settings)
+    _runtime.configure(
+        metric_readers=[reader, *metric_readers],
+        span_processors=[SimpleSpanProcessor(exporter), *span_processors],
+        **settings,
+    )
     try:
         yield Capture(_runtime.get_runtime(), reader, exporter)
     finally:

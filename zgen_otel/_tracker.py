@@ -1,0 +1,222 @@
+"""Per-operation statistics of tracked calls and the worker that turns call timings into OTel metrics.
+
+``performance`` queues one ``(operation, start_ns, end_ns, error_type, outcome)`` tuple per tracked call;
+:class:`PerformanceTracker` drains that queue on its own thread (and before every read), records the
+duration histogram and the call counter, and keeps per-operation statistics.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.metrics import Meter
+
+from zgen_otel._util import RateLimitedLogger
+
+__all__ = ["CANCELLED", "DURATION_BUCKETS", "ERROR", "SUCCESS", "OperationStats", "PerformanceTracker"]
+
+_warn = RateLimitedLogger(logging.getLogger(__name__))
+
+#: Advisory bucket boundaries (seconds) of ``zgen.operation.duration``: function timings, 0.5 ms to 60 s.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+_RECENT = 10_000  # timings kept per operation for windowed statistics
+_QUEUE = 1_000_000  # pending timings before the oldest are dropped (counted)
+SUCCESS, ERROR, CANCELLED = "success", "error", "cancelled"
+_QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class OperationStats:
+    """Statistics of one tracked operation, over the whole run or a recent window (durations in seconds)."""
+
+    name: str
+    calls: int
+    errors: int
+    error_rate: float
+    cancelled: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    calls_per_minute: float
+    last_call: float | None
+    window_seconds: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+class _Operation:
+    """Running statistics of one operation; updated only by the tracker's drain, under its lock."""
+
+    __slots__ = ("buckets", "calls", "cancelled", "errors", "first", "last", "max", "min", "name", "recent", "total")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls = self.errors = self.cancelled = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = 0.0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
+        self.recent: collections.deque[tuple[float, float, str]] = collections.deque(maxlen=_RECENT)
+
+    def add(self, end: float, duration: float, outcome: str) -> None:
+        self.calls += 1
+        if outcome == ERROR:
+            self.errors += 1
+        elif outcome == CANCELLED:
+            self.cancelled += 1
+        self.total += duration
+        self.min = min(self.min, duration)
+        self.max = max(self.max, duration)
+        if self.first is None:
+            self.first = end - duration
+        self.last = end
+        self.buckets[_bucket_index(duration)] += 1
+        self.recent.append((end, duration, outcome))
+
+    def snapshot(self, now: float, window: float | None) -> OperationStats:
+        pct: list[float | None] = [None, None, None]
+        if window is None:
+            calls, errors, cancelled = self.calls, self.errors, self.cancelled
+            mean = self.total / calls if calls else None
+            lo, hi = (self.min, self.max) if calls else (None, None)
+            if calls and calls == len(self.recent):  # every call is still in the recent buffer: exact
+                ordered = sorted(r[1] for r in self.recent)
+                pct = [_rank(ordered, q) for q in _QUANTILES]
+            elif calls:  # interpolated from the histogram buckets, like PromQL's histogram_quantile
+                pct = [_bucket_percentile(self.buckets, q, self.max) for q in _QUANTILES]
+            span = max(now - (self.first or now), 1.0)
+        else:
+            rows = [r for r in self.recent if r[0] >= now - window]
+            calls = len(rows)
+            errors = sum(1 for r in rows if r[2] == ERROR)
+            cancelled = sum(1 for r in rows if r[2] == CANCELLED)
+            durations = sorted(r[1] for r in rows)
+            mean = sum(durations) / calls if calls else None
+            lo, hi = (durations[0], durations[-1]) if calls else (None, None)
+            if calls:
+                pct = [_rank(durations, q) for q in _QUANTILES]
+            span = window
+        return OperationStats(
+            name=self.name,
+            calls=calls,
+            errors=errors,
+            error_rate=errors / calls if calls else 0.0,
+            cancelled=cancelled,
+            mean=mean,
+            min=lo,
+            max=hi,
+            p50=pct[0],
+            p95=pct[1],
+            p99=pct[2],
+            calls_per_minute=calls * 60.0 / span,
+            last_call=self.last,
+            window_seconds=window,
+        )
+
+
+def _bucket_index(duration: float) -> int:
+    for i, bound in enumerate(DURATION_BUCKETS):
+        if duration <= bound:
+            return i
+    return len(DURATION_BUCKETS)
+
+
+def _bucket_percentile(buckets: list[int], q: float, observed_max: float) -> float:
+    """Percentile from bucket counts, linearly interpolated inside the bucket (like PromQL's quantile)."""
+    total = sum(buckets)
+    target = q * total
+    seen = 0
+    for i, n in enumerate(buckets):
+        if n and seen + n >= target:
+            lower = DURATION_BUCKETS[i - 1] if i else 0.0
+            upper = DURATION_BUCKETS[i] if i < len(DURATION_BUCKETS) else observed_max
+            return min(lower + (upper - lower) * (target - seen) / n, observed_max)
+        seen += n
+    return observed_max
+
+
+def _rank(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+class PerformanceTracker:
+    """The tracking state of one runtime: tracer, instruments, the timing queue and the statistics."""
+
+    def __init__(self, tracer: trace.Tracer, meter: Meter, clock: Callable[[], float] = time.time) -> None:
+        self.tracer = tracer
+        self.clock = clock
+        self._duration = meter.create_histogram(
+            "zgen.operation.duration",
+            unit="s",
+            description="Duration of tracked agent operations.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self._calls = meter.create_counter(
+            "zgen.operation.calls", unit="{call}", description="Calls of tracked agent operations, by outcome."
+        )
+        self.queue: collections.deque[tuple[str, int, int, str | None, str]] = collections.deque(maxlen=_QUEUE)
+        self.dropped = 0
+        self._ops: dict[str, _Operation] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.drain()
+            except Exception:  # the worker must outlive any bug
+                _warn.exception("drain", "zgen_otel: processing tracked calls failed")
+
+    def drain(self) -> None:
+        """Turn queued timings into metrics and statistics."""
+        queue = self.queue
+        if not queue:
+            return
+        with self._lock:
+            if len(queue) == queue.maxlen:
+                self.dropped += 1  # at least one was pushed out; counted once per overflow episode
+            record, add = self._duration.record, self._calls.add
+            while queue:
+                name, start_ns, end_ns, error_type, outcome = queue.popleft()
+                duration = (end_ns - start_ns) / 1e9
+                attrs = {"zgen.operation.name": name, "zgen.operation.outcome": outcome}
+                if error_type is not None:
+                    attrs["error.type"] = error_type
+                record(duration, attrs)
+                add(1, attrs)
+                op = self._ops.get(name)
+                if op is None:
+                    op = self._ops[name] = _Operation(name)
+                op.add(end_ns / 1e9, duration, outcome)
+
+    def stats(self, window_seconds: float | None = None) -> dict[str, OperationStats]:
+        """Statistics per operation (whole run, or the last ``window_seconds``)."""
+        self.drain()
+        now = self.clock()
+        with self._lock:
+            return {name: op.snapshot(now, window_seconds) for name, op in sorted(self._ops.items())}
+
+    def shutdown(self) -> None:
+        """Stop the worker and process what is queued."""
+        self._stop.set()
+        self._worker.join(timeout=5)
+        self.drain()

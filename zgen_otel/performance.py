@@ -1,0 +1,475 @@
+"""Track agent functions and blocks: spans, duration and outcome metrics, statistics (the seed's ``performance``).
+
+``@track()`` works on functions, coroutine functions, generators and async generators; ``@track_async()``
+is the seed's name for the same thing; ``with track_context("op")`` (or ``async with``) tracks a block.
+
+On the caller's thread a tracked call costs one span (started with ``Tracer.start_span`` and made current
+with ``context.attach``, without the context-manager machinery of ``start_as_current_span``) and one
+``deque.append`` of its timing. A background worker turns those timings into the duration histogram, the
+call counter and the per-operation statistics; every reader (``get_performance_stats``, a collection)
+drains the queue first, so what it sees is exact.
+
+Metrics (each with ``zgen.operation.name`` and ``zgen.operation.outcome``, plus ``error.type`` on errors):
+
+* ``zgen.operation.duration`` — histogram, seconds, buckets from 0.5 ms to 60 s;
+* ``zgen.operation.calls`` — counter, ``{call}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from zgen_otel import _runtime
+from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR, SUCCESS, OperationStats, PerformanceTracker
+from zgen_otel._util import RateLimitedLogger
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "OperationStats",
+    "current_span",
+    "get_operation_stats",
+    "get_performance_stats",
+    "track",
+    "track_async",
+    "track_context",
+]
+
+_log = logging.getLogger(__name__)
+_warn = RateLimitedLogger(_log)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+SCOPE = "zgen_otel.performance"
+_ATTR_TYPES = (str, bool, int, float)
+
+
+# -- one tracked call ------------------------------------------------------------------------------------
+class _Call:
+    """A started tracked call: its span, the context that makes it current, and its start time."""
+
+    __slots__ = ("ctx", "name", "span", "start", "tracker")
+
+    def __init__(self, tracker: PerformanceTracker, name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> None:
+        self.tracker = tracker
+        self.name = name
+        self.start = time.time_ns()
+        self.span = span = tracker.tracer.start_span(name, kind=kind, start_time=self.start)
+        if attributes:
+            # Attributes validated at decoration time go straight into the SDK span's attribute dict instead
+            # of being checked and copied again on every call (about a fifth of a span's cost). Any other
+            # span type, a value-length limit, or an SDK whose internals differ takes the public path.
+            bounded = getattr(span, "_attributes", None)
+            target = getattr(bounded, "_dict", None)
+            if type(target) is dict and not target and bounded.max_value_len is None:  # type: ignore[union-attr]
+                limit = bounded.maxlen  # type: ignore[union-attr]
+                if limit is None or len(attributes) <= limit:
+                    target.update(attributes)
+                else:
+                    span.set_attributes(attributes)
+            else:
+                span.set_attributes(attributes)
+        self.ctx = trace.set_span_in_context(span)
+
+    def finish(self, exc: BaseException | None, count_base: bool) -> None:
+        """End the span and queue the timing; never raises."""
+        try:
+            end = time.time_ns()
+            span = self.span
+            error_type = None
+            outcome = SUCCESS
+            if exc is not None and not isinstance(exc, GeneratorExit):
+                error_type = type(exc).__qualname__
+                failure = isinstance(exc, Exception) or count_base
+                outcome = ERROR if failure else CANCELLED
+                if span.is_recording():
+                    span.set_attribute("error.type", error_type)
+                    span.record_exception(exc)
+                    if failure:
+                        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+            self.tracker.queue.append((self.name, self.start, end, error_type, outcome))
+            span.end(end)
+        except Exception:
+            _warn.exception("finish", "zgen_otel: finishing a tracked call failed; the call itself is unaffected")
+
+
+def _start(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> _Call | None:
+    """Start a tracked call, or None when tracking is off or broken (the caller then just runs the code)."""
+    rt = _runtime._current or _runtime.get_runtime()
+    tracker = rt.performance
+    if tracker is None:
+        return None
+    try:
+        return _Call(tracker, name, kind, attributes)
+    except Exception:
+        _warn.exception("start", "zgen_otel: starting a tracked call failed; running the call untracked")
+        return None
+
+
+def _start_constant(
+    name: str, kind: SpanKind, attributes: Mapping[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Call | None:
+    """:func:`_start` for a decorated function without ``record_args`` (its arguments are not looked at)."""
+    return _start(name, kind, attributes)
+
+
+# -- validation ------------------------------------------------------------------------------------------
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"track name must be a str; got {type(name).__name__} {name!r}")
+    if not name.strip():
+        raise ValueError(f"track name must be a non-empty string; got {name!r}")
+    return name
+
+
+def _check_attributes(attributes: object) -> dict[str, Any]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
+    for k, v in attributes.items():
+        if not isinstance(k, str) or not k:
+            raise TypeError(f"attribute keys must be non-empty str; got {k!r}")
+        if not isinstance(v, _ATTR_TYPES):
+            raise TypeError(f"attribute {k!r} must be a str, bool, int or float; got {v!r}")
+    return dict(attributes)
+
+
+def _arg_value(value: object) -> str | bool | int | float:
+    if isinstance(value, _ATTR_TYPES):
+        return value
+    text = repr(value)
+    return text if len(text) <= 256 else text[:255] + "…"
+
+
+Begin = Callable[[tuple[Any, ...], dict[str, Any]], "_Call | None"]
+
+
+# -- the decorator ---------------------------------------------------------------------------------------
+@overload
+def track(name: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def track(
+    name: str | None = None,
+    /,
+    *,
+    attributes: Mapping[str, str | bool | int | float] | None = None,
+    record_args: Iterable[str] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    count_base_exceptions: bool = False,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def track(
+    name: str | Callable[..., Any] | None = None,
+    /,
+    *,
+    attributes: Mapping[str, str | bool | int | float] | None = None,
+    record_args: Iterable[str] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    count_base_exceptions: bool = False,
+) -> Any:
+    """Track every call of a function: a span, its duration and outcome metrics, and statistics.
+
+    Use it bare (``@track``) or called (``@track()``, ``@track("plan", attributes={"agent": "a1"})``) on
+    functions, methods, classmethods, staticmethods, coroutine functions, generators and async generators.
+
+    Args:
+        name: the span and operation name; defaults to the function's qualified name.
+        attributes: constant span attributes (str keys; str, bool, int or float values).
+        record_args: names of parameters whose values go on the span as ``code.function.arg.<name>``
+            (off by default: arguments can hold secrets).
+        kind: the span kind.
+        count_base_exceptions: count ``KeyboardInterrupt``, ``asyncio.CancelledError`` and other
+            ``BaseException`` s as failures (by default they are recorded on the span as ``cancelled``).
+
+    Raises:
+        TypeError, ValueError: at decoration time, for a bad name, attributes, ``record_args`` or target.
+    """
+    if callable(name) or isinstance(name, (classmethod, staticmethod)):
+        return _decorate(name, None, {}, None, kind, count_base_exceptions)
+    if name is not None:
+        _check_name(name)
+    attrs = _check_attributes(attributes)
+    if isinstance(record_args, str) or (record_args is not None and not isinstance(record_args, Iterable)):
+        raise TypeError(f"record_args must be an iterable of parameter names; got {record_args!r}")
+    wanted = tuple(record_args) if record_args is not None else None
+
+    def decorator(fn: Callable[P, R]) -> Callable[P, R]:
+        wrapped: Callable[P, R] = _decorate(fn, name, attrs, wanted, kind, count_base_exceptions)
+        return wrapped
+
+    return decorator
+
+
+def track_async(
+    name: str | None = None,
+    *,
+    attributes: Mapping[str, str | bool | int | float] | None = None,
+    record_args: Iterable[str] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    count_base_exceptions: bool = False,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The seed's decorator for coroutine functions; :func:`track` handles them too, and this is the same."""
+    return track(
+        name,
+        attributes=attributes,
+        record_args=record_args,
+        kind=kind,
+        count_base_exceptions=count_base_exceptions,
+    )
+
+
+def _decorate(
+    fn: Any,
+    name: str | None,
+    attrs: dict[str, Any],
+    record_args: tuple[str, ...] | None,
+    kind: SpanKind,
+    count_base: bool,
+) -> Any:
+    if isinstance(fn, (classmethod, staticmethod)):
+        return type(fn)(_decorate(fn.__func__, name, attrs, record_args, kind, count_base))
+    if not callable(fn):
+        raise TypeError(f"track can only decorate a callable; got {type(fn).__name__} {fn!r}")
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    module = getattr(fn, "__module__", None) or ""
+    op = name or qualname
+    static = {"code.function.name": f"{module}.{qualname}" if module else qualname, **attrs}
+    if module:
+        static["code.namespace"] = module
+    binder = _arg_binder(fn, record_args) if record_args else None
+
+    if binder is None:
+        begin: Begin = functools.partial(_start_constant, op, kind, static)
+    else:
+
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+            return _start(op, kind, {**static, **binder(args, kwargs)})
+
+    if inspect.isasyncgenfunction(fn):
+        wrapper: Any = _wrap_async_generator(fn, begin, count_base)
+    elif inspect.iscoroutinefunction(fn):
+        wrapper = _wrap_coroutine(fn, begin, count_base)
+    elif inspect.isgeneratorfunction(fn):
+        wrapper = _wrap_generator(fn, begin, count_base)
+    else:
+        wrapper = _wrap_function(fn, begin, count_base)
+    return functools.wraps(fn)(wrapper)
+
+
+def _arg_binder(
+    fn: Callable[..., Any], names: tuple[str, ...]
+) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
+    signature = inspect.signature(fn)
+    unknown = [n for n in names if n not in signature.parameters]
+    if unknown:
+        raise ValueError(
+            f"record_args names {unknown} are not parameters of {fn!r}; allowed: {list(signature.parameters)}"
+        )
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            return {}
+        return {f"code.function.arg.{n}": _arg_value(bound[n]) for n in names if n in bound}
+
+    return bind
+
+
+def _wrap_function(fn: Callable[..., Any], begin: Begin, count_base: bool) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rt = _runtime._current
+        if rt is not None and rt.performance is None:  # disabled or shut down: straight through
+            return fn(*args, **kwargs)
+        call = begin(args, kwargs)
+        if call is None:
+            return fn(*args, **kwargs)
+        token = otel_context.attach(call.ctx)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            call.finish(exc, count_base)
+            raise
+        finally:
+            otel_context.detach(token)
+        call.finish(None, count_base)
+        return result
+
+    return wrapper
+
+
+def _wrap_coroutine(fn: Callable[..., Any], begin: Begin, count_base: bool) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rt = _runtime._current
+        if rt is not None and rt.performance is None:  # disabled or shut down: straight through
+            return await fn(*args, **kwargs)
+        call = begin(args, kwargs)
+        if call is None:
+            return await fn(*args, **kwargs)
+        token = otel_context.attach(call.ctx)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            call.finish(exc, count_base)
+            raise
+        finally:
+            otel_context.detach(token)
+        call.finish(None, count_base)
+        return result
+
+    return wrapper
+
+
+def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], begin: Begin, count_base: bool) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        call = begin(args, kwargs)
+        gen = fn(*args, **kwargs)
+        if call is None:
+            return (yield from gen)
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:  # step the generator with the span current, and only while it runs
+            token = otel_context.attach(call.ctx)
+            try:
+                item = gen.throw(thrown) if thrown is not None else gen.send(sent)
+            except StopIteration as stop:
+                call.finish(None, count_base)
+                return stop.value
+            except BaseException as exc:
+                call.finish(exc, count_base)
+                raise
+            finally:
+                otel_context.detach(token)
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                gen.close()
+                call.finish(None, count_base)
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper
+
+
+def _wrap_async_generator(
+    fn: Callable[..., AsyncGenerator[Any, Any]], begin: Begin, count_base: bool
+) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        call = begin(args, kwargs)
+        agen = fn(*args, **kwargs)
+        if call is None:
+            async for item in agen:
+                yield item
+            return
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = otel_context.attach(call.ctx)
+            try:
+                item = await (agen.athrow(thrown) if thrown is not None else agen.asend(sent))
+            except StopAsyncIteration:
+                call.finish(None, count_base)
+                return
+            except BaseException as exc:
+                call.finish(exc, count_base)
+                raise
+            finally:
+                otel_context.detach(token)
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                await agen.aclose()
+                call.finish(None, count_base)
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper
+
+
+# -- blocks ----------------------------------------------------------------------------------------------
+class track_context:
+    """Track a block as one operation: ``with track_context("retrieve"):`` or ``async with ...``.
+
+    The block's span is current inside it (``as span`` gives it). Exceptions are recorded and re-raised.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        attributes: Mapping[str, str | bool | int | float] | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        count_base_exceptions: bool = False,
+    ) -> None:
+        self._name = _check_name(name)
+        self._attributes = _check_attributes(attributes)
+        self._kind = kind
+        self._count_base = count_base_exceptions
+        self._call: _Call | None = None
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._call = call = _start(self._name, self._kind, self._attributes)
+        if call is None:
+            return trace.INVALID_SPAN
+        self._token = otel_context.attach(call.ctx)
+        return call.span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            call.finish(exc, self._count_base)
+
+    async def __aenter__(self) -> trace.Span:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def current_span() -> trace.Span:
+    """The span of the innermost tracked call or block running here (add attributes or events to it)."""
+    return trace.get_current_span()
+
+
+# -- statistics ------------------------------------------------------------------------------------------
+def get_performance_stats(window_seconds: float | None = None) -> dict[str, OperationStats]:
+    """Statistics per tracked operation: whole run, or the last ``window_seconds`` (``{}`` when disabled)."""
+    if window_seconds is not None and (
+        isinstance(window_seconds, bool)
+        or not isinstance(window_seconds, (int, float))
+        or not math.isfinite(window_seconds)
+        or window_seconds <= 0
+    ):
+        raise ValueError(f"window_seconds must be a finite number > 0 or None; got {window_seconds!r}")
+    tracker = _runtime.get_runtime().performance
+    return {} if tracker is None else tracker.stats(window_seconds)
+
+
+def get_operation_stats(name: str, window_seconds: float | None = None) -> OperationStats | None:
+    """Statistics of one operation, or None when it was never called."""
+    return get_performance_stats(window_seconds).get(name)

@@ -15,6 +15,13 @@ from zgen_otel.metrics import (
     register_callback,
     unregister_callback,
 )
+from zgen_otel.performance import (
+    get_operation_stats,
+    get_performance_stats,
+    track,
+    track_async,
+    track_context,
+)
 
 __all__ = [
     "ConfigError",

@@ -1,7 +1,9 @@
-"""The seed's metrics snippets end to end, printing what they produce. Run: python examples/quickstart.py."""
+"""The seed's snippets end to end, printing what they produce. Run: python examples/quickstart.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 
@@ -14,6 +16,42 @@ from zgen_otel.metrics import (
     record_metric,
     register_callback,
 )
+from zgen_otel.performance import get_performance_stats, track, track_async, track_context
+
+
+@track()
+def plan_step(goal: str) -> list[str]:
+    """A tracked agent step that sometimes fails."""
+    time.sleep(random.uniform(0.001, 0.01))
+    if random.random() < 0.1:
+        raise RuntimeError("planner gave up")
+    return [goal, "act"]
+
+
+@track_async()
+async def call_tool(name: str) -> str:
+    """A tracked async tool call."""
+    await asyncio.sleep(random.uniform(0.001, 0.005))
+    return name
+
+
+def run_agent() -> None:
+    """Drive the tracked functions for a while."""
+    for i in range(40):
+        with track_context("agent.iteration"):
+            with contextlib.suppress(RuntimeError):  # the failure is on the span and in the statistics
+                plan_step(f"goal-{i}")
+            asyncio.run(call_tool("search"))
+
+
+def print_performance() -> None:
+    """The performance table."""
+    print(f"\n{'operation':<20} {'calls':>6} {'errors':>6} {'mean ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, st in get_performance_stats().items():
+        print(
+            f"{name:<20} {st.calls:>6} {st.errors:>6} {(st.mean or 0) * 1e3:>9.2f} {(st.p50 or 0) * 1e3:>8.2f} "
+            f"{(st.p95 or 0) * 1e3:>8.2f} {(st.max or 0) * 1e3:>8.2f}"
+        )
 
 
 def main() -> None:
@@ -46,6 +84,10 @@ def main() -> None:
             f"{info.name:<22} {attrs:<20} {info.unit:<8} {stats.latest:>9.3f} {stats.avg:>9.3f} "
             f"{stats.p95:>9.3f} {stats.count:>5}"
         )
+    print("\nRunning tracked agent steps...")
+    run_agent()
+    print_performance()
+
     targets = zgen_otel.get_runtime().providers.export_targets
     print(f"\nOTLP export: {targets or 'none configured (set OTEL_EXPORTER_OTLP_ENDPOINT to ship to a collector)'}")
     zgen_otel.shutdown()

@@ -174,6 +174,7 @@ class PerformanceTracker:
         self.queue: collections.deque[tuple[str, int, int, str | None, str]] = collections.deque(maxlen=_QUEUE)
         self.dropped = 0
         self._ops: dict[str, _Operation] = {}
+        self._attr_cache: dict[tuple[str, str, str | None], dict[str, str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
@@ -194,19 +195,31 @@ class PerformanceTracker:
         with self._lock:
             if len(queue) == queue.maxlen:
                 self.dropped += 1  # at least one was pushed out; counted once per overflow episode
-            record, add = self._duration.record, self._calls.add
+            record = self._duration.record
+            counts: dict[tuple[str, str, str | None], int] = {}
             while queue:
                 name, start_ns, end_ns, error_type, outcome = queue.popleft()
                 duration = (end_ns - start_ns) / 1e9
-                attrs = {"zgen.operation.name": name, "zgen.operation.outcome": outcome}
-                if error_type is not None:
-                    attrs["error.type"] = error_type
-                record(duration, attrs)
-                add(1, attrs)
+                key = (name, outcome, error_type)
+                counts[key] = counts.get(key, 0) + 1
+                record(duration, self._attributes(key))
                 op = self._ops.get(name)
                 if op is None:
                     op = self._ops[name] = _Operation(name)
                 op.add(end_ns / 1e9, duration, outcome)
+            for key, n in counts.items():  # one counter update per attribute set, not per call
+                self._calls.add(n, self._attributes(key))
+
+    def _attributes(self, key: tuple[str, str, str | None]) -> dict[str, str]:
+        """The metric attributes of (operation, outcome, error type), built once and reused."""
+        attrs = self._attr_cache.get(key)
+        if attrs is None:
+            name, outcome, error_type = key
+            attrs = {"zgen.operation.name": name, "zgen.operation.outcome": outcome}
+            if error_type is not None:
+                attrs["error.type"] = error_type
+            self._attr_cache[key] = attrs
+        return attrs
 
     def stats(self, window_seconds: float | None = None) -> dict[str, OperationStats]:
         """Statistics per operation (whole run, or the last ``window_seconds``)."""

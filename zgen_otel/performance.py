@@ -24,13 +24,14 @@ import math
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _runtime
+from zgen_otel._context import CURRENT, with_span
 from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR, SUCCESS, OperationStats, PerformanceTracker
 from zgen_otel._util import RateLimitedLogger
 
@@ -56,52 +57,9 @@ _ATTR_TYPES = (str, bool, int, float)
 
 
 # -- one tracked call ------------------------------------------------------------------------------------
-class _Call:
-    """A started tracked call: its span, the context that makes it current, and its start time."""
-
-    __slots__ = ("ctx", "name", "span", "start", "tracker")
-
-    def __init__(self, tracker: PerformanceTracker, name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> None:
-        self.tracker = tracker
-        self.name = name
-        self.start = time.time_ns()
-        self.span = span = tracker.tracer.start_span(name, kind=kind, start_time=self.start)
-        if attributes:
-            # Attributes validated at decoration time go straight into the SDK span's attribute dict instead
-            # of being checked and copied again on every call (about a fifth of a span's cost). Any other
-            # span type, a value-length limit, or an SDK whose internals differ takes the public path.
-            bounded = getattr(span, "_attributes", None)
-            target = getattr(bounded, "_dict", None)
-            if type(target) is dict and not target and bounded.max_value_len is None:  # type: ignore[union-attr]
-                limit = bounded.maxlen  # type: ignore[union-attr]
-                if limit is None or len(attributes) <= limit:
-                    target.update(attributes)
-                else:
-                    span.set_attributes(attributes)
-            else:
-                span.set_attributes(attributes)
-        self.ctx = trace.set_span_in_context(span)
-
-    def finish(self, exc: BaseException | None, count_base: bool) -> None:
-        """End the span and queue the timing; never raises."""
-        try:
-            end = time.time_ns()
-            span = self.span
-            error_type = None
-            outcome = SUCCESS
-            if exc is not None and not isinstance(exc, GeneratorExit):
-                error_type = type(exc).__qualname__
-                failure = isinstance(exc, Exception) or count_base
-                outcome = ERROR if failure else CANCELLED
-                if span.is_recording():
-                    span.set_attribute("error.type", error_type)
-                    span.record_exception(exc)
-                    if failure:
-                        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
-            self.tracker.queue.append((self.name, self.start, end, error_type, outcome))
-            span.end(end)
-        except Exception:
-            _warn.exception("finish", "zgen_otel: finishing a tracked call failed; the call itself is unaffected")
+# A started call: (tracker, operation name, start time in ns, span, the context that makes the span current).
+# A plain tuple: the cheapest thing to build on every call.
+_Call = tuple[PerformanceTracker, str, int, trace.Span, otel_context.Context]
 
 
 def _start(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> _Call | None:
@@ -111,17 +69,49 @@ def _start(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> _Call | 
     if tracker is None:
         return None
     try:
-        return _Call(tracker, name, kind, attributes)
+        start = time.time_ns()
+        span = tracker.tracer.start_span(name, kind=kind, start_time=start)
+        if attributes:
+            # Attributes validated at decoration time go straight into the SDK span's attribute dict instead
+            # of being checked and copied again on every call (about a fifth of a span's cost). Any other
+            # span type, a value-length limit, or an SDK whose internals differ takes the public path.
+            bounded = getattr(span, "_attributes", None)
+            target = getattr(bounded, "_dict", None)
+            if (
+                type(target) is dict
+                and not target
+                and bounded.max_value_len is None  # type: ignore[union-attr]
+                and (bounded.maxlen is None or len(attributes) <= bounded.maxlen)  # type: ignore[union-attr]
+            ):
+                target.update(attributes)
+            else:
+                span.set_attributes(attributes)
+        return tracker, name, start, span, with_span(span)
     except Exception:
         _warn.exception("start", "zgen_otel: starting a tracked call failed; running the call untracked")
         return None
 
 
-def _start_constant(
-    name: str, kind: SpanKind, attributes: Mapping[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> _Call | None:
-    """:func:`_start` for a decorated function without ``record_args`` (its arguments are not looked at)."""
-    return _start(name, kind, attributes)
+def _finish(call: _Call, exc: BaseException | None, count_base: bool) -> None:
+    """End the call's span and queue its timing; never raises."""
+    try:
+        tracker, name, start, span, _ = call
+        end = time.time_ns()
+        error_type = None
+        outcome = SUCCESS
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            error_type = type(exc).__qualname__
+            failure = isinstance(exc, Exception) or count_base
+            outcome = ERROR if failure else CANCELLED
+            if span.is_recording():
+                span.set_attribute("error.type", error_type)
+                span.record_exception(exc)
+                if failure:
+                    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+        tracker.queue.append((name, start, end, error_type, outcome))
+        span.end(end)
+    except Exception:
+        _warn.exception("finish", "zgen_otel: finishing a tracked call failed; the call itself is unaffected")
 
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -153,7 +143,19 @@ def _arg_value(value: object) -> str | bool | int | float:
     return text if len(text) <= 256 else text[:255] + "…"
 
 
-Begin = Callable[[tuple[Any, ...], dict[str, Any]], "_Call | None"]
+class _Target(NamedTuple):
+    """What a decorated function is tracked as."""
+
+    op: str
+    kind: SpanKind
+    static: dict[str, Any]
+    binder: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]] | None
+    count_base: bool
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+        """Start a call with the constant attributes plus any recorded arguments."""
+        attributes = self.static if self.binder is None else {**self.static, **self.binder(args, kwargs)}
+        return _start(self.op, self.kind, attributes)
 
 
 # -- the decorator ---------------------------------------------------------------------------------------
@@ -253,21 +255,15 @@ def _decorate(
         static["code.namespace"] = module
     binder = _arg_binder(fn, record_args) if record_args else None
 
-    if binder is None:
-        begin: Begin = functools.partial(_start_constant, op, kind, static)
-    else:
-
-        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
-            return _start(op, kind, {**static, **binder(args, kwargs)})
-
+    target = _Target(op, kind, static, binder, count_base)
     if inspect.isasyncgenfunction(fn):
-        wrapper: Any = _wrap_async_generator(fn, begin, count_base)
+        wrapper: Any = _wrap_async_generator(fn, target)
     elif inspect.iscoroutinefunction(fn):
-        wrapper = _wrap_coroutine(fn, begin, count_base)
+        wrapper = _wrap_coroutine(fn, target)
     elif inspect.isgeneratorfunction(fn):
-        wrapper = _wrap_generator(fn, begin, count_base)
+        wrapper = _wrap_generator(fn, target)
     else:
-        wrapper = _wrap_function(fn, begin, count_base)
+        wrapper = _wrap_function(fn, target)
     return functools.wraps(fn)(wrapper)
 
 
@@ -291,76 +287,82 @@ def _arg_binder(
     return bind
 
 
-def _wrap_function(fn: Callable[..., Any], begin: Begin, count_base: bool) -> Callable[..., Any]:
+def _wrap_function(fn: Callable[..., Any], target: _Target) -> Callable[..., Any]:
+    op, kind, static, binder, count_base = target
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         rt = _runtime._current
         if rt is not None and rt.performance is None:  # disabled or shut down: straight through
             return fn(*args, **kwargs)
-        call = begin(args, kwargs)
+        call = _start(op, kind, static) if binder is None else target.start(args, kwargs)
         if call is None:
             return fn(*args, **kwargs)
-        token = otel_context.attach(call.ctx)
+        token = CURRENT.set(call[4])
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            call.finish(exc, count_base)
+            _finish(call, exc, count_base)
             raise
         finally:
-            otel_context.detach(token)
-        call.finish(None, count_base)
+            CURRENT.reset(token)
+        _finish(call, None, count_base)
         return result
 
     return wrapper
 
 
-def _wrap_coroutine(fn: Callable[..., Any], begin: Begin, count_base: bool) -> Callable[..., Any]:
+def _wrap_coroutine(fn: Callable[..., Any], target: _Target) -> Callable[..., Any]:
+    op, kind, static, binder, count_base = target
+
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         rt = _runtime._current
         if rt is not None and rt.performance is None:  # disabled or shut down: straight through
             return await fn(*args, **kwargs)
-        call = begin(args, kwargs)
+        call = _start(op, kind, static) if binder is None else target.start(args, kwargs)
         if call is None:
             return await fn(*args, **kwargs)
-        token = otel_context.attach(call.ctx)
+        token = CURRENT.set(call[4])
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            call.finish(exc, count_base)
+            _finish(call, exc, count_base)
             raise
         finally:
-            otel_context.detach(token)
-        call.finish(None, count_base)
+            CURRENT.reset(token)
+        _finish(call, None, count_base)
         return result
 
     return wrapper
 
 
-def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], begin: Begin, count_base: bool) -> Callable[..., Any]:
+def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], target: _Target) -> Callable[..., Any]:
+    count_base = target.count_base
+
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        call = begin(args, kwargs)
+        call = target.start(args, kwargs)
         gen = fn(*args, **kwargs)
         if call is None:
             return (yield from gen)
         sent: Any = None
         thrown: BaseException | None = None
         while True:  # step the generator with the span current, and only while it runs
-            token = otel_context.attach(call.ctx)
+            token = CURRENT.set(call[4])
             try:
                 item = gen.throw(thrown) if thrown is not None else gen.send(sent)
             except StopIteration as stop:
-                call.finish(None, count_base)
+                _finish(call, None, count_base)
                 return stop.value
             except BaseException as exc:
-                call.finish(exc, count_base)
+                _finish(call, exc, count_base)
                 raise
             finally:
-                otel_context.detach(token)
+                CURRENT.reset(token)
             thrown = None
             try:
                 sent = yield item
             except GeneratorExit:
                 gen.close()
-                call.finish(None, count_base)
+                _finish(call, None, count_base)
                 raise
             except BaseException as exc:
                 thrown = exc
@@ -368,11 +370,11 @@ def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], begin: Begin, c
     return wrapper
 
 
-def _wrap_async_generator(
-    fn: Callable[..., AsyncGenerator[Any, Any]], begin: Begin, count_base: bool
-) -> Callable[..., Any]:
+def _wrap_async_generator(fn: Callable[..., AsyncGenerator[Any, Any]], target: _Target) -> Callable[..., Any]:
+    count_base = target.count_base
+
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        call = begin(args, kwargs)
+        call = target.start(args, kwargs)
         agen = fn(*args, **kwargs)
         if call is None:
             async for item in agen:
@@ -381,23 +383,23 @@ def _wrap_async_generator(
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            token = otel_context.attach(call.ctx)
+            token = CURRENT.set(call[4])
             try:
                 item = await (agen.athrow(thrown) if thrown is not None else agen.asend(sent))
             except StopAsyncIteration:
-                call.finish(None, count_base)
+                _finish(call, None, count_base)
                 return
             except BaseException as exc:
-                call.finish(exc, count_base)
+                _finish(call, exc, count_base)
                 raise
             finally:
-                otel_context.detach(token)
+                CURRENT.reset(token)
             thrown = None
             try:
                 sent = yield item
             except GeneratorExit:
                 await agen.aclose()
-                call.finish(None, count_base)
+                _finish(call, None, count_base)
                 raise
             except BaseException as exc:
                 thrown = exc
@@ -431,16 +433,16 @@ class track_context:
         self._call = call = _start(self._name, self._kind, self._attributes)
         if call is None:
             return trace.INVALID_SPAN
-        self._token = otel_context.attach(call.ctx)
-        return call.span
+        self._token = CURRENT.set(call[4])
+        return call[3]
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         call, self._call = self._call, None
         if call is not None:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
-            call.finish(exc, self._count_base)
+            CURRENT.reset(self._token)
+            _finish(call, exc, self._count_base)
 
     async def __aenter__(self) -> trace.Span:
         return self.__enter__()

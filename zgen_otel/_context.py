@@ -1,0 +1,59 @@
+"""The OTel context, read and switched without the API's wrapper frames (a tracked call's hottest path).
+
+The OTel API keeps the current context in a ``ContextVar`` owned by its default runtime context. Making a
+span current through the public functions (``set_span_in_context`` + ``attach`` + ``detach``) costs six
+Python calls around three ``ContextVar`` operations; :data:`CURRENT` does the same three operations
+directly. Where the runtime context is not the default one (``OTEL_PYTHON_CONTEXT``) or the API's internals
+differ, :data:`CURRENT` is a shim over the public functions, so behaviour never depends on this shortcut.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+__all__ = ["CURRENT", "with_span"]
+
+
+class _ContextSlot(Protocol):
+    def get(self) -> otel_context.Context: ...
+
+    def set(self, value: otel_context.Context) -> Any: ...
+
+    def reset(self, token: Any) -> None: ...
+
+
+class _PublicApi:
+    """The same three operations through the public OTel API."""
+
+    def get(self) -> otel_context.Context:
+        return otel_context.get_current()
+
+    def set(self, value: otel_context.Context) -> object:
+        return otel_context.attach(value)
+
+    def reset(self, token: Any) -> None:
+        otel_context.detach(token)
+
+
+def _find_slot() -> tuple[_ContextSlot, str | None]:
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    key = getattr(getattr(trace, "propagation", None), "_SPAN_KEY", None)
+    if type(runtime).__name__ == "ContextVarsRuntimeContext" and var is not None and isinstance(key, str):
+        probe = var.set(var.get())  # prove the variable behaves like a ContextVar before relying on it
+        var.reset(probe)
+        return var, key
+    return _PublicApi(), None
+
+
+CURRENT, _SPAN_KEY = _find_slot()
+
+
+def with_span(span: trace.Span) -> otel_context.Context:
+    """The current context with ``span`` as its current span (``trace.set_span_in_context``)."""
+    if _SPAN_KEY is None:
+        return trace.set_span_in_context(span)
+    return otel_context.Context({**CURRENT.get(), _SPAN_KEY: span})

@@ -26,6 +26,7 @@ __all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shu
 _log = logging.getLogger(__name__)
 
 METRICS_SCOPE = "zgen_otel.metrics"
+SYSTEM_SCOPE = "zgen_otel.system"
 _PRUNE_EVERY = 60.0
 
 
@@ -55,6 +56,7 @@ class Runtime:
         self.providers: Any = None
         self.persistence: Any = None
         self.performance: Any = None
+        self.system_monitor: Any = None
         self._last_prune = clock()
         if not settings.enabled:
             self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
@@ -70,7 +72,7 @@ class Runtime:
         self.providers = build_providers(
             settings,
             self.store,
-            skip_scopes=(METRICS_SCOPE,),
+            skip_scopes=(METRICS_SCOPE, SYSTEM_SCOPE),
             after_export=self._maintain,
             extra_metric_readers=extra_metric_readers,
             extra_span_processors=extra_span_processors,
@@ -86,6 +88,22 @@ class Runtime:
             self.providers.meter_provider.get_meter(SCOPE, __version__),
             clock,
         )
+        self._start_system_monitor()
+
+    def _start_system_monitor(self) -> None:
+        """Build the system monitor (it writes to the store itself) and start its collector when asked."""
+        from zgen_otel.system_monitor import SystemMonitor, default_host_lock
+
+        lock = self.settings.host_lock or default_host_lock(self.settings.service_name)
+        self.system_monitor = SystemMonitor(
+            self.store,
+            self.providers.meter_provider.get_meter(SYSTEM_SCOPE, __version__),
+            self.settings.interval,
+            host_lock=None if lock.lower() == "none" else lock,
+            clock=self.clock,
+        )
+        if self.settings.system_monitor:
+            self.system_monitor.start()
 
     def _maintain(self) -> None:
         """Periodic upkeep, run on the local reader's thread after each collection."""
@@ -110,6 +128,9 @@ class Runtime:
 
     def shutdown(self) -> None:
         """Collect a last time, flush exporters and persistence, and stop background threads."""
+        if self.system_monitor is not None:
+            self.system_monitor.stop()
+            self.system_monitor = None
         if self.performance is not None:
             self.performance.shutdown()
             self.performance = None

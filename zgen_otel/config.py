@@ -105,6 +105,8 @@ ENV_VARS: dict[str, _Spec] = {
     "max_series": _Spec("ZGEN_OTEL_MAX_SERIES", _positive_int, "a whole number > 0"),
     "max_raw_points": _Spec("ZGEN_OTEL_MAX_RAW_POINTS", _positive_int, "a whole number >= 16"),
     "set_global_providers": _Spec("ZGEN_OTEL_SET_GLOBAL_PROVIDERS", _bool, "true or false"),
+    "system_monitor": _Spec("ZGEN_OTEL_SYSTEM_MONITOR", _bool, "true or false"),
+    "host_lock": _Spec("ZGEN_OTEL_HOST_LOCK", _optional_text, "a lock-file path, or 'none'"),
 }
 
 
@@ -131,6 +133,8 @@ class Settings:
     max_series: int = 10_000
     max_raw_points: int = 4096
     set_global_providers: bool = True
+    system_monitor: bool = True
+    host_lock: str | None = None
 
     @property
     def retention_seconds(self) -> float:

@@ -45,7 +45,9 @@ def test_seed_names_and_otel_names_land_in_the_store() -> None:
     assert local | otel <= names
     assert not any(n.startswith("hw.") for n in names)
     # The seed's own rule example watches system.cpu_percent (0-100): it averages like any metric.
-    average = zgen_otel.get_metric_average("system.cpu_percent", 60, attributes={})
+    average = zgen_otel.get_metric_average("system.cpu_percent", 60)
+    assert len(zgen_otel.get_metric_history("system.cpu_percent")) == 1  # one series: all cores together
+    assert len(zgen_otel.get_metric_history("system.cpu_core_percent")) == psutil.cpu_count()
     assert average is not None and 0 <= average <= 100
     (root,) = zgen_otel.get_metric_history("system.disk_percent", attributes={"mountpoint": "/"})
     assert root.value == pytest.approx(psutil.disk_usage("/").percent, abs=1)

@@ -86,6 +86,7 @@ INSTRUMENTS: dict[str, tuple[str, str, str]] = {
 # Local-only convenience series: name -> unit.
 LOCAL_SERIES: dict[str, str] = {
     "system.cpu_percent": "%",
+    "system.cpu_core_percent": "%",
     "system.load_1m": "1",
     "system.load_5m": "1",
     "system.load_15m": "1",
@@ -370,7 +371,7 @@ class SystemMonitor:
             busy_total += busy
             all_total += total
             per_core.append(100.0 * busy / total)
-            reading.keep("system.cpu_percent", per_core[-1], {"cpu": str(i)})
+            reading.keep("system.cpu_core_percent", per_core[-1], {"cpu": str(i)})
         if per_core:
             overall = 100.0 * busy_total / (all_total or 1e-9)
             reading.keep("system.cpu_percent", overall)

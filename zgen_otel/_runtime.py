@@ -27,6 +27,7 @@ _log = logging.getLogger(__name__)
 
 METRICS_SCOPE = "zgen_otel.metrics"
 SYSTEM_SCOPE = "zgen_otel.system"
+ALERTS_SCOPE = "zgen_otel.alerting"
 _PRUNE_EVERY = 60.0
 
 
@@ -57,11 +58,13 @@ class Runtime:
         self.persistence: Any = None
         self.performance: Any = None
         self.system_monitor: Any = None
+        self.alert_manager: Any = None
         self._last_prune = clock()
         if not settings.enabled:
             self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
             self.tracer: otel_trace.Tracer = otel_trace.NoOpTracer()
             self.metrics: MetricsRecorder | None = None
+            self._start_alerting(None)
             return
         if settings.store_path:
             from zgen_otel._persist import SQLitePersistence
@@ -89,6 +92,29 @@ class Runtime:
             clock,
         )
         self._start_system_monitor()
+        self._start_alerting(self.providers.meter_provider.get_meter(ALERTS_SCOPE, __version__))
+
+    def _start_alerting(self, meter: Any) -> None:
+        """Build the alert manager: evaluating and notifying per the settings, default rules when asked."""
+        from zgen_otel.alerting import AlertManager, install_default_rules
+
+        s = self.settings
+        enabled = s.enabled and s.alerting_enabled
+        self.alert_manager = AlertManager(
+            self.store,
+            clock=self.clock,
+            evaluate=enabled,
+            notify=enabled and s.alerting_notifications,
+            evaluation_interval=min(s.interval, 10.0),
+            stale_after=max(3 * s.interval, 60.0),
+            retention_seconds=s.retention_seconds,
+            history_path=s.store_path if s.enabled else None,
+            meter=meter,
+        )
+        if enabled:
+            if s.default_rules:
+                install_default_rules(self.alert_manager)
+            self.alert_manager.start()
 
     def _start_system_monitor(self) -> None:
         """Build the system monitor (it writes to the store itself) and start its collector when asked."""
@@ -131,6 +157,8 @@ class Runtime:
         if self.system_monitor is not None:
             self.system_monitor.stop()
             self.system_monitor = None
+        if self.alert_manager is not None:
+            self.alert_manager.shutdown()
         if self.performance is not None:
             self.performance.shutdown()
             self.performance = None

@@ -107,6 +107,7 @@ ENV_VARS: dict[str, _Spec] = {
     "set_global_providers": _Spec("ZGEN_OTEL_SET_GLOBAL_PROVIDERS", _bool, "true or false"),
     "system_monitor": _Spec("ZGEN_OTEL_SYSTEM_MONITOR", _bool, "true or false"),
     "host_lock": _Spec("ZGEN_OTEL_HOST_LOCK", _optional_text, "a lock-file path, or 'none'"),
+    "default_rules": _Spec("ZGEN_OTEL_DEFAULT_RULES", _bool, "true or false"),
 }
 
 
@@ -135,6 +136,7 @@ class Settings:
     set_global_providers: bool = True
     system_monitor: bool = True
     host_lock: str | None = None
+    default_rules: bool = True
 
     @property
     def retention_seconds(self) -> float:

@@ -382,7 +382,8 @@ class MetricStore:
         self._pattern_listeners: list[tuple[str, Listener]] = []
         self._listener_cache: dict[str, tuple[Listener, ...]] = {}
         self._sinks: list[Callable[[Series, float, float], None]] = []
-        self.watched = False  # any sink or listener: only then does an append call dispatch()
+        self._watchers: dict[str, tuple[Callable[[Series, float, float], None], ...]] = {}
+        self.watched = False  # any sink, watcher or listener: only then does an append call dispatch()
 
     # -- writing -----------------------------------------------------------------------------------
     def add(
@@ -405,10 +406,14 @@ class MetricStore:
         return True
 
     def dispatch(self, series: Series, ts: float, value: float) -> None:
-        """Hand a stored sample to the sinks and to the listeners of its metric name."""
+        """Hand a stored sample to the sinks, the watchers and the listeners of its metric name."""
         for sink in self._sinks:
             sink(series, ts, value)
         name = series.name
+        watchers = self._watchers.get(name)
+        if watchers:
+            for watcher in watchers:
+                watcher(series, ts, value)
         listeners = self._listener_cache.get(name)
         if listeners is None:
             listeners = self._listeners_for(name)
@@ -455,6 +460,25 @@ class MetricStore:
                 if not self._by_name[series.name]:
                     del self._by_name[series.name]
         return len(gone)
+
+    def watch(self, name: str, watcher: Callable[[Series, float, float], None]) -> None:
+        """Call ``watcher(series, timestamp, value)`` on every sample of the metric ``name`` (exact name).
+
+        For in-process consumers such as the alert evaluator: the watcher gets the series itself, and must
+        not raise (it runs on the recording thread).
+        """
+        with self._lock:
+            self._watchers[name] = (*self._watchers.get(name, ()), watcher)
+            self.watched = True
+
+    def unwatch(self, name: str, watcher: Callable[[Series, float, float], None]) -> None:
+        """Stop calling a watcher added with :meth:`watch`."""
+        with self._lock:
+            rest = tuple(w for w in self._watchers.get(name, ()) if w != watcher)
+            if rest:
+                self._watchers[name] = rest
+            else:
+                self._watchers.pop(name, None)
 
     # -- listeners ---------------------------------------------------------------------------------
     def subscribe(self, name_or_pattern: str, listener: Listener) -> None:

@@ -1,0 +1,126 @@
+"""Alerting (the seed's ``alerting``): ``trigger_alert``, ``AlertSeverity``, ``get_alert_manager`` and rules.
+
+Example::
+
+    from zgen_otel.alerting import trigger_alert, AlertSeverity, get_alert_manager
+
+    trigger_alert(name="high_memory_usage", description="Memory usage is above 90%",
+                  severity=AlertSeverity.WARNING, category="system", details={"memory_percent": 92.5})
+    get_alert_manager().add_metric_rule(name="high_cpu_usage", description="High CPU usage detected",
+                                        metric_name="system.cpu_percent", threshold=90, operator=">",
+                                        duration=300, severity=AlertSeverity.WARNING, category="system")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zgen_otel import _runtime
+from zgen_otel.alerting.manager import AlertManager, Silence
+from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
+from zgen_otel.alerting.notifiers import (
+    AlertmanagerNotifier,
+    EmailNotifier,
+    LoggingNotifier,
+    Notification,
+    Notifier,
+    SlackNotifier,
+    WebhookNotifier,
+)
+from zgen_otel.alerting.prometheus import prometheus_metric_name, render_rules
+from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState
+
+__all__ = [
+    "DEFAULT_RULES",
+    "Alert",
+    "AlertManager",
+    "AlertSeverity",
+    "AlertStatus",
+    "AlertmanagerNotifier",
+    "CustomRule",
+    "EmailNotifier",
+    "LoggingNotifier",
+    "MetricRule",
+    "Notification",
+    "Notifier",
+    "RuleState",
+    "Silence",
+    "SlackNotifier",
+    "WebhookNotifier",
+    "export_prometheus_rules",
+    "get_alert_manager",
+    "install_default_rules",
+    "prometheus_metric_name",
+    "trigger_alert",
+]
+
+#: The rules installed for the system monitor (ZGEN_OTEL_DEFAULT_RULES): name -> add_metric_rule keywords.
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    "system_cpu_high": {
+        "description": "CPU usage above 90% for 5 minutes",
+        "metric_name": "system.cpu_percent",
+        "threshold": 90,
+        "clear_threshold": 80,
+    },
+    "system_memory_high": {
+        "description": "Memory usage above 90% for 5 minutes",
+        "metric_name": "system.memory_percent",
+        "threshold": 90,
+        "clear_threshold": 85,
+    },
+    "system_disk_high": {
+        "description": "Disk usage above 90% on a mount point for 5 minutes",
+        "metric_name": "system.disk_percent",
+        "threshold": 90,
+        "clear_threshold": 85,
+    },
+    "system_swap_high": {
+        "description": "Swap usage above 80% for 5 minutes",
+        "metric_name": "system.swap_percent",
+        "threshold": 80,
+        "clear_threshold": 70,
+    },
+}
+
+
+def install_default_rules(manager: AlertManager) -> None:
+    """Add :data:`DEFAULT_RULES` (WARNING, category ``system``, ``>`` for 300 s) to ``manager``."""
+    for name, spec in DEFAULT_RULES.items():
+        manager.add_metric_rule(name=name, operator=">", duration=300, severity=AlertSeverity.WARNING,
+                                category="system", replace=True, **spec)  # fmt: skip
+
+
+def get_alert_manager() -> AlertManager:
+    """The process-wide alert manager of the current runtime."""
+    manager: AlertManager = _runtime.get_runtime().alert_manager
+    return manager
+
+
+def trigger_alert(
+    name: str,
+    description: str,
+    severity: AlertSeverity | str = AlertSeverity.WARNING,
+    category: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Alert:
+    """Raise an alert by hand; the same name and labels while it is active update it instead.
+
+    Raises:
+        ValueError, TypeError: an empty or malformed name, an unknown severity, labels that are not str->str.
+    """
+    return get_alert_manager().trigger_alert(name, description, severity, category, details, labels)
+
+
+def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_otel") -> str:
+    """The metric rules as a Prometheus rule file (written to ``path`` when given); custom rules are skipped."""
+    manager = get_alert_manager()
+    units = {i.name: i.unit for i in manager.store.info()}
+    units.update({name: "%" for name in ("system.cpu_percent", "system.memory_percent", "system.swap_percent",
+                                         "system.disk_percent")})  # fmt: skip
+    text = render_rules(manager.list_rules(), units, group)
+    if path is not None:
+        Path(path).write_text(text)
+    return text

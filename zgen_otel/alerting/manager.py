@@ -1,0 +1,689 @@
+"""The alert manager: rules, their evaluation, the alert lifecycle, history, silences and notifications.
+
+Metric rules are indexed by metric name and evaluated on the thread that records a sample of that metric
+(only the rules watching it run); a periodic tick handles time (``for`` durations, ``keep_firing_for``,
+metrics that stop reporting), custom conditions, repeated notifications and history retention.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
+from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
+from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState, validate_name
+from zgen_otel.store import MetricStore, Series
+
+__all__ = ["AlertManager", "Silence"]
+
+_log = logging.getLogger(__name__)
+_events = logging.getLogger("zgen_otel.alerts")
+
+
+@dataclass
+class Silence:
+    """Mutes notifications (not state) of alerts whose labels match every matcher, until ``ends_at``.
+
+    A matcher value is an exact label value, or a compiled ``re.Pattern`` matched against the whole value.
+    """
+
+    id: str
+    matchers: dict[str, str | re.Pattern[str]]
+    starts_at: float
+    ends_at: float
+    comment: str = ""
+    created_by: str | None = None
+
+    def matches(self, labels: Mapping[str, str], now: float) -> bool:
+        """Whether this silence is active at ``now`` and matches ``labels``."""
+        if not self.starts_at <= now < self.ends_at:
+            return False
+        for key, want in self.matchers.items():
+            have = labels.get(key)
+            if have is None:
+                return False
+            if isinstance(want, re.Pattern) and not want.fullmatch(have):
+                return False
+            if isinstance(want, str) and have != want:
+                return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        matchers = {k: (v.pattern if isinstance(v, re.Pattern) else v) for k, v in self.matchers.items()}
+        return {
+            "id": self.id,
+            "matchers": matchers,
+            "startsAt": self.starts_at,
+            "endsAt": self.ends_at,
+            "comment": self.comment,
+            "createdBy": self.created_by,
+        }
+
+
+class _History:
+    """Alerts newest first, bounded by count and age; mirrored in SQLite when a path is given."""
+
+    def __init__(self, limit: int, path: str | None) -> None:
+        self.items: deque[Alert] = deque(maxlen=limit)
+        self._db: sqlite3.Connection | None = None
+        if path:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, starts_at REAL, body TEXT)")
+
+    def load(self) -> list[Alert]:
+        """Alerts saved by an earlier run, oldest first."""
+        if self._db is None:
+            return []
+        alerts = []
+        for (body,) in self._db.execute("SELECT body FROM alerts ORDER BY starts_at"):
+            data = json.loads(body)
+            data["severity"] = AlertSeverity(data["severity"])
+            data["status"] = AlertStatus(data["status"])
+            alerts.append(Alert(**data))
+        self.items.extend(alerts)
+        return alerts
+
+    def add(self, alert: Alert) -> None:
+        self.items.append(alert)
+        self.save(alert)
+
+    def save(self, alert: Alert) -> None:
+        if self._db is None:
+            return
+        data = {k: v for k, v in vars(alert).items()}
+        data["severity"] = int(alert.severity)
+        data["status"] = alert.status.value
+        body = json.dumps(data, default=str)
+        self._db.execute("INSERT OR REPLACE INTO alerts (id, starts_at, body) VALUES (?, ?, ?)",
+                         (alert.id, alert.starts_at, body))  # fmt: skip
+
+    def prune(self, cutoff: float) -> None:
+        while self.items and self.items[0].starts_at < cutoff and not self.items[0].active:
+            self.items.popleft()
+        if self._db is not None:
+            self._db.execute("DELETE FROM alerts WHERE starts_at < ? AND body NOT LIKE '%\"status\": \"firing\"%'",
+                             (cutoff,))  # fmt: skip
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class AlertManager:
+    """Process-wide alerting: rules, alerts, history, silences, notification channels.
+
+    Args:
+        store: the metric store metric rules read.
+        clock: the time source (``time.time``).
+        evaluate: run rules (``ALERTING_ENABLED``); manual ``trigger_alert`` works either way.
+        notify: send notifications (``ALERTING_NOTIFICATIONS``); state and history are kept either way.
+        evaluation_interval: seconds between ticks of the background evaluator.
+        stale_after: a series with no sample for this long no longer satisfies its rule.
+        repeat_interval: a firing, unacknowledged alert is notified again after this many seconds.
+        history_limit: alerts kept in the history; ``retention_seconds`` bounds their age.
+        history_path: SQLite file for the history (the store's file), or None.
+        meter: where the ``zgen.alerts`` gauge goes (like Prometheus' ``ALERTS``), or None.
+    """
+
+    def __init__(
+        self,
+        store: MetricStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        evaluate: bool = True,
+        notify: bool = True,
+        evaluation_interval: float = 10.0,
+        stale_after: float = 300.0,
+        repeat_interval: float = 4 * 3600.0,
+        history_limit: int = 10_000,
+        retention_seconds: float = 30 * 86_400.0,
+        history_path: str | None = None,
+        meter: Meter | None = None,
+        group_wait: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.evaluating = evaluate
+        self.notifying = notify
+        self.evaluation_interval = evaluation_interval
+        self.stale_after = stale_after
+        self.repeat_interval = repeat_interval
+        self.retention_seconds = retention_seconds
+        self._lock = threading.RLock()
+        self._rules: dict[str, MetricRule | CustomRule] = {}
+        self._by_metric: dict[str, list[MetricRule]] = {}
+        self._active: dict[str, Alert] = {}
+        self._by_fingerprint: dict[str, Alert] = {}
+        self._notified: dict[str, float] = {}
+        self._silences: dict[str, Silence] = {}
+        self._history = _History(history_limit, history_path)
+        for alert in self._history.load():
+            if alert.active:
+                self._active[alert.id] = alert
+                self._by_fingerprint[alert.fingerprint] = alert
+        self.dispatcher = Dispatcher(group_wait=group_wait)
+        self.evaluation_errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if meter is not None:
+            meter.create_observable_gauge(
+                "zgen.alerts",
+                callbacks=[self._observe_alerts],
+                unit="{alert}",
+                description="Active alerts (1 per alert) by name, severity and state, like Prometheus' ALERTS.",
+            )
+
+    # -- rules --------------------------------------------------------------------------------------
+    def add_metric_rule(
+        self,
+        name: str,
+        description: str,
+        metric_name: str,
+        threshold: float,
+        operator: str = ">",
+        duration: float = 0.0,
+        severity: AlertSeverity | str = AlertSeverity.WARNING,
+        category: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        clear_threshold: float | None = None,
+        keep_firing_for: float = 0.0,
+        aggregate: str | None = None,
+        window: float | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        replace: bool = False,
+    ) -> MetricRule:
+        """Alert when ``metric_name`` compares true with ``threshold`` for ``duration`` seconds (see README).
+
+        Raises:
+            ValueError, TypeError: a bad definition (unknown operator, negative duration, unknown severity,
+                a bad name, a duplicate name without ``replace=True``...), naming the value and what is allowed.
+        """
+        rule = MetricRule(
+            name=name,
+            description=description,
+            severity=severity,  # type: ignore[arg-type]  # validated in __post_init__
+            category=category,
+            duration=duration,
+            labels=dict(labels or {}),
+            annotations=dict(annotations or {}),
+            keep_firing_for=keep_firing_for,
+            metric_name=metric_name,
+            threshold=threshold,
+            operator=operator,
+            clear_threshold=clear_threshold,
+            aggregate=aggregate,
+            window=window,
+            attributes=dict(attributes or {}),
+        )
+        self._install(rule, replace)
+        return rule
+
+    def add_rule(
+        self,
+        name: str,
+        description: str,
+        condition: Callable[[], Any],
+        severity: AlertSeverity | str = AlertSeverity.WARNING,
+        category: str | None = None,
+        *,
+        duration: float = 0.0,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        keep_firing_for: float = 0.0,
+        replace: bool = False,
+    ) -> CustomRule:
+        """Alert when ``condition()`` is truthy (evaluated every tick) for ``duration`` seconds."""
+        rule = CustomRule(
+            name=name,
+            description=description,
+            severity=severity,  # type: ignore[arg-type]
+            category=category,
+            duration=duration,
+            labels=dict(labels or {}),
+            annotations=dict(annotations or {}),
+            keep_firing_for=keep_firing_for,
+            condition=condition,
+        )
+        self._install(rule, replace)
+        return rule
+
+    def _install(self, rule: MetricRule | CustomRule, replace: bool) -> None:
+        with self._lock:
+            if rule.name in self._rules:
+                if not replace:
+                    raise ValueError(f"a rule named {rule.name!r} exists; pass replace=True to replace it")
+                self.remove_rule(rule.name)
+            self._rules[rule.name] = rule
+            if isinstance(rule, MetricRule):
+                watchers = self._by_metric.setdefault(rule.metric_name, [])
+                if not watchers:
+                    self.store.watch(rule.metric_name, self._on_sample)
+                watchers.append(rule)
+
+    def remove_rule(self, name: str) -> bool:
+        """Remove a rule and resolve its alerts; return whether it existed."""
+        with self._lock:
+            rule = self._rules.pop(name, None)
+            if rule is None:
+                return False
+            if isinstance(rule, MetricRule):
+                watchers = self._by_metric[rule.metric_name]
+                watchers.remove(rule)
+                if not watchers:
+                    del self._by_metric[rule.metric_name]
+                    self.store.unwatch(rule.metric_name, self._on_sample)
+            for state in list(rule.states.values()):
+                self._end(rule, state, self.clock())
+            rule.states.clear()
+            return True
+
+    def get_rule(self, name: str) -> MetricRule | CustomRule:
+        """The rule of that name (``KeyError`` listing the rule names otherwise)."""
+        try:
+            return self._rules[name]
+        except KeyError:
+            raise KeyError(f"no rule named {name!r}; rules: {sorted(self._rules)}") from None
+
+    def list_rules(self) -> list[MetricRule | CustomRule]:
+        """Every rule, by name."""
+        return [self._rules[n] for n in sorted(self._rules)]
+
+    def enable_rule(self, name: str) -> None:
+        """Evaluate the rule again."""
+        self.get_rule(name).enabled = True
+
+    def disable_rule(self, name: str) -> None:
+        """Stop evaluating the rule and resolve its alerts."""
+        with self._lock:
+            rule = self.get_rule(name)
+            rule.enabled = False
+            for state in list(rule.states.values()):
+                self._end(rule, state, self.clock())
+            rule.states.clear()
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def _on_sample(self, series: Series, ts: float, value: float) -> None:
+        """A sample of a watched metric arrived (on the recording thread): run the rules watching it."""
+        if not self.evaluating:
+            return
+        for rule in self._by_metric.get(series.name, ()):
+            try:
+                if rule.enabled:
+                    self._observe(rule, series, ts, value)
+            except Exception as exc:  # a rule bug must never reach the recording code
+                self._rule_error(rule, exc)
+
+    def _observe(self, rule: MetricRule, series: Series, ts: float, value: float) -> None:
+        if rule.attributes and any(series.attributes.get(k) != v for k, v in rule.attributes.items()):
+            return
+        if rule.aggregate is not None:
+            stats = self.store.window(series.name, rule.window or 0.0, series.attributes, now=ts)
+            if stats is None:
+                return
+            value = {"avg": stats.avg, "max": stats.max, "min": stats.min}[rule.aggregate]
+        state = rule.states.get(series)
+        if state is None and not rule.test(value, rule.threshold):
+            return  # the common case: nothing going on
+        with self._lock:
+            state = rule.states.get(series)
+            if state is None:
+                state = rule.states[series] = SeriesState(RuleState.PENDING, since=ts, labels=_labels(series))
+            state.value, state.last_sample = value, ts
+            self._advance(rule, state, rule.holds(value, state.state == RuleState.FIRING), ts, series)
+
+    def _advance(self, rule: MetricRule | CustomRule, state: SeriesState, holds: bool, now: float, key: Any) -> None:
+        """Move one (rule, series) along: pending → firing → resolved."""
+        if state.state == RuleState.PENDING:
+            if not holds:
+                rule.states.pop(key, None)
+            elif now - state.since >= rule.duration:
+                self._fire(rule, state, now)
+        elif state.state == RuleState.FIRING:
+            alert = self._active.get(state.alert_id or "")
+            if alert is None:  # resolved by hand: start over
+                rule.states.pop(key, None)
+                return
+            if holds:
+                state.cleared_since = None
+                alert.value, alert.last_seen = state.value, now
+            else:
+                if state.cleared_since is None:
+                    state.cleared_since = now
+                if now - state.cleared_since >= rule.keep_firing_for:
+                    self._end(rule, state, now)
+                    rule.states.pop(key, None)
+
+    def _fire(self, rule: MetricRule | CustomRule, state: SeriesState, now: float) -> None:
+        details: dict[str, Any] = {"value": state.value}
+        if isinstance(rule, MetricRule):
+            details.update(metric=rule.metric_name, threshold=rule.threshold, operator=rule.operator)
+        labels = {**rule.labels, **state.labels}
+        existing = self._by_fingerprint.get(fingerprint(rule.name, labels))
+        if existing is not None and existing.active:  # restored from an earlier run, or fired by hand
+            alert = existing
+            alert.occurrences += 1
+            alert.last_seen, alert.value = now, state.value
+        else:
+            alert = self._open(
+                rule.name, rule.description, rule.severity, rule.category, labels, rule.annotations, details, now
+            )
+            alert.rule, alert.value = rule.name, state.value
+        state.state, state.since, state.alert_id = RuleState.FIRING, now, alert.id
+        self._history.save(alert)
+
+    def _end(self, rule: MetricRule | CustomRule, state: SeriesState, now: float) -> None:
+        if state.state == RuleState.FIRING and state.alert_id in self._active:
+            self._close(self._active[state.alert_id], now)
+
+    def _rule_error(self, rule: MetricRule | CustomRule, exc: Exception) -> None:
+        rule.errors += 1
+        rule.last_error = f"{type(exc).__name__}: {exc}"
+        self.evaluation_errors += 1
+        if rule.errors == 1 or rule.errors % 100 == 0:
+            _log.error("zgen_otel: alert rule %r failed (%d times): %s", rule.name, rule.errors, rule.last_error)
+
+    def evaluate(self, now: float | None = None) -> None:
+        """One tick: time-based transitions, custom conditions, stale series, repeats, retention."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            if self.evaluating:
+                for rule in list(self._rules.values()):
+                    if not rule.enabled:
+                        continue
+                    try:
+                        if isinstance(rule, CustomRule):
+                            self._tick_custom(rule, now)
+                        else:
+                            self._tick_metric(rule, now)
+                    except Exception as exc:
+                        self._rule_error(rule, exc)
+            self._repeat(now)
+            self._history.prune(now - self.retention_seconds)
+            active = list(self._active.values())
+        for channel in list(self.dispatcher.channels):
+            if self.notifying:
+                channel.on_tick(active)
+
+    def _tick_metric(self, rule: MetricRule, now: float) -> None:
+        for key, state in list(rule.states.items()):
+            if now - state.last_sample > self.stale_after:  # the metric stopped reporting
+                self._advance(rule, state, False, now, key)
+            elif state.value is not None:
+                self._advance(rule, state, rule.holds(state.value, state.state == RuleState.FIRING), now, key)
+
+    def _tick_custom(self, rule: CustomRule, now: float) -> None:
+        holds, value = rule.evaluate()
+        state = rule.states.get(None)
+        if state is None:
+            if not holds:
+                return
+            state = rule.states[None] = SeriesState(RuleState.PENDING, since=now)
+        state.value, state.last_sample = value, now
+        self._advance(rule, state, holds, now, None)
+
+    # -- alerts -------------------------------------------------------------------------------------
+    def trigger_alert(
+        self,
+        name: str,
+        description: str,
+        severity: AlertSeverity | str = AlertSeverity.WARNING,
+        category: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> Alert:
+        """Raise an alert by hand; the same name+labels while it is active updates it (``occurrences``)."""
+        validate_name("alert name", name)
+        if not isinstance(description, str):
+            raise TypeError(f"description must be a str; got {description!r}")
+        level = AlertSeverity.parse(severity)
+        if category is not None and not isinstance(category, str):
+            raise TypeError(f"category must be a str or None; got {category!r}")
+        if details is not None and not isinstance(details, Mapping):
+            raise TypeError(f"details must be a mapping; got {details!r}")
+        label_map = _str_labels("labels", labels)
+        note_map = _str_labels("annotations", annotations)
+        now = self.clock()
+        with self._lock:
+            existing = self._by_fingerprint.get(fingerprint(name, label_map))
+            if existing is not None and existing.active:
+                existing.occurrences += 1
+                existing.last_seen = now
+                existing.description = description
+                existing.details.update(details or {})
+                self._history.save(existing)
+                return existing
+            return self._open(name, description, level, category, label_map, note_map, dict(details or {}), now)
+
+    def _open(
+        self,
+        name: str,
+        description: str,
+        severity: AlertSeverity,
+        category: str | None,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+        details: dict[str, Any],
+        now: float,
+    ) -> Alert:
+        alert = Alert(name, description, severity, category, labels, dict(annotations), details, now, last_seen=now)
+        self._active[alert.id] = alert
+        self._by_fingerprint[alert.fingerprint] = alert
+        self._history.add(alert)
+        _events.warning("alert fired: %s [%s] %s", name, severity.label, description)
+        self._send("firing", alert, now)
+        return alert
+
+    def _close(self, alert: Alert, now: float) -> None:
+        alert.status, alert.ends_at = AlertStatus.RESOLVED, now
+        self._active.pop(alert.id, None)
+        if self._by_fingerprint.get(alert.fingerprint) is alert:
+            del self._by_fingerprint[alert.fingerprint]
+        self._history.save(alert)
+        _events.info("alert resolved: %s", alert.name)
+        self._send("resolved", alert, now)
+
+    def get_alert(self, alert_id: str) -> Alert:
+        """An alert from the history by id (``KeyError`` when unknown)."""
+        with self._lock:
+            for alert in self._history.items:
+                if alert.id == alert_id:
+                    return alert
+        raise KeyError(f"no alert with id {alert_id!r}")
+
+    def acknowledge_alert(self, alert_id: str, by: str | None = None, note: str | None = None) -> Alert:
+        """Acknowledge an active alert: it stays active while its condition holds, without repeat notifications.
+
+        Raises:
+            KeyError: unknown id. ValueError: the alert is already resolved.
+        """
+        with self._lock:
+            alert = self.get_alert(alert_id)
+            if not alert.active:
+                raise ValueError(f"alert {alert_id!r} is resolved; only active alerts can be acknowledged")
+            alert.status = AlertStatus.ACKNOWLEDGED
+            alert.acknowledged_at, alert.acknowledged_by, alert.acknowledgement_note = self.clock(), by, note
+            self._history.save(alert)
+            _events.info("alert acknowledged: %s by %s", alert.name, by or "someone")
+            return alert
+
+    def resolve_alert(self, alert_id: str) -> Alert:
+        """Resolve an active alert by hand (a rule whose condition still holds fires a new one later)."""
+        with self._lock:
+            alert = self.get_alert(alert_id)
+            if alert.active:
+                self._close(alert, self.clock())
+            return alert
+
+    def get_active_alerts(
+        self, severity: AlertSeverity | str | None = None, category: str | None = None
+    ) -> list[Alert]:
+        """Firing and acknowledged alerts, most severe first, then newest first."""
+        level = None if severity is None else AlertSeverity.parse(severity)
+        with self._lock:
+            alerts = [
+                a
+                for a in self._active.values()
+                if (level is None or a.severity == level) and (category is None or a.category == category)
+            ]
+        return sorted(alerts, key=lambda a: (-a.severity, -a.starts_at))
+
+    def get_alert_history(
+        self,
+        severity: AlertSeverity | str | None = None,
+        category: str | None = None,
+        status: AlertStatus | str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[Alert]:
+        """Alerts newest first, filtered by severity, category, status and start time."""
+        level = None if severity is None else AlertSeverity.parse(severity)
+        state = None if status is None else _status(status)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a whole number >= 0 or None; got {limit!r}")
+        with self._lock:
+            found = [
+                a
+                for a in reversed(self._history.items)
+                if (level is None or a.severity == level)
+                and (category is None or a.category == category)
+                and (state is None or a.status is state)
+                and (since is None or a.starts_at >= since)
+                and (until is None or a.starts_at <= until)
+            ]
+        return found if limit is None else found[:limit]
+
+    # -- silences -----------------------------------------------------------------------------------
+    def add_silence(
+        self,
+        matchers: Mapping[str, str | re.Pattern[str]],
+        duration: float,
+        comment: str = "",
+        created_by: str | None = None,
+    ) -> Silence:
+        """Mute notifications of alerts whose labels match for ``duration`` seconds (state is unaffected)."""
+        if not matchers or not all(
+            isinstance(k, str) and isinstance(v, (str, re.Pattern)) for k, v in matchers.items()
+        ):
+            raise ValueError(f"matchers must map label names to a value or a re.Pattern; got {matchers!r}")
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:
+            raise ValueError(f"duration must be a number of seconds > 0; got {duration!r}")
+        now = self.clock()
+        silence = Silence(uuid.uuid4().hex, dict(matchers), now, now + float(duration), comment, created_by)
+        with self._lock:
+            self._silences[silence.id] = silence
+        return silence
+
+    def remove_silence(self, silence_id: str) -> bool:
+        """Remove a silence; return whether it existed."""
+        with self._lock:
+            return self._silences.pop(silence_id, None) is not None
+
+    def list_silences(self) -> list[Silence]:
+        """Silences that have not expired."""
+        now = self.clock()
+        with self._lock:
+            for sid in [s.id for s in self._silences.values() if s.ends_at <= now]:
+                del self._silences[sid]
+            return list(self._silences.values())
+
+    def is_silenced(self, alert: Alert) -> bool:
+        """Whether an active silence matches the alert's labels."""
+        labels, now = alert.all_labels(), self.clock()
+        return any(s.matches(labels, now) for s in list(self._silences.values()))
+
+    # -- notifications ------------------------------------------------------------------------------
+    def add_notifier(self, notifier: Notifier) -> None:
+        """Send notifications to this channel too."""
+        if not isinstance(notifier, Notifier):
+            raise TypeError(f"notifier must be a zgen_otel.alerting.Notifier; got {notifier!r}")
+        self.dispatcher.channels.append(notifier)
+
+    def remove_notifier(self, notifier: Notifier) -> None:
+        """Stop sending to this channel."""
+        self.dispatcher.channels.remove(notifier)
+
+    def _send(self, event: str, alert: Alert, now: float) -> None:
+        if not self.notifying or not self.dispatcher.channels or self.is_silenced(alert):
+            return
+        self._notified[alert.id] = now
+        self.dispatcher.submit(Notification(event, alert.to_dict()))
+
+    def _repeat(self, now: float) -> None:
+        for alert in list(self._active.values()):
+            if alert.status is AlertStatus.FIRING and now - self._notified.get(alert.id, now) >= self.repeat_interval:
+                self._send("repeat", alert, now)
+
+    def _observe_alerts(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            alerts = list(self._active.values())
+            pending = [(r, s) for r in self._rules.values() for s in r.states.values() if s.state == RuleState.PENDING]
+        for a in alerts:
+            yield Observation(1, {"alertname": a.name, "severity": a.severity.label, "alertstate": a.status.value})
+        for rule, _ in pending:
+            yield Observation(1, {"alertname": rule.name, "severity": rule.severity.label, "alertstate": "pending"})
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background evaluator (a tick every ``evaluation_interval`` seconds)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="zgen-otel-alerting", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.evaluation_interval):
+            try:
+                self.evaluate()
+            except Exception:
+                _log.exception("zgen_otel: alert evaluation tick failed")
+
+    def shutdown(self) -> None:
+        """Stop evaluating, deliver queued notifications, close the history file."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        with self._lock:
+            for name in list(self._by_metric):
+                self.store.unwatch(name, self._on_sample)
+            self._by_metric.clear()
+        self.dispatcher.shutdown()
+        self._history.close()
+
+
+def _labels(series: Series) -> dict[str, str]:
+    return {k: str(v) for k, v in series.attributes.items()}
+
+
+def _str_labels(what: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError(f"{what} must be a mapping of str to str; got {value!r}")
+    return dict(value)
+
+
+def _status(value: AlertStatus | str) -> AlertStatus:
+    try:
+        return AlertStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in AlertStatus)
+        raise ValueError(f"status must be one of {allowed}; got {value!r}") from None

@@ -1,0 +1,130 @@
+"""Alerts: severity, status, and the Alert record in the Alertmanager v2 shape plus zgen_otel's fields."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["Alert", "AlertSeverity", "AlertStatus", "fingerprint", "iso"]
+
+
+class AlertSeverity(enum.IntEnum):
+    """How bad an alert is; ordered, so ``severity >= AlertSeverity.WARNING`` works."""
+
+    INFO = 10
+    WARNING = 20
+    ERROR = 30
+    CRITICAL = 40
+
+    @classmethod
+    def parse(cls, value: object) -> AlertSeverity:
+        """An ``AlertSeverity`` from itself or its name (any case); ``ValueError`` naming the allowed ones."""
+        if isinstance(value, AlertSeverity):
+            return value
+        if isinstance(value, str) and value.upper() in cls.__members__:
+            return cls[value.upper()]
+        allowed = ", ".join(m.name for m in cls)
+        raise ValueError(f"severity must be an AlertSeverity or one of {allowed}; got {value!r}")
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in labels (``severity="warning"``)."""
+        return self.name.lower()
+
+
+class AlertStatus(str, enum.Enum):
+    """Where an alert is in its life."""
+
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def fingerprint(name: str, labels: Mapping[str, str]) -> str:
+    """A stable 16-hex-digit identity of an alert name plus its labels (order-independent)."""
+    body = json.dumps({"alertname": name, **labels}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def iso(ts: float | None) -> str | None:
+    """RFC 3339 UTC time, as Alertmanager writes it, or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Alert:
+    """One alert: a firing (then maybe acknowledged, then resolved) occurrence of a condition.
+
+    ``to_dict()`` gives the Alertmanager v2 fields (``labels`` with ``alertname`` and ``severity``,
+    ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``, ``fingerprint``) plus zgen_otel's own.
+    """
+
+    name: str
+    description: str
+    severity: AlertSeverity
+    category: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    details: dict[str, Any]
+    starts_at: float
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: AlertStatus = AlertStatus.FIRING
+    ends_at: float | None = None
+    last_seen: float | None = None
+    occurrences: int = 1
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    acknowledgement_note: str | None = None
+    rule: str | None = None
+    value: float | None = None
+    generator_url: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity of name + labels (the same alert firing again has the same fingerprint)."""
+        return fingerprint(self.name, self.labels)
+
+    @property
+    def active(self) -> bool:
+        """Firing or acknowledged (not resolved)."""
+        return self.status is not AlertStatus.RESOLVED
+
+    def all_labels(self) -> dict[str, str]:
+        """Labels as Alertmanager sees them: ``alertname``, ``severity``, ``category`` and the user's."""
+        labels = {"alertname": self.name, "severity": self.severity.label, **self.labels}
+        if self.category:
+            labels.setdefault("category", self.category)
+        return labels
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: Alertmanager v2 fields plus zgen_otel's."""
+        return {
+            "labels": self.all_labels(),
+            "annotations": {"description": self.description, **self.annotations},
+            "startsAt": iso(self.starts_at),
+            "endsAt": iso(self.ends_at),
+            "generatorURL": self.generator_url,
+            "fingerprint": self.fingerprint,
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "severity": self.severity.label,
+            "category": self.category,
+            "status": self.status.value,
+            "details": self.details,
+            "occurrences": self.occurrences,
+            "lastSeen": iso(self.last_seen),
+            "acknowledgedAt": iso(self.acknowledged_at),
+            "acknowledgedBy": self.acknowledged_by,
+            "acknowledgementNote": self.acknowledgement_note,
+            "rule": self.rule,
+            "value": self.value,
+        }

@@ -1,0 +1,420 @@
+"""Notification channels, shaped like OTel exporters, and the dispatcher that delivers to them.
+
+A channel implements ``notify(notifications) -> bool`` (True when delivered) and ``shutdown()``; it has a
+minimum severity and optional label filters. The :class:`Dispatcher` never blocks the caller: events go
+into a bounded queue; a worker thread groups bursts (``group_wait``), sends one batch per channel, retries
+failures with exponential backoff, and counts and logs what it drops. A failing channel never affects the
+others. Secrets (webhook URLs with tokens, SMTP passwords) never appear in logs or ``repr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import smtplib
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+from zgen_otel.alerting.model import Alert, AlertSeverity
+
+__all__ = [
+    "AlertmanagerNotifier",
+    "Dispatcher",
+    "EmailNotifier",
+    "LoggingNotifier",
+    "Notification",
+    "Notifier",
+    "SlackNotifier",
+    "WebhookNotifier",
+]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One thing to tell: an alert (as its JSON form, frozen at the time) that fired, repeats or resolved."""
+
+    event: str  # "firing", "repeat" or "resolved"
+    alert: dict[str, Any]
+
+    @property
+    def severity(self) -> AlertSeverity:
+        """The alert's severity."""
+        return AlertSeverity.parse(self.alert["severity"])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The alert's labels (``alertname``, ``severity``, ``category`` and the user's)."""
+        labels: dict[str, str] = self.alert["labels"]
+        return labels
+
+
+def redact(url: str) -> str:
+    """A URL safe to log: scheme, host and port only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+
+
+class Notifier:
+    """Base class of a notification channel. Subclasses implement :meth:`send`.
+
+    Args:
+        min_severity: notifications of less severe alerts are not sent to this channel.
+        labels: only alerts whose labels include all these items are sent to this channel.
+        name: how logs and the status name the channel.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_severity: AlertSeverity | str = AlertSeverity.INFO,
+        labels: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.min_severity = AlertSeverity.parse(min_severity)
+        self.label_filter = dict(labels or {})
+        self.name = name or type(self).__name__
+        self.sent = 0
+        self.failed = 0
+
+    def accepts(self, notification: Notification) -> bool:
+        """Whether this channel wants the notification (severity and label filter)."""
+        if notification.severity < self.min_severity:
+            return False
+        labels = notification.labels
+        return all(labels.get(k) == v for k, v in self.label_filter.items())
+
+    def notify(self, notifications: Sequence[Notification]) -> bool:
+        """Deliver a batch; True when delivered. Exceptions are the dispatcher's to catch and retry."""
+        self.send(notifications)
+        return True
+
+    def send(self, notifications: Sequence[Notification]) -> None:
+        """Deliver a batch or raise."""
+        raise NotImplementedError
+
+    def on_tick(self, active: Sequence[Alert]) -> None:
+        """Called at every evaluation tick with the active alerts (Alertmanager re-sends them)."""
+
+    def shutdown(self) -> None:
+        """Release resources."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, min_severity={self.min_severity.name})"
+
+
+class LoggingNotifier(Notifier):
+    """Log each notification (``zgen_otel.alerts`` logger): ERROR/CRITICAL alerts at ERROR, others at WARNING."""
+
+    def __init__(self, logger: logging.Logger | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._logger = logger or logging.getLogger("zgen_otel.alerts")
+
+    def send(self, notifications: Sequence[Notification]) -> None:
+        """Log every notification of the batch."""
+        for n in notifications:
+            level = logging.ERROR if n.severity >= AlertSeverity.ERROR else logging.WARNING
+            if n.event == "resolved":
+                level = logging.INFO
+            self._logger.log(level, "alert %s [%s] %s: %s", n.event, n.alert["severity"], n.alert["name"],
+                             n.alert["description"])  # fmt: skip
+
+
+def _post_json(url: str, body: Any, headers: Mapping[str, str], timeout: float) -> None:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"HTTP {exc.code} from {redact(url)}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise OSError(f"{type(reason).__name__} posting to {redact(url)}") from None
+
+
+class WebhookNotifier(Notifier):
+    """POST a JSON payload shaped like Alertmanager's webhook (``status``, ``alerts``, ``groupLabels``...)."""
+
+    def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("url must be an http:// or https:// URL")
+        self._url = url
+        self._headers = dict(headers or {})
+        self.timeout = timeout
+
+    def payload(self, notifications: Sequence[Notification]) -> dict[str, Any]:
+        """The body sent for a batch."""
+        firing = any(n.event != "resolved" for n in notifications)
+        alerts = [{**n.alert, "status": "resolved" if n.event == "resolved" else "firing"} for n in notifications]
+        return {
+            "version": "4",
+            "receiver": self.name,
+            "status": "firing" if firing else "resolved",
+            "alerts": alerts,
+            "groupLabels": {},
+            "commonLabels": _common(n.labels for n in notifications),
+            "externalURL": "",
+        }
+
+    def send(self, notifications: Sequence[Notification]) -> None:
+        """POST the batch."""
+        _post_json(self._url, self.payload(notifications), self._headers, self.timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={redact(self._url)!r}, min_severity={self.min_severity.name})"
+
+
+def _common(label_sets: Any) -> dict[str, str]:
+    sets = list(label_sets)
+    if not sets:
+        return {}
+    common = dict(sets[0])
+    for labels in sets[1:]:
+        common = {k: v for k, v in common.items() if labels.get(k) == v}
+    return common
+
+
+class SlackNotifier(WebhookNotifier):
+    """POST to a Slack incoming webhook (``text`` plus one attachment per alert, coloured by severity)."""
+
+    _COLOURS = {"info": "#439FE0", "warning": "#FFA500", "error": "#E01E5A", "critical": "#8B0000"}
+
+    def payload(self, notifications: Sequence[Notification]) -> dict[str, Any]:
+        """The Slack message for a batch."""
+        attachments = []
+        for n in notifications:
+            a = n.alert
+            colour = "#2EB67D" if n.event == "resolved" else self._COLOURS.get(a["severity"], "#999999")
+            fields = [{"title": k, "value": str(v), "short": True} for k, v in sorted(a["labels"].items())]
+            attachments.append(
+                {
+                    "color": colour,
+                    "title": f"[{n.event.upper()}] {a['name']}",
+                    "text": a["description"],
+                    "fields": fields,
+                    "ts": a["startsAt"],
+                }
+            )
+        names = ", ".join(sorted({n.alert["name"] for n in notifications}))
+        return {"text": f"{len(notifications)} alert notification(s): {names}", "attachments": attachments}
+
+
+class EmailNotifier(Notifier):
+    """Send one e-mail per batch over SMTP (optional STARTTLS and login)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        sender: str,
+        recipients: Sequence[str],
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not recipients:
+            raise ValueError("recipients must list at least one address")
+        self.host, self.port, self.sender, self.recipients = host, port, sender, list(recipients)
+        self._username, self._password = username, password
+        self.starttls, self.timeout = starttls, timeout
+
+    def message(self, notifications: Sequence[Notification]) -> EmailMessage:
+        """The e-mail for a batch."""
+        msg = EmailMessage()
+        first = notifications[0]
+        more = f" (+{len(notifications) - 1} more)" if len(notifications) > 1 else ""
+        msg["Subject"] = f"[{first.event.upper()}] {first.alert['name']}{more}"
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.recipients)
+        lines = []
+        for n in notifications:
+            a = n.alert
+            lines.append(f"[{n.event.upper()}] {a['name']} ({a['severity']}): {a['description']}")
+            lines.append(f"  labels: {json.dumps(a['labels'], sort_keys=True)}")
+            lines.append(f"  started: {a['startsAt']}  ended: {a['endsAt']}")
+        msg.set_content("\n".join(lines) + "\n")
+        return msg
+
+    def send(self, notifications: Sequence[Notification]) -> None:
+        """Send the batch's e-mail."""
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self._username is not None:
+                smtp.login(self._username, self._password or "")
+            smtp.send_message(self.message(notifications))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(host={self.host!r}, port={self.port}, recipients={self.recipients!r})"
+
+
+class AlertmanagerNotifier(Notifier):
+    """Push alerts to a real Alertmanager (``POST /api/v2/alerts``).
+
+    Active alerts are re-sent every ``resend_interval`` seconds (Alertmanager expires alerts it stops hearing
+    about), and a resolved alert is sent once with its ``endsAt``.
+    """
+
+    def __init__(self, url: str, *, resend_interval: float = 60.0, timeout: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("url must be the Alertmanager's http:// or https:// base URL")
+        self._url = url.rstrip("/") + "/api/v2/alerts"
+        self.resend_interval = resend_interval
+        self.timeout = timeout
+        self._last_resend = 0.0
+
+    @staticmethod
+    def _shape(alert: Mapping[str, Any]) -> dict[str, Any]:
+        body = {"labels": alert["labels"], "annotations": alert["annotations"], "startsAt": alert["startsAt"]}
+        if alert.get("endsAt"):
+            body["endsAt"] = alert["endsAt"]
+        if alert.get("generatorURL"):
+            body["generatorURL"] = alert["generatorURL"]
+        return body
+
+    def send(self, notifications: Sequence[Notification]) -> None:
+        """POST the batch's alerts."""
+        _post_json(self._url, [self._shape(n.alert) for n in notifications], {}, self.timeout)
+
+    def on_tick(self, active: Sequence[Alert]) -> None:
+        """Re-send the active alerts when ``resend_interval`` has passed."""
+        now = time.monotonic()
+        if active and now - self._last_resend >= self.resend_interval:
+            self._last_resend = now
+            try:
+                _post_json(self._url, [self._shape(a.to_dict()) for a in active], {}, self.timeout)
+            except OSError as exc:
+                _log.warning("zgen_otel: re-sending active alerts to %s failed: %s", self.name, exc)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={redact(self._url)!r})"
+
+
+@dataclass
+class _Stats:
+    queued: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class Dispatcher:
+    """Deliver notifications to channels off the caller's thread: queue, group, retry, count.
+
+    Args:
+        group_wait: seconds to collect a burst into one batch per channel.
+        max_queue: notifications waiting at most; past it new ones are dropped (counted, logged).
+        max_retries: attempts after the first failure, with exponential backoff from ``backoff`` seconds.
+    """
+
+    def __init__(
+        self, *, group_wait: float = 1.0, max_queue: int = 1000, max_retries: int = 3, backoff: float = 0.5
+    ) -> None:
+        self.channels: list[Notifier] = []
+        self.group_wait = group_wait
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.stats = _Stats()
+        self._queue: queue.Queue[Notification | None] = queue.Queue(maxsize=max_queue)
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, notification: Notification) -> None:
+        """Queue a notification; never blocks (drops and counts when the queue is full)."""
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="zgen-otel-notify", daemon=True)
+                    self._thread.start()
+        try:
+            self._idle.clear()
+            self._queue.put_nowait(notification)
+            self.stats.queued += 1
+        except queue.Full:
+            self.stats.dropped += 1
+            _log.warning("zgen_otel: notification queue full; dropped %s for %s", notification.event,
+                         notification.alert["name"])  # fmt: skip
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.group_wait
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    item = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._deliver(batch)
+                    return
+                batch.append(item)
+            self._deliver(batch)
+            if self._queue.empty():
+                self._idle.set()
+
+    def _deliver(self, batch: list[Notification]) -> None:
+        for channel in list(self.channels):
+            wanted = [n for n in batch if channel.accepts(n)]
+            if wanted:
+                self._send(channel, wanted)
+
+    def _send(self, channel: Notifier, batch: list[Notification]) -> None:
+        delay = self.backoff
+        for attempt in range(self.max_retries + 1):
+            try:
+                channel.notify(batch)
+                channel.sent += len(batch)
+                self.stats.delivered += len(batch)
+                return
+            except Exception as exc:
+                channel.failed += 1
+                self.stats.failures[channel.name] = self.stats.failures.get(channel.name, 0) + 1
+                if attempt == self.max_retries:
+                    self.stats.dropped += len(batch)
+                    _log.error("zgen_otel: channel %s failed %d times (%s); dropped %d notification(s)",
+                               channel.name, attempt + 1, exc, len(batch))  # fmt: skip
+                    return
+                self.stats.retries += 1
+                time.sleep(delay)
+                delay *= 2
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued so far was delivered or dropped; True unless the timeout passed."""
+        return self._idle.wait(timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued (within ``timeout``), stop the worker and shut the channels down."""
+        if self._thread is not None:
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=timeout)
+            self._thread.join(timeout)
+        for channel in self.channels:
+            try:
+                channel.shutdown()
+            except Exception:
+                _log.exception("zgen_otel: shutting down channel %s failed", channel.name)

@@ -1,0 +1,234 @@
+"""Alert rules: a metric compared with a threshold, or a custom condition, with Prometheus' ``for`` semantics.
+
+A rule has a state per series it watches: ``inactive`` → ``pending`` (the condition holds, for less than
+``duration``) → ``firing`` (an alert exists) → back to ``inactive`` when the condition stops holding (after
+``keep_firing_for``, and with ``clear_threshold`` as the threshold to go back under). Rules only decide;
+the :class:`~zgen_otel.alerting.manager.AlertManager` owns the alerts.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zgen_otel.alerting.model import AlertSeverity
+
+__all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "validate_name"]
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+AGGREGATES = ("avg", "max", "min")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
+
+
+class RuleState:
+    """The states of a rule for one series."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+@dataclass
+class SeriesState:
+    """Where one rule stands for one series."""
+
+    state: str = RuleState.INACTIVE
+    since: float = 0.0  # when the condition started to hold (pending) or the alert fired
+    cleared_since: float | None = None  # firing, but the condition stopped holding at this time
+    value: float | None = None
+    last_sample: float = 0.0
+    alert_id: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def validate_name(what: str, name: object) -> str:
+    """Check a rule or alert name; ``ValueError``/``TypeError`` naming the rule otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str; got {type(name).__name__} {name!r}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{what} {name!r} is not valid: it must start with a letter or '_' and hold only letters, digits, "
+            "'_', '.', ':' and '-' (at most 200 characters)"
+        )
+    return name
+
+
+def _number(what: str, value: object, *, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number; got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        bound = f" >= {minimum:g}" if minimum is not None else ""
+        raise ValueError(f"{what} must be a finite number{bound}; got {value!r}")
+    return number
+
+
+def _str_map(what: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError(f"{what} must be a mapping of str to str; got {value!r}")
+    return dict(value)
+
+
+@dataclass
+class _RuleBase:
+    name: str
+    description: str
+    severity: AlertSeverity
+    category: str | None
+    duration: float
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    keep_firing_for: float
+    enabled: bool = True
+    states: dict[Any, SeriesState] = field(default_factory=dict)
+    errors: int = 0
+    last_error: str | None = None
+
+    def _check_common(self) -> None:
+        validate_name("rule name", self.name)
+        if not isinstance(self.description, str):
+            raise TypeError(f"description must be a str; got {self.description!r}")
+        self.severity = AlertSeverity.parse(self.severity)
+        if self.category is not None and not isinstance(self.category, str):
+            raise TypeError(f"category must be a str or None; got {self.category!r}")
+        self.duration = _number("duration", self.duration, minimum=0)
+        self.keep_firing_for = _number("keep_firing_for", self.keep_firing_for, minimum=0)
+        self.labels = _str_map("labels", self.labels)
+        self.annotations = _str_map("annotations", self.annotations)
+
+    @property
+    def state(self) -> str:
+        """The most advanced state over the rule's series (``firing`` > ``pending`` > ``inactive``)."""
+        order = {RuleState.INACTIVE: 0, RuleState.PENDING: 1, RuleState.FIRING: 2}
+        return max((s.state for s in self.states.values()), key=order.__getitem__, default=RuleState.INACTIVE)
+
+    @property
+    def last_value(self) -> float | None:
+        """The value seen most recently, over the rule's series."""
+        latest = max(self.states.values(), key=lambda s: s.last_sample, default=None)
+        return None if latest is None else latest.value
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description with the current state."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "severity": self.severity.label,
+            "category": self.category,
+            "duration": self.duration,
+            "keep_firing_for": self.keep_firing_for,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "enabled": self.enabled,
+            "state": self.state,
+            "last_value": self.last_value,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass
+class MetricRule(_RuleBase):
+    """Fire when ``metric_name`` (or its ``aggregate`` over ``window`` seconds) compares true with ``threshold``.
+
+    With several series (attribute sets) under the metric, each is judged on its own and fires its own alert,
+    labelled with its attributes; ``attributes`` restricts the rule to matching series.
+    """
+
+    metric_name: str = ""
+    threshold: float = 0.0
+    operator: str = ">"
+    clear_threshold: float | None = None
+    aggregate: str | None = None
+    window: float | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    test: Callable[[float, float], bool] = field(default=OPERATORS[">"], repr=False)
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        if not isinstance(self.metric_name, str) or not self.metric_name:
+            raise ValueError(f"metric_name must be a non-empty str; got {self.metric_name!r}")
+        self.threshold = _number("threshold", self.threshold)
+        if self.operator not in OPERATORS:
+            allowed = ", ".join(f"'{o}'" for o in OPERATORS)
+            raise ValueError(f"operator must be one of {allowed}; got {self.operator!r}")
+        self.test = OPERATORS[self.operator]
+        if self.clear_threshold is not None:
+            self.clear_threshold = _number("clear_threshold", self.clear_threshold)
+            if self.operator in ("==", "!="):
+                raise ValueError(f"clear_threshold needs an ordering operator (>, >=, <, <=); got {self.operator!r}")
+        if self.aggregate is not None:
+            if self.aggregate not in AGGREGATES:
+                raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)} or None; got {self.aggregate!r}")
+            if self.window is None:
+                raise ValueError("aggregate needs window (seconds > 0)")
+        if self.window is not None:
+            self.window = _number("window", self.window, minimum=0)
+            if self.window == 0:
+                raise ValueError("window must be > 0 seconds")
+        if not isinstance(self.attributes, Mapping):
+            raise TypeError(f"attributes must be a mapping; got {self.attributes!r}")
+        self.attributes = dict(self.attributes)
+
+    def holds(self, value: float, firing: bool) -> bool:
+        """Whether the condition holds for ``value`` (against the clear threshold while firing)."""
+        if firing and self.clear_threshold is not None:
+            return self.test(value, self.clear_threshold)
+        return self.test(value, self.threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description with the current state."""
+        return {
+            **super().to_dict(),
+            "type": "metric",
+            "metric_name": self.metric_name,
+            "threshold": self.threshold,
+            "operator": self.operator,
+            "clear_threshold": self.clear_threshold,
+            "aggregate": self.aggregate,
+            "window": self.window,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass
+class CustomRule(_RuleBase):
+    """Fire when ``condition()`` returns something truthy, evaluated at every tick of the alert manager.
+
+    The condition may return a bool, a number (truthy when non-zero, kept as the alert's value) or a
+    ``(bool, value)`` pair. An exception marks the rule as erroring (counted, logged) without stopping others.
+    """
+
+    condition: Callable[[], Any] = field(default=lambda: False)
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        if not callable(self.condition):
+            raise TypeError(f"condition must be callable; got {self.condition!r}")
+
+    def evaluate(self) -> tuple[bool, float | None]:
+        """Run the condition: (holds, value)."""
+        result = self.condition()
+        if isinstance(result, tuple) and len(result) == 2:
+            holds, value = result
+            return bool(holds), None if value is None else float(value)
+        if isinstance(result, (int, float)) and not isinstance(result, bool):
+            return bool(result), float(result)
+        return bool(result), None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description with the current state."""
+        return {**super().to_dict(), "type": "custom"}

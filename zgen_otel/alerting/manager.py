@@ -23,7 +23,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
 from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
-from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState, validate_name
+from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState, str_map, validate_name
 from zgen_otel.store import MetricStore, Series
 
 __all__ = ["AlertManager", "Silence"]
@@ -458,8 +458,8 @@ class AlertManager:
             raise TypeError(f"category must be a str or None; got {category!r}")
         if details is not None and not isinstance(details, Mapping):
             raise TypeError(f"details must be a mapping; got {details!r}")
-        label_map = _str_labels("labels", labels)
-        note_map = _str_labels("annotations", annotations)
+        label_map = str_map("labels", labels)
+        note_map = str_map("annotations", annotations)
         now = self.clock()
         with self._lock:
             existing = self._by_fingerprint.get(fingerprint(name, label_map))
@@ -671,14 +671,6 @@ class AlertManager:
 
 def _labels(series: Series) -> dict[str, str]:
     return {k: str(v) for k, v in series.attributes.items()}
-
-
-def _str_labels(what: str, value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise TypeError(f"{what} must be a mapping of str to str; got {value!r}")
-    return dict(value)
 
 
 def _status(value: AlertStatus | str) -> AlertStatus:

@@ -17,7 +17,7 @@ from typing import Any
 
 from zgen_otel.alerting.model import AlertSeverity
 
-__all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "validate_name"]
+__all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "str_map", "validate_name"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -74,7 +74,8 @@ def _number(what: str, value: object, *, minimum: float | None = None) -> float:
     return number
 
 
-def _str_map(what: str, value: object) -> dict[str, str]:
+def str_map(what: str, value: object) -> dict[str, str]:
+    """Check a mapping of str to str (labels, annotations); ``TypeError`` naming it otherwise."""
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -106,8 +107,8 @@ class _RuleBase:
             raise TypeError(f"category must be a str or None; got {self.category!r}")
         self.duration = _number("duration", self.duration, minimum=0)
         self.keep_firing_for = _number("keep_firing_for", self.keep_firing_for, minimum=0)
-        self.labels = _str_map("labels", self.labels)
-        self.annotations = _str_map("annotations", self.annotations)
+        self.labels = str_map("labels", self.labels)
+        self.annotations = str_map("annotations", self.annotations)
 
     @property
     def state(self) -> str:

@@ -22,17 +22,13 @@ The process exits 0 whether targets are met or missed: it is a report, not a tes
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import platform
 import sys
 import time
 import timeit
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from typing import Any
 
 import prometheus_client
@@ -43,18 +39,26 @@ import zgen_otel
 from zgen_otel.store import MetricStore
 from zgen_otel.testing import ManualClock
 
+# isort: split
+# benchmarks/_common.py: the script's folder is on sys.path when it runs as python benchmarks/bench_metrics.py
+from _common import (
+    Candidate,
+    configure_isolated,
+    finish,
+    first_line,
+    interleave,
+    parse_args,
+    print_header,
+    print_table,
+    summary_row,
+    timing_figures,
+    versions,
+)
+
 T0 = 1_700_000_000.0
 TARGET_HOT_RATIO = 0.2  # zgen record_metric / OTel Gauge.set
 TARGET_BYTES_PER_POINT = 17.0
 TARGET_AVG_US = 100.0
-
-# Settings that would make the benchmark talk to the outside world are forced back to their defaults.
-_ISOLATED: dict[str, Any] = {
-    "otlp_endpoint": None,
-    "otlp_metrics_endpoint": None,
-    "otlp_traces_endpoint": None,
-    "store_path": None,
-}
 
 
 @dataclass
@@ -75,57 +79,6 @@ FULL = Profile("full", 0.05, 25, 10, 100_000, 100_000, 15, True)
 QUICK = Profile("quick", 0.02, 7, 10, 10_000, 100_000, 5, False)
 
 
-@dataclass
-class Candidate:
-    """One statement timed in the hot-path section."""
-
-    label: str
-    stmt: str
-    env: dict[str, Any]
-    number: int = 0
-    best: float = float("inf")  # seconds per call
-    calls: int = 0  # total executions, calibration included
-    timer: timeit.Timer | None = field(default=None, repr=False)
-
-    def prepare(self, batch_seconds: float) -> None:
-        """Build the timer and pick a batch size so that one batch takes about ``batch_seconds``."""
-        self.timer = timeit.Timer(self.stmt, globals=self.env)
-        number = 100
-        while True:
-            elapsed = self.timer.timeit(number)
-            self.calls += number
-            if elapsed >= batch_seconds / 5 or number >= 10_000_000:
-                break
-            number *= 4
-        self.number = max(1000, int(number * batch_seconds / max(elapsed, 1e-9)))
-
-    def run_batch(self) -> None:
-        """Time one batch and keep the best per-call figure."""
-        assert self.timer is not None
-        per_call = self.timer.repeat(repeat=1, number=self.number)[0] / self.number
-        self.calls += self.number
-        self.best = min(self.best, per_call)
-
-    @property
-    def us(self) -> float:
-        """Best time per call in microseconds."""
-        return self.best * 1e6
-
-
-def _configure(**settings: Any) -> None:
-    zgen_otel.configure(**_ISOLATED, **settings)
-
-
-def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print(f"\n== {title} ==")
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))
-    print(line)
-    print("-" * len(line))
-    for row in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-
-
 def _otel_points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any], float]]:
     data = reader.get_metrics_data()
     if data is None:
@@ -144,7 +97,7 @@ def _otel_points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str
 # -- 1. hot path ---------------------------------------------------------------------------------------------
 def bench_hot_path(profile: Profile) -> dict[str, Any]:
     reader = InMemoryMetricReader()
-    _configure(interval=3600, metric_readers=[reader])
+    configure_isolated(interval=3600, metric_readers=[reader])
     record_metric = zgen_otel.record_metric
     attrs = {"k": "v"}
     record_metric("bench_gauge", 1.0, attributes=attrs)  # warm-up: registers the name and creates the series
@@ -167,25 +120,29 @@ def bench_hot_path(profile: Profile) -> dict[str, Any]:
         "prom_plain": prom_plain,
     }
     candidates = {
-        "zgen_attrs": Candidate(
-            "zgen record_metric(attributes={'k': 'v'})",
-            "record_metric('bench_gauge', 1.0, attributes=attrs)",
-            env,
-        ),
-        "zgen_plain": Candidate("zgen record_metric() no attributes", "record_metric('bench_gauge', 1.0)", env),
-        "otel_set": Candidate("OTel SDK Gauge.set(1.0, {'k': 'v'})", "otel_gauge.set(1.0, attrs)", env),
-        "prom_labels": Candidate("prometheus Gauge.labels(k='v').set(1.0)", "prom_labeled.labels(k='v').set(1.0)", env),
-        "prom_plain": Candidate("prometheus Gauge.set(1.0) unlabeled", "prom_plain.set(1.0)", env),
-        "prom_child": Candidate("prometheus pre-bound child .set(1.0)", "prom_child.set(1.0)", env),
-        "loop": Candidate("(empty timeit loop, for reference)", "pass", env),
+        c.key: c
+        for c in [
+            Candidate(
+                "zgen_attrs",
+                "zgen record_metric(attributes={'k': 'v'})",
+                "record_metric('bench_gauge', 1.0, attributes=attrs)",
+                env,
+            ),
+            Candidate("zgen_plain", "zgen record_metric() no attributes", "record_metric('bench_gauge', 1.0)", env),
+            Candidate("otel_set", "OTel SDK Gauge.set(1.0, {'k': 'v'})", "otel_gauge.set(1.0, attrs)", env),
+            Candidate(
+                "prom_labels",
+                "prometheus Gauge.labels(k='v').set(1.0)",
+                "prom_labeled.labels(k='v').set(1.0)",
+                env,
+            ),
+            Candidate("prom_plain", "prometheus Gauge.set(1.0) unlabeled", "prom_plain.set(1.0)", env),
+            Candidate("prom_child", "prometheus pre-bound child .set(1.0)", "prom_child.set(1.0)", env),
+            Candidate("loop", "(empty timeit loop, for reference)", "pass", env),
+        ]
     }
-    for cand in candidates.values():
-        cand.prepare(profile.batch_seconds)
-    order = list(candidates.values())
-    for r in range(profile.rounds):  # round-robin, rotating who goes first
-        shift = r % len(order)
-        for cand in order[shift:] + order[:shift]:
-            cand.run_batch()
+    # round-robin, rotating who goes first; batches calibrated from 100 calls up, never under 1,000 calls
+    interleave(list(candidates.values()), profile.rounds, profile.batch_seconds, first_number=100, min_number=1000)
 
     zgen_a, zgen_p = candidates["zgen_attrs"], candidates["zgen_plain"]
     otel, prom_l, prom_p = candidates["otel_set"], candidates["prom_labels"], candidates["prom_plain"]
@@ -193,7 +150,7 @@ def bench_hot_path(profile: Profile) -> dict[str, Any]:
     for key, cand in candidates.items():
         ratio_otel = f"{zgen_a.best / cand.best:.3f}" if key != "loop" else ""
         rows.append([cand.label, f"{cand.us:.3f}", f"{cand.number:,}", ratio_otel])
-    _print_table(
+    print_table(
         f"1. Hot path (min over {profile.rounds} interleaved rounds)",
         ["candidate", "us/call", "calls/batch", "zgen_attrs / this"],
         rows,
@@ -221,8 +178,7 @@ def bench_hot_path(profile: Profile) -> dict[str, Any]:
     )
     print(f"OTel check:  InMemoryMetricReader sees bench_gauge points {otel_seen} -> {'OK' if otel_ok else 'MISSING'}")
     return {
-        "us_per_call": {k: c.us for k, c in candidates.items()},
-        "batch_size": {k: c.number for k, c in candidates.items()},
+        **timing_figures(candidates.values()),
         "ratio_zgen_attrs_over_otel_gauge_set": zgen_a.best / otel.best,
         "ratio_zgen_plain_over_otel_gauge_set": zgen_p.best / otel.best,
         "ratio_zgen_attrs_over_prom_labels_set": zgen_a.best / prom_l.best,
@@ -276,7 +232,7 @@ def bench_memory(profile: Profile) -> dict[str, Any]:
     del kept_list
     per_point = store_bytes / total
     per_list_point = list_bytes / profile.naive_points
-    _print_table(
+    print_table(
         f"2. Memory per raw point ({n_series} series x {per_series:,} points = {total:,}, tracemalloc)",
         ["layout", "bytes/point", "total MB"],
         [
@@ -302,7 +258,7 @@ def bench_memory(profile: Profile) -> dict[str, Any]:
 # -- 3. window queries ---------------------------------------------------------------------------------------
 def bench_queries(profile: Profile) -> dict[str, Any]:
     clock = ManualClock(T0)
-    _configure(interval=3600, clock=clock)
+    configure_isolated(interval=3600, clock=clock)
     name = "bench_window"
     for i in range(2 * 3600):  # two hours of 1-second points, timestamps from the manual clock
         clock.advance(1.0)
@@ -320,7 +276,7 @@ def bench_queries(profile: Profile) -> dict[str, Any]:
     for _ in range(profile.query_rounds):  # interleaved
         best_avg = min(best_avg, avg_timer.repeat(repeat=1, number=number)[0] / number)
         best_stats = min(best_stats, stats_timer.repeat(repeat=1, number=number)[0] / number)
-    _print_table(
+    print_table(
         "3. Window queries over the last hour (2 h of 1-second points, default store settings)",
         ["query", "us/call", "result"],
         [
@@ -358,7 +314,7 @@ def bench_month() -> dict[str, Any]:
         add("m", float(i % 100), (), T0 + i)
     seconds = time.perf_counter() - start
     stats = store.stats()
-    _print_table(
+    print_table(
         "4. Thirty days of 1-second points in one series (MetricStore defaults)",
         ["figure", "value"],
         [
@@ -372,63 +328,41 @@ def bench_month() -> dict[str, Any]:
 
 
 # -- driver --------------------------------------------------------------------------------------------------
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("opentelemetry-sdk", "prometheus_client", "zgen-otel"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     hot, mem, query = results["hot_path"], results["memory"], results["queries"]
-    rows: list[dict[str, Any]] = [
-        {
-            "target": "record_metric / OTel Gauge.set <= 0.2x",
-            "measured": f"{hot['ratio_zgen_attrs_over_otel_gauge_set']:.3f}x",
-            "pass": hot["ratio_zgen_attrs_over_otel_gauge_set"] <= TARGET_HOT_RATIO,
-        },
-        {
-            "target": "every record_metric sample in the store",
-            "measured": f"{hot['stored_samples']:,} / {hot['record_metric_calls']:,}",
-            "pass": hot["store_check_ok"],
-        },
-        {
-            "target": "OTel reader sees bench_gauge = 1.0",
-            "measured": f"{len(hot['otel_points'])} point(s)",
-            "pass": hot["otel_check_ok"],
-        },
-        {
-            "target": "store bytes per raw point <= 17 B",
-            "measured": f"{mem['store_bytes_per_point']:.2f} B",
-            "pass": mem["store_bytes_per_point"] <= TARGET_BYTES_PER_POINT,
-        },
-        {
-            "target": "get_metric_average over 1 h < 100 us",
-            "measured": f"{query['average_us']:.1f} us",
-            "pass": query["average_us"] < TARGET_AVG_US,
-        },
+    return [
+        summary_row(
+            "record_metric / OTel Gauge.set <= 0.2x",
+            f"{hot['ratio_zgen_attrs_over_otel_gauge_set']:.3f}x",
+            hot["ratio_zgen_attrs_over_otel_gauge_set"] <= TARGET_HOT_RATIO,
+        ),
+        summary_row(
+            "every record_metric sample in the store",
+            f"{hot['stored_samples']:,} / {hot['record_metric_calls']:,}",
+            hot["store_check_ok"],
+        ),
+        summary_row("OTel reader sees bench_gauge = 1.0", f"{len(hot['otel_points'])} point(s)", hot["otel_check_ok"]),
+        summary_row(
+            "store bytes per raw point <= 17 B",
+            f"{mem['store_bytes_per_point']:.2f} B",
+            mem["store_bytes_per_point"] <= TARGET_BYTES_PER_POINT,
+        ),
+        summary_row(
+            "get_metric_average over 1 h < 100 us",
+            f"{query['average_us']:.1f} us",
+            query["average_us"] < TARGET_AVG_US,
+        ),
     ]
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smoke run (~5 s): fewer rounds, smaller memory test")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, first_line(__doc__), "smoke run (~5 s): fewer rounds, smaller memory test")
     profile = QUICK if args.quick else FULL
 
-    versions = _versions()
-    print(f"zgen_otel metrics benchmark ({profile.name} run)")
-    print(
-        f"python {versions['python']} | opentelemetry-sdk {versions['opentelemetry-sdk']} | "
-        f"prometheus_client {versions['prometheus_client']} | {versions['platform']}"
-    )
+    found = versions("opentelemetry-sdk", "prometheus_client", "zgen-otel")
+    print_header("zgen_otel metrics benchmark", profile.name, found, ["opentelemetry-sdk", "prometheus_client"])
     started = time.perf_counter()
-    results: dict[str, Any] = {"profile": profile.name, "versions": versions}
+    results: dict[str, Any] = {"profile": profile.name, "versions": found}
     results["hot_path"] = bench_hot_path(profile)
     results["memory"] = bench_memory(profile)
     results["queries"] = bench_queries(profile)
@@ -439,19 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     zgen_otel.shutdown()
     results["wall_seconds"] = time.perf_counter() - started
 
-    summary = _summary(results)
-    results["summary"] = summary
-    _print_table(
-        "Summary",
-        ["target", "measured", "result"],
-        [[row["target"], row["measured"], "PASS" if row["pass"] else "MISS"] for row in summary],
-    )
-    print(f"\ntotal wall time {results['wall_seconds']:.1f} s")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
-            fh.write("\n")
-        print(f"figures written to {args.json}")
+    finish(results, _summary(results), args.json)
     return 0
 
 

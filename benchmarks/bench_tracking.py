@@ -28,18 +28,13 @@ default). The process exits 0 whether targets are met or missed: it is a report,
 
 from __future__ import annotations
 
-import argparse
 import collections
-import json
 import logging
-import platform
-import resource
 import sys
 import threading
 import time
-import timeit
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, ParamSpec, TypeVar
 
@@ -50,6 +45,23 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 import zgen_otel
 from zgen_otel.performance import get_performance_stats, track, track_context
 
+# isort: split
+# benchmarks/_common.py: the script's folder is on sys.path when it runs as python benchmarks/bench_tracking.py
+from _common import (
+    Candidate,
+    configure_isolated,
+    finish,
+    first_line,
+    interleave,
+    max_rss_mb,
+    parse_args,
+    print_header,
+    print_table,
+    summary_row,
+    timing_figures,
+    versions,
+)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -58,14 +70,6 @@ TARGET_DISABLED_OVER_TIMER = 2.0  # zgen @track with enabled=False / minimal tim
 S_STMT = "with tracer.start_as_current_span('op'):\n    work()"
 FLOOR_STMT = "span = tracer.start_span('op'); work(); span.end()"
 QUEUE_SIZE = 1_000_000  # BatchSpanProcessor queue: large, so no span is dropped while the exporter catches up
-
-# Settings that would make the benchmark talk to the outside world are forced back to their defaults.
-_ISOLATED: dict[str, Any] = {
-    "otlp_endpoint": None,
-    "otlp_metrics_endpoint": None,
-    "otlp_traces_endpoint": None,
-    "store_path": None,
-}
 
 
 @dataclass
@@ -121,79 +125,29 @@ def minimal_timer(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@dataclass
-class Candidate:
-    """One statement timed in a phase."""
-
-    key: str
-    label: str
-    stmt: str
-    env: dict[str, Any]
-    number: int = 0
-    best: float = float("inf")  # seconds per call
-    calls: int = 0  # total executions, calibration included
-    timer: timeit.Timer | None = field(default=None, repr=False)
-
-    def prepare(self, batch_seconds: float) -> None:
-        """Build the timer and pick a batch size so that one batch takes about ``batch_seconds``."""
-        self.timer = timeit.Timer(self.stmt, globals=self.env)
-        number = 50
-        while True:
-            elapsed = self.timer.timeit(number)
-            self.calls += number
-            if elapsed >= batch_seconds / 5 or number >= 10_000_000:
-                break
-            number *= 4
-        self.number = max(200, int(number * batch_seconds / max(elapsed, 1e-9)))
-
-    def run_batch(self) -> None:
-        """Time one batch and keep the best per-call figure."""
-        assert self.timer is not None
-        per_call = self.timer.timeit(self.number) / self.number
-        self.calls += self.number
-        self.best = min(self.best, per_call)
-
-    @property
-    def us(self) -> float:
-        """Best time per call in microseconds."""
-        return self.best * 1e6
-
-
-def _interleave(candidates: list[Candidate], rounds: int, batch_seconds: float) -> None:
-    for cand in candidates:
-        cand.prepare(batch_seconds)
-    for r in range(rounds):  # round-robin, rotating who goes first
-        shift = r % len(candidates)
-        for cand in candidates[shift:] + candidates[:shift]:
-            cand.run_batch()
-
-
-def _configure(**settings: Any) -> None:
-    zgen_otel.configure(**_ISOLATED, **settings)
-
-
 def _tracked_calls(name: str) -> int:
     stats = get_performance_stats().get(name)
     return 0 if stats is None else stats.calls
 
 
-def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print(f"\n== {title} ==")
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))
-    print(line)
-    print("-" * len(line))
-    for row in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+def _compare(title: str, candidates: list[Candidate], rounds: int, batch_seconds: float, base: str) -> Candidate:
+    """Time ``candidates`` interleaved over ``rounds`` rounds, print their table and return the base candidate.
 
-
-def _ratio_rows(candidates: list[Candidate], base: Candidate) -> list[list[str]]:
-    return [[c.label, f"{c.us:.3f}", f"{c.number:,}", f"{c.best / base.best:.3f}"] for c in candidates]
+    ``base`` is the key of the candidate the last column divides by; the table calls it by its key.
+    """
+    interleave(candidates, rounds, batch_seconds)
+    ref = next(c for c in candidates if c.key == base)
+    print_table(
+        f"{title} (min over {rounds} interleaved rounds)",
+        ["candidate", "us/call", "calls/batch", f"ratio to {base}"],
+        [[c.label, f"{c.us:.3f}", f"{c.number:,}", f"{c.best / ref.best:.3f}"] for c in candidates],
+    )
+    return ref
 
 
 # -- 1. enabled ----------------------------------------------------------------------------------------------
 def bench_enabled(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any]:
-    _configure(interval=3600, span_processors=[_processor()])
+    configure_isolated(interval=3600, span_processors=[_processor()])
     providers = zgen_otel.get_runtime().providers
     tracer = providers.tracer_provider.get_tracer("bench")
     histogram = providers.meter_provider.get_meter("bench").create_histogram("bench.duration", unit="s")
@@ -234,14 +188,8 @@ def bench_enabled(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any
         Candidate("track_context", "zgen with track_context('op')", "with track_context('op'):\n    work()", env),
         Candidate("prometheus", "prometheus Histogram.time() (no span)", "with prom_hist.time():\n    work()", env),
     ]
-    _interleave(candidates, profile.rounds, profile.batch_seconds)
+    s = _compare("1. Tracking enabled", candidates, profile.rounds, profile.batch_seconds, "S")
     by_key = {c.key: c for c in candidates}
-    s = by_key["S"]
-    _print_table(
-        f"1. Tracking enabled (min over {profile.rounds} interleaved rounds)",
-        ["candidate", "us/call", "calls/batch", "ratio to S"],
-        _ratio_rows(candidates, s),
-    )
 
     # Proof that every tracked call was counted: the stats drain the queue first, so they are exact.
     expected_track = warm_track + by_key["track"].calls
@@ -266,8 +214,7 @@ def bench_enabled(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any
     )
     plain_provider.shutdown()
     return {
-        "us_per_call": {c.key: c.us for c in candidates},
-        "batch_size": {c.key: c.number for c in candidates},
+        **timing_figures(candidates),
         "ratio_to_S": {c.key: c.best / s.best for c in candidates},
         "track_over_S": track_over_s,
         "tracked_calls_expected": expected_track,
@@ -341,7 +288,7 @@ def bench_throughput(profile: Profile, tracked: Callable[[], int]) -> dict[str, 
                 f"+{added:,} ({'OK' if ok else 'MISMATCH'})" if counted else "",
             ]
         )
-    _print_table(
+    print_table(
         "2. Throughput, end to end (wall time incl. background span export and @track's drain; gc on)",
         ["run", "wall s", "us/call", "calls/s", "stats count"],
         rows,
@@ -351,20 +298,14 @@ def bench_throughput(profile: Profile, tracked: Callable[[], int]) -> dict[str, 
 
 # -- 3. disabled ---------------------------------------------------------------------------------------------
 def bench_disabled(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any]:
-    _configure(enabled=False)
+    configure_isolated(enabled=False)
     env: dict[str, Any] = {"tracked": tracked, "timed": minimal_timer(work), "work": work}
     candidates = [
         Candidate("disabled", "zgen @track() after configure(enabled=False)", "tracked()", env),
         Candidate("timer", "minimal timer decorator (2x perf_counter_ns + append)", "timed()", env),
         Candidate("bare", "undecorated work() (reference)", "work()", env),
     ]
-    _interleave(candidates, profile.rounds_disabled, profile.batch_seconds)
-    timer = candidates[1]
-    _print_table(
-        f"3. Tracking disabled (min over {profile.rounds_disabled} interleaved rounds)",
-        ["candidate", "us/call", "calls/batch", "ratio to timer"],
-        _ratio_rows(candidates, timer),
-    )
+    timer = _compare("3. Tracking disabled", candidates, profile.rounds_disabled, profile.batch_seconds, "timer")
     ratio = candidates[0].best / timer.best
     stats = get_performance_stats()
     print(
@@ -372,8 +313,7 @@ def bench_disabled(profile: Profile, tracked: Callable[[], int]) -> dict[str, An
         f"get_performance_stats() while disabled = {stats}"
     )
     return {
-        "us_per_call": {c.key: c.us for c in candidates},
-        "batch_size": {c.key: c.number for c in candidates},
+        **timing_figures(candidates),
         "disabled_over_timer": ratio,
     }
 
@@ -412,7 +352,7 @@ def _logfire_instrumented() -> tuple[Callable[[], int] | None, str, list[str]]:
 
 
 def bench_logfire(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any]:
-    _configure(interval=3600, span_processors=[_processor()])
+    configure_isolated(interval=3600, span_processors=[_processor()])
     instrumented, reason, logged = _logfire_instrumented()
     if instrumented is None:
         print(f"\nlogfire: not available ({reason})")
@@ -425,13 +365,8 @@ def bench_logfire(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any
         Candidate("track", "zgen @track() (caller's thread)", "tracked()", env),
         Candidate("logfire", "logfire @logfire.instrument('op')", "instrumented()", env),
     ]
-    _interleave(candidates, profile.rounds_logfire, profile.batch_seconds)
-    s = candidates[0]
-    _print_table(
-        f"4. logfire {metadata.version('logfire')} (min over {profile.rounds_logfire} interleaved rounds)",
-        ["candidate", "us/call", "calls/batch", "ratio to S"],
-        _ratio_rows(candidates, s),
-    )
+    title = f"4. logfire {metadata.version('logfire')}"
+    s = _compare(title, candidates, profile.rounds_logfire, profile.batch_seconds, "S")
     counted = _tracked_calls("work") - before
     ok = counted == candidates[1].calls
     for message in logged:
@@ -442,8 +377,7 @@ def bench_logfire(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any
     )
     return {
         "available": True,
-        "us_per_call": {c.key: c.us for c in candidates},
-        "batch_size": {c.key: c.number for c in candidates},
+        **timing_figures(candidates),
         "ratio_to_S": {c.key: c.best / s.best for c in candidates},
         "configure_logged": logged,
         "count_check_ok": ok,
@@ -451,91 +385,57 @@ def bench_logfire(profile: Profile, tracked: Callable[[], int]) -> dict[str, Any
 
 
 # -- driver --------------------------------------------------------------------------------------------------
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("opentelemetry-sdk", "prometheus_client", "logfire", "zgen-otel"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     enabled, threads, disabled = results["enabled"], results["throughput"], results["disabled"]
-    rows: list[dict[str, Any]] = [
-        {
-            "target": f"@track / SDK start_as_current_span <= {TARGET_TRACK_OVER_S}x",
-            "measured": f"{enabled['track_over_S']:.3f}x",
-            "pass": enabled["track_over_S"] <= TARGET_TRACK_OVER_S,
-        },
-        {
-            "target": "every tracked call in get_performance_stats()",
-            "measured": f"{enabled['tracked_calls_seen']:,} / {enabled['tracked_calls_expected']:,}",
-            "pass": enabled["count_check_ok"],
-        },
-        {
-            "target": f"{threads['track_n']['threads']} threads: stats count exactly +{threads['track_n']['calls']:,}",
-            "measured": f"+{threads['track_n']['counted']:,}",
-            "pass": threads["track_n"]["ok"] and threads["track_1"]["ok"],
-        },
-        {
-            "target": f"disabled @track / minimal timer <= {TARGET_DISABLED_OVER_TIMER}x",
-            "measured": f"{disabled['disabled_over_timer']:.3f}x",
-            "pass": disabled["disabled_over_timer"] <= TARGET_DISABLED_OVER_TIMER,
-        },
+    track_n = threads["track_n"]
+    rows = [
+        summary_row(
+            f"@track / SDK start_as_current_span <= {TARGET_TRACK_OVER_S}x",
+            f"{enabled['track_over_S']:.3f}x",
+            enabled["track_over_S"] <= TARGET_TRACK_OVER_S,
+        ),
+        summary_row(
+            "every tracked call in get_performance_stats()",
+            f"{enabled['tracked_calls_seen']:,} / {enabled['tracked_calls_expected']:,}",
+            enabled["count_check_ok"],
+        ),
+        summary_row(
+            f"{track_n['threads']} threads: stats count exactly +{track_n['calls']:,}",
+            f"+{track_n['counted']:,}",
+            track_n["ok"] and threads["track_1"]["ok"],
+        ),
+        summary_row(
+            f"disabled @track / minimal timer <= {TARGET_DISABLED_OVER_TIMER}x",
+            f"{disabled['disabled_over_timer']:.3f}x",
+            disabled["disabled_over_timer"] <= TARGET_DISABLED_OVER_TIMER,
+        ),
     ]
     lf = results["logfire"]
     if lf.get("available"):
-        rows.append(
-            {
-                "target": "zgen counts every call after logfire.configure",
-                "measured": "OK" if lf["count_check_ok"] else "MISMATCH",
-                "pass": lf["count_check_ok"],
-            }
-        )
+        ok = lf["count_check_ok"]
+        rows.append(summary_row("zgen counts every call after logfire.configure", "OK" if ok else "MISMATCH", ok))
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smoke run (~10 s): fewer rounds, shorter batches")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, first_line(__doc__), "smoke run (~10 s): fewer rounds, shorter batches")
     profile = QUICK if args.quick else FULL
     logging.getLogger("opentelemetry.sdk.trace.export").setLevel(logging.ERROR)  # no "Queue full" noise
 
-    versions = _versions()
-    print(f"zgen_otel tracking benchmark ({profile.name} run)")
-    print(
-        f"python {versions['python']} | opentelemetry-sdk {versions['opentelemetry-sdk']} | "
-        f"prometheus_client {versions['prometheus_client']} | logfire {versions['logfire']} | "
-        f"zgen-otel {versions['zgen-otel']} | {versions['platform']}"
-    )
+    dists = ["opentelemetry-sdk", "prometheus_client", "logfire", "zgen-otel"]
+    found = versions(*dists)
+    print_header("zgen_otel tracking benchmark", profile.name, found, dists)
     started = time.perf_counter()
     tracked = track()(work)
-    results: dict[str, Any] = {"profile": profile.name, "versions": versions}
+    results: dict[str, Any] = {"profile": profile.name, "versions": found}
     results["enabled"] = bench_enabled(profile, tracked)
     results["throughput"] = bench_throughput(profile, tracked)
     results["disabled"] = bench_disabled(profile, tracked)
     results["logfire"] = bench_logfire(profile, tracked)
     zgen_otel.shutdown()
     results["wall_seconds"] = time.perf_counter() - started
-    results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    summary = _summary(results)
-    results["summary"] = summary
-    _print_table(
-        "Summary",
-        ["target", "measured", "result"],
-        [[row["target"], row["measured"], "PASS" if row["pass"] else "MISS"] for row in summary],
-    )
-    print(f"\ntotal wall time {results['wall_seconds']:.1f} s, max RSS {results['max_rss_mb']:.0f} MB")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
-            fh.write("\n")
-        print(f"figures written to {args.json}")
+    results["max_rss_mb"] = max_rss_mb()
+    finish(results, _summary(results), args.json)
     return 0
 
 

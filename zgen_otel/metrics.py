@@ -88,6 +88,10 @@ class MetricsRecorder:
         self.series: dict[tuple[str, str | None, tuple[tuple[str, Any], ...]], Series] = {}
         self.dropped_nonfinite = 0
 
+    def recorded_names(self) -> set[str]:
+        """Full names of every metric recorded through ``record_metric``."""
+        return set(self._names.values())
+
     def drop_nonfinite(self, series: Series, value: float) -> None:
         """Count and (rate-limited) warn about a NaN or infinite value."""
         self.dropped_nonfinite += 1

@@ -1,0 +1,318 @@
+"""The built-in dashboards: ``system``, ``performance``, ``alerts`` and ``metrics``.
+
+Each reads the current runtime's store, performance statistics and alert manager; each is a small class
+whose ``get_data`` returns panels (``timeseries``, ``stats``, ``table``). Adding one is another such class.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from zgen_otel import _runtime
+from zgen_otel.dashboards.charts import downsample
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.store import MetricStore, Series
+
+__all__ = ["AlertsDashboard", "MetricsDashboard", "PerformanceDashboard", "SystemDashboard", "builtin_dashboards"]
+
+Label = Callable[[Series], str]
+
+
+def _window(window_seconds: float) -> tuple[float, float]:
+    end = time.time()
+    return end - window_seconds, end
+
+
+def _stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"latest": None, "avg": None, "min": None, "max": None}
+    return {"latest": values[-1], "avg": sum(values) / len(values), "min": min(values), "max": max(values)}
+
+
+def series_entries(
+    store: MetricStore, metrics: Iterable[tuple[str, Label]], start: float, end: float
+) -> list[dict[str, Any]]:
+    """One chart series per stored series of each metric: label, attributes, points (downsampled), stats."""
+    entries = []
+    for name, label in metrics:
+        for s in sorted(store.series(name), key=lambda s: s.key):
+            points = [(p.timestamp, p.value) for p in s.points(start, end)]
+            if points:
+                entries.append(
+                    {
+                        "label": label(s),
+                        "labels": dict(s.attributes),
+                        "points": [list(p) for p in downsample(points)],
+                        "stats": _stats([v for _, v in points]),
+                    }
+                )
+    return entries
+
+
+def timeseries(
+    panel_id: str,
+    title: str,
+    unit: str,
+    store: MetricStore,
+    metrics: Iterable[tuple[str, Label]],
+    start: float,
+    end: float,
+) -> dict[str, Any]:
+    """A ``timeseries`` panel."""
+    return {"id": panel_id, "type": "timeseries", "title": title, "unit": unit,
+            "series": series_entries(store, metrics, start, end)}  # fmt: skip
+
+
+def _fixed(text: str) -> Label:
+    return lambda s: text
+
+
+def _labels(labels: dict[str, str]) -> str | None:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+
+
+def _attr(key: str, prefix: str = "") -> Label:
+    return lambda s: f"{prefix}{s.attributes.get(key, '?')}"
+
+
+class SystemDashboard(Dashboard):
+    """CPU, memory, swap, disks, disk I/O, network, the process and GPUs over the chosen window."""
+
+    name = "system"
+    title = "System"
+    description = "CPU, memory and swap, disk usage and I/O, network, this process, and GPUs when present."
+
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+        """Panels of the system monitor's series."""
+        store = _runtime.get_runtime().store
+        start, end = _window(window_seconds)
+        latest = {name: store.history(name, limit=1) for name in
+                  ("system.cpu_percent", "system.memory_percent", "system.swap_percent", "system.load_1m")}  # fmt: skip
+        items = [
+            {"label": label, "value": latest[name][0].value if latest[name] else None, "unit": unit}
+            for name, label, unit in (
+                ("system.cpu_percent", "CPU", "%"),
+                ("system.memory_percent", "memory", "%"),
+                ("system.swap_percent", "swap", "%"),
+                ("system.load_1m", "load (1 min)", ""),
+            )
+        ]
+        panels: list[dict[str, Any]] = [{"id": "now", "type": "stats", "title": "Now", "items": items}]
+        specs: list[tuple[str, str, str, list[tuple[str, Label]]]] = [
+            (
+                "cpu",
+                "CPU",
+                "%",
+                [("system.cpu_percent", _fixed("all cores")), ("system.cpu_core_percent", _attr("cpu", "core "))],
+            ),  # fmt: skip
+            (
+                "memory",
+                "Memory and swap",
+                "%",
+                [("system.memory_percent", _fixed("memory")), ("system.swap_percent", _fixed("swap"))],
+            ),  # fmt: skip
+            ("disk", "Disk usage", "%", [("system.disk_percent", _attr("mountpoint"))]),
+            (
+                "disk_io",
+                "Disk I/O",
+                "By/s",
+                [
+                    ("system.disk_read_bytes_per_s", _attr("device", "read ")),
+                    ("system.disk_write_bytes_per_s", _attr("device", "write ")),
+                ],
+            ),  # fmt: skip
+            (
+                "network",
+                "Network",
+                "By/s",
+                [
+                    ("system.net_recv_bytes_per_s", _attr("interface", "in ")),
+                    ("system.net_sent_bytes_per_s", _attr("interface", "out ")),
+                ],
+            ),  # fmt: skip
+            ("process_cpu", "This process: CPU (% of one core)", "%", [("process.cpu_percent", _fixed("CPU"))]),
+            ("process_memory", "This process: memory", "By", [("process.memory_rss_bytes", _fixed("RSS"))]),
+        ]
+        if store.series("system.gpu_percent"):
+            specs.append(("gpu", "GPU", "%", [("system.gpu_percent", _attr("gpu", "GPU ")),
+                                              ("system.gpu_memory_percent", _attr("gpu", "memory, GPU "))]))  # fmt: skip
+        panels += [timeseries(pid, title, unit, store, metrics, start, end) for pid, title, unit, metrics in specs]
+        return {"panels": panels}
+
+
+class PerformanceDashboard(Dashboard):
+    """Tracked operations: calls, errors, latency percentiles, throughput; failing operations stand out."""
+
+    name = "performance"
+    title = "Performance"
+    description = "Every tracked operation: calls, errors, duration percentiles and throughput."
+
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+        """A sortable table of operations plus duration and throughput charts."""
+        rt = _runtime.get_runtime()
+        tracker = rt.performance
+        stats = {} if tracker is None else tracker.stats()
+        rows, ids, highlight = [], [], []
+        for i, (name, st) in enumerate(sorted(stats.items())):
+            rows.append([name, st.calls, st.errors, st.error_rate, st.mean, st.p50, st.p95, st.p99, st.max,
+                         st.calls_per_minute, time.strftime("%H:%M:%S", time.localtime(st.last_call))
+                         if st.last_call else None])  # fmt: skip
+            ids.append(name)
+            if st.errors:
+                highlight.append(i)
+        table = {
+            "id": "operations",
+            "type": "table",
+            "title": "Operations",
+            "columns": [
+                "operation",
+                "calls",
+                "errors",
+                "error rate",
+                "mean",
+                "p50",
+                "p95",
+                "p99",
+                "max",
+                "calls/min",
+                "last call",
+            ],
+            "units": ["", "", "", "1", "s", "s", "s", "s", "s", "", ""],
+            "rows": rows,
+            "row_ids": ids,
+            "highlight": highlight,
+            "empty": "no tracked calls yet: decorate functions with @track()",
+        }
+        start, end = _window(window_seconds)
+        durations, throughput = self._charts(rt.store, start, end)
+        return {
+            "panels": [
+                table,
+                {"id": "duration", "type": "timeseries", "title": "Mean duration per collection interval",
+                 "unit": "s", "series": durations},
+                {"id": "throughput", "type": "timeseries", "title": "Calls per collection interval",
+                 "unit": "{call}", "series": throughput},
+            ]
+        }  # fmt: skip
+
+    @staticmethod
+    def _charts(store: MetricStore, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        sums: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        counts: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        for target, metric in ((sums, "zgen.operation.duration.sum"), (counts, "zgen.operation.duration.count")):
+            for s in store.series(metric):
+                op = str(s.attributes.get("zgen.operation.name", "?"))
+                for p in s.points(start, end):
+                    target[op][p.timestamp] += p.value
+        durations, throughput = [], []
+        for op in sorted(counts):
+            times = sorted(counts[op])
+            mean = [(t, sums[op][t] / counts[op][t]) for t in times if counts[op][t]]
+            calls = [(t, counts[op][t]) for t in times]
+            durations.append({"label": op, "points": [list(p) for p in downsample(mean)],
+                              "stats": _stats([v for _, v in mean])})  # fmt: skip
+            throughput.append({"label": op, "points": [list(p) for p in downsample(calls)],
+                               "stats": _stats([v for _, v in calls])})  # fmt: skip
+        return durations, throughput
+
+
+class AlertsDashboard(Dashboard):
+    """Firing alerts by severity, acknowledged ones, recent history and the rules with their state."""
+
+    name = "alerts"
+    title = "Alerts"
+    description = "Active alerts by severity, acknowledgements, recent history, and every rule's state."
+
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW, history_limit: int = 50) -> dict[str, Any]:
+        """Stats, the active alerts (with actions on the web page), the history and the rules."""
+        manager = _runtime.get_runtime().alert_manager
+        active = manager.get_active_alerts()
+        by_severity = [
+            {"label": f"firing · {sev}", "value": sum(1 for a in active if a.severity.label == sev and
+                                                        a.status.value == "firing"), "unit": "{alert}"}
+            for sev in ("critical", "error", "warning", "info")
+        ]  # fmt: skip
+        by_severity.append({"label": "acknowledged", "unit": "{alert}",
+                            "value": sum(1 for a in active if a.status.value == "acknowledged")})  # fmt: skip
+        when = time.localtime
+
+        def fmt(ts: float | None) -> str | None:
+            return time.strftime("%m-%d %H:%M:%S", when(ts)) if ts else None
+
+        active_rows = [
+            [a.severity.label, a.name, a.description, a.status.value, fmt(a.starts_at), a.value, _labels(a.labels)]
+            for a in active
+        ]
+        history = manager.get_alert_history(since=time.time() - window_seconds, limit=history_limit)
+        history_rows = [[a.severity.label, a.name, a.status.value, fmt(a.starts_at), fmt(a.ends_at),
+                         a.acknowledged_by] for a in history]  # fmt: skip
+        rules = manager.list_rules()
+        rule_rows = []
+        for r in rules:
+            d = r.to_dict()
+            condition = f"{d['metric_name']} {d['operator']} {d['threshold']:g}" if d["type"] == "metric" else "custom"
+            rule_rows.append([d["name"], condition, d["duration"], d["state"], d["last_value"], d["severity"],
+                              "on" if d["enabled"] else "off"])  # fmt: skip
+        return {
+            "panels": [
+                {"id": "summary", "type": "stats", "title": "Now", "items": by_severity},
+                {"id": "active", "type": "table", "title": "Active alerts",
+                 "columns": ["severity", "name", "description", "status", "started", "value", "labels"],
+                 "rows": active_rows, "row_ids": [a.id for a in active], "actions": ["acknowledge", "resolve"],
+                 "highlight": [i for i, a in enumerate(active) if a.status.value == "firing"],
+                 "empty": "no active alerts"},
+                {"id": "rules", "type": "table", "title": "Rules",
+                 "columns": ["rule", "condition", "for (s)", "state", "last value", "severity", "enabled"],
+                 "rows": rule_rows, "highlight": [i for i, r in enumerate(rules) if r.state == "firing"],
+                 "empty": "no rules"},
+                {"id": "history", "type": "table", "title": "Recent history",
+                 "columns": ["severity", "name", "status", "started", "ended", "acknowledged by"],
+                 "rows": history_rows, "empty": "no alerts in this time range"},
+            ],
+            "active": [a.to_dict() for a in active],
+        }  # fmt: skip
+
+
+class MetricsDashboard(Dashboard):
+    """Every metric recorded with ``record_metric``, grouped by category, with a sparkline."""
+
+    name = "metrics"
+    title = "Custom metrics"
+    description = "Every metric recorded with record_metric, by category: sparkline, latest and average."
+
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+        """One table per category."""
+        rt = _runtime.get_runtime()
+        names = rt.metrics.recorded_names() if rt.metrics is not None else set()
+        start, end = _window(window_seconds)
+        groups: dict[str, list[list[Any]]] = defaultdict(list)
+        for info in rt.store.info():
+            if info.name not in names:
+                continue
+            for s in rt.store.series(info.name, info.attributes):
+                if s.attributes != info.attributes:
+                    continue
+                points = [(p.timestamp, p.value) for p in s.points(start, end)]
+                st = _stats([v for _, v in points])
+                attrs = _labels({k: str(v) for k, v in info.attributes.items()})
+                groups[info.category or "uncategorised"].append(
+                    [info.name, attrs, {"spark": [list(p) for p in points]}, st["latest"], st["avg"], st["min"],
+                     st["max"], len(points), info.unit or None])  # fmt: skip
+        panels = [
+            {"id": f"category-{cat}", "type": "table", "title": f"Category: {cat}",
+             "columns": ["metric", "attributes", "recent", "latest", "average", "min", "max", "points", "unit"],
+             "rows": rows}
+            for cat, rows in sorted(groups.items())
+        ]  # fmt: skip
+        if not panels:
+            panels = [{"id": "none", "type": "table", "title": "Custom metrics", "columns": [], "rows": [],
+                       "empty": "no metrics recorded with record_metric yet"}]  # fmt: skip
+        return {"panels": panels}
+
+
+def builtin_dashboards() -> list[Dashboard]:
+    """New instances of every built-in dashboard."""
+    return [SystemDashboard(), PerformanceDashboard(), AlertsDashboard(), MetricsDashboard()]

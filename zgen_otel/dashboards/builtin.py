@@ -107,13 +107,13 @@ class SystemDashboard(Dashboard):
                 "CPU",
                 "%",
                 [("system.cpu_percent", _fixed("all cores")), ("system.cpu_core_percent", _attr("cpu", "core "))],
-            ),  # fmt: skip
+            ),
             (
                 "memory",
                 "Memory and swap",
                 "%",
                 [("system.memory_percent", _fixed("memory")), ("system.swap_percent", _fixed("swap"))],
-            ),  # fmt: skip
+            ),
             ("disk", "Disk usage", "%", [("system.disk_percent", _attr("mountpoint"))]),
             (
                 "disk_io",
@@ -123,7 +123,7 @@ class SystemDashboard(Dashboard):
                     ("system.disk_read_bytes_per_s", _attr("device", "read ")),
                     ("system.disk_write_bytes_per_s", _attr("device", "write ")),
                 ],
-            ),  # fmt: skip
+            ),
             (
                 "network",
                 "Network",
@@ -132,13 +132,13 @@ class SystemDashboard(Dashboard):
                     ("system.net_recv_bytes_per_s", _attr("interface", "in ")),
                     ("system.net_sent_bytes_per_s", _attr("interface", "out ")),
                 ],
-            ),  # fmt: skip
+            ),
             ("process_cpu", "This process: CPU (% of one core)", "%", [("process.cpu_percent", _fixed("CPU"))]),
             ("process_memory", "This process: memory", "By", [("process.memory_rss_bytes", _fixed("RSS"))]),
         ]
         if store.series("system.gpu_percent"):
-            specs.append(("gpu", "GPU", "%", [("system.gpu_percent", _attr("gpu", "GPU ")),
-                                              ("system.gpu_memory_percent", _attr("gpu", "memory, GPU "))]))  # fmt: skip
+            gpu = [("system.gpu_percent", _attr("gpu", "GPU ")), ("system.gpu_memory_percent", _attr("gpu", "memory "))]
+            specs.append(("gpu", "GPU", "%", gpu))
         panels += [timeseries(pid, title, unit, store, metrics, start, end) for pid, title, unit, metrics in specs]
         return {"panels": panels}
 

@@ -19,3 +19,44 @@ def _clean_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset()
     yield
     reset()
+
+
+def require_binary(path: str) -> str:
+    """A Debian binary a test needs: skipped where it is not installed, but required in CI (CI=true)."""
+    import os
+    import shutil
+
+    found = shutil.which(path)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is required in CI (.ci/run installs it)")
+        pytest.skip(f"{path} is not installed (apt-get install it, as .ci/run does)")
+    return found
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser), fresh profile."""
+    chromium = require_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=chromium, args=CHROMIUM_ARGS, viewport={"width": 1300, "height": 900}
+        )
+        yield context
+        context.close()

@@ -561,6 +561,28 @@ def test_alertmanager_receives_notifies_and_resolves(
     assert not sent["endsAt"].startswith("0001")
 
 
+def test_alertmanager_resend_keeps_to_the_channel_filters_and_silences(
+    http: HttpRecorder, manager: AlertManager
+) -> None:
+    am = AlertmanagerNotifier(
+        http.url("/"), resend_interval=0.0, timeout=2.0, min_severity="error", labels={"team": "ml"}, name="am"
+    )
+    manager.add_notifier(am)
+    manager.add_silence({"alertname": "hushed"}, duration=60)
+    manager.trigger_alert("wanted", "an error for ml", "error", labels={"team": "ml"})
+    manager.trigger_alert("too_mild", "a warning for ml", "warning", labels={"team": "ml"})
+    manager.trigger_alert("other_team", "an error for db", "error", labels={"team": "db"})
+    manager.trigger_alert("hushed", "a silenced error for ml", "error", labels={"team": "ml"})
+    assert manager.dispatcher.flush(5)
+
+    def posts() -> list[list[str]]:
+        return [[a["labels"]["alertname"] for a in body] for body in http.bodies("/api/v2/alerts")]
+
+    assert posts() == [["wanted"]]
+    manager.evaluate()  # the re-send must not push what the channel never accepted, nor silenced alerts
+    assert posts() == [["wanted"], ["wanted"]]
+
+
 # -- switches: ALERTING_NOTIFICATIONS and silences --------------------------------------------------
 @pytest.mark.parametrize("how", ["keyword", "env"])
 def test_notifications_off_records_history_but_sends_nothing(

@@ -272,7 +272,6 @@ class AlertsDashboard(Dashboard):
                  "columns": ["severity", "name", "status", "started", "ended", "acknowledged by"],
                  "rows": history_rows, "empty": "no alerts in this time range"},
             ],
-            "active": [a.to_dict() for a in active],
         }  # fmt: skip
 
 

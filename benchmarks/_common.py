@@ -13,8 +13,9 @@ import argparse
 import json
 import platform
 import resource
+import time
 import timeit
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, TypeVar
@@ -180,10 +181,10 @@ def interleave(
 
 def timing_figures(candidates: Iterable[Candidate]) -> dict[str, dict[str, Any]]:
     """The JSON figures of timed candidates: ``us_per_call`` and ``batch_size``, each by candidate key."""
-    candidates = list(candidates)
+    timed = list(candidates)
     return {
-        "us_per_call": {c.key: c.us for c in candidates},
-        "batch_size": {c.key: c.number for c in candidates},
+        "us_per_call": {c.key: c.us for c in timed},
+        "batch_size": {c.key: c.number for c in timed},
     }
 
 
@@ -193,16 +194,30 @@ def summary_row(target: str, measured: str, passed: bool) -> dict[str, Any]:
     return {"target": target, "measured": measured, "pass": passed}
 
 
-def finish(results: dict[str, Any], summary: list[dict[str, Any]], json_path: str | None) -> None:
-    """Store ``summary`` in ``results``, print the PASS/MISS table and the wall time, and write the JSON.
+def finish(
+    results: dict[str, Any],
+    started: float,
+    summarize: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    json_path: str | None,
+    *,
+    with_rss: bool = False,
+) -> None:
+    """Close a run: record the wall time, print the PASS/MISS summary and the wall-time line, write the JSON.
 
-    The wall-time line names the peak RSS too when ``results`` holds ``max_rss_mb``.
+    Adds ``wall_seconds`` (and, with ``with_rss``, ``max_rss_mb``) to ``results``, then ``summary``: the rows
+    ``summarize(results)`` returns.
 
     Args:
-        results: the figures; must hold ``wall_seconds``.
-        summary: rows made by :func:`summary_row`.
+        results: the figures so far.
+        started: ``time.perf_counter()`` when the run began.
+        summarize: turns the figures into rows made by :func:`summary_row`.
         json_path: where to write ``results`` as JSON, or None not to.
+        with_rss: whether to record the peak RSS and name it in the wall-time line.
     """
+    results["wall_seconds"] = time.perf_counter() - started
+    if with_rss:
+        results["max_rss_mb"] = max_rss_mb()
+    summary = summarize(results)
     results["summary"] = summary
     print_table(
         "Summary",
@@ -210,7 +225,7 @@ def finish(results: dict[str, Any], summary: list[dict[str, Any]], json_path: st
         [[row["target"], row["measured"], "PASS" if row["pass"] else "MISS"] for row in summary],
     )
     wall = f"\ntotal wall time {results['wall_seconds']:.1f} s"
-    if "max_rss_mb" in results:
+    if with_rss:
         wall += f", max RSS {results['max_rss_mb']:.0f} MB"
     print(wall)
     if json_path:

@@ -8,7 +8,6 @@ over rounds. Targets: watched - unwatched <= 2 us; one evaluation tick over the 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -17,11 +16,13 @@ import timeit
 import zgen_otel
 from zgen_otel.alerting import get_alert_manager
 
+# isort: split
+# benchmarks/_common.py: the script's folder is on sys.path when it runs as python benchmarks/bench_alerting.py
+from _common import parse_args, rotations
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, "fewer rounds", json_output=False)
     rounds, number, n_rules = (7, 5_000, 10_000) if args.quick else (25, 20_000, 10_000)
 
     zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False, max_series=2 * n_rules)
@@ -41,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "record_metric on an unwatched metric": lambda: zgen_otel.record_metric("unwatched", 1.0, "bench"),
     }
     best = dict.fromkeys(candidates, float("inf"))
-    for r in range(rounds):
-        k = r % len(candidates)
-        order = list(candidates)[k:] + list(candidates)[:k]
+    for order in rotations(candidates, rounds):
         for name in order:
             best[name] = min(best[name], timeit.timeit(candidates[name], number=number) / number)
     ticks = []

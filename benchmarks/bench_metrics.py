@@ -119,36 +119,29 @@ def bench_hot_path(profile: Profile) -> dict[str, Any]:
         "prom_child": prom_child,
         "prom_plain": prom_plain,
     }
-    candidates = {
-        c.key: c
-        for c in [
-            Candidate(
-                "zgen_attrs",
-                "zgen record_metric(attributes={'k': 'v'})",
-                "record_metric('bench_gauge', 1.0, attributes=attrs)",
-                env,
-            ),
-            Candidate("zgen_plain", "zgen record_metric() no attributes", "record_metric('bench_gauge', 1.0)", env),
-            Candidate("otel_set", "OTel SDK Gauge.set(1.0, {'k': 'v'})", "otel_gauge.set(1.0, attrs)", env),
-            Candidate(
-                "prom_labels",
-                "prometheus Gauge.labels(k='v').set(1.0)",
-                "prom_labeled.labels(k='v').set(1.0)",
-                env,
-            ),
-            Candidate("prom_plain", "prometheus Gauge.set(1.0) unlabeled", "prom_plain.set(1.0)", env),
-            Candidate("prom_child", "prometheus pre-bound child .set(1.0)", "prom_child.set(1.0)", env),
-            Candidate("loop", "(empty timeit loop, for reference)", "pass", env),
-        ]
-    }
+    candidates = [
+        Candidate(
+            "zgen_attrs",
+            "zgen record_metric(attributes={'k': 'v'})",
+            "record_metric('bench_gauge', 1.0, attributes=attrs)",
+            env,
+        ),
+        Candidate("zgen_plain", "zgen record_metric() no attributes", "record_metric('bench_gauge', 1.0)", env),
+        Candidate("otel_set", "OTel SDK Gauge.set(1.0, {'k': 'v'})", "otel_gauge.set(1.0, attrs)", env),
+        Candidate("prom_labels", "prometheus Gauge.labels(k='v').set(1.0)", "prom_labeled.labels(k='v').set(1.0)", env),
+        Candidate("prom_plain", "prometheus Gauge.set(1.0) unlabeled", "prom_plain.set(1.0)", env),
+        Candidate("prom_child", "prometheus pre-bound child .set(1.0)", "prom_child.set(1.0)", env),
+        Candidate("loop", "(empty timeit loop, for reference)", "pass", env),
+    ]
     # round-robin, rotating who goes first; batches calibrated from 100 calls up, never under 1,000 calls
-    interleave(list(candidates.values()), profile.rounds, profile.batch_seconds, first_number=100, min_number=1000)
+    interleave(candidates, profile.rounds, profile.batch_seconds, first_number=100, min_number=1000)
 
-    zgen_a, zgen_p = candidates["zgen_attrs"], candidates["zgen_plain"]
-    otel, prom_l, prom_p = candidates["otel_set"], candidates["prom_labels"], candidates["prom_plain"]
+    by_key = {c.key: c for c in candidates}
+    zgen_a, zgen_p = by_key["zgen_attrs"], by_key["zgen_plain"]
+    otel, prom_l, prom_p = by_key["otel_set"], by_key["prom_labels"], by_key["prom_plain"]
     rows = []
-    for key, cand in candidates.items():
-        ratio_otel = f"{zgen_a.best / cand.best:.3f}" if key != "loop" else ""
+    for cand in candidates:
+        ratio_otel = f"{zgen_a.best / cand.best:.3f}" if cand.key != "loop" else ""
         rows.append([cand.label, f"{cand.us:.3f}", f"{cand.number:,}", ratio_otel])
     print_table(
         f"1. Hot path (min over {profile.rounds} interleaved rounds)",
@@ -178,7 +171,7 @@ def bench_hot_path(profile: Profile) -> dict[str, Any]:
     )
     print(f"OTel check:  InMemoryMetricReader sees bench_gauge points {otel_seen} -> {'OK' if otel_ok else 'MISSING'}")
     return {
-        **timing_figures(candidates.values()),
+        **timing_figures(candidates),
         "ratio_zgen_attrs_over_otel_gauge_set": zgen_a.best / otel.best,
         "ratio_zgen_plain_over_otel_gauge_set": zgen_p.best / otel.best,
         "ratio_zgen_attrs_over_prom_labels_set": zgen_a.best / prom_l.best,
@@ -371,9 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("\n== 4. Thirty days of 1-second points: skipped in --quick ==")
     zgen_otel.shutdown()
-    results["wall_seconds"] = time.perf_counter() - started
-
-    finish(results, _summary(results), args.json)
+    finish(results, started, _summary, args.json)
     return 0
 
 

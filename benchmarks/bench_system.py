@@ -27,19 +27,14 @@ The process exits 0 whether targets are met or missed: it is a report, not a tes
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import logging
-import platform
-import resource
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import psutil
@@ -49,6 +44,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
 from zgen_otel.store import MetricStore
 from zgen_otel.system_monitor import SystemMonitor
+
+# isort: split
+# benchmarks/_common.py: the script's folder is on sys.path when it runs as python benchmarks/bench_system.py
+from _common import finish, first_line, parse_args, print_header, print_table, rotations, summary_row, versions
 
 TARGET_CYCLE_RATIO = 1.0  # zgen full cycle / contrib without system.network.connections
 TARGET_CPU_PERCENT = 0.5  # % of one core when collecting every second
@@ -101,16 +100,6 @@ class Candidate:
     def median_ms(self) -> float:
         """Median cycle in milliseconds."""
         return statistics.median(self.times) * 1e3
-
-
-def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print(f"\n== {title} ==")
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))
-    print(line)
-    print("-" * len(line))
-    for row in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
 
 
 def _points_by_metric(data: MetricsData | None) -> dict[str, int]:
@@ -189,10 +178,9 @@ def bench_cycle(profile: Profile) -> dict[str, Any]:
     last_sweep_end = time.monotonic()
     points_before = store.stats()["points"]
 
-    for r in range(profile.rounds):
+    for order in rotations(candidates, profile.rounds):
         time.sleep(max(0.0, SWEEP_GAP - (time.monotonic() - last_sweep_end)))
-        shift = r % len(candidates)
-        for c in candidates[shift:] + candidates[:shift]:
+        for c in order:
             c.run()
     stored = store.stats()["points"] - points_before
 
@@ -221,7 +209,7 @@ def bench_cycle(profile: Profile) -> dict[str, Any]:
     }
     rows["zgen_full"]["store_samples"] = rows["zgen_sweep"]["store_samples"] = samples_per_sweep
 
-    _print_table(
+    print_table(
         f"1. One collection cycle (ms; min and median over {profile.rounds} interleaved rounds)",
         ["candidate", "min ms", "median ms", "OTel points", "metrics", "store samples", "min / base", "median / base"],
         [
@@ -353,7 +341,7 @@ def bench_cpu_share(profile: Profile, cycle: dict[str, Any]) -> dict[str, Any]:
         ["  collector thread: time.thread_time() in collect(), per sweep", f"{out['thread_cpu_ms_per_sweep']:.3f} ms"],
         ["  collector thread: share of the window", f"{out['thread_percent']:.3f} %"],
     ]
-    _print_table("2. CPU share when collecting every second (% of one core)", ["figure", "value"], table)
+    print_table("2. CPU share when collecting every second (% of one core)", ["figure", "value"], table)
     print(
         "process CPU is time.process_time() (user + system of the whole process, ns resolution); the monitored "
         "window runs a SystemMonitor(interval=1.0) through .start() with no OTel export (the reader is never read)"
@@ -362,81 +350,48 @@ def bench_cpu_share(profile: Profile, cycle: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- driver --------------------------------------------------------------------------------------------------
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("opentelemetry-sdk", "opentelemetry-instrumentation-system-metrics", "psutil", "zgen-otel"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     cycle, cpu = results["cycle"], results["cpu_share"]
     computed = cpu["computed_percent"]["zgen_full"]
     median_ratio = cycle["rows"]["zgen_full"]["ratio_median"]
     return [
-        {
-            "target": f"zgen full cycle / contrib without {CONNECTIONS} <= {TARGET_CYCLE_RATIO}x (min)",
-            "measured": f"{cycle['zgen_full_over_base']:.3f}x (median {median_ratio:.3f}x)",
-            "pass": cycle["zgen_full_over_base"] <= TARGET_CYCLE_RATIO,
-        },
-        {
-            "target": f"CPU share at 1 s, computed from the full cycle <= {TARGET_CPU_PERCENT} %",
-            "measured": f"{computed:.3f} %",
-            "pass": computed <= TARGET_CPU_PERCENT,
-        },
-        {
-            "target": f"CPU share at 1 s, measured over {cpu['sweeps']} sweeps <= {TARGET_CPU_PERCENT} %",
-            "measured": f"{cpu['measured_percent']:.3f} %",
-            "pass": cpu["measured_percent"] <= TARGET_CPU_PERCENT,
-        },
-        {
-            "target": "every timed zgen sweep stored all its samples and took a fresh CPU reading",
-            "measured": f"{cycle['store_samples_per_sweep']} x {cycle['timed_sweeps']}, "
+        summary_row(
+            f"zgen full cycle / contrib without {CONNECTIONS} <= {TARGET_CYCLE_RATIO}x (min)",
+            f"{cycle['zgen_full_over_base']:.3f}x (median {median_ratio:.3f}x)",
+            cycle["zgen_full_over_base"] <= TARGET_CYCLE_RATIO,
+        ),
+        summary_row(
+            f"CPU share at 1 s, computed from the full cycle <= {TARGET_CPU_PERCENT} %",
+            f"{computed:.3f} %",
+            computed <= TARGET_CPU_PERCENT,
+        ),
+        summary_row(
+            f"CPU share at 1 s, measured over {cpu['sweeps']} sweeps <= {TARGET_CPU_PERCENT} %",
+            f"{cpu['measured_percent']:.3f} %",
+            cpu["measured_percent"] <= TARGET_CPU_PERCENT,
+        ),
+        summary_row(
+            "every timed zgen sweep stored all its samples and took a fresh CPU reading",
+            f"{cycle['store_samples_per_sweep']} x {cycle['timed_sweeps']}, "
             f"fresh {cycle['fresh_cpu_sweeps']} / {cycle['timed_sweeps']}",
-            "pass": cycle["store_check_ok"] and cycle["fresh_cpu_sweeps"] == cycle["timed_sweeps"],
-        },
+            cycle["store_check_ok"] and cycle["fresh_cpu_sweeps"] == cycle["timed_sweeps"],
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smoke run (under 10 s): fewer rounds, 3 s windows")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, first_line(__doc__), "smoke run (under 10 s): fewer rounds, 3 s windows")
     profile = QUICK if args.quick else FULL
     logging.basicConfig(level=logging.WARNING)
 
-    versions = _versions()
-    print(f"zgen_otel system monitor benchmark ({profile.name} run)")
-    print(
-        f"python {versions['python']} | opentelemetry-sdk {versions['opentelemetry-sdk']} | "
-        f"opentelemetry-instrumentation-system-metrics {versions['opentelemetry-instrumentation-system-metrics']} | "
-        f"psutil {versions['psutil']} | zgen-otel {versions['zgen-otel']} | {versions['platform']} | "
-        f"{psutil.cpu_count()} CPUs"
-    )
+    dists = ["opentelemetry-sdk", "opentelemetry-instrumentation-system-metrics", "psutil", "zgen-otel"]
+    found = versions(*dists)
+    print_header("zgen_otel system monitor benchmark", profile.name, found, dists, [f"{psutil.cpu_count()} CPUs"])
     started = time.perf_counter()
-    results: dict[str, Any] = {"profile": profile.name, "versions": versions}
+    results: dict[str, Any] = {"profile": profile.name, "versions": found}
     results["cycle"] = bench_cycle(profile)
     results["cpu_share"] = bench_cpu_share(profile, results["cycle"])
-    results["wall_seconds"] = time.perf_counter() - started
-    results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    summary = _summary(results)
-    results["summary"] = summary
-    _print_table(
-        "Summary",
-        ["target", "measured", "result"],
-        [[row["target"], row["measured"], "PASS" if row["pass"] else "MISS"] for row in summary],
-    )
-    print(f"\ntotal wall time {results['wall_seconds']:.1f} s, max RSS {results['max_rss_mb']:.0f} MB")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
-            fh.write("\n")
-        print(f"figures written to {args.json}")
+    finish(results, started, _summary, args.json, with_rss=True)
     return 0
 
 

@@ -53,7 +53,6 @@ from _common import (
     finish,
     first_line,
     interleave,
-    max_rss_mb,
     parse_args,
     print_header,
     print_table,
@@ -433,9 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     results["disabled"] = bench_disabled(profile, tracked)
     results["logfire"] = bench_logfire(profile, tracked)
     zgen_otel.shutdown()
-    results["wall_seconds"] = time.perf_counter() - started
-    results["max_rss_mb"] = max_rss_mb()
-    finish(results, _summary(results), args.json)
+    finish(results, started, _summary, args.json, with_rss=True)
     return 0
 
 

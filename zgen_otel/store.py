@@ -335,6 +335,43 @@ class Series:
                         latest = MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k]))
             return raw, buckets, latest
 
+    def summary(self, lo: float, hi: float, limit: int) -> tuple[list[tuple[float, float]], WindowStats | None]:
+        """At most ``limit`` points of ``[lo, hi]`` for a chart (bucket means) plus the window's statistics.
+
+        Built from array slices without one Python object per stored point, so a day of data stays cheap.
+        """
+        raw, buckets, latest = self.window_values(lo, hi)
+        with self._lock:
+            i, j = self._raw_range(lo, hi)
+            offsets, base = self._offsets[i:j], self._base_ms
+            older = self.points(lo, min(hi, (base + offsets[0]) / 1000 - 1e-9)) if i == 0 and len(offsets) else []
+        if not len(offsets):
+            older = self.points(lo, hi)
+        head = [(p.timestamp, p.value) for p in older]
+        n = len(raw)
+        room = max(limit - len(head), 1)
+        if n <= room:
+            tail = [((base + o) / 1000, v) for o, v in zip(offsets, raw, strict=True)]
+        else:
+            step = n / room
+            edges = [int(k * step) for k in range(room)] + [n]
+            tail = [
+                ((base + sum(offsets[a:b]) / (b - a)) / 1000, sum(raw[a:b]) / (b - a))
+                for a, b in zip(edges, edges[1:], strict=False)
+                if b > a
+            ]
+        if len(head) > limit // 2:
+            step = len(head) / (limit // 2)
+            head = [head[int(k * step)] for k in range(limit // 2)]
+        count = n + int(sum(b[3] for b in buckets))
+        if not count or latest is None:
+            return head + tail, None
+        total = sum(raw) + sum(b[2] for b in buckets)
+        low = min(min(raw, default=math.inf), min((b[0] for b in buckets), default=math.inf))
+        high = max(max(raw, default=-math.inf), max((b[1] for b in buckets), default=-math.inf))
+        nan = math.nan
+        return head + tail, WindowStats(count, total, low, high, latest.value, latest.timestamp, nan, nan, nan)
+
     def nbytes(self) -> int:
         """Bytes held by this series' buffers."""
         return (

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from zgen_otel import _runtime
-from zgen_otel.dashboards.charts import downsample
+from zgen_otel.dashboards.charts import MAX_POINTS, downsample
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.store import MetricStore, Series
 
@@ -39,14 +39,14 @@ def series_entries(
     entries = []
     for name, label in metrics:
         for s in sorted(store.series(name), key=lambda s: s.key):
-            points = [(p.timestamp, p.value) for p in s.points(start, end)]
-            if points:
+            points, stats = s.summary(start, end, MAX_POINTS)
+            if points and stats is not None:
                 entries.append(
                     {
                         "label": label(s),
                         "labels": dict(s.attributes),
-                        "points": [list(p) for p in downsample(points)],
-                        "stats": _stats([v for _, v in points]),
+                        "points": [[round(ts, 3), v] for ts, v in points],
+                        "stats": {"latest": stats.latest, "avg": stats.avg, "min": stats.min, "max": stats.max},
                     }
                 )
     return entries

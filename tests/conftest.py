@@ -11,9 +11,11 @@ from zgen_otel.testing import reset
 
 
 @pytest.fixture(autouse=True)
-def _clean_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     for spec in ENV_VARS.values():
         monkeypatch.delenv(spec.env, raising=False)
+    # A host-election lock of the tests' own, so another zgen_otel process on this machine changes nothing.
+    monkeypatch.setenv("ZGEN_OTEL_HOST_LOCK", str(tmp_path_factory.mktemp("lock") / "host.lock"))
     for name in ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_METRICS_EXPORTER", "OTEL_TRACES_EXPORTER"):
         monkeypatch.delenv(name, raising=False)
     reset()
@@ -47,9 +49,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Debian's headless Chromium driven by Playwright (never a downloaded browser), fresh profile."""
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser), fresh profile.
+
+    Module-scoped: Playwright's sync API keeps an event loop running until it stops, which would break
+    ``asyncio.run`` in the tests of other modules.
+    """
     chromium = require_binary("chromium")
     from playwright.sync_api import sync_playwright
 

@@ -23,6 +23,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from zgen_otel._util import RateLimitedLogger
@@ -344,9 +345,12 @@ class Series:
         with self._lock:
             i, j = self._raw_range(lo, hi)
             offsets, base = self._offsets[i:j], self._base_ms
-            older = self.points(lo, min(hi, (base + offsets[0]) / 1000 - 1e-9)) if i == 0 and len(offsets) else []
         if not len(offsets):
             older = self.points(lo, hi)
+        elif i == 0:  # the window reaches into rolled-up history
+            older = self.points(lo, min(hi, (base + offsets[0]) / 1000 - 1e-9))
+        else:
+            older = []
         head = [(p.timestamp, p.value) for p in older]
         n = len(raw)
         room = max(limit - len(head), 1)
@@ -357,7 +361,7 @@ class Series:
             edges = [int(k * step) for k in range(room)] + [n]
             tail = [
                 ((base + sum(offsets[a:b]) / (b - a)) / 1000, sum(raw[a:b]) / (b - a))
-                for a, b in zip(edges, edges[1:], strict=False)
+                for a, b in pairwise(edges)
                 if b > a
             ]
         if len(head) > limit // 2:

@@ -416,7 +416,7 @@ class AlertManager:
                         self._rule_error(rule, exc)
             self._repeat(now)
             self._history.prune(now - self.retention_seconds)
-            active = list(self._active.values())
+            active = [a for a in self._active.values() if not self.is_silenced(a)]
         for channel in list(self.dispatcher.channels):
             if self.notifying:
                 channel.on_tick(active)

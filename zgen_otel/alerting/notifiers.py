@@ -18,8 +18,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -206,7 +207,7 @@ class SlackNotifier(WebhookNotifier):
                     "title": f"[{n.event.upper()}] {a['name']}",
                     "text": a["description"],
                     "fields": fields,
-                    "ts": a["startsAt"],
+                    "ts": int(datetime.fromisoformat(a["startsAt"].replace("Z", "+00:00")).timestamp()),
                 }
             )
         names = ", ".join(sorted({n.alert["name"] for n in notifications}))
@@ -298,10 +299,11 @@ class AlertmanagerNotifier(Notifier):
     def on_tick(self, active: Sequence[Alert]) -> None:
         """Re-send the active alerts when ``resend_interval`` has passed."""
         now = time.monotonic()
-        if active and now - self._last_resend >= self.resend_interval:
+        wanted = [d for d in (a.to_dict() for a in active) if self.accepts(Notification("repeat", d))]
+        if wanted and now - self._last_resend >= self.resend_interval:
             self._last_resend = now
             try:
-                _post_json(self._url, [self._shape(a.to_dict()) for a in active], {}, self.timeout)
+                _post_json(self._url, [self._shape(d) for d in wanted], {}, self.timeout)
             except OSError as exc:
                 _log.warning("zgen_otel: re-sending active alerts to %s failed: %s", self.name, exc)
 
@@ -316,10 +318,49 @@ class _Stats:
     dropped: int = 0
     retries: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str, n: int = 1, channel: str | None = None) -> None:
+        """Thread-safe increment of a counter (or of a channel's failure count)."""
+        with self.lock:
+            if channel is not None:
+                self.failures[channel] = self.failures.get(channel, 0) + n
+            else:
+                setattr(self, name, getattr(self, name) + n)
+
+
+class _Worker:
+    """A daemon thread with its own bounded queue: one per channel, plus one that groups bursts."""
+
+    def __init__(self, name: str, handle: Callable[[Any], None], maxsize: int) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._handle = handle
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                self._handle(item)
+            except Exception:  # a worker must outlive any bug
+                _log.exception("zgen_otel: notification worker failed")
+            finally:
+                self.queue.task_done()
+
+    def stop(self, timeout: float) -> None:
+        with contextlib.suppress(queue.Full):
+            self.queue.put(None, timeout=timeout)
+        self._thread.join(timeout)
 
 
 class Dispatcher:
     """Deliver notifications to channels off the caller's thread: queue, group, retry, count.
+
+    One worker groups bursts of notifications (``group_wait``) into a batch per channel; each channel has a
+    worker of its own, so a slow or hanging channel delays only itself.
 
     Args:
         group_wait: seconds to collect a burst into one batch per channel.
@@ -332,56 +373,62 @@ class Dispatcher:
     ) -> None:
         self.channels: list[Notifier] = []
         self.group_wait = group_wait
+        self.max_queue = max_queue
         self.max_retries = max_retries
         self.backoff = backoff
         self.stats = _Stats()
-        self._queue: queue.Queue[Notification | None] = queue.Queue(maxsize=max_queue)
-        self._idle = threading.Event()
-        self._idle.set()
-        self._thread: threading.Thread | None = None
+        self._grouper: _Worker | None = None
+        self._workers: dict[int, _Worker] = {}
         self._start_lock = threading.Lock()
 
     def submit(self, notification: Notification) -> None:
         """Queue a notification; never blocks (drops and counts when the queue is full)."""
-        if self._thread is None:
+        if self._grouper is None:
             with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="zgen-otel-notify", daemon=True)
-                    self._thread.start()
+                if self._grouper is None:
+                    self._grouper = _Worker("zgen-otel-notify", self._group, self.max_queue)
         try:
-            self._idle.clear()
-            self._queue.put_nowait(notification)
-            self.stats.queued += 1
+            self._grouper.queue.put_nowait(notification)
+            self.stats.add("queued")
         except queue.Full:
-            self.stats.dropped += 1
+            self.stats.add("dropped")
             _log.warning("zgen_otel: notification queue full; dropped %s for %s", notification.event,
                          notification.alert["name"])  # fmt: skip
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            deadline = time.monotonic() + self.group_wait
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._deliver(batch)
-                    return
-                batch.append(item)
-            self._deliver(batch)
-            if self._queue.empty():
-                self._idle.set()
-
-    def _deliver(self, batch: list[Notification]) -> None:
+    def _group(self, first: Notification) -> None:
+        """Collect the burst that started with ``first`` and hand each channel its batch."""
+        assert self._grouper is not None
+        batch = [first]
+        deadline = time.monotonic() + self.group_wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self._grouper.queue.get(timeout=left)
+            except queue.Empty:
+                break
+            self._grouper.queue.task_done()
+            if item is None:  # shutting down: deliver what we have, then let the worker stop
+                self._grouper.queue.put_nowait(None)
+                break
+            batch.append(item)
         for channel in list(self.channels):
             wanted = [n for n in batch if channel.accepts(n)]
             if wanted:
-                self._send(channel, wanted)
+                try:
+                    self._worker(channel).queue.put_nowait(wanted)
+                except queue.Full:
+                    self._drop(channel, wanted)
+
+    def _worker(self, channel: Notifier) -> _Worker:
+        worker = self._workers.get(id(channel))
+        if worker is None:
+            worker = self._workers[id(channel)] = _Worker(
+                f"zgen-otel-notify-{channel.name}", lambda batch: self._send(channel, batch), self.max_queue
+            )
+        return worker
+
+    def _drop(self, channel: Notifier, batch: list[Notification]) -> None:
+        self.stats.add("dropped", len(batch))
+        _log.warning("zgen_otel: channel %s is backed up; dropped %d notification(s)", channel.name, len(batch))
 
     def _send(self, channel: Notifier, batch: list[Notification]) -> None:
         delay = self.backoff
@@ -389,30 +436,37 @@ class Dispatcher:
             try:
                 channel.notify(batch)
                 channel.sent += len(batch)
-                self.stats.delivered += len(batch)
+                self.stats.add("delivered", len(batch))
                 return
             except Exception as exc:
                 channel.failed += 1
-                self.stats.failures[channel.name] = self.stats.failures.get(channel.name, 0) + 1
+                self.stats.add("failures", channel=channel.name)
                 if attempt == self.max_retries:
-                    self.stats.dropped += len(batch)
+                    self.stats.add("dropped", len(batch))
                     _log.error("zgen_otel: channel %s failed %d times (%s); dropped %d notification(s)",
                                channel.name, attempt + 1, exc, len(batch))  # fmt: skip
                     return
-                self.stats.retries += 1
+                self.stats.add("retries")
                 time.sleep(delay)
                 delay *= 2
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far was delivered or dropped; True unless the timeout passed."""
-        return self._idle.wait(timeout)
+        deadline = time.monotonic() + timeout
+        workers = [w for w in (self._grouper,) if w is not None]
+        while time.monotonic() < deadline:
+            busy = [w for w in [*workers, *self._workers.values()] if w.queue.unfinished_tasks]
+            if not busy:
+                return True
+            time.sleep(0.01)
+        return False
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (within ``timeout``), stop the worker and shut the channels down."""
-        if self._thread is not None:
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=timeout)
-            self._thread.join(timeout)
+        """Deliver what is queued (within ``timeout``), stop the workers and shut the channels down."""
+        if self._grouper is not None:
+            self._grouper.stop(timeout)
+        for worker in list(self._workers.values()):
+            worker.stop(timeout)
         for channel in self.channels:
             try:
                 channel.shutdown()

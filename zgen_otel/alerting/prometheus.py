@@ -40,8 +40,9 @@ def _expr(rule: MetricRule, unit: str) -> str:
     selector = ",".join(f"{_INVALID.sub('_', k)}={_q(str(v))}" for k, v in sorted(rule.attributes.items()))
     series = f"{name}{{{selector}}}" if selector else name
     if rule.aggregate is not None:
-        series = f"{rule.aggregate}_over_time({series}[{int(rule.window or 0)}s])"
-    return f"{series} {rule.operator} {rule.threshold:g}"
+        series = f"{rule.aggregate}_over_time({series}[{max(1, round(rule.window or 0))}s])"
+    t = rule.threshold
+    return f"{series} {rule.operator} {int(t) if t.is_integer() else repr(t)}"
 
 
 def render_rules(rules: Iterable[MetricRule | CustomRule], units: dict[str, str], group: str = "zgen_otel") -> str:
@@ -57,6 +58,8 @@ def render_rules(rules: Iterable[MetricRule | CustomRule], units: dict[str, str]
         labels = {"severity": rule.severity.label, **({"category": rule.category} if rule.category else {}),
                   **rule.labels}  # fmt: skip
         annotations = {"description": rule.description, **rule.annotations}
+        if rule.clear_threshold is not None:
+            lines.append(f"      # zgen_otel clears {rule.name} at {rule.clear_threshold:g}; PromQL has no hysteresis")
         lines += [
             f"      - alert: {_q(rule.name)}",
             f"        expr: {_q(_expr(rule, units.get(rule.metric_name, '')))}",
@@ -70,5 +73,5 @@ def render_rules(rules: Iterable[MetricRule | CustomRule], units: dict[str, str]
         lines += [f"          {_q(k)}: {_q(v)}" for k, v in annotations.items()]
         written += 1
     if not written:
-        lines[-1] = "    rules: []"
+        lines[3] = "    rules: []"
     return "\n".join(lines) + "\n"

@@ -293,25 +293,34 @@ class Series:
     def __len__(self) -> int:
         return len(self._offsets) + len(self._minutes.start) + len(self._hours.start)
 
-    def points(self, since: float | None = None, until: float | None = None) -> list[MetricPoint]:
-        """Points in ``[since, until]`` in time order: bucket means for rolled-up history, then raw points."""
+    def points(
+        self, since: float | None = None, until: float | None = None, limit: int | None = None
+    ) -> list[MetricPoint]:
+        """Points in ``[since, until]`` in time order: bucket means for rolled-up history, then raw points.
+
+        With ``limit``, only the newest ``limit`` points are built (older tiers are not read when the raw
+        buffer holds enough).
+        """
         lo = float("-inf") if since is None else since
         hi = float("inf") if until is None else until
         out: list[MetricPoint] = []
         with self._lock:
-            raw_start = (self._base_ms + self._offsets[0]) / 1000 if self._offsets else float("inf")
-            minute_start = self._minutes.start[0] if self._minutes.start else raw_start
-            for tier, end in ((self._hours, minute_start), (self._minutes, raw_start)):
-                i, j = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, end - 1e-9))
-                out.extend(
-                    MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k])) for k in range(i, j)
-                )
             i, j = self._raw_range(lo, hi)
+            if limit is not None:
+                i = max(i, j - limit)
+            if limit is None or j - i < limit:
+                raw_start = (self._base_ms + self._offsets[0]) / 1000 if self._offsets else float("inf")
+                minute_start = self._minutes.start[0] if self._minutes.start else raw_start
+                for tier, end in ((self._hours, minute_start), (self._minutes, raw_start)):
+                    a, b = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, end - 1e-9))
+                    out.extend(
+                        MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k])) for k in range(a, b)
+                    )
             base = self._base_ms
             out.extend(
                 MetricPoint((base + o) / 1000, v) for o, v in zip(self._offsets[i:j], self._values[i:j], strict=True)
             )
-        return out
+        return out if limit is None else out[-limit:]
 
     def _raw_range(self, lo: float, hi: float) -> tuple[int, int]:
         base = self._base_ms
@@ -359,10 +368,8 @@ class Series:
         else:
             step = n / room
             edges = [int(k * step) for k in range(room)] + [n]
-            tail = [
-                ((base + sum(offsets[a:b]) / (b - a)) / 1000, sum(raw[a:b]) / (b - a))
-                for a, b in pairwise(edges)
-                if b > a
+            tail = [  # a bucket's mean value, at its middle sample's time
+                ((base + offsets[(a + b) // 2]) / 1000, sum(raw[a:b]) / (b - a)) for a, b in pairwise(edges) if b > a
             ]
         if len(head) > limit // 2:
             step = len(head) / (limit // 2)
@@ -614,14 +621,14 @@ class MetricStore:
         limit: int | None = None,
     ) -> list[MetricPoint]:
         """Points of the matching series in time order (merged when several match); the newest ``limit``."""
+        if limit is not None and limit <= 0:
+            return []
         matched = self.series(name, attributes)
         if len(matched) == 1:
-            points = matched[0].points(since, until)
+            points = matched[0].points(since, until, limit)
         else:
-            points = sorted((p for s in matched for p in s.points(since, until)), key=lambda p: p.timestamp)
-        if limit is not None:
-            points = points[-limit:] if limit > 0 else []
-        return points
+            points = sorted((p for s in matched for p in s.points(since, until, limit)), key=lambda p: p.timestamp)
+        return points if limit is None else points[-limit:]
 
     def _gather(
         self, name: str, window_seconds: float, attributes: Mapping[str, AttributeValue] | None, now: float | None

@@ -45,7 +45,7 @@ def series_entries(
                     {
                         "label": label(s),
                         "labels": dict(s.attributes),
-                        "points": [[round(ts, 3), v] for ts, v in points],
+                        "points": points,
                         "stats": {"latest": stats.latest, "avg": stats.avg, "min": stats.min, "max": stats.max},
                     }
                 )

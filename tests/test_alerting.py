@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,9 @@ from zgen_otel.alerting import (
     AlertManager,
     AlertSeverity,
     AlertStatus,
+    LoggingNotifier,
+    Notification,
+    Notifier,
     get_alert_manager,
     trigger_alert,
 )
@@ -368,4 +371,47 @@ def test_silences_mute_notifications_but_not_state(clock: ManualClock) -> None:
     assert not mgr.remove_silence(silence.id)
     with pytest.raises(ValueError, match="duration"):
         mgr.add_silence({"alertname": "x"}, duration=0)
+    mgr.shutdown()
+
+
+class _Collecting(Notifier):
+    """An in-process channel that keeps what it is sent."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.events: list[tuple[str, str]] = []
+
+    def send(self, notifications: Sequence[Notification]) -> None:
+        self.events += [(n.event, n.alert["name"]) for n in notifications]
+
+
+def test_firing_alerts_repeat_until_acknowledged(clock: ManualClock) -> None:
+    mgr = AlertManager(MetricStore(clock=clock), clock=clock, group_wait=0, repeat_interval=3600)
+    channel = _Collecting()
+    mgr.add_notifier(channel)
+    loud = mgr.trigger_alert("loud", "d", "error")
+    quiet = mgr.trigger_alert("quiet", "d", "error")
+    mgr.acknowledge_alert(quiet.id, by="me")
+    clock.advance(3601)
+    mgr.evaluate()
+    mgr.resolve_alert(loud.id)
+    assert mgr.dispatcher.flush(5)
+    assert sorted(channel.events) == [("firing", "loud"), ("firing", "quiet"), ("repeat", "loud"), ("resolved", "loud")]
+    mgr.shutdown()
+
+
+def test_logging_channel_logs_by_severity(caplog: pytest.LogCaptureFixture, clock: ManualClock) -> None:
+    caplog.set_level(logging.INFO, logger="zgen_otel.alerts")
+    mgr = AlertManager(MetricStore(clock=clock), clock=clock, group_wait=0)
+    mgr.add_notifier(LoggingNotifier(min_severity="warning"))
+    mgr.trigger_alert("info_only", "not sent", "info")
+    bad = mgr.trigger_alert("broken_tool", "tool keeps failing", "critical")
+    mgr.resolve_alert(bad.id)
+    assert mgr.dispatcher.flush(5)
+    records = [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name == "zgen_otel.alerts" and "[" in r.getMessage()
+    ]
+    assert ("ERROR", "alert firing [critical] broken_tool: tool keeps failing") in records
+    assert ("INFO", "alert resolved [critical] broken_tool: tool keeps failing") in records
+    assert not any("info_only" in m for _, m in records if m.startswith("alert firing"))
     mgr.shutdown()

@@ -90,6 +90,8 @@ def test_builtin_dashboards_draw_in_chromium(browser: Any, name: str) -> None:
         assert "disk / is 97% full" in page.locator("section[data-panel=active]").inner_text()
         assert "tokens_high" in page.locator("section[data-panel=rules]").inner_text()
         assert page.locator("button[data-action]").count() == 0  # actions only on the web page
+        served = render_dashboard("alerts", interactive=True)
+        assert served.count('data-action="acknowledge"') == 1 and served.count('data-action="resolve"') == 1
     if name == "metrics":
         assert page.locator("svg.spark polyline").count() == 1
         assert "llm.tokens" in page.locator("section[data-panel=category-llm]").inner_text()

@@ -320,6 +320,12 @@ class _Stats:
     failures: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as a JSON-ready dict."""
+        with self.lock:
+            return {"queued": self.queued, "delivered": self.delivered, "dropped": self.dropped,
+                    "retries": self.retries, "failures": dict(self.failures)}  # fmt: skip
+
     def add(self, name: str, n: int = 1, channel: str | None = None) -> None:
         """Thread-safe increment of a counter (or of a channel's failure count)."""
         with self.lock:

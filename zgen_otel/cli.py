@@ -1,0 +1,132 @@
+"""The ``zgen-otel`` command: ``serve``, ``status``, ``dashboard`` and ``rules export``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(host: str, port: int) -> int:
+    """Run the runtime (system monitor, default alert rules) and the HTTP API and web page until Ctrl-C."""
+    token = os.environ.get("ZGEN_OTEL_API_TOKEN")
+    if not _loopback(host) and not token:
+        print(
+            f"zgen-otel: refusing to serve on {host}, which is not a loopback address, without a token: "
+            "set ZGEN_OTEL_API_TOKEN (every endpoint then needs 'Authorization: Bearer <token>')",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        import uvicorn
+
+        from zgen_otel.http import make_app
+    except ImportError:
+        print("zgen-otel: serve needs the server extra: pip install 'zgen-otel[server]'", file=sys.stderr)
+        return 2
+    import zgen_otel
+
+    zgen_otel.configure()
+    app = make_app(token=token, require_token=not _loopback(host))
+    print(f"zgen-otel: web page at http://{host}:{port}/monitoring  (API under /api/monitoring; Ctrl-C stops)",
+          flush=True)  # fmt: skip
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        zgen_otel.shutdown()
+    return 0
+
+
+def status(url: str) -> int:
+    """Print what a running server's ``/api/monitoring`` says."""
+    request = urllib.request.Request(url.rstrip("/") + "/api/monitoring")
+    token = os.environ.get("ZGEN_OTEL_API_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            data = json.load(response)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"zgen-otel: no answer from {url}: {exc}", file=sys.stderr)
+        return 1
+    store = data.get("store", {})
+    print(f"service       {data['service_name']} (zgen-otel {data['version']})")
+    print(f"monitoring    {'on' if data['enabled'] else 'off'}, every {data['interval']:g} s, "
+          f"uptime {data['uptime_seconds']:.0f} s")  # fmt: skip
+    print(f"store         {store.get('series', 0)} series, {store.get('points', 0)} points")
+    print(f"alerting      {'on' if data['alerting_enabled'] else 'off'}: {data['rules']} rules, "
+          f"{data['active_alerts']} active alerts")  # fmt: skip
+    print(f"exporters     {data['exporters'] or 'none (local only)'}")
+    return 0
+
+
+def dashboard(name: str, fmt: str, output: str | None, window: float) -> int:
+    """Render a dashboard of this process's runtime to stdout or a file."""
+    from zgen_otel.dashboards.dashboard import render_dashboard
+
+    try:
+        text = render_dashboard(name, format=fmt, window_seconds=window)
+    except (KeyError, ValueError) as exc:
+        print(f"zgen-otel: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def rules_export(output: str | None) -> int:
+    """Write the alert rules (defaults plus any configured) as a Prometheus rule file."""
+    from zgen_otel.alerting import export_prometheus_rules
+
+    text = export_prometheus_rules(output)
+    if not output:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zgen-otel`` and ``python -m zgen_otel``."""
+    parser = argparse.ArgumentParser(prog="zgen-otel", description="OpenTelemetry monitoring for AI agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the monitor, default alert rules and the web page")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    p = sub.add_parser("status", help="show what a running server reports")
+    p.add_argument("--url", default="http://127.0.0.1:8001", help="the server (default http://127.0.0.1:8001)")
+    p = sub.add_parser("dashboard", help="render a dashboard of a fresh runtime")
+    p.add_argument("name", help="system, performance, alerts, metrics")
+    p.add_argument("--format", choices=("html", "json"), default="html")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("--window", type=float, default=3600.0, help="seconds of history (default 3600)")
+    p = sub.add_parser("rules", help="alert rules")
+    rules = p.add_subparsers(dest="rules_command", required=True)
+    e = rules.add_parser("export", help="write the rules as a Prometheus rule file")
+    e.add_argument("--format", choices=("prometheus",), default="prometheus")
+    e.add_argument("-o", "--output", help="file to write (default: standard output)")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.host, args.port)
+    if args.command == "status":
+        return status(args.url)
+    if args.command == "dashboard":
+        return dashboard(args.name, args.format, args.output, args.window)
+    return rules_export(args.output)

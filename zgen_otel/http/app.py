@@ -1,0 +1,322 @@
+"""The HTTP API under ``/api/monitoring`` and the live web page at ``/monitoring`` (FastAPI, the ``server`` extra).
+
+``make_app()`` returns an ASGI app that a host application can mount (``host.mount("/ops", make_app())``)
+or that ``zgen-otel serve`` runs with uvicorn. It only reads the runtime's store, performance statistics,
+alert manager and dashboards. Write endpoints (acknowledge, resolve) always need the bearer token;
+``require_token=True`` (set by ``serve`` on a non-loopback address) protects every endpoint.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+import zgen_otel
+from zgen_otel import _runtime
+from zgen_otel.alerting import AlertStatus
+from zgen_otel.dashboards.charts import downsample
+from zgen_otel.dashboards.dashboard import get_dashboard_manager, render_dashboard, render_dashboard_index
+
+__all__ = ["CSP", "MAX_BODY", "make_app"]
+
+MAX_BODY = 64 * 1024
+CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+_NAME = r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$"
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse({"status": status, "title": title, "detail": detail}, status_code=status)
+
+
+class _Guard(BaseHTTPMiddleware):
+    """Body-size limit and security headers on every response."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _problem(413, "Payload Too Large", f"request bodies are limited to {MAX_BODY} bytes")
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers["Content-Security-Policy"] = CSP
+        return response
+
+
+def _auth(request: Request, write: bool) -> None:
+    state = request.app.state
+    if not (write or state.zgen_require_token):
+        return
+    header = request.headers.get("authorization", "")
+    given = header[7:] if header.lower().startswith("bearer ") else ""
+    if not hmac.compare_digest(given.encode(), state.zgen_token.encode()):
+        raise HTTPException(401, "a valid 'Authorization: Bearer <ZGEN_OTEL_API_TOKEN>' header is required")
+
+
+def read_auth(request: Request) -> None:
+    """Every endpoint: the token, when the app requires it everywhere."""
+    _auth(request, write=False)
+
+
+def write_auth(request: Request) -> None:
+    """Write endpoints: the token, always."""
+    _auth(request, write=True)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _problem(exc.status_code, "Error", str(exc.detail))
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return _problem(422, "Invalid request", detail)
+
+
+async def _crashed(request: Request, exc: Exception) -> JSONResponse:
+    return _problem(500, "Internal error", type(exc).__name__)
+
+
+def make_app(*, token: str | None = None, require_token: bool = False, title: str = "zgen_otel") -> FastAPI:
+    """The monitoring API and web page as an ASGI app.
+
+    Args:
+        token: the bearer token for write endpoints (and all endpoints with ``require_token``). Defaults to
+            ``ZGEN_OTEL_API_TOKEN``; when neither is set a random one is made, which only the served web page
+            knows (so its buttons work, and nothing else can write).
+        require_token: protect every endpoint, not only the writes (``serve`` sets it on public addresses).
+        title: the name in the OpenAPI document.
+    """
+    import os
+
+    app = FastAPI(title=f"{title} monitoring API", version=zgen_otel.__version__, docs_url=None, redoc_url=None)
+    app.state.zgen_token = token or os.environ.get("ZGEN_OTEL_API_TOKEN") or secrets.token_urlsafe(24)
+    app.state.zgen_require_token = require_token
+    app.state.zgen_started = time.time()
+    app.add_middleware(_Guard)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(Exception, _crashed)
+    app.include_router(api)
+    app.include_router(pages)
+    return app
+
+
+api = APIRouter(prefix="/api/monitoring", dependencies=[Depends(read_auth)])
+pages = APIRouter(dependencies=[Depends(read_auth)], include_in_schema=False)
+
+
+@api.get("", summary="Monitoring status")
+def status(request: Request) -> dict[str, Any]:
+    """Enabled flags, uptime, version, interval, counts, exporters and notification counters."""
+    rt = _runtime.get_runtime()
+    s = rt.settings
+    manager = rt.alert_manager
+    providers = rt.providers
+    return {
+        "version": zgen_otel.__version__,
+        "service_name": s.service_name,
+        "enabled": rt.enabled,
+        "alerting_enabled": s.alerting_enabled,
+        "alerting_notifications": s.alerting_notifications,
+        "interval": s.interval,
+        "retention_days": s.retention_days,
+        "uptime_seconds": time.time() - request.app.state.zgen_started,
+        "store": rt.store.stats(),
+        "rules": len(manager.list_rules()) if manager else 0,
+        "active_alerts": len(manager.get_active_alerts()) if manager else 0,
+        "notifications": manager.dispatcher.stats.snapshot() if manager else {},
+        "exporters": dict(providers.export_targets) if providers else {},
+        "system_monitor": bool(rt.system_monitor and rt.system_monitor.running),
+    }
+
+
+@api.get("/metrics", summary="Every metric with its latest value, unit and category")
+def metrics(
+    category: str | None = Query(None, max_length=255), prefix: str | None = Query(None, max_length=255)
+) -> list[dict[str, Any]]:
+    """One entry per series; ``category`` and ``prefix`` filter by category and name prefix."""
+    return [
+        {**vars(info), "latest": _finite(info.latest)}
+        for info in zgen_otel.get_all_metrics()
+        if (category is None or info.category == category) and (prefix is None or info.name.startswith(prefix))
+    ]
+
+
+@api.get("/metrics/{metric_name}", summary="History of one metric")
+def metric(
+    metric_name: str = Path(..., pattern=_NAME),
+    since: float | None = Query(None, ge=0),
+    until: float | None = Query(None, ge=0),
+    window: float | None = Query(None, gt=0, le=10 * 365 * 86_400),
+    limit: int | None = Query(None, ge=0, le=1_000_000),
+    resolution: int | None = Query(None, ge=1, le=100_000, description="downsample to at most this many points"),
+) -> dict[str, Any]:
+    """Points ``[timestamp, value]`` in time order; 404 for an unknown metric."""
+    if metric_name not in zgen_otel.list_metrics():
+        raise HTTPException(404, f"no metric named {metric_name!r}")
+    if window is not None:
+        since = max(since or 0.0, time.time() - window)
+    pairs = [(p.timestamp, p.value) for p in zgen_otel.get_metric_history(metric_name, since, until, limit)]
+    if resolution is not None:
+        pairs = downsample(pairs, resolution)
+    series = [vars(i) for i in zgen_otel.get_all_metrics() if i.name == metric_name]
+    return {"name": metric_name, "series": series, "points": [[t, _finite(v)] for t, v in pairs]}
+
+
+@api.get("/alerts", summary="Active alerts")
+def alerts() -> list[dict[str, Any]]:
+    """Firing and acknowledged alerts, most severe first."""
+    return [a.to_dict() for a in zgen_otel.get_runtime().alert_manager.get_active_alerts()]
+
+
+@api.get("/alerts/history", summary="Alert history, newest first")
+def alert_history(
+    severity: str | None = Query(None, pattern="^(info|warning|error|critical)$"),
+    category: str | None = Query(None, max_length=255),
+    status: AlertStatus | None = None,
+    since: float | None = Query(None, ge=0),
+    until: float | None = Query(None, ge=0),
+    limit: int = Query(100, ge=0, le=10_000),
+) -> list[dict[str, Any]]:
+    """Alerts filtered by severity, category, status and start time."""
+    found = zgen_otel.get_runtime().alert_manager.get_alert_history(severity, category, status, since, until, limit)
+    return [a.to_dict() for a in found]
+
+
+def _act(alert_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    manager = zgen_otel.get_runtime().alert_manager
+    by, note = body.get("by"), body.get("note")
+    if not (by is None or isinstance(by, str)) or not (note is None or isinstance(note, str)):
+        raise HTTPException(422, "'by' and 'note' must be strings")
+    try:
+        alert = (
+            manager.acknowledge_alert(alert_id, by=by, note=note)
+            if action == "ack"
+            else manager.resolve_alert(alert_id)
+        )
+    except KeyError:
+        raise HTTPException(404, f"no alert with id {alert_id!r}") from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    result: dict[str, Any] = alert.to_dict()
+    return result
+
+
+_ALERT_ID = Path(..., pattern="^[0-9a-f]{32}$")
+
+
+@api.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an active alert", dependencies=[Depends(write_auth)])
+def acknowledge(alert_id: str = _ALERT_ID, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """Acknowledge (body: optional ``by`` and ``note``); 404 unknown, 409 already resolved."""
+    return _act(alert_id, "ack", body)
+
+
+@api.post("/alerts/{alert_id}/resolve", summary="Resolve an alert", dependencies=[Depends(write_auth)])
+def resolve(alert_id: str = _ALERT_ID) -> dict[str, Any]:
+    """Resolve by hand; 404 unknown."""
+    return _act(alert_id, "resolve", {})
+
+
+@api.get("/dashboard", summary="The dashboards")
+def dashboards() -> list[dict[str, str]]:
+    """Every registered dashboard: name, title, description."""
+    return [{"name": d.name, "title": d.title, "description": d.description}
+            for d in get_dashboard_manager().list_dashboards()]  # fmt: skip
+
+
+_DASHBOARD = Path(..., pattern=r"^[A-Za-z0-9_.\-]{1,100}$")
+_WINDOW = Query(3600, gt=0, le=366 * 86_400)
+
+
+def _render(name: str, fmt: str, window: float, interactive: bool = False) -> str:
+    try:
+        return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive)
+    except KeyError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
+
+
+@api.get("/dashboard/{name}", summary="One dashboard, as JSON (default) or HTML", response_model=None)
+def dashboard(
+    name: str = _DASHBOARD, format: str = Query("json", pattern="^(html|json)$"), window: float = _WINDOW
+) -> Response:
+    """The dashboard's JSON document, or its HTML page with ``format=html``."""
+    text = _render(name, format, window)
+    return HTMLResponse(text) if format == "html" else Response(text, media_type="application/json")
+
+
+@api.get("/performance", summary="Statistics of tracked operations")
+def performance(window: float | None = Query(None, gt=0, le=366 * 86_400)) -> dict[str, Any]:
+    """Per operation: calls, errors, durations and percentiles (seconds), whole run or a recent window."""
+    return {name: st.to_dict() for name, st in zgen_otel.get_performance_stats(window).items()}
+
+
+@pages.get("/monitoring")
+def index() -> HTMLResponse:
+    """The web page: the dashboard index."""
+    return HTMLResponse(render_dashboard_index(link="monitoring/{name}"))
+
+
+@pages.get("/monitoring/{name}")
+def page(request: Request, name: str = _DASHBOARD, window: float = _WINDOW) -> HTMLResponse:
+    """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
+    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(request.app.state.zgen_token))
+    return HTMLResponse(_render(name, "html", window, interactive=True).replace("</body>", script + "</body>"))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+_LIVE_SCRIPT = """<script>
+(function () {
+  "use strict";
+  var token = __TOKEN__;
+  var params = new URLSearchParams(location.search);
+  var picker = document.createElement("select");
+  picker.id = "window";
+  [["300", "5 min"], ["3600", "1 hour"], ["21600", "6 hours"], ["86400", "24 hours"]].forEach(function (o) {
+    var opt = document.createElement("option"); opt.value = o[0]; opt.textContent = o[1]; picker.appendChild(opt);
+  });
+  picker.value = params.get("window") || "3600";
+  picker.addEventListener("change", function () { params.set("window", picker.value); location.search = params; });
+  var back = document.createElement("a"); back.href = "../monitoring"; back.textContent = "all dashboards";
+  back.style.cssText = "color:#93c5fd;margin-right:12px";
+  var bar = document.querySelector("header .meta"); bar.appendChild(document.createTextNode(" · "));
+  bar.appendChild(back); bar.appendChild(picker);
+  function wire() {
+    document.querySelectorAll("button[data-action]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var url = "../api/monitoring/alerts/" + b.dataset.id + "/" + b.dataset.action;
+        fetch(url, {method: "POST", headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+                    body: JSON.stringify({by: "web"})}).then(refresh);
+      });
+    });
+  }
+  function refresh() {
+    fetch(location.href, {headers: {"Authorization": "Bearer " + token}}).then(function (r) { return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        document.querySelector("main").replaceWith(doc.querySelector("main"));
+        document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+        wire();
+      });
+  }
+  wire();
+  setInterval(refresh, Number(params.get("refresh") || 5) * 1000);
+})();
+</script>"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -260,3 +261,56 @@ def test_serve_and_status_end_to_end() -> None:
             if stream is not None:
                 stream.close()
     assert proc.returncode in (0, -15)
+
+
+def test_prometheus_scrape_endpoint() -> None:
+    zgen_otel.configure(interval=3600, system_monitor=False, prometheus=True)
+    zgen_otel.record_metric("queue_depth", 7, "agent", attributes={"queue": "main"})
+
+    @track("agent.step")
+    def step() -> None:
+        pass
+
+    step()
+    zgen_otel.get_runtime().performance.drain()
+    srv = Server(make_app())
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            text = c.get("/metrics").text
+        assert re.search(r'agent_queue_depth\{[^}]*queue="main"[^}]*\} 7\.0', text)
+        assert "zgen_operation_duration_seconds_count" in text and 'zgen_operation_name="agent.step"' in text
+    finally:
+        srv.stop()
+    zgen_otel.configure(interval=3600, system_monitor=False)
+    srv = Server(make_app())
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            assert c.get("/metrics").status_code == 404
+    finally:
+        srv.stop()
+
+
+def test_fuzzing_the_openapi_document_finds_no_server_error() -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    populate()
+    app = make_app(token=TOKEN)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures: list[str] = []
+    calls: list[int] = []
+    for operation in schema.get_all_operations():
+        op = operation.ok()
+
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def run(case: Any) -> None:
+            response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
+            calls.append(response.status_code)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
+
+        run()
+    assert failures == []
+    assert len(calls) >= 100 and any(c == 200 for c in calls) and any(c in (404, 422) for c in calls)

@@ -44,6 +44,7 @@ class Providers:
     local_reader: PeriodicExportingMetricReader
     export_targets: dict[str, str] = field(default_factory=dict)
     installed_globals: bool = False
+    prometheus_registry: Any = None
 
     def collect(self, timeout_millis: float = 10_000) -> bool:
         """Run a collection now: every instrument's points reach the local store before this returns."""
@@ -134,6 +135,14 @@ def build_providers(
         exporter: MetricExporter = metric_exporter[0]
         readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=settings.export_interval * 1000))
         targets["metrics"] = metric_exporter[1]
+    registry = None
+    if settings.prometheus:  # the scrape endpoint's reader, with a registry of its own
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry(auto_describe=True)
+        readers.append(PrometheusMetricReader(registry=registry))
+        targets["prometheus"] = "/metrics (pull)"
     meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
 
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -146,7 +155,7 @@ def build_providers(
         tracer_provider.add_span_processor(processor)
 
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
-    return Providers(meter_provider, tracer_provider, local, targets, installed)
+    return Providers(meter_provider, tracer_provider, local, targets, installed, registry)
 
 
 def _bind_globals(meter_provider: MeterProvider, tracer_provider: TracerProvider) -> bool:

@@ -108,6 +108,7 @@ ENV_VARS: dict[str, _Spec] = {
     "system_monitor": _Spec("ZGEN_OTEL_SYSTEM_MONITOR", _bool, "true or false"),
     "host_lock": _Spec("ZGEN_OTEL_HOST_LOCK", _optional_text, "a lock-file path, or 'none'"),
     "default_rules": _Spec("ZGEN_OTEL_DEFAULT_RULES", _bool, "true or false"),
+    "prometheus": _Spec("ZGEN_OTEL_PROMETHEUS", _bool, "true or false"),
 }
 
 
@@ -137,6 +138,7 @@ class Settings:
     system_monitor: bool = True
     host_lock: str | None = None
     default_rules: bool = True
+    prometheus: bool = False
 
     @property
     def retention_seconds(self) -> float:

@@ -265,6 +265,18 @@ def performance(window: float | None = Query(None, gt=0, le=366 * 86_400)) -> di
     return {name: st.to_dict() for name, st in zgen_otel.get_performance_stats(window).items()}
 
 
+@pages.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus scrape endpoint (``ZGEN_OTEL_PROMETHEUS=true`` and the ``prometheus`` extra)."""
+    providers = _runtime.get_runtime().providers
+    registry = providers.prometheus_registry if providers is not None else None
+    if registry is None:
+        raise HTTPException(404, "the Prometheus endpoint is off: set ZGEN_OTEL_PROMETHEUS=true")
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
 @pages.get("/monitoring")
 def index() -> HTMLResponse:
     """The web page: the dashboard index."""

@@ -18,8 +18,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import zgen_otel
 from zgen_otel import _runtime
@@ -41,19 +42,32 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
     return JSONResponse({"status": status, "title": title, "detail": detail}, status_code=status)
 
 
-class _Guard(BaseHTTPMiddleware):
-    """Body-size limit and security headers on every response."""
+class _Guard:
+    """Body-size limit and security headers on every response (plain ASGI: no per-request task overhead)."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return _problem(413, "Payload Too Large", f"request bodies are limited to {MAX_BODY} bytes")
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers["Content-Security-Policy"] = CSP
-        return response
+            response = _problem(413, "Payload Too Large", f"request bodies are limited to {MAX_BODY} bytes")
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers["Content-Security-Policy"] = CSP
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _auth(request: Request, write: bool) -> None:
@@ -66,12 +80,12 @@ def _auth(request: Request, write: bool) -> None:
         raise HTTPException(401, "a valid 'Authorization: Bearer <ZGEN_OTEL_API_TOKEN>' header is required")
 
 
-def read_auth(request: Request) -> None:
+async def read_auth(request: Request) -> None:
     """Every endpoint: the token, when the app requires it everywhere."""
     _auth(request, write=False)
 
 
-def write_auth(request: Request) -> None:
+async def write_auth(request: Request) -> None:
     """Write endpoints: the token, always."""
     _auth(request, write=True)
 
@@ -145,16 +159,32 @@ def status(request: Request) -> dict[str, Any]:
     }
 
 
-@api.get("/metrics", summary="Every metric with its latest value, unit and category")
-def metrics(
+@api.get("/metrics", summary="Every metric with its latest value, unit and category", response_model=None)
+async def metrics(
     category: str | None = Query(None, max_length=255), prefix: str | None = Query(None, max_length=255)
-) -> list[dict[str, Any]]:
-    """One entry per series; ``category`` and ``prefix`` filter by category and name prefix."""
-    return [
-        {**vars(info), "latest": _finite(info.latest)}
-        for info in zgen_otel.get_all_metrics()
-        if (category is None or info.category == category) and (prefix is None or info.name.startswith(prefix))
-    ]
+) -> Response:
+    """One entry per series; ``category`` and ``prefix`` filter by category and name prefix.
+
+    The body is cached for :data:`LIST_CACHE_SECONDS` per query, so a dashboard polled by many clients costs
+    one store walk per second.
+    """
+    key = (id(_runtime.get_runtime()), category, prefix)
+    now = time.monotonic()
+    hit = _list_cache.get(key)
+    if hit is None or now - hit[0] > LIST_CACHE_SECONDS:
+        found = [
+            {**vars(info), "latest": _finite(info.latest)}
+            for info in zgen_otel.get_all_metrics()
+            if (category is None or info.category == category) and (prefix is None or info.name.startswith(prefix))
+        ]
+        if len(_list_cache) > 256:
+            _list_cache.clear()
+        hit = _list_cache[key] = (now, json.dumps(found).encode())
+    return Response(hit[1], media_type="application/json")
+
+
+LIST_CACHE_SECONDS = 1.0
+_list_cache: dict[tuple[int, str | None, str | None], tuple[float, bytes]] = {}
 
 
 @api.get("/metrics/{metric_name}", summary="History of one metric")

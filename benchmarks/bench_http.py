@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_http.py [--quick]``. Starts ``zgen-otel``'s app with uvicorn (one worker) in
 a subprocess on 127.0.0.1 with 200 series recorded, then drives it from another process: Debian's ``wrk``
-when installed (1 thread, 10 connections: one core for each side), else an asyncio ``httpx`` client with 32 concurrent requests.
+when installed (1 thread, 10 connections: one core for each side), else an asyncio ``httpx`` client with
+32 concurrent requests.
 Reports requests/s and p50/p99 latency. Targets: >= 1,000 requests/s and p99 <= 50 ms. With Glances
 installed (``--glances PATH``, default ``glances`` on the PATH), its REST API (``glances -w --disable-webui``,
 ``GET /api/4/all``) is driven the same way in the same run.

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 import zgen_otel
+import zgen_otel.system_monitor
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.http import make_app
 from zgen_otel.performance import track
@@ -191,6 +192,11 @@ def test_web_page_refreshes_live_and_acknowledges(browser: Any, server: Server) 
     assert "101.5" not in page.inner_text("main")
     zgen_otel.record_metric("latency", 101.5, "agent", attributes={"tool": "search"}, unit="s")
     page.locator("main", has_text="101.5").wait_for(timeout=10_000)  # the page's CSP forbids eval-based waits
+    zgen_otel.system_monitor.get_system_metrics()
+    page.goto(f"{server.url}/monitoring/system?refresh=0.3")
+    page.locator("body[data-refreshed]").wait_for(state="attached", timeout=10_000)
+    page.locator("svg.chart").first.hover()  # hover values still work on charts the refresh replaced
+    assert "%" in page.locator("#tooltip").inner_text()
     page.goto(f"{server.url}/monitoring/alerts?refresh=0.3")
     page.click(f"tr[data-id='{alert_id}'] button[data-action=acknowledge]")
     page.locator("section[data-panel=active]", has_text="acknowledged").wait_for(timeout=10_000)

@@ -355,6 +355,7 @@ _LIVE_SCRIPT = """<script>
         var doc = new DOMParser().parseFromString(html, "text/html");
         document.querySelector("main").replaceWith(doc.querySelector("main"));
         document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+        if (window.zgenCharts) { window.zgenCharts(); }
         wire();
       });
   }

@@ -1,0 +1,341 @@
+"""LLM calls: token usage, latency and cost with the OTel GenAI semantic conventions.
+
+``with llm_call(model="m", provider="openai") as call: ... call.set_usage(input_tokens=..., output_tokens=...)``
+(also ``async with``, and ``@llm_call(...)`` on sync or async functions) records:
+
+* a span ``{operation} {model}`` (kind CLIENT) with ``gen_ai.operation.name``, ``gen_ai.provider.name``,
+  ``gen_ai.request.model``, ``gen_ai.response.model``, ``gen_ai.usage.input_tokens``/``output_tokens``;
+* ``gen_ai.client.token.usage`` ({token}, ``gen_ai.token.type`` input/output, the spec's buckets 1 ... 4^13),
+  ``gen_ai.client.operation.duration`` (s, ``error.type`` on failure, buckets 0.01 ... 81.92 s),
+  ``gen_ai.client.operation.time_to_first_chunk`` (s) for streams (``call.first_chunk()``);
+* ``zgen.llm.cost`` (counter, in the price table's currency) when a :class:`PriceTable` knows the model.
+
+``record_llm_usage(...)`` records the same metrics for code that already has the numbers. Metric attributes
+stay low-cardinality (operation, provider, model, token type, error type) and ``None`` is never sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from zgen_otel import _runtime
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "TOKEN_BUCKETS",
+    "LLMCall",
+    "Price",
+    "PriceTable",
+    "llm_call",
+    "record_llm_usage",
+    "set_price_table",
+]
+
+TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67,108,864 (the spec's advisory boundaries)
+DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]  # 0.01, 0.02, ... 81.92 s
+SCOPE = "zgen_otel.llm"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Price:
+    """Price of one model per million input and output tokens."""
+
+    input_per_million: float
+    output_per_million: float
+
+
+class PriceTable:
+    """Prices per model (no network: you supply them), turning token counts into a cost.
+
+    Args:
+        prices: model -> ``Price`` or ``(input_per_million, output_per_million)``.
+        currency: the unit of ``zgen.llm.cost`` (e.g. ``"USD"``).
+        strict: an unknown model raises ``LookupError`` (otherwise its cost is simply not recorded).
+    """
+
+    def __init__(self, prices: Mapping[str, Price | tuple[float, float]], currency: str = "USD", strict: bool = False):
+        self.currency = currency
+        self.strict = strict
+        self._prices: dict[str, Price] = {}
+        for model, price in prices.items():
+            p = price if isinstance(price, Price) else Price(*price)
+            for value in (p.input_per_million, p.output_per_million):
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not math.isfinite(value)
+                    or value < 0
+                ):
+                    raise ValueError(f"price of {model!r} must be finite numbers >= 0; got {price!r}")
+            self._prices[model] = p
+
+    @classmethod
+    def from_file(cls, path: str | Path, strict: bool = False) -> PriceTable:
+        """Load ``{"currency": "USD", "models": {"m": {"input": 0.15, "output": 0.6}}}`` (per million tokens)."""
+        data = json.loads(Path(path).read_text())
+        models = {m: (float(p["input"]), float(p["output"])) for m, p in data.get("models", {}).items()}
+        return cls(models, currency=str(data.get("currency", "USD")), strict=strict)
+
+    def knows(self, model: str) -> bool:
+        """Whether the table has a price for ``model``."""
+        return model in self._prices
+
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
+        """The cost of a call, or None for an unknown model (``LookupError`` in strict mode)."""
+        price = self._prices.get(model)
+        if price is None:
+            if self.strict:
+                raise LookupError(f"no price for model {model!r}; known: {sorted(self._prices)}")
+            return None
+        return (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1e6
+
+
+_prices: PriceTable | None = None
+
+
+def set_price_table(table: PriceTable | None) -> None:
+    """Use ``table`` for ``zgen.llm.cost`` from now on (None: record no cost)."""
+    global _prices
+    if table is not None and not isinstance(table, PriceTable):
+        raise TypeError(f"table must be a PriceTable or None; got {table!r}")
+    _prices = table
+
+
+class _Instruments:
+    """The GenAI instruments of one runtime (created on first use)."""
+
+    _lock = threading.Lock()
+    _by_runtime: dict[int, _Instruments] = {}
+
+    def __init__(self, rt: _runtime.Runtime) -> None:
+        meter = rt.providers.meter_provider.get_meter(SCOPE)
+        self.tracer = rt.providers.tracer_provider.get_tracer(SCOPE)
+        self.tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}",
+                                             description="Number of input and output tokens used.",
+                                             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)  # fmt: skip
+        self.duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s",
+                                               description="GenAI operation duration.",
+                                               explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
+        self.first_chunk = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s",
+                                                  description="Time to receive the first chunk of a stream.",
+                                                  explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
+        self.cost = meter.create_counter("zgen.llm.cost", unit="{currency}", description="Cost of LLM calls.")
+
+    @classmethod
+    def get(cls) -> _Instruments | None:
+        rt = _runtime.get_runtime()
+        if rt.providers is None:
+            return None
+        with cls._lock:
+            found = cls._by_runtime.get(id(rt))
+            if found is None:
+                cls._by_runtime.clear()  # one runtime at a time
+                found = cls._by_runtime[id(rt)] = cls(rt)
+            return found
+
+
+def _attrs(**values: Any) -> dict[str, Any]:
+    return {k.replace("__", "."): v for k, v in values.items() if v is not None}
+
+
+def _check_tokens(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number of tokens; got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0; got {value!r}")
+    return value
+
+
+def record_llm_usage(
+    model: str,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    *,
+    provider: str | None = None,
+    operation: str = "chat",
+    response_model: str | None = None,
+    duration: float | None = None,
+    error_type: str | None = None,
+) -> float | None:
+    """Record the GenAI metrics of a call whose numbers you already have; return its cost (or None).
+
+    Raises:
+        TypeError, ValueError: tokens that are not whole numbers >= 0, an empty model, a negative duration.
+        LookupError: an unknown model with a strict price table.
+    """
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model must be a non-empty str; got {model!r}")
+    tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0):
+        raise ValueError(f"duration must be a number of seconds >= 0; got {duration!r}")
+    cost = None
+    if _prices is not None:  # priced by the response model when the table knows it, else the requested one
+        priced = response_model if response_model is not None and _prices.knows(response_model) else model
+        cost = _prices.cost(priced, tin or 0, tout or 0)
+    inst = _Instruments.get()
+    if inst is None:
+        return cost
+    base = _attrs(gen_ai__operation__name=operation, gen_ai__provider__name=provider, gen_ai__request__model=model,
+                  gen_ai__response__model=response_model)  # fmt: skip
+    if tin is not None:
+        inst.tokens.record(tin, {**base, "gen_ai.token.type": "input"})
+    if tout is not None:
+        inst.tokens.record(tout, {**base, "gen_ai.token.type": "output"})
+    if duration is not None:
+        inst.duration.record(duration, {**base, **_attrs(error__type=error_type)})
+    if cost is not None and _prices is not None:
+        inst.cost.add(cost, {**base, "zgen.llm.currency": _prices.currency})
+    return cost
+
+
+class LLMCall:
+    """One LLM call being tracked; get it from ``llm_call(...)``."""
+
+    def __init__(self, model: str, provider: str | None, operation: str) -> None:
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"model must be a non-empty str; got {model!r}")
+        self.model, self.provider, self.operation = model, provider, operation
+        self.response_model: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cost: float | None = None
+        self.span: trace.Span = trace.INVALID_SPAN
+        self._start = 0.0
+        self._first: float | None = None
+        self._token: Any = None
+
+    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
+        """Token counts from the response (validated)."""
+        self.input_tokens = _check_tokens("input_tokens", input_tokens)
+        self.output_tokens = _check_tokens("output_tokens", output_tokens)
+
+    def first_chunk(self) -> None:
+        """Mark the arrival of a stream's first chunk (later calls are ignored)."""
+        if self._first is None:
+            self._first = time.perf_counter() - self._start
+
+    def __enter__(self) -> LLMCall:
+        inst = _Instruments.get()
+        self._start = time.perf_counter()
+        if inst is not None:
+            attributes = _attrs(gen_ai__operation__name=self.operation, gen_ai__provider__name=self.provider,
+                                gen_ai__request__model=self.model)  # fmt: skip
+            self.span = inst.tracer.start_span(f"{self.operation} {self.model}", kind=SpanKind.CLIENT,
+                                               attributes=attributes)  # fmt: skip
+            self._token = context.attach(trace.set_span_in_context(self.span))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        from opentelemetry import context
+
+        duration = time.perf_counter() - self._start
+        error_type = type(exc).__qualname__ if exc is not None else None
+        if self._token is not None:
+            context.detach(self._token)
+        span = self.span
+        if span.is_recording():
+            span.set_attributes(_attrs(gen_ai__response__model=self.response_model,
+                                       gen_ai__usage__input_tokens=self.input_tokens,
+                                       gen_ai__usage__output_tokens=self.output_tokens,
+                                       error__type=error_type))  # fmt: skip
+            if exc is not None:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+            span.end()
+        self.cost = record_llm_usage(self.model, self.input_tokens, self.output_tokens, provider=self.provider,
+                                     operation=self.operation, response_model=self.response_model,
+                                     duration=duration, error_type=error_type)  # fmt: skip
+        inst = _Instruments.get()
+        if inst is not None and self._first is not None:
+            inst.first_chunk.record(self._first, _attrs(gen_ai__operation__name=self.operation,
+                                                        gen_ai__provider__name=self.provider,
+                                                        gen_ai__request__model=self.model))  # fmt: skip
+
+    async def __aenter__(self) -> LLMCall:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class llm_call:
+    """Track an LLM call: ``with llm_call(model=...) as call`` / ``async with`` / ``@llm_call(model=...)``.
+
+    As a decorator on a function that returns a dict-like response with ``usage`` (``input_tokens``/
+    ``prompt_tokens`` and ``output_tokens``/``completion_tokens``) and ``model``, the usage is read from it.
+    """
+
+    def __init__(self, model: str, provider: str | None = None, operation: str = "chat") -> None:
+        LLMCall(model, provider, operation)  # validate now
+        self.model, self.provider, self.operation = model, provider, operation
+        self._call: LLMCall | None = None
+
+    def __enter__(self) -> LLMCall:
+        self._call = LLMCall(self.model, self.provider, self.operation)
+        return self._call.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self._call is not None
+        self._call.__exit__(*exc)
+
+    async def __aenter__(self) -> LLMCall:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.__exit__(*exc)
+
+    def __call__(self, fn: F) -> F:
+        """Decorate a sync or async function whose return value carries ``usage`` and ``model``."""
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with LLMCall(self.model, self.provider, self.operation) as call:
+                    result = await fn(*args, **kwargs)
+                    _read_usage(call, result)
+                    return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with LLMCall(self.model, self.provider, self.operation) as call:
+                result = fn(*args, **kwargs)
+                _read_usage(call, result)
+                return result
+
+        return wrapper  # type: ignore[return-value]
+
+
+def _read_usage(call: LLMCall, response: Any) -> None:
+    get = response.get if isinstance(response, Mapping) else lambda k, d=None: getattr(response, k, d)
+    usage = get("usage")
+    if usage is None:
+        return
+    uget = usage.get if isinstance(usage, Mapping) else lambda k, d=None: getattr(usage, k, d)
+    tin = uget("input_tokens", uget("prompt_tokens"))
+    tout = uget("output_tokens", uget("completion_tokens"))
+    call.set_usage(tin, tout)
+    model = get("model")
+    if isinstance(model, str) and model:
+        call.response_model = model

@@ -1,0 +1,92 @@
+"""The ASGI middleware against a real uvicorn server on 127.0.0.1: spans, metrics, statistics, no double counting."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException
+from test_http import Server
+
+import zgen_otel
+from zgen_otel.asgi import DURATION_BUCKETS, MonitoringMiddleware
+from zgen_otel.testing import Capture, capture
+
+
+def durations(cap: Capture) -> list[Any]:
+    return [p for m in cap.metrics() if m.name == "http.server.request.duration" for p in m.data.data_points]
+
+
+@pytest.fixture
+def fastapi_served() -> Iterator[tuple[Capture, httpx.Client]]:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        if item_id == 0:
+            raise HTTPException(404, "no item 0")
+        return {"id": item_id}
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    app.add_middleware(MonitoringMiddleware, exclude_paths=["/health"])
+    with capture(interval=3600, system_monitor=False) as cap:
+        srv = Server(app)
+        try:
+            with httpx.Client(base_url=srv.url, timeout=10) as client:
+                yield cap, client
+        finally:
+            srv.stop()
+
+
+def test_fastapi_requests_are_counted_once_with_their_route_template(
+    fastapi_served: tuple[Capture, httpx.Client],
+) -> None:
+    cap, client = fastapi_served
+    for i in (1, 2, 3):
+        assert client.get(f"/items/{i}").status_code == 200
+    assert client.get("/items/0").status_code == 404
+    assert client.get("/health").text == '"ok"'
+    stats = zgen_otel.get_performance_stats()
+    assert stats["GET /items/{item_id}"].calls == 4 and "GET /health" not in stats
+    # This FastAPI makes its own SERVER spans and duration metric: the middleware adds none of its own.
+    server_spans = [s for s in cap.spans() if s.kind.name == "SERVER" and s.name.startswith("GET /items")]
+    assert len(server_spans) == 4
+    assert sum(p.count for p in durations(cap) if p.attributes.get("http.route") == "/items/{item_id}") == 4
+
+
+async def plain_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A bare ASGI app (no framework, no instrumentation of its own)."""
+    if scope["path"] == "/boom":
+        raise RuntimeError("unlucky")
+    status = 200 if scope["path"] == "/ok" else 503
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"done"})
+
+
+def test_a_bare_asgi_app_gets_spans_metrics_and_statistics() -> None:
+    with capture(interval=3600, system_monitor=False) as cap:
+        srv = Server(MonitoringMiddleware(plain_app))
+        try:
+            with httpx.Client(base_url=srv.url, timeout=10) as client:
+                assert client.get("/ok").status_code == 200
+                assert client.get("/down").status_code == 503
+                with contextlib.suppress(httpx.HTTPError):  # the server drops the connection on an exception
+                    client.get("/boom", headers={"Connection": "close"})
+        finally:
+            srv.stop()
+        spans = {s.name: s for s in cap.spans() if s.kind.name == "SERVER"}
+        assert set(spans) == {"GET /ok", "GET /down", "GET /boom"}
+        assert dict(spans["GET /down"].attributes or {})["http.response.status_code"] == 503
+        assert spans["GET /boom"].status.status_code.name == "ERROR"
+        by_route = {p.attributes["http.route"]: p for p in durations(cap)}
+        assert list(by_route["/ok"].explicit_bounds) == DURATION_BUCKETS
+        assert by_route["/down"].attributes["error.type"] == "503"
+        assert by_route["/boom"].attributes["error.type"] == "RuntimeError"
+        stats = zgen_otel.get_performance_stats()
+        assert (stats["GET /ok"].errors, stats["GET /down"].errors, stats["GET /boom"].errors) == (0, 1, 1)

@@ -1,0 +1,117 @@
+"""ASGI middleware for the agent's API server: request spans, ``http.server.request.duration``, statistics.
+
+``app.add_middleware(MonitoringMiddleware)`` (FastAPI/Starlette) or ``MonitoringMiddleware(asgi_app)``. Each
+HTTP request becomes a SERVER span named ``{method} {route}`` — the route template (``/items/{item_id}``),
+never the raw path — and an operation in the performance statistics; ``http.server.request.duration``
+(seconds; ``http.request.method``, ``http.route``, ``http.response.status_code``, ``error.type`` for 5xx and
+exceptions) follows the HTTP semantic conventions. When opentelemetry-instrumentation-asgi already made a
+SERVER span for the request, this middleware leaves span and duration metric to it (no double counting)
+and only adds the request to the local statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from zgen_otel import _runtime
+from zgen_otel._context import CURRENT
+from zgen_otel.performance import _finish, _start
+
+__all__ = ["DURATION_BUCKETS", "MonitoringMiddleware"]
+
+DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
+Scope = dict[str, Any]
+
+
+class _ServerError(Exception):
+    """Stands for a 5xx response in the statistics (the request raised nothing the middleware saw)."""
+
+
+class MonitoringMiddleware:
+    """Track every HTTP request of the wrapped ASGI app (see the module docstring).
+
+    Args:
+        app: the ASGI application.
+        exclude_paths: paths not tracked (health checks, the monitoring API itself...).
+    """
+
+    def __init__(self, app: Any, exclude_paths: Collection[str] = ()) -> None:
+        self.app = app
+        self.exclude = frozenset(exclude_paths)
+        self._histograms: dict[int, Any] = {}
+
+    def _histogram(self) -> Any:
+        rt = _runtime.get_runtime()
+        if rt.providers is None:
+            return None
+        found = self._histograms.get(id(rt))
+        if found is None:
+            meter = rt.providers.meter_provider.get_meter("zgen_otel.asgi")
+            found = meter.create_histogram("http.server.request.duration", unit="s",
+                                           description="Duration of HTTP server requests.",
+                                           explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
+            self._histograms = {id(rt): found}
+        return found
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Handle one ASGI connection: track HTTP requests, pass everything else through."""
+        if scope["type"] != "http" or scope.get("path") in self.exclude:
+            await self.app(scope, receive, send)
+            return
+        method = scope.get("method", "GET")
+        outer = trace.get_current_span()
+        instrumented = outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER
+        call = None if instrumented else _start(f"{method} {scope.get('path', '')}", SpanKind.SERVER,
+                                                {"http.request.method": method})  # fmt: skip
+        token = CURRENT.set(call[4]) if call is not None else None
+        started_ns = time.time_ns()
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if token is not None:
+                CURRENT.reset(token)
+            self._done(scope, call, method, status["code"], error, time.perf_counter() - started, started_ns)
+
+    def _done(
+        self, scope: Scope, call: Any, method: str, code: int, error: BaseException | None, seconds: float, t0: int
+    ) -> None:
+        route = getattr(scope.get("route"), "path_format", None) or getattr(scope.get("route"), "path", None)
+        route = route or scope.get("path", "")
+        name = f"{method} {route}"
+        failure = error if error is not None else _ServerError(f"HTTP {code}") if code >= 500 else None
+        if call is not None:
+            span = call[3]
+            span.update_name(name)
+            span.set_attributes({"http.route": route, "http.response.status_code": code})
+            _finish((call[0], name, call[2], span, call[4]), failure, False)
+            histogram = self._histogram()
+        else:  # opentelemetry-instrumentation-asgi owns span and metric: only the local statistics here
+            tracker = _runtime.get_runtime().performance
+            if tracker is not None:
+                _finish((tracker, name, t0, trace.INVALID_SPAN, None), failure, False)  # type: ignore[arg-type]
+            histogram = None
+        if histogram is not None:
+            attrs: dict[str, Any] = {"http.request.method": method, "http.route": route,
+                                     "http.response.status_code": code}  # fmt: skip
+            if error is not None:
+                attrs["error.type"] = type(error).__qualname__
+            elif code >= 500:
+                attrs["error.type"] = str(code)
+            histogram.record(seconds, attrs)

@@ -1,0 +1,92 @@
+"""Scheduled tasks: runs, duration, failures, the time of the last success, and a staleness alert.
+
+``@task("nightly_sync")`` (sync or async functions) or ``with task_run("nightly_sync"):`` tracks a run as the
+operation ``task:<name>`` (span, ``zgen.operation.*`` metrics, statistics — see ``performance``), and on
+success records ``task.last_success`` (gauge, Unix seconds, attribute ``task``).
+``add_staleness_rule("nightly_sync", max_age=86_400)`` alerts when the task has not succeeded for that long.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
+
+from zgen_otel import _runtime
+from zgen_otel.alerting import AlertSeverity, CustomRule, get_alert_manager
+from zgen_otel.metrics import get_latest_value, record_metric
+from zgen_otel.performance import track_context
+
+__all__ = ["add_staleness_rule", "last_success", "task", "task_run"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _check(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"task name must be a non-empty str; got {name!r}")
+    return name
+
+
+def task_run(name: str) -> AbstractContextManager[None]:
+    """Track one run of the scheduled task ``name``; a run that raises is a failure (and re-raises)."""
+    return _run(_check(name))
+
+
+@contextmanager
+def _run(name: str) -> Iterator[None]:
+    with track_context(f"task:{name}", attributes={"zgen.task.name": name}):
+        yield
+    record_metric("last_success", _runtime.get_runtime().clock(), "task", attributes={"task": name}, unit="s")
+
+
+def task(name: str | None = None) -> Callable[[F], F]:
+    """Decorate a scheduled job (sync or async); ``name`` defaults to the function's name."""
+
+    def decorator(fn: F) -> F:
+        run_name = _check(name or getattr(fn, "__name__", ""))
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with task_run(run_name):
+                    return await fn(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with task_run(run_name):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def last_success(name: str) -> float | None:
+    """When the task last succeeded (Unix seconds), or None."""
+    return get_latest_value("task.last_success", attributes={"task": _check(name)})
+
+
+def add_staleness_rule(
+    name: str, max_age: float, severity: AlertSeverity | str = AlertSeverity.WARNING, *, replace: bool = False
+) -> CustomRule:
+    """Alert ``task_stale_<name>`` when the task has not succeeded for ``max_age`` seconds.
+
+    A task that never succeeded counts from the moment the rule was added.
+    """
+    _check(name)
+    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age > 0:
+        raise ValueError(f"max_age must be a number of seconds > 0; got {max_age!r}")
+    manager = get_alert_manager()
+    since = manager.clock()
+
+    def stale() -> tuple[bool, float]:
+        age = manager.clock() - (last_success(name) or since)
+        return age > max_age, age
+
+    return manager.add_rule(f"task_stale_{name}", f"task {name} has not succeeded for {max_age:g} s", stale,
+                            severity, "task", labels={"task": name}, replace=replace)  # fmt: skip

@@ -489,3 +489,34 @@ def _histogram_points(receiver: OtlpReceiver, name: str, unit: str) -> dict[tupl
                 attrs = attributes_dict(point.attributes)
                 points[(attrs["zgen.operation.name"], attrs["zgen.operation.outcome"])] = point
     return points
+
+
+def test_agent_and_tool_operations_follow_the_genai_conventions(cap: Capture) -> None:
+    from zgen_otel.performance import track_agent, track_tool
+
+    @track_tool("web_search")
+    def search(q: str) -> list[str]:
+        return [q]
+
+    @track_agent("planner")
+    def plan() -> list[str]:
+        return search("weather")
+
+    @track_tool("calculator")
+    def broken() -> None:
+        raise ZeroDivisionError
+
+    assert plan() == ["weather"]
+    with pytest.raises(ZeroDivisionError):
+        broken()
+    spans = by_name(cap)
+    assert set(spans) == {"invoke_agent planner", "execute_tool web_search", "execute_tool calculator"}
+    assert dict(spans["invoke_agent planner"].attributes or {})["gen_ai.agent.name"] == "planner"
+    tool_attrs = dict(spans["execute_tool web_search"].attributes or {})
+    assert (tool_attrs["gen_ai.operation.name"], tool_attrs["gen_ai.tool.name"]) == ("execute_tool", "web_search")
+    assert parent_of(spans["execute_tool web_search"]) == spans["invoke_agent planner"].context.span_id
+    cap.collect()
+    metrics = {m.name: m for m in cap.metrics()}
+    assert metrics["gen_ai.invoke_agent.duration"].unit == "s"
+    tools = {p.attributes["gen_ai.tool.name"]: p for p in metrics["gen_ai.execute_tool.duration"].data.data_points}
+    assert tools["web_search"].count == 1 and tools["calculator"].attributes["error.type"] == "ZeroDivisionError"

@@ -32,6 +32,14 @@ DURATION_BUCKETS: tuple[float, ...] = (
 _RECENT = 10_000  # timings kept per operation for windowed statistics
 _QUEUE = 1_000_000  # pending timings before the oldest are dropped (counted)
 SUCCESS, ERROR, CANCELLED = "success", "error", "cancelled"
+#: Operations that are GenAI agent or tool work: operation name -> (duration metric, its attributes).
+GENAI_OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def _error(error_type: str | None) -> dict[str, str]:
+    return {} if error_type is None else {"error.type": error_type}
+
+
 _QUANTILES = (0.5, 0.95, 0.99)
 
 
@@ -175,6 +183,8 @@ class PerformanceTracker:
         self.dropped = 0
         self._ops: dict[str, _Operation] = {}
         self._attr_cache: dict[tuple[str, str, str | None], dict[str, str]] = {}
+        self._meter = meter
+        self._genai: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
@@ -207,8 +217,19 @@ class PerformanceTracker:
                 if op is None:
                     op = self._ops[name] = _Operation(name)
                 op.add(end_ns / 1e9, duration, outcome)
+                genai = GENAI_OPERATIONS.get(name)
+                if genai is not None:
+                    self._genai_histogram(genai[0]).record(duration, {**genai[1], **_error(error_type)})
             for key, n in counts.items():  # one counter update per attribute set, not per call
                 self._calls.add(n, self._attributes(key))
+
+    def _genai_histogram(self, name: str) -> Any:
+        histogram = self._genai.get(name)
+        if histogram is None:
+            histogram = self._genai[name] = self._meter.create_histogram(
+                name, unit="s", description=f"Duration of GenAI {name.split('.')[1]} operations."
+            )
+        return histogram
 
     def _attributes(self, key: tuple[str, str, str | None]) -> dict[str, str]:
         """The metric attributes of (operation, outcome, error type), built once and reused."""

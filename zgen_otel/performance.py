@@ -32,7 +32,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _runtime
 from zgen_otel._context import CURRENT, with_span
-from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR, SUCCESS, OperationStats, PerformanceTracker
+from zgen_otel._tracker import (
+    CANCELLED,
+    DURATION_BUCKETS,
+    ERROR,
+    GENAI_OPERATIONS,
+    SUCCESS,
+    OperationStats,
+    PerformanceTracker,
+)
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
@@ -42,8 +50,10 @@ __all__ = [
     "get_operation_stats",
     "get_performance_stats",
     "track",
+    "track_agent",
     "track_async",
     "track_context",
+    "track_tool",
 ]
 
 _log = logging.getLogger(__name__)
@@ -451,6 +461,27 @@ class track_context:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+def track_agent(name: str, *, attributes: Mapping[str, str | bool | int | float] | None = None) -> Any:
+    """``@track`` for an agent invocation: span ``invoke_agent {name}``, ``gen_ai.invoke_agent.duration``.
+
+    Sets ``gen_ai.operation.name=invoke_agent`` and ``gen_ai.agent.name`` (GenAI semantic conventions).
+    """
+    return _genai("invoke_agent", "gen_ai.agent.name", name, attributes)
+
+
+def track_tool(name: str, *, attributes: Mapping[str, str | bool | int | float] | None = None) -> Any:
+    """``@track`` for a tool call: span ``execute_tool {name}``, ``gen_ai.execute_tool.duration``."""
+    return _genai("execute_tool", "gen_ai.tool.name", name, attributes)
+
+
+def _genai(operation: str, key: str, name: str, attributes: Mapping[str, Any] | None) -> Any:
+    _check_name(name)
+    genai = {"gen_ai.operation.name": operation, key: name}
+    op = f"{operation} {name}"
+    GENAI_OPERATIONS[op] = (f"gen_ai.{operation}.duration", genai)
+    return track(op, attributes={**_check_attributes(attributes), **genai})
 
 
 def current_span() -> trace.Span:

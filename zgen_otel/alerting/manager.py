@@ -333,7 +333,10 @@ class AlertManager:
     def _observe(self, rule: MetricRule, series: Series, ts: float, value: float) -> None:
         if rule.attributes and any(series.attributes.get(k) != v for k, v in rule.attributes.items()):
             return
-        if rule.aggregate is not None:
+        if rule.aggregate == "increase":
+            first = self.store.history(series.name, series.attributes, since=ts - (rule.window or 0.0), limit=None)
+            value = value - first[0].value if first else 0.0
+        elif rule.aggregate is not None:
             stats = self.store.window(series.name, rule.window or 0.0, series.attributes, now=ts)
             if stats is None:
                 return

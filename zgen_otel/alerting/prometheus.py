@@ -39,8 +39,12 @@ def _expr(rule: MetricRule, unit: str) -> str:
     name = prometheus_metric_name(rule.metric_name, unit)
     selector = ",".join(f"{_INVALID.sub('_', k)}={_q(str(v))}" for k, v in sorted(rule.attributes.items()))
     series = f"{name}{{{selector}}}" if selector else name
-    if rule.aggregate is not None:
-        series = f"{rule.aggregate}_over_time({series}[{max(1, round(rule.window or 0))}s])"
+    window = f"[{max(1, round(rule.window or 0))}s]"
+    if rule.aggregate == "increase":  # a counter: Prometheus names it with _total
+        total = name if name.endswith("_total") else f"{name}_total"
+        series = f"increase({total}{{{selector}}}{window})" if selector else f"increase({total}{window})"
+    elif rule.aggregate is not None:
+        series = f"{rule.aggregate}_over_time({series}{window})"
     t = rule.threshold
     return f"{series} {rule.operator} {int(t) if t.is_integer() else repr(t)}"
 

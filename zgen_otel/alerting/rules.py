@@ -27,7 +27,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-AGGREGATES = ("avg", "max", "min")
+AGGREGATES = ("avg", "max", "min", "increase")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
 
 
@@ -174,6 +174,7 @@ class MetricRule(_RuleBase):
         if self.aggregate is not None:
             if self.aggregate not in AGGREGATES:
                 raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)} or None; got {self.aggregate!r}")
+            # "increase": the rise of a cumulative counter over the window (e.g. spend in the last hour)
             if self.window is None:
                 raise ValueError("aggregate needs window (seconds > 0)")
         if self.window is not None:

@@ -17,11 +17,12 @@ from zgen_otel.dashboards.dashboard import (
     render_dashboard,
     render_dashboard_index,
 )
+from zgen_otel.llm import PriceTable, llm_call, set_price_table
 from zgen_otel.performance import track
 from zgen_otel.system_monitor import get_system_metrics
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-BUILTIN = ("system", "performance", "alerts", "metrics")
+BUILTIN = ("system", "performance", "alerts", "metrics", "llm")
 XSS = ["<script>window.__xss = 1</script>", '"><img src=x onerror="window.__xss = 2">', "</script><b>x</b>"]
 
 
@@ -46,6 +47,12 @@ def populated() -> None:
             tool()
     for i in range(20):
         zgen_otel.record_metric("tokens", 100 + i, "llm", attributes={"model": "m1"}, unit="{token}")
+    set_price_table(PriceTable({"small-1": (0.15, 0.6)}))
+    with llm_call(model="small-1", provider="openai") as call:
+        call.set_usage(input_tokens=1000, output_tokens=200)
+    with pytest.raises(TimeoutError), llm_call(model="small-1"):
+        raise TimeoutError
+    set_price_table(None)
     zgen_otel.get_runtime().collect()
     mgr = get_alert_manager()
     mgr.add_metric_rule("tokens_high", "many tokens", "llm.tokens", threshold=110)
@@ -92,6 +99,11 @@ def test_builtin_dashboards_draw_in_chromium(browser: Any, name: str) -> None:
         assert page.locator("button[data-action]").count() == 0  # actions only on the web page
         served = render_dashboard("alerts", interactive=True)
         assert served.count('data-action="acknowledge"') == 1 and served.count('data-action="resolve"') == 1
+    if name == "llm":
+        row = page.locator("section[data-panel=models] tbody tr")
+        assert row.count() == 1 and "small-1" in row.inner_text() and "1000" in row.inner_text()
+        assert page.locator("tr.bad").count() == 1  # a failing call stands out
+        assert page.locator("section[data-panel=tokens] svg.chart circle").count() >= 2
     if name == "metrics":
         assert page.locator("svg.spark polyline").count() == 1
         assert "llm.tokens" in page.locator("section[data-panel=category-llm]").inner_text()

@@ -16,7 +16,14 @@ from zgen_otel.dashboards.charts import MAX_POINTS, downsample
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.store import MetricStore, Series
 
-__all__ = ["AlertsDashboard", "MetricsDashboard", "PerformanceDashboard", "SystemDashboard", "builtin_dashboards"]
+__all__ = [
+    "AlertsDashboard",
+    "LLMDashboard",
+    "MetricsDashboard",
+    "PerformanceDashboard",
+    "SystemDashboard",
+    "builtin_dashboards",
+]
 
 Label = Callable[[Series], str]
 
@@ -312,6 +319,66 @@ class MetricsDashboard(Dashboard):
         return {"panels": panels}
 
 
+class LLMDashboard(Dashboard):
+    """LLM calls: tokens by model and type, latency, errors and cost."""
+
+    name = "llm"
+    title = "LLM calls"
+    description = "Tokens by model and type, latency, errors and cost of LLM calls (GenAI conventions)."
+
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+        """A table per model plus token, latency and cost charts (per collection interval)."""
+        store = _runtime.get_runtime().store
+        start, end = _window(window_seconds)
+
+        def model(s: Series) -> str:
+            return str(s.attributes.get("gen_ai.request.model", "?"))
+
+        def label(s: Series) -> str:
+            parts = [
+                model(s),
+                str(s.attributes.get("gen_ai.provider.name", "")),
+                str(s.attributes.get("error.type", "")),
+            ]
+            return " · ".join(p for p in parts if p)
+
+        rows: dict[str, list[Any]] = {}
+        for metric, column in (("gen_ai.client.token.usage.sum", None), ("gen_ai.client.operation.duration.count", 1),
+                               ("gen_ai.client.operation.duration.sum", 4), ("zgen.llm.cost", 6)):  # fmt: skip
+            for s in store.series(metric):
+                row = rows.setdefault(model(s), [model(s), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+                if metric == "zgen.llm.cost":  # a running total: its latest value
+                    latest = s.latest()
+                    total = latest.value if latest is not None else 0.0
+                else:  # per-interval deltas: their sum over the window
+                    total = sum(p.value for p in s.points(start, end))
+                if column is None:
+                    row[2 if s.attributes.get("gen_ai.token.type") == "input" else 3] += total
+                else:
+                    row[column] += total
+                if metric.endswith("duration.count") and "error.type" in s.attributes:
+                    row[5] += total
+        table_rows = []
+        for r in rows.values():
+            calls, seconds = r[1], r[4]
+            table_rows.append([r[0], calls, r[2], r[3], seconds / calls if calls else None, r[5], r[6]])
+        return {
+            "panels": [
+                {"id": "models", "type": "table", "title": "Models",
+                 "columns": ["model", "calls", "input tokens", "output tokens", "mean latency", "errors", "cost"],
+                 "units": ["", "", "", "", "s", "", ""], "rows": table_rows,
+                 "highlight": [i for i, r in enumerate(table_rows) if r[5]],
+                 "empty": "no LLM calls yet: wrap them in zgen_otel.llm.llm_call(...)"},
+                timeseries("tokens", "Tokens per collection interval", "{token}", store,
+                           [("gen_ai.client.token.usage.sum",
+                             lambda s: f"{model(s)} {s.attributes.get('gen_ai.token.type', '')}")], start, end),
+                timeseries("latency", "Slowest call per collection interval", "s", store,
+                           [("gen_ai.client.operation.duration.max", label)], start, end),
+                timeseries("cost", "Cost (running total)", "", store, [("zgen.llm.cost", label)], start, end),
+            ]
+        }  # fmt: skip
+
+
 def builtin_dashboards() -> list[Dashboard]:
     """New instances of every built-in dashboard."""
-    return [SystemDashboard(), PerformanceDashboard(), AlertsDashboard(), MetricsDashboard()]
+    return [SystemDashboard(), PerformanceDashboard(), AlertsDashboard(), MetricsDashboard(), LLMDashboard()]

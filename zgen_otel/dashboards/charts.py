@@ -81,7 +81,7 @@ def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
     start = math.floor(lo / step) * step
     ticks, value = [], start
-    while value <= hi + step * 0.5:
+    while value < hi + step:  # the last tick reaches past the highest value
         ticks.append(round(value, 12))
         value += step
     return ticks

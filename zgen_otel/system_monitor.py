@@ -393,16 +393,7 @@ class SystemMonitor:
                 sweep.point("system.disk.operations", ops, attrs)
                 sweep.point("system.disk.time", ms / 1000, attrs)
             if delta is not None and device in delta[1]:
-                seconds, old = delta[0] or 1e-9, delta[1][device]
-                rates = {
-                    "read_bytes_per_s": (c.read_bytes - old.read_bytes) / seconds,
-                    "write_bytes_per_s": (c.write_bytes - old.write_bytes) / seconds,
-                    "read_ops_per_s": (c.read_count - old.read_count) / seconds,
-                    "write_ops_per_s": (c.write_count - old.write_count) / seconds,
-                }
-                for key, value in rates.items():
-                    sweep.keep(f"system.disk_{key}", max(0.0, value), {"device": device})
-                disks[device] = rates
+                disks[device] = _rates(sweep, "system.disk_", ("device", device), _DISK_RATES, delta, c)
         sweep.snapshot["disk_io"] = disks
 
     def _read_network(self, sweep: _Sweep) -> None:
@@ -420,18 +411,7 @@ class SystemMonitor:
                 sweep.point("system.network.errors", errors, attrs)
                 sweep.point("system.network.dropped_packets", drops, attrs)
             if delta is not None and nic in delta[1]:
-                seconds, old = delta[0] or 1e-9, delta[1][nic]
-                rates = {
-                    "recv_bytes_per_s": (c.bytes_recv - old.bytes_recv) / seconds,
-                    "sent_bytes_per_s": (c.bytes_sent - old.bytes_sent) / seconds,
-                    "recv_packets_per_s": (c.packets_recv - old.packets_recv) / seconds,
-                    "sent_packets_per_s": (c.packets_sent - old.packets_sent) / seconds,
-                    "errors_per_s": (c.errin + c.errout - old.errin - old.errout) / seconds,
-                    "drops_per_s": (c.dropin + c.dropout - old.dropin - old.dropout) / seconds,
-                }
-                for key, value in rates.items():
-                    sweep.keep(f"system.net_{key}", max(0.0, value), {"interface": nic})
-                nics[nic] = rates
+                nics[nic] = _rates(sweep, "system.net_", ("interface", nic), _NET_RATES, delta, c)
         sweep.snapshot["network"] = nics
 
     def _read_process(self, sweep: _Sweep) -> None:
@@ -465,6 +445,36 @@ class SystemMonitor:
             sweep.keep("process.open_fds", fds)
             info["open_fds"] = fds
         sweep.snapshot["process"] = info
+
+
+_DISK_RATES: dict[str, Callable[[Any], float]] = {
+    "read_bytes_per_s": lambda c: c.read_bytes,
+    "write_bytes_per_s": lambda c: c.write_bytes,
+    "read_ops_per_s": lambda c: c.read_count,
+    "write_ops_per_s": lambda c: c.write_count,
+}
+_NET_RATES: dict[str, Callable[[Any], float]] = {
+    "recv_bytes_per_s": lambda c: c.bytes_recv,
+    "sent_bytes_per_s": lambda c: c.bytes_sent,
+    "recv_packets_per_s": lambda c: c.packets_recv,
+    "sent_packets_per_s": lambda c: c.packets_sent,
+    "errors_per_s": lambda c: c.errin + c.errout,
+    "drops_per_s": lambda c: c.dropin + c.dropout,
+}
+
+
+def _rates(
+    sweep: _Sweep, prefix: str, label: tuple[str, str], spec: dict[str, Callable[[Any], float]], delta: Any, now: Any
+) -> dict[str, float]:
+    """Per-second rates of one device's counters since the previous sweep, kept as local series.
+
+    ``label`` is (attribute name, device); ``delta`` is ``(seconds, counters by device)`` of the previous sweep.
+    """
+    seconds, before = delta[0] or 1e-9, delta[1][label[1]]
+    rates = {key: max(0.0, (read(now) - read(before)) / seconds) for key, read in spec.items()}
+    for key, value in rates.items():
+        sweep.keep(f"{prefix}{key}", value, {label[0]: label[1]})
+    return rates
 
 
 def _disk_counters() -> dict[str, Any]:

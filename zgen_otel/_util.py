@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RateLimitedLogger"]
+__all__ = ["RateLimitedLogger", "check_attributes", "positive_seconds"]
 
 
 class RateLimitedLogger:
@@ -46,3 +48,26 @@ class RateLimitedLogger:
         if suppressed is not None:
             suffix = f" ({suppressed} similar messages suppressed)" if suppressed else ""
             self._logger.exception(msg + suffix, *args)
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """``value`` as a finite number of seconds > 0 (bools refused); ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise ValueError(f"{name} must be a finite number of seconds > 0; got {value!r}")
+
+
+def check_attributes(attributes: object) -> dict[str, str | bool | int | float]:
+    """A copy of ``attributes`` after checking it maps non-empty str keys to str, bool, int or finite float.
+
+    Raises:
+        TypeError: naming the mapping, key or value that breaks the rule.
+    """
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
+    for k, v in attributes.items():
+        if not isinstance(k, str) or not k:
+            raise TypeError(f"attribute keys must be non-empty str; got {k!r}")
+        if not isinstance(v, (str, bool, int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+            raise TypeError(f"attribute {k!r} must be a str, bool, int or finite float; got {v!r}")
+    return dict(attributes)

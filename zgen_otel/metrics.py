@@ -17,7 +17,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _runtime
-from zgen_otel._util import RateLimitedLogger
+from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
@@ -42,7 +42,6 @@ MetricCallback = Callable[[str, float, float, Mapping[str, AttributeValue]], Non
 # The OTel instrument-name rule, so every metric name is also a valid OTel instrument name.
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./\-]{0,254}")
 _NAME_RULE = "must start with a letter and hold only letters, digits, '_', '.', '-' and '/' (at most 255 characters)"
-_PRIMITIVES = (str, bool, int, float)
 _SERIES_CACHE_SIZE = 100_000
 
 
@@ -62,14 +61,7 @@ def _as_float(value: object) -> float:
 
 def _attributes(attributes: object) -> AttributeKey:
     """Validate an attribute mapping and return its store key (sorted items)."""
-    if not isinstance(attributes, Mapping):
-        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
-    for k, v in attributes.items():
-        if not isinstance(k, str) or not k:
-            raise TypeError(f"attribute keys must be non-empty str; got {k!r}")
-        if not isinstance(v, _PRIMITIVES) or (isinstance(v, float) and not math.isfinite(v)):
-            raise TypeError(f"attribute {k!r} must be a str, bool, int or finite float; got {v!r}")
-    return tuple(sorted(attributes.items()))
+    return tuple(sorted(check_attributes(attributes).items()))
 
 
 class MetricsRecorder:
@@ -216,19 +208,11 @@ def get_metric_history(
     return [] if store is None else store.history(name, attributes, since, until, limit)
 
 
-def _check_window(window_seconds: object) -> float:
-    if isinstance(window_seconds, (int, float)) and not isinstance(window_seconds, bool):
-        window = float(window_seconds)
-        if math.isfinite(window) and window > 0:
-            return window
-    raise ValueError(f"window_seconds must be a finite number > 0; got {window_seconds!r}")
-
-
 def get_metric_stats(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> WindowStats | None:
     """Count, sum, avg, min, max, latest and p50/p95/p99 of ``name`` over the last ``window_seconds``."""
-    window = _check_window(window_seconds)
+    window = positive_seconds("window_seconds", window_seconds)
     store = _store()
     return None if store is None else store.window(name, window, attributes)
 
@@ -237,7 +221,7 @@ def get_metric_average(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> float | None:
     """The mean of ``name`` over the last ``window_seconds`` seconds, or None when the window is empty."""
-    window = _check_window(window_seconds)
+    window = positive_seconds("window_seconds", window_seconds)
     store = _store()
     return None if store is None else store.mean(name, window, attributes)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from types import TracebackType
@@ -41,7 +40,7 @@ from zgen_otel._tracker import (
     OperationStats,
     PerformanceTracker,
 )
-from zgen_otel._util import RateLimitedLogger
+from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -134,16 +133,7 @@ def _check_name(name: object) -> str:
 
 
 def _check_attributes(attributes: object) -> dict[str, Any]:
-    if attributes is None:
-        return {}
-    if not isinstance(attributes, Mapping):
-        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
-    for k, v in attributes.items():
-        if not isinstance(k, str) or not k:
-            raise TypeError(f"attribute keys must be non-empty str; got {k!r}")
-        if not isinstance(v, _ATTR_TYPES):
-            raise TypeError(f"attribute {k!r} must be a str, bool, int or float; got {v!r}")
-    return dict(attributes)
+    return {} if attributes is None else check_attributes(attributes)
 
 
 def _arg_value(value: object) -> str | bool | int | float:
@@ -492,13 +482,8 @@ def current_span() -> trace.Span:
 # -- statistics ------------------------------------------------------------------------------------------
 def get_performance_stats(window_seconds: float | None = None) -> dict[str, OperationStats]:
     """Statistics per tracked operation: whole run, or the last ``window_seconds`` (``{}`` when disabled)."""
-    if window_seconds is not None and (
-        isinstance(window_seconds, bool)
-        or not isinstance(window_seconds, (int, float))
-        or not math.isfinite(window_seconds)
-        or window_seconds <= 0
-    ):
-        raise ValueError(f"window_seconds must be a finite number > 0 or None; got {window_seconds!r}")
+    if window_seconds is not None:
+        window_seconds = positive_seconds("window_seconds", window_seconds)
     tracker = _runtime.get_runtime().performance
     return {} if tracker is None else tracker.stats(window_seconds)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
+from zgen_otel._util import positive_seconds
 from zgen_otel.dashboards.charts import Series, format_value, sparkline, timeseries_svg
 
 __all__ = [
@@ -181,10 +182,7 @@ def get_dashboard_manager() -> DashboardManager:
 
 
 def _check_window(options: dict[str, Any]) -> None:
-    window = options.get("window_seconds", DEFAULT_WINDOW)
-    if isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) or window <= 0:
-        raise ValueError(f"window_seconds must be a finite number of seconds > 0; got {window!r}")
-    options["window_seconds"] = float(window)
+    options["window_seconds"] = positive_seconds("window_seconds", options.get("window_seconds", DEFAULT_WINDOW))
 
 
 def render_dashboard(name: str, format: str = "html", **options: Any) -> str:

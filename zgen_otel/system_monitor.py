@@ -228,6 +228,8 @@ class SystemMonitor:
                     "gauge": meter.create_observable_gauge,
                 }[kind]
                 create(name, callbacks=[self._observer(name)], unit=unit, description=description)
+            for name, unit in LOCAL_SERIES.items():  # the seed's names ship too, so fleet rules can use them
+                meter.create_observable_gauge(name, callbacks=[self._observer(name)], unit=unit)
         _MONITORS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -312,7 +314,10 @@ class SystemMonitor:
                 self._disabled.add(name)
                 _log.warning("zgen_otel: system metrics source %r disabled: %s: %s", name, type(exc).__name__, exc)
         sweep.snapshot["host_reporter"] = host
-        self._latest = sweep.otel
+        latest = dict(sweep.otel)
+        for name, value, attrs in sweep.local:
+            latest.setdefault(name, []).append((value, attrs))
+        self._latest = latest
         self._write(sweep)
         return sweep.snapshot
 

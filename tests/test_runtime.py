@@ -119,3 +119,26 @@ def test_import_and_first_use_need_no_setup(value: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == ("1.0" if value == "true" else "None")
     assert out.stderr == ""
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_exit_with_a_dead_collector_takes_seconds_not_minutes(protocol: str) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    script = textwrap.dedent(
+        f"""
+        import zgen_otel
+        from zgen_otel.performance import track
+        zgen_otel.configure(otlp_endpoint="http://127.0.0.1:{port}", otlp_protocol={protocol!r}, interval=3600,
+                            system_monitor=False)
+        track("step")(lambda: None)()
+        zgen_otel.record_metric("x", 1)
+        """
+    )
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert time.monotonic() - started < 10  # exit flushes, gives up on the dead collector, and returns

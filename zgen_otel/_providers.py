@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +34,7 @@ _global_meter: GlobalMeterProvider | None = None
 _global_tracer: GlobalTracerProvider | None = None
 
 Signal = Literal["metrics", "traces"]
+EXPORT_TIMEOUT = 4.0  # seconds an OTLP export may take, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT says
 
 
 @dataclass
@@ -56,9 +58,17 @@ class Providers:
         self.tracer_provider.force_flush(int(timeout_millis))
 
     def shutdown(self) -> None:
-        """Flush and stop readers, processors and exporters."""
-        self.meter_provider.shutdown()
-        self.tracer_provider.shutdown()
+        """Flush and stop readers, processors and exporters.
+
+        Both providers shut down at once, so a dead collector costs one export timeout, not one per signal.
+        """
+        threads = [
+            threading.Thread(target=p.shutdown, daemon=True) for p in (self.meter_provider, self.tracer_provider)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(2 * EXPORT_TIMEOUT + 5)
 
 
 def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
@@ -84,6 +94,10 @@ def _exporter(settings: Settings, signal: Signal) -> tuple[Any, str] | None:
         return None
     protocol, url = target
     kwargs: dict[str, Any] = {"endpoint": url}
+    if not any(
+        os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT")
+    ):
+        kwargs["timeout"] = EXPORT_TIMEOUT  # a dead collector must not hold shutdown for the SDK's 10 s per signal
     if settings.otlp_headers:
         kwargs["headers"] = dict(settings.otlp_headers)
     if protocol == "grpc":

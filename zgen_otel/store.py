@@ -330,30 +330,34 @@ class Series:
 
     def window_values(self, lo: float, hi: float) -> tuple[array[float], list[_Bucket], MetricPoint | None]:
         """Raw values in ``[lo, hi]``, the (min, max, sum, count) of rolled-up buckets in it, and its newest point."""
+        _, _, _, raw, buckets, latest = self._window(lo, hi)
+        return raw, buckets, latest
+
+    def _window(
+        self, lo: float, hi: float
+    ) -> tuple[int, array[int], int, array[float], list[_Bucket], MetricPoint | None]:
+        """One consistent read of ``[lo, hi]``: first raw index, raw offsets, base, raw values, buckets, newest."""
         with self._lock:
             i, j = self._raw_range(lo, hi)
-            raw = self._values[i:j]
-            latest = MetricPoint((self._base_ms + self._offsets[j - 1]) / 1000, raw[-1]) if raw else None
+            offsets, raw, base = self._offsets[i:j], self._values[i:j], self._base_ms
+            latest = MetricPoint((base + offsets[-1]) / 1000, raw[-1]) if raw else None
             buckets: list[_Bucket] = []
             if i == 0:  # the window reaches past the raw buffer
-                raw_start = (self._base_ms + self._offsets[0]) / 1000 if self._offsets else hi
+                raw_start = (base + self._offsets[0]) / 1000 if self._offsets else hi
                 for tier in (self._hours, self._minutes):
                     a, b = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, raw_start - 1e-9))
                     buckets.extend(zip(tier.min[a:b], tier.max[a:b], tier.sum[a:b], tier.count[a:b], strict=True))
                     if latest is None and b > a:
                         k = b - 1
                         latest = MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k]))
-            return raw, buckets, latest
+            return i, offsets, base, raw, buckets, latest
 
     def summary(self, lo: float, hi: float, limit: int) -> tuple[list[tuple[float, float]], WindowStats | None]:
         """At most ``limit`` points of ``[lo, hi]`` for a chart (bucket means) plus the window's statistics.
 
         Built from array slices without one Python object per stored point, so a day of data stays cheap.
         """
-        raw, buckets, latest = self.window_values(lo, hi)
-        with self._lock:
-            i, j = self._raw_range(lo, hi)
-            offsets, base = self._offsets[i:j], self._base_ms
+        i, offsets, base, raw, buckets, latest = self._window(lo, hi)  # values and offsets from one read
         if not len(offsets):
             older = self.points(lo, hi)
         elif i == 0:  # the window reaches into rolled-up history

@@ -598,10 +598,11 @@ class MetricStore:
         with self._lock:
             return list(self._series.values())
 
-    def info(self) -> list[SeriesInfo]:
-        """One :class:`SeriesInfo` per series, sorted by name."""
+    def info(self, name: str | None = None) -> list[SeriesInfo]:
+        """One :class:`SeriesInfo` per series (of ``name`` only, when given), sorted by name."""
         out = []
-        for s in sorted(self.all_series(), key=lambda s: (s.name, s.key)):
+        chosen = self.all_series() if name is None else self.series(name)
+        for s in sorted(chosen, key=lambda s: (s.name, s.key)):
             latest = s.latest()
             out.append(
                 SeriesInfo(

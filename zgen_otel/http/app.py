@@ -197,14 +197,14 @@ def metric(
     resolution: int | None = Query(None, ge=1, le=100_000, description="downsample to at most this many points"),
 ) -> dict[str, Any]:
     """Points ``[timestamp, value]`` in time order; 404 for an unknown metric."""
-    if metric_name not in zgen_otel.list_metrics():
+    series = [vars(i) for i in _runtime.get_runtime().store.info(metric_name)]
+    if not series:
         raise HTTPException(404, f"no metric named {metric_name!r}")
     if window is not None:
         since = max(since or 0.0, time.time() - window)
     pairs = [(p.timestamp, p.value) for p in zgen_otel.get_metric_history(metric_name, since, until, limit)]
     if resolution is not None:
         pairs = downsample(pairs, resolution)
-    series = [vars(i) for i in zgen_otel.get_all_metrics() if i.name == metric_name]
     return {"name": metric_name, "series": series, "points": [[t, _finite(v)] for t, v in pairs]}
 
 

@@ -39,7 +39,11 @@ def free_port() -> int:
 
 
 def query(client: httpx.Client, promql: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = client.get("/api/v1/query", params={"query": promql}).json()["data"]["result"]
+    """Run an instant query; empty while Prometheus is still starting (it answers 503 until its TSDB is open)."""
+    response = client.get("/api/v1/query", params={"query": promql})
+    if response.status_code != 200:
+        return []
+    result: list[dict[str, Any]] = response.json()["data"]["result"]
     return result
 
 

@@ -10,12 +10,13 @@ re-create their real instrument on a new meter; only the binding is ours, so it 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics._internal import _ProxyMeter
 from opentelemetry.util.types import Attributes
+
+from zgen_otel._fork import fork_safe_lock
 
 __all__ = ["GlobalMeterProvider", "GlobalTracerProvider"]
 
@@ -53,7 +54,7 @@ class GlobalMeterProvider(metrics.MeterProvider):
     """The process's global MeterProvider while zgen_otel owns it: forwards to the current runtime."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
         self._meters: dict[tuple[str, str | None, str | None], _RebindableMeter] = {}
         self._target: metrics.MeterProvider | None = None
 

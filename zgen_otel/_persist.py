@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from zgen_otel._fork import abandon
 from zgen_otel.store import MetricStore, Series
 
 __all__ = ["SQLitePersistence"]
@@ -63,6 +64,9 @@ class SQLitePersistence:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self.flush_errors = 0
+        # True in a forked child: the file belongs to the parent, whose store the child's started as a copy
+        # of; two processes appending the same series would interleave their samples into one.
+        self.detached = False
         self._load()
         store.add_sink(self._enqueue)
         self._stop = threading.Event()
@@ -70,7 +74,20 @@ class SQLitePersistence:
         self._thread.start()
 
     def _enqueue(self, series: Series, ts: float, value: float) -> None:
-        self._pending.append((series, ts, value))
+        if not self.detached:
+            self._pending.append((series, ts, value))
+
+    def before_fork(self) -> None:
+        """Hold the writer's lock, so no transaction is half done at the fork."""
+        self._db_lock.acquire()
+
+    def after_fork(self, child: bool) -> None:
+        """Release the lock; a child leaves the file to the parent (see :attr:`detached`)."""
+        self._db_lock.release()
+        if child:
+            self.detached = True
+            self._pending.clear()
+            abandon(self._db)
 
     def _load(self) -> None:
         """Read every series, rolled-up bucket and raw point back into the store."""
@@ -108,6 +125,8 @@ class SQLitePersistence:
 
     def flush(self) -> int:
         """Write queued samples and compact old rows in one transaction; return how many samples went."""
+        if self.detached:
+            return 0
         with self._db_lock:
             batch: list[tuple[Series, float, float]] = []
             while self._pending:
@@ -154,6 +173,8 @@ class SQLitePersistence:
         """Stop the flusher, write what is queued and close the file."""
         self._stop.set()
         self._thread.join(timeout=10)
+        if self.detached:
+            return
         self.flush()
         with self._db_lock:
             self._db.close()

@@ -7,6 +7,7 @@ own SDK set-up stays in charge), and only once per process: OTel refuses to repl
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -16,11 +17,11 @@ from typing import Any, Literal
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from zgen_otel._export import CountingBatchSpanProcessor, ExportHealth, GuardedMetricExporter, GuardedSpanExporter
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
 from zgen_otel.config import Settings
 from zgen_otel.reader import LocalStoreExporter
@@ -47,6 +48,37 @@ class Providers:
     export_targets: dict[str, str] = field(default_factory=dict)
     installed_globals: bool = False
     prometheus_registry: Any = None
+    export_health: dict[str, ExportHealth] = field(default_factory=dict)
+    exporters: list[GuardedMetricExporter | GuardedSpanExporter] = field(default_factory=list)
+
+    def before_fork(self) -> None:
+        """Wait for a metric collection in flight to end and hold the next one off until after the fork."""
+        self._collect_lock().acquire()
+
+    def after_fork(self, child: bool) -> None:
+        """Let collections run again; in a child, also free the SDK's locks and reconnect the exporters.
+
+        The SDK restarts its reader and processor threads in a child, but does not reinitialise the locks of
+        its metric storage (open-telemetry/opentelemetry-python#4345): one held by an agent thread at the
+        fork would hang the child's next measurement on that stream. They are reset here.
+        """
+        lock = self._collect_lock()
+        if child:
+            lock._at_fork_reinit()
+            _reinit_metric_locks(self.meter_provider)
+            for exporter in self.exporters:
+                exporter.after_fork_in_child()
+        else:
+            lock.release()
+
+    def _collect_lock(self) -> Any:
+        """The SDK's measurement-consumer lock, held for the whole of each collection."""
+        consumer = getattr(self.meter_provider, "_measurement_consumer", None)
+        return getattr(consumer, "_lock", None) or _NO_LOCK
+
+    def export_status(self) -> dict[str, dict[str, Any]]:
+        """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
+        return {signal: health.snapshot() for signal, health in self.export_health.items()}
 
     def collect(self, timeout_millis: float = 10_000) -> bool:
         """Run a collection now: every instrument's points reach the local store before this returns."""
@@ -71,6 +103,29 @@ class Providers:
             t.join(2 * EXPORT_TIMEOUT + 5)
 
 
+_NO_LOCK = threading.Lock()  # stands in when an SDK version keeps its collection lock elsewhere
+
+
+def _reinit_locks(obj: object) -> None:
+    for name, value in list(vars(obj).items()):
+        if name.endswith("lock") and hasattr(value, "_at_fork_reinit"):
+            value._at_fork_reinit()
+
+
+def _reinit_metric_locks(meter_provider: MeterProvider) -> None:
+    """Reset every lock of the SDK's metric pipeline (meters, reader storages, streams, aggregations)."""
+    for meter in list(getattr(meter_provider, "_meters", {}).values()):
+        _reinit_locks(meter)
+    consumer = getattr(meter_provider, "_measurement_consumer", None)
+    for storage in list(getattr(consumer, "_reader_storages", {}).values()):
+        _reinit_locks(storage)
+        for matches in list(getattr(storage, "_instrument_view_instrument_matches", {}).values()):
+            for match in matches:
+                _reinit_locks(match)
+                for aggregation in list(getattr(match, "_attributes_aggregation", {}).values()):
+                    _reinit_locks(aggregation)
+
+
 def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
     """The (protocol, endpoint URL) to export ``signal`` to, or None when none is configured."""
     wanted = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").lower()
@@ -88,7 +143,8 @@ def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
     return protocol, base
 
 
-def _exporter(settings: Settings, signal: Signal) -> tuple[Any, str] | None:
+def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], str] | None:
+    """A factory of the official OTLP exporter for ``signal`` and a description of its target, if configured."""
     target = _signal_url(settings, signal)
     if target is None:
         return None
@@ -110,7 +166,7 @@ def _exporter(settings: Settings, signal: Signal) -> tuple[Any, str] | None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 
         cls = HttpMetrics if signal == "metrics" else HttpSpans
-    return cls(**kwargs), f"{protocol} {url}"
+    return functools.partial(cls, **kwargs), f"{protocol} {url}"
 
 
 def _resource(settings: Settings) -> Resource:
@@ -144,11 +200,17 @@ def build_providers(
     )
     readers: list[MetricReader] = [local, *extra_metric_readers]
     targets: dict[str, str] = {}
+    health: dict[str, ExportHealth] = {}
+    guarded: list[GuardedMetricExporter | GuardedSpanExporter] = []
     metric_exporter = _exporter(settings, "metrics")
     if metric_exporter is not None:
-        exporter: MetricExporter = metric_exporter[0]
-        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=settings.export_interval * 1000))
         targets["metrics"] = metric_exporter[1]
+        health["metrics"] = ExportHealth("metrics", metric_exporter[1])
+        metric_out = GuardedMetricExporter(metric_exporter[0], health["metrics"])
+        guarded.append(metric_out)
+        readers.append(
+            PeriodicExportingMetricReader(metric_out, export_interval_millis=settings.export_interval * 1000)
+        )
     registry = None
     if settings.prometheus:  # the scrape endpoint's reader, with a registry of its own
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -162,14 +224,16 @@ def build_providers(
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     span_exporter = _exporter(settings, "traces")
     if span_exporter is not None:
-        span_out: SpanExporter = span_exporter[0]
-        tracer_provider.add_span_processor(BatchSpanProcessor(span_out))
         targets["traces"] = span_exporter[1]
+        health["traces"] = ExportHealth("traces", span_exporter[1])
+        span_out = GuardedSpanExporter(span_exporter[0], health["traces"])
+        guarded.append(span_out)
+        tracer_provider.add_span_processor(CountingBatchSpanProcessor(span_out))
     for processor in extra_span_processors:
         tracer_provider.add_span_processor(processor)
 
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
-    return Providers(meter_provider, tracer_provider, local, targets, installed, registry)
+    return Providers(meter_provider, tracer_provider, local, targets, installed, registry, health, guarded)
 
 
 def _bind_globals(meter_provider: MeterProvider, tracer_provider: TracerProvider) -> bool:

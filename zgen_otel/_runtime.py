@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -152,6 +154,26 @@ class Runtime:
         if self.providers is not None:
             self.providers.force_flush()
 
+    def _forking_parts(self) -> list[Any]:
+        """The parts whose locks guard data, in the order their locks are taken before a fork.
+
+        The SDK's collection comes first: its callbacks take the alert manager's and the store's locks.
+        """
+        parts = [self.providers, self.alert_manager, self.performance, self.persistence]
+        return [p for p in parts if p is not None]
+
+    def before_fork(self) -> None:
+        """Take the data locks, so that no other thread is half way through a change when the process forks."""
+        for part in self._forking_parts():
+            part.before_fork()
+        self.store.before_fork()
+
+    def after_fork(self, child: bool) -> None:
+        """Release the data locks; in a child, restart background work and reconnect the exporters."""
+        self.store.after_fork()
+        for part in reversed(self._forking_parts()):
+            part.after_fork(child)
+
     def shutdown(self) -> None:
         """Collect a last time, flush exporters and persistence, and stop background threads."""
         if self.system_monitor is not None:
@@ -259,6 +281,41 @@ def reset() -> None:
     shutdown()
     with _lock:
         _shut_down = False
+
+
+def _before_fork() -> None:
+    rt = _current
+    if rt is not None:
+        rt.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    rt = _current
+    if rt is not None:
+        rt.after_fork(child=False)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()  # a configure() in another thread of the parent must not lock the child out
+    rt = _current
+    if rt is not None:
+        rt.after_fork(child=True)
+        # A multiprocessing child ends with os._exit(), which skips atexit: flush through its own finalizers.
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None:
+            mp_util.register_after_fork(rt, _flush_at_multiprocessing_exit)
+
+
+def _flush_at_multiprocessing_exit(_: Runtime) -> None:
+    """Registered in a multiprocessing child (after its finalizer registry was cleared): flush at its exit."""
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, _at_exit, exitpriority=0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 def _at_exit() -> None:

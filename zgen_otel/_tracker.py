@@ -203,8 +203,6 @@ class PerformanceTracker:
         if not queue:
             return
         with self._lock:
-            if len(queue) == queue.maxlen:
-                self.dropped += 1  # at least one was pushed out; counted once per overflow episode
             record = self._duration.record
             counts: dict[tuple[str, str, str | None], int] = {}
             while queue:
@@ -248,6 +246,19 @@ class PerformanceTracker:
         now = self.clock()
         with self._lock:
             return {name: op.snapshot(now, window_seconds) for name, op in sorted(self._ops.items())}
+
+    def before_fork(self) -> None:
+        """Hold the statistics lock, so the child's copy is consistent."""
+        self._lock.acquire()
+
+    def after_fork(self, child: bool) -> None:
+        """Release the lock; in the child, start a worker of its own and leave the parent's queue to the parent."""
+        self._lock.release()
+        if child:
+            self.queue.clear()  # the parent exports these; the child would export them a second time
+            self._stop = threading.Event()
+            self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
+            self._worker.start()
 
     def shutdown(self) -> None:
         """Stop the worker and process what is queued."""

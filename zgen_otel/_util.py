@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RateLimitedLogger", "check_attributes", "positive_seconds"]
+from zgen_otel._fork import fork_safe_lock
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "RateLimitedLogger",
+    "check_attributes",
+    "finite_float",
+    "positive_seconds",
+    "safe_repr",
+]
+
+#: The range of an OTel (and OTLP) integer attribute or value: a signed 64-bit integer.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class RateLimitedLogger:
@@ -23,7 +35,7 @@ class RateLimitedLogger:
         self._interval = interval
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
 
     def _due(self, key: str) -> int | None:
         now = time.monotonic()
@@ -50,24 +62,59 @@ class RateLimitedLogger:
             self._logger.exception(msg + suffix, *args)
 
 
+def finite_float(value: int | float) -> float | None:
+    """``float(value)``, or None when it is NaN, infinite, or an int too large for a float."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def positive_seconds(name: str, value: object) -> float:
     """``value`` as a finite number of seconds > 0 (bools refused); ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        return float(value)
-    raise ValueError(f"{name} must be a finite number of seconds > 0; got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = finite_float(value)
+        if seconds is not None and seconds > 0:
+            return seconds
+    raise ValueError(f"{name} must be a finite number of seconds > 0; got {safe_repr(value)}")
 
 
 def check_attributes(attributes: object) -> dict[str, str | bool | int | float]:
     """A copy of ``attributes`` after checking it maps non-empty str keys to str, bool, int or finite float.
 
+    Integers must fit in a signed 64-bit integer (what an OTel attribute, and OTLP, can carry).
+
     Raises:
         TypeError: naming the mapping, key or value that breaks the rule.
     """
     if not isinstance(attributes, Mapping):
-        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {attributes!r}")
+        raise TypeError(f"attributes must be a mapping of str to str/bool/int/float; got {safe_repr(attributes)}")
     for k, v in attributes.items():
         if not isinstance(k, str) or not k:
-            raise TypeError(f"attribute keys must be non-empty str; got {k!r}")
-        if not isinstance(v, (str, bool, int, float)) or (isinstance(v, float) and not math.isfinite(v)):
-            raise TypeError(f"attribute {k!r} must be a str, bool, int or finite float; got {v!r}")
+            raise TypeError(f"attribute keys must be non-empty str; got {safe_repr(k)}")
+        if (
+            not isinstance(v, (str, bool, int, float))
+            or (isinstance(v, float) and not math.isfinite(v))
+            or (isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX)
+        ):
+            raise TypeError(
+                f"attribute {safe_repr(k)} must be a str, bool, int (signed 64-bit) or finite float; got {safe_repr(v)}"
+            )
     return dict(attributes)
+
+
+def safe_repr(value: object, limit: int = 1000) -> str:
+    """``repr(value)`` for an error message: cut to ``limit`` characters, and never raising.
+
+    Bad input can be a megabyte of text, an int too long for ``repr`` (Python refuses more than 4300
+    digits), or an object whose ``__repr__`` raises.
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        if isinstance(value, int):
+            text = f"<int of {value.bit_length()} bits>"
+        else:
+            text = f"<{type(value).__name__} object at {id(value):#x}>"
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"

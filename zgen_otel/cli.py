@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import ipaddress
 import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 
@@ -55,15 +57,24 @@ def serve(host: str, port: int) -> int:
 
 def status(url: str) -> int:
     """Print what a running server's ``/api/monitoring`` says."""
-    request = urllib.request.Request(url.rstrip("/") + "/api/monitoring")
+    from zgen_otel.config import redact_url
+
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
     try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            print("zgen-otel: --url must not hold credentials; set ZGEN_OTEL_API_TOKEN instead", file=sys.stderr)
+            return 2
+        request = urllib.request.Request(url.rstrip("/") + "/api/monitoring")
+        if token:
+            request.add_unredirected_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=5) as response:
             data = json.load(response)
     except (urllib.error.URLError, OSError) as exc:
-        print(f"zgen-otel: no answer from {url}: {exc}", file=sys.stderr)
+        print(f"zgen-otel: no answer from {redact_url(url)}: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, http.client.HTTPException) as exc:
+        print(f"zgen-otel: no usable answer from {redact_url(url)} ({type(exc).__name__})", file=sys.stderr)
         return 1
     store = data.get("store", {})
     print(f"service       {data['service_name']} (zgen-otel {data['version']})")

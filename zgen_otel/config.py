@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings"]
+__all__ = ["ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings", "redact_url"]
 
 OtlpProtocol = Literal["grpc", "http/protobuf"]
 _PROTOCOLS: tuple[str, ...] = ("grpc", "http/protobuf")
@@ -22,6 +23,21 @@ _FALSE = ("false", "0", "no", "off")
 
 class ConfigError(ValueError):
     """A setting has a value that is not allowed; the message names the setting, the value and the rule."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info, query and fragment (where credentials and tokens go): safe to log and show."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    if not parts.netloc:
+        return url.rpartition("@")[2].split("?", 1)[0].split("#", 1)[0]
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
 
 
 def _bool(raw: str) -> bool:
@@ -82,6 +98,11 @@ class _Spec:
     env: str
     parse: Callable[[str], Any]
     allowed: str
+    secret: bool = False
+
+    def label(self, name: str, value: object) -> str:
+        """How an error names a value: ``name=value``, with the value hidden when it can hold secrets."""
+        return f"{name}=<redacted>" if self.secret else f"{name}={value!r}"
 
 
 # keyword -> (environment variable, parser, what is allowed). Defaults live on Settings.
@@ -98,7 +119,7 @@ ENV_VARS: dict[str, _Spec] = {
     "otlp_protocol": _Spec("OTEL_EXPORTER_OTLP_PROTOCOL", _protocol, "grpc or http/protobuf"),
     "otlp_metrics_protocol": _Spec("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", _protocol, "grpc or http/protobuf"),
     "otlp_traces_protocol": _Spec("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _protocol, "grpc or http/protobuf"),
-    "otlp_headers": _Spec("OTEL_EXPORTER_OTLP_HEADERS", _headers, "comma-separated key=value pairs"),
+    "otlp_headers": _Spec("OTEL_EXPORTER_OTLP_HEADERS", _headers, "comma-separated key=value pairs", secret=True),
     "export_interval": _Spec("OTEL_METRIC_EXPORT_INTERVAL", lambda r: _positive_float(r) / 1000, "milliseconds > 0"),
     "store_path": _Spec("ZGEN_OTEL_STORE_PATH", _optional_text, "a file path for the SQLite store"),
     "store_flush_interval": _Spec("ZGEN_OTEL_STORE_FLUSH_INTERVAL", _positive_float, "a number of seconds > 0"),
@@ -155,11 +176,19 @@ class Settings:
         own = self.otlp_metrics_protocol if signal == "metrics" else self.otlp_traces_protocol
         return own or self.otlp_protocol
 
+    def __repr__(self) -> str:
+        shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["otlp_headers"] = {key: "<redacted>" for key in self.otlp_headers}
+        for key in ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint"):
+            if shown[key]:
+                shown[key] = redact_url(shown[key])
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
 
 def _check_override(key: str, value: Any) -> Any:
     """Validate one ``configure`` keyword with the same rules as its environment variable."""
     spec = ENV_VARS[key]
-    label = f"{key}={value!r}"
+    label = spec.label(key, value)
     if value is None:
         return None  # back to the default
     if spec.parse is _headers and isinstance(value, Mapping):
@@ -198,7 +227,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for key, spec in ENV_VARS.items():
         raw = env.get(spec.env)
         if raw is not None and raw.strip():
-            values[key] = _validated(f"{spec.env}={raw!r}", spec.parse, raw, spec.allowed)
+            values[key] = _validated(spec.label(spec.env, raw), spec.parse, raw, spec.allowed)
     unknown = sorted(set(overrides) - set(ENV_VARS))
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(ENV_VARS)}")

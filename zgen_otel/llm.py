@@ -20,7 +20,6 @@ import functools
 import inspect
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _runtime
+from zgen_otel._fork import fork_safe_lock
+from zgen_otel._util import INT64_MAX, finite_float, safe_repr
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -68,19 +69,29 @@ class PriceTable:
     """
 
     def __init__(self, prices: Mapping[str, Price | tuple[float, float]], currency: str = "USD", strict: bool = False):
+        if not isinstance(prices, Mapping):
+            got = safe_repr(prices)
+            raise TypeError(f"prices must be a mapping of model name to (input, output) prices; got {got}")
+        if not isinstance(currency, str) or not currency:
+            raise ValueError(f"currency must be a non-empty str such as 'USD'; got {safe_repr(currency)}")
         self.currency = currency
         self.strict = strict
         self._prices: dict[str, Price] = {}
         for model, price in prices.items():
-            p = price if isinstance(price, Price) else Price(*price)
+            if not isinstance(model, str) or not model:
+                raise ValueError(f"model names must be non-empty str; got {safe_repr(model)}")
+            if isinstance(price, Price):
+                p = price
+            elif isinstance(price, (tuple, list)) and len(price) == 2:
+                p = Price(*price)
+            else:
+                raise ValueError(
+                    f"price of {safe_repr(model)} must be a Price or (input, output) per million tokens; "
+                    f"got {safe_repr(price)}"
+                )
             for value in (p.input_per_million, p.output_per_million):
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, (int, float))
-                    or not math.isfinite(value)
-                    or value < 0
-                ):
-                    raise ValueError(f"price of {model!r} must be finite numbers >= 0; got {price!r}")
+                if not _non_negative(value):
+                    raise ValueError(f"price of {safe_repr(model)} must be finite numbers >= 0; got {safe_repr(price)}")
             self._prices[model] = p
 
     @classmethod
@@ -101,7 +112,13 @@ class PriceTable:
             if self.strict:
                 raise LookupError(f"no price for model {model!r}; known: {sorted(self._prices)}")
             return None
-        return (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1e6
+        cost = (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1e6
+        if not math.isfinite(cost):
+            raise ValueError(
+                f"the cost of {input_tokens} input and {output_tokens} output tokens of {model!r} is beyond the "
+                f"float range (prices {price})"
+            )
+        return cost
 
 
 _prices: PriceTable | None = None
@@ -111,14 +128,14 @@ def set_price_table(table: PriceTable | None) -> None:
     """Use ``table`` for ``zgen.llm.cost`` from now on (None: record no cost)."""
     global _prices
     if table is not None and not isinstance(table, PriceTable):
-        raise TypeError(f"table must be a PriceTable or None; got {table!r}")
+        raise TypeError(f"table must be a PriceTable or None; got {safe_repr(table)}")
     _prices = table
 
 
 class _Instruments:
     """The GenAI instruments of one runtime (created on first use)."""
 
-    _lock = threading.Lock()
+    _lock = fork_safe_lock()
     _by_runtime: dict[int, _Instruments] = {}
 
     def __init__(self, rt: _runtime.Runtime) -> None:
@@ -152,14 +169,43 @@ def _attrs(**values: Any) -> dict[str, Any]:
     return {k.replace("__", "."): v for k, v in values.items() if v is not None}
 
 
+def _non_negative(value: object) -> bool:
+    """Whether ``value`` is a finite int or float >= 0 (bools and ints beyond the float range are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    number = finite_float(value)
+    return number is not None and number >= 0
+
+
 def _check_tokens(name: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a whole number of tokens; got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0; got {value!r}")
+        raise TypeError(f"{name} must be a whole number of tokens; got {type(value).__name__} {safe_repr(value)}")
+    if not 0 <= value <= INT64_MAX:
+        raise ValueError(f"{name} must be >= 0 and fit in a signed 64-bit integer; got {safe_repr(value)}")
     return value
+
+
+def _check_text(name: str, value: object) -> str | None:
+    """An optional attribute (provider, response model, error type): None or a non-empty str."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise TypeError(f"{name} must be a non-empty str or None; got {safe_repr(value)}")
+    return value
+
+
+def _check_model(model: object) -> str:
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model must be a non-empty str; got {safe_repr(model)}")
+    return model
+
+
+def _check_call(model: object, provider: object, operation: object) -> None:
+    """Check what a call is tracked as: its model, provider and operation name."""
+    _check_model(model)
+    _check_text("provider", provider)
+    if not isinstance(operation, str) or not operation:
+        raise TypeError(f"operation must be a non-empty str such as 'chat'; got {safe_repr(operation)}")
 
 
 def record_llm_usage(
@@ -176,14 +222,17 @@ def record_llm_usage(
     """Record the GenAI metrics of a call whose numbers you already have; return its cost (or None).
 
     Raises:
-        TypeError, ValueError: tokens that are not whole numbers >= 0, an empty model, a negative duration.
+        TypeError, ValueError: tokens that are not whole numbers >= 0, an empty model, a duration that is not
+            a finite number of seconds >= 0, a provider, operation, response model or error type that is not a
+            non-empty str.
         LookupError: an unknown model with a strict price table.
     """
-    if not isinstance(model, str) or not model:
-        raise ValueError(f"model must be a non-empty str; got {model!r}")
+    _check_call(model, provider, operation)
+    _check_text("response_model", response_model)
+    _check_text("error_type", error_type)
     tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0):
-        raise ValueError(f"duration must be a number of seconds >= 0; got {duration!r}")
+    if duration is not None and not _non_negative(duration):
+        raise ValueError(f"duration must be a finite number of seconds >= 0; got {safe_repr(duration)}")
     cost = None
     if _prices is not None:  # priced by the response model when the table knows it, else the requested one
         priced = response_model if response_model is not None and _prices.knows(response_model) else model
@@ -208,10 +257,9 @@ class LLMCall:
     """One LLM call being tracked; get it from ``llm_call(...)``."""
 
     def __init__(self, model: str, provider: str | None, operation: str) -> None:
-        if not isinstance(model, str) or not model:
-            raise ValueError(f"model must be a non-empty str; got {model!r}")
+        _check_call(model, provider, operation)
         self.model, self.provider, self.operation = model, provider, operation
-        self.response_model: str | None = None
+        self._response_model: str | None = None
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cost: float | None = None
@@ -219,6 +267,15 @@ class LLMCall:
         self._start = 0.0
         self._first: float | None = None
         self._token: Any = None
+
+    @property
+    def response_model(self) -> str | None:
+        """The model that answered (from the response), when it differs from the requested one."""
+        return self._response_model
+
+    @response_model.setter
+    def response_model(self, model: str | None) -> None:
+        self._response_model = _check_text("response_model", model)
 
     def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
         """Token counts from the response (validated)."""

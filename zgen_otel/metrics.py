@@ -12,12 +12,12 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _runtime
-from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds
+from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds, safe_repr
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
@@ -43,20 +43,25 @@ MetricCallback = Callable[[str, float, float, Mapping[str, AttributeValue]], Non
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./\-]{0,254}")
 _NAME_RULE = "must start with a letter and hold only letters, digits, '_', '.', '-' and '/' (at most 255 characters)"
 _SERIES_CACHE_SIZE = 100_000
+#: The latest timestamp accepted: 9999-12-31T23:59:59Z (what ``datetime`` and RFC 3339 can write).
+MAX_TIMESTAMP = 253_402_300_799.0
 
 
 def _check_name(what: str, name: object) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str; got {type(name).__name__} {name!r}")
+        raise TypeError(f"{what} must be a str; got {type(name).__name__} {safe_repr(name)}")
     if not _NAME_RE.fullmatch(name):
-        raise ValueError(f"{what} {name!r} is not valid: it {_NAME_RULE}")
+        raise ValueError(f"{what} {safe_repr(name)} is not valid: it {_NAME_RULE}")
     return name
 
 
-def _as_float(value: object) -> float:
+def _as_float(value: object, what: str = "metric value") -> float:
     if isinstance(value, numbers.Real):
-        return float(value)
-    raise TypeError(f"metric value must be a real number (int or float); got {type(value).__name__} {value!r}")
+        try:
+            return float(value)
+        except OverflowError:  # an int (or Fraction) beyond the float range
+            raise ValueError(f"{what} {safe_repr(value)} is too large for a float (at most about 1.8e308)") from None
+    raise TypeError(f"{what} must be a real number (int or float); got {type(value).__name__} {safe_repr(value)}")
 
 
 def _attributes(attributes: object) -> AttributeKey:
@@ -84,10 +89,25 @@ class MetricsRecorder:
         """Full names of every metric recorded through ``record_metric``."""
         return set(self._names.values())
 
-    def drop_nonfinite(self, series: Series, value: float) -> None:
+    def drop_nonfinite(self, full_name: str, value: float) -> None:
         """Count and (rate-limited) warn about a NaN or infinite value."""
         self.dropped_nonfinite += 1
-        _warn.warning(f"nonfinite:{series.name}", "zgen_otel dropped non-finite %r for %r", value, series.name)
+        _warn.warning(f"nonfinite:{full_name}", "zgen_otel dropped non-finite %r for %r", value, full_name)
+
+    def full_name(
+        self, name: str, category: str | None, attributes: Mapping[str, AttributeValue] | None, unit: str
+    ) -> str:
+        """Validate a sample's name, category, attributes and unit without creating its series."""
+        if attributes is not None:
+            _attributes(attributes)
+        return self._full_name(name, category, unit)
+
+    def _full_name(self, name: str, category: str | None, unit: str) -> str:
+        try:
+            full = self._names.get((name, category))
+        except TypeError:  # an unhashable name or category: _register explains
+            full = None
+        return full or self._register(name, category, unit)
 
     def resolve(
         self, name: str, category: str | None, attributes: Mapping[str, AttributeValue] | None, unit: str
@@ -96,15 +116,13 @@ class MetricsRecorder:
 
         Returns None when the store's series cap drops it (the store counts and warns).
         """
-        key = _attributes(attributes) if attributes else ()
-        full = self._names.get((name, category))
-        if full is None:
-            full = self._register(name, category, unit)
+        key = _attributes(attributes) if attributes is not None else ()
+        full = self._full_name(name, category, unit)
         series = self._store.get_or_create(full, key, unit, category)
         if series is not None:
             if len(self.series) >= _SERIES_CACHE_SIZE:
                 self.series.clear()
-            self.series[(name, category, tuple(attributes.items()) if attributes else ())] = series
+            self.series[(name, category, tuple(attributes.items()) if attributes is not None else ())] = series
         return series
 
     def _register(self, name: str, category: str | None, unit: str) -> str:
@@ -112,10 +130,10 @@ class MetricsRecorder:
         if category is not None:
             _check_name("category", category)
         if not isinstance(unit, str):
-            raise TypeError(f"unit must be a str; got {unit!r}")
+            raise TypeError(f"unit must be a str; got {safe_repr(unit)}")
         full = f"{category}.{name}" if category else name
         if len(full) > 255:
-            raise ValueError(f"metric name {full!r} is not valid: it {_NAME_RULE}")
+            raise ValueError(f"metric name {safe_repr(full)} is not valid: it {_NAME_RULE}")
         if full not in self._names.values():
             self._meter.create_observable_gauge(full, callbacks=[self._observer(full)], unit=unit)
         self._names[(name, category)] = full
@@ -134,9 +152,12 @@ class MetricsRecorder:
 
 
 def _check_timestamp(timestamp: object) -> float:
-    ts = _as_float(timestamp)
-    if not math.isfinite(ts) or ts < 0:
-        raise ValueError(f"timestamp must be a finite number of seconds since the epoch; got {timestamp!r}")
+    ts = _as_float(timestamp, "timestamp")
+    if not 0 <= ts <= MAX_TIMESTAMP:  # NaN fails too
+        raise ValueError(
+            f"timestamp must be seconds since the epoch between 0 and {MAX_TIMESTAMP:.0f} (year 9999); "
+            f"got {safe_repr(timestamp)}"
+        )
     return ts
 
 
@@ -163,8 +184,10 @@ def record_metric(
         timestamp: seconds since the epoch; defaults to now.
 
     Raises:
-        TypeError: ``value`` is not a real number, or ``name``/``attributes`` have the wrong types.
-        ValueError: ``name`` or ``category`` breaks the naming rule.
+        TypeError: ``value`` or ``timestamp`` is not a real number, or ``name``/``attributes`` have the wrong
+            types.
+        ValueError: ``name`` or ``category`` breaks the naming rule; ``value`` is an int too large for a
+            float; ``timestamp`` is not between 0 and year 9999.
     """
     rec = (_runtime._current or _runtime.get_runtime()).metrics
     if rec is None:
@@ -172,23 +195,62 @@ def record_metric(
     # The hot path, inlined (a call frame is a tenth of its cost): one cached look-up, one append.
     if type(value) is not float:
         value = _as_float(value)
+    if type(unit) is not str and not isinstance(unit, str):  # checked on every call, not only a name's first
+        raise TypeError(f"unit must be a str; got {safe_repr(unit)}")
+    if timestamp is not None:  # checked before anything is created: a rejected sample leaves no trace
+        timestamp = _check_timestamp(timestamp)
     try:
-        series = rec.series[(name, category, tuple(attributes.items()) if attributes else ())]
+        series = rec.series[(name, category, tuple(attributes.items()) if attributes is not None else ())]
     except (KeyError, TypeError, AttributeError):  # first use, or input the slow path will explain
         series = None
     if series is None or not series.alive:
+        if value - value != 0.0:  # NaN or +-inf: validated and counted, but no (empty) series is created
+            rec.drop_nonfinite(rec.full_name(name, category, attributes, unit), value)
+            return
         series = rec.resolve(name, category, attributes, unit)
         if series is None:
             return  # over the series cap: counted by the store
     if value - value != 0.0:  # NaN or +-inf
-        rec.drop_nonfinite(series, value)
+        rec.drop_nonfinite(series.name, value)
         return
-    series.append(rec.clock() if timestamp is None else _check_timestamp(timestamp), value)
+    series.append(rec.clock() if timestamp is None else timestamp, value)
 
 
 def _store() -> MetricStore | None:
     rt = _runtime.get_runtime()
     return rt.store if rt.enabled else None
+
+
+def _check_query(name: object, attributes: object) -> Mapping[str, AttributeValue] | None:
+    """Check a query's metric name (a str) and attribute filter (like ``record_metric``'s attributes)."""
+    if not isinstance(name, str):
+        raise TypeError(f"metric name must be a str; got {type(name).__name__} {safe_repr(name)}")
+    return None if attributes is None else check_attributes(attributes)
+
+
+def _check_time(what: str, value: object) -> float | None:
+    """A ``since``/``until`` bound: None, or a number of Unix seconds (clamped to the range samples can have)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number of seconds since the epoch or None; got {safe_repr(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # a huge int: past (or before) every sample
+        seconds = math.inf if cast(float, value) > 0 else -math.inf
+    if math.isnan(seconds):
+        raise ValueError(f"{what} must be a number of seconds since the epoch or None; got {safe_repr(value)}")
+    return min(max(seconds, -1.0), MAX_TIMESTAMP + 1.0)  # keeps the store's millisecond arithmetic in range
+
+
+def _check_limit(limit: object) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be a whole number >= 0 or None; got {type(limit).__name__} {safe_repr(limit)}")
+    if limit < 0:
+        raise ValueError(f"limit must be a whole number >= 0 or None; got {safe_repr(limit)}")
+    return limit
 
 
 def get_metric_history(
@@ -203,9 +265,15 @@ def get_metric_history(
     ``since``/``until`` bound the time range (seconds since the epoch); ``limit`` keeps the newest points;
     ``attributes`` selects the series whose attributes include those items (all series when omitted).
     History older than the raw window comes back as per-minute or per-hour means (``samples`` > 1).
+
+    Raises:
+        TypeError, ValueError: a name that is not a str, bounds that are not numbers, a negative ``limit``,
+            attributes that are not a mapping of str to str/bool/int/float.
     """
+    attributes = _check_query(name, attributes)
+    lo, hi, count = _check_time("since", since), _check_time("until", until), _check_limit(limit)
     store = _store()
-    return [] if store is None else store.history(name, attributes, since, until, limit)
+    return [] if store is None else store.history(name, attributes, lo, hi, count)
 
 
 def get_metric_stats(
@@ -213,6 +281,7 @@ def get_metric_stats(
 ) -> WindowStats | None:
     """Count, sum, avg, min, max, latest and p50/p95/p99 of ``name`` over the last ``window_seconds``."""
     window = positive_seconds("window_seconds", window_seconds)
+    attributes = _check_query(name, attributes)
     store = _store()
     return None if store is None else store.window(name, window, attributes)
 
@@ -222,6 +291,7 @@ def get_metric_average(
 ) -> float | None:
     """The mean of ``name`` over the last ``window_seconds`` seconds, or None when the window is empty."""
     window = positive_seconds("window_seconds", window_seconds)
+    attributes = _check_query(name, attributes)
     store = _store()
     return None if store is None else store.mean(name, window, attributes)
 
@@ -250,16 +320,21 @@ def register_callback(name_or_pattern: str, callback: MetricCallback) -> None:
     ``name_or_pattern`` is a full metric name (``system.cpu_usage``) or a glob (``system.*``). A callback
     that raises is logged (rate-limited) and never breaks ``record_metric`` or the other callbacks.
     """
-    if not isinstance(name_or_pattern, str) or not name_or_pattern:
-        raise ValueError(f"name_or_pattern must be a non-empty str; got {name_or_pattern!r}")
+    _check_pattern(name_or_pattern)
     if not callable(callback):
-        raise TypeError(f"callback must be callable; got {callback!r}")
+        raise TypeError(f"callback must be callable; got {safe_repr(callback)}")
     rt = _runtime.get_runtime()
     if rt.enabled:
         rt.store.subscribe(name_or_pattern, callback)
 
 
+def _check_pattern(name_or_pattern: object) -> None:
+    if not isinstance(name_or_pattern, str) or not name_or_pattern:
+        raise ValueError(f"name_or_pattern must be a non-empty str; got {safe_repr(name_or_pattern)}")
+
+
 def unregister_callback(name_or_pattern: str, callback: MetricCallback) -> bool:
     """Remove a callback added with :func:`register_callback`; return whether it was registered."""
+    _check_pattern(name_or_pattern)
     rt = _runtime.get_runtime()
     return rt.enabled and rt.store.unsubscribe(name_or_pattern, callback)

@@ -40,7 +40,7 @@ from zgen_otel._tracker import (
     OperationStats,
     PerformanceTracker,
 )
-from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds
+from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds, safe_repr
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -117,7 +117,10 @@ def _finish(call: _Call, exc: BaseException | None, count_base: bool) -> None:
                 span.record_exception(exc)
                 if failure:
                     span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
-        tracker.queue.append((name, start, end, error_type, outcome))
+        queue = tracker.queue
+        if len(queue) == queue.maxlen:  # the worker is behind by a million calls: the oldest goes, counted
+            tracker.dropped += 1
+        queue.append((name, start, end, error_type, outcome))
         span.end(end)
     except Exception:
         _warn.exception("finish", "zgen_otel: finishing a tracked call failed; the call itself is unaffected")
@@ -126,10 +129,17 @@ def _finish(call: _Call, exc: BaseException | None, count_base: bool) -> None:
 # -- validation ------------------------------------------------------------------------------------------
 def _check_name(name: object) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"track name must be a str; got {type(name).__name__} {name!r}")
+        raise TypeError(f"track name must be a str; got {type(name).__name__} {safe_repr(name)}")
     if not name.strip():
         raise ValueError(f"track name must be a non-empty string; got {name!r}")
     return name
+
+
+def _check_kind(kind: object) -> SpanKind:
+    if not isinstance(kind, SpanKind):
+        allowed = ", ".join(f"SpanKind.{k.name}" for k in SpanKind)
+        raise TypeError(f"kind must be one of {allowed}; got {safe_repr(kind)}")
+    return kind
 
 
 def _check_attributes(attributes: object) -> dict[str, Any]:
@@ -201,13 +211,14 @@ def track(
     Raises:
         TypeError, ValueError: at decoration time, for a bad name, attributes, ``record_args`` or target.
     """
+    _check_kind(kind)
     if callable(name) or isinstance(name, (classmethod, staticmethod)):
         return _decorate(name, None, {}, None, kind, count_base_exceptions)
     if name is not None:
         _check_name(name)
     attrs = _check_attributes(attributes)
     if isinstance(record_args, str) or (record_args is not None and not isinstance(record_args, Iterable)):
-        raise TypeError(f"record_args must be an iterable of parameter names; got {record_args!r}")
+        raise TypeError(f"record_args must be an iterable of parameter names; got {safe_repr(record_args)}")
     wanted = tuple(record_args) if record_args is not None else None
 
     def decorator(fn: Callable[P, R]) -> Callable[P, R]:
@@ -246,7 +257,7 @@ def _decorate(
     if isinstance(fn, (classmethod, staticmethod)):
         return type(fn)(_decorate(fn.__func__, name, attrs, record_args, kind, count_base))
     if not callable(fn):
-        raise TypeError(f"track can only decorate a callable; got {type(fn).__name__} {fn!r}")
+        raise TypeError(f"track can only decorate a callable; got {type(fn).__name__} {safe_repr(fn)}")
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
     module = getattr(fn, "__module__", None) or ""
     op = name or qualname
@@ -424,7 +435,7 @@ class track_context:
     ) -> None:
         self._name = _check_name(name)
         self._attributes = _check_attributes(attributes)
-        self._kind = kind
+        self._kind = _check_kind(kind)
         self._count_base = count_base_exceptions
         self._call: _Call | None = None
         self._token: object = None
@@ -490,4 +501,6 @@ def get_performance_stats(window_seconds: float | None = None) -> dict[str, Oper
 
 def get_operation_stats(name: str, window_seconds: float | None = None) -> OperationStats | None:
     """Statistics of one operation, or None when it was never called."""
+    if not isinstance(name, str):
+        raise TypeError(f"operation name must be a str; got {type(name).__name__} {safe_repr(name)}")
     return get_performance_stats(window_seconds).get(name)

@@ -513,6 +513,18 @@ class MetricStore:
                     del self._by_name[series.name]
         return len(gone)
 
+    def before_fork(self) -> None:
+        """Hold every lock of the store (store first, then each series, the order ``prune`` takes them)."""
+        self._lock.acquire()
+        for series in self._series.values():
+            series._lock.acquire()
+
+    def after_fork(self) -> None:
+        """Release what :meth:`before_fork` took (in the parent and in the child alike)."""
+        for series in self._series.values():
+            series._lock.release()
+        self._lock.release()
+
     def watch(self, name: str, watcher: Callable[[Series, float, float], None]) -> None:
         """Call ``watcher(series, timestamp, value)`` on every sample of the metric ``name`` (exact name).
 

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from zgen_otel import _runtime
+from zgen_otel._util import positive_seconds, safe_repr
 from zgen_otel.alerting import AlertSeverity, CustomRule, get_alert_manager
 from zgen_otel.metrics import get_latest_value, record_metric
 from zgen_otel.performance import track_context
@@ -26,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _check(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"task name must be a non-empty str; got {name!r}")
+        raise ValueError(f"task name must be a non-empty str; got {safe_repr(name)}")
     return name
 
 
@@ -43,7 +44,13 @@ def _run(name: str) -> Iterator[None]:
 
 
 def task(name: str | None = None) -> Callable[[F], F]:
-    """Decorate a scheduled job (sync or async); ``name`` defaults to the function's name."""
+    """Decorate a scheduled job (sync or async); ``name`` defaults to the function's name.
+
+    Raises:
+        ValueError: ``name`` is not a non-empty str (at once, not when the decorator is applied).
+    """
+    if name is not None:
+        _check(name)
 
     def decorator(fn: F) -> F:
         run_name = _check(name or getattr(fn, "__name__", ""))
@@ -77,10 +84,13 @@ def add_staleness_rule(
     """Alert ``task_stale_<name>`` when the task has not succeeded for ``max_age`` seconds.
 
     A task that never succeeded counts from the moment the rule was added.
+
+    Raises:
+        ValueError, TypeError: a bad task name (it also has to make a valid rule name), a ``max_age`` that is
+            not a finite number of seconds > 0, an unknown severity, a duplicate rule without ``replace``.
     """
     _check(name)
-    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age > 0:
-        raise ValueError(f"max_age must be a number of seconds > 0; got {max_age!r}")
+    max_age = positive_seconds("max_age", max_age)
     manager = get_alert_manager()
     since = manager.clock()
 

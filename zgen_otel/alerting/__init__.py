@@ -117,7 +117,7 @@ def trigger_alert(
 def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_otel") -> str:
     """The metric rules as a Prometheus rule file (written to ``path`` when given); custom rules are skipped."""
     manager = get_alert_manager()
-    units = {i.name: i.unit for i in manager.store.info()}
+    units = {s.name: s.unit for s in manager.store.all_series()}  # no sorting: attribute values may not compare
     units.update({name: "%" for name in ("system.cpu_percent", "system.memory_percent", "system.swap_percent",
                                          "system.disk_percent")})  # fmt: skip
     text = render_rules(manager.list_rules(), units, group)

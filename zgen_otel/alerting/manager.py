@@ -21,6 +21,8 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from zgen_otel._fork import abandon
+from zgen_otel._util import RateLimitedLogger
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
 from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState, str_map, validate_name
@@ -29,6 +31,7 @@ from zgen_otel.store import MetricStore, Series
 __all__ = ["AlertManager", "Silence"]
 
 _log = logging.getLogger(__name__)
+_warn = RateLimitedLogger(_log)
 _events = logging.getLogger("zgen_otel.alerts")
 
 
@@ -108,19 +111,33 @@ class _History:
         data["severity"] = int(alert.severity)
         data["status"] = alert.status.value
         body = json.dumps(data, default=str)
-        self._db.execute("INSERT OR REPLACE INTO alerts (id, starts_at, body) VALUES (?, ?, ?)",
-                         (alert.id, alert.starts_at, body))  # fmt: skip
+        self._write("INSERT OR REPLACE INTO alerts (id, starts_at, body) VALUES (?, ?, ?)",
+                    (alert.id, alert.starts_at, body))  # fmt: skip
 
     def prune(self, cutoff: float) -> None:
         while self.items and self.items[0].starts_at < cutoff and not self.items[0].active:
             self.items.popleft()
-        if self._db is not None:
-            self._db.execute("DELETE FROM alerts WHERE starts_at < ? AND body NOT LIKE '%\"status\": \"firing\"%'",
-                             (cutoff,))  # fmt: skip
+        self._write("DELETE FROM alerts WHERE starts_at < ? AND body NOT LIKE '%\"status\": \"firing\"%'", (cutoff,))
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Mirror a change to the file; a busy or failing file costs the mirror, never the alert state."""
+        if self._db is None:
+            return
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            _warn.warning("history-write", "zgen_otel: writing alert history to its file failed (%s); "
+                          "the history stays in memory and the alert is written on its next change", exc)  # fmt: skip
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
+            self._db = None
+
+    def detach(self) -> None:
+        """In a forked child: stop mirroring to the parent's file (kept in memory only from now on)."""
+        if self._db is not None:
+            abandon(self._db)
             self._db = None
 
 
@@ -657,6 +674,22 @@ class AlertManager:
                 self.evaluate()
             except Exception:
                 _log.exception("zgen_otel: alert evaluation tick failed")
+
+    def before_fork(self) -> None:
+        """Hold the alert state's lock, so the child's copy is consistent."""
+        self._lock.acquire()
+
+    def after_fork(self, child: bool) -> None:
+        """Release the lock; in the child, restart the evaluator and the notification workers of its own."""
+        self._lock.release()
+        if not child:
+            return
+        self._history.detach()
+        self.dispatcher.after_fork_in_child()
+        if self._thread is not None and not self._stop.is_set():
+            self._stop = threading.Event()
+            self._thread = None
+            self.start()
 
     def shutdown(self) -> None:
         """Stop evaluating, deliver queued notifications, close the history file."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from zgen_otel._util import safe_repr
+
 __all__ = ["Alert", "AlertSeverity", "AlertStatus", "fingerprint", "iso"]
 
 
@@ -30,7 +32,7 @@ class AlertSeverity(enum.IntEnum):
         if isinstance(value, str) and value.upper() in cls.__members__:
             return cls[value.upper()]
         allowed = ", ".join(m.name for m in cls)
-        raise ValueError(f"severity must be an AlertSeverity or one of {allowed}; got {value!r}")
+        raise ValueError(f"severity must be an AlertSeverity or one of {allowed}; got {safe_repr(value)}")
 
     @property
     def label(self) -> str:

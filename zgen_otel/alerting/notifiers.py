@@ -9,6 +9,7 @@ others. Secrets (webhook URLs with tokens, SMTP passwords) never appear in logs 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from zgen_otel.alerting.model import Alert, AlertSeverity
 
@@ -131,17 +132,28 @@ class LoggingNotifier(Notifier):
                              n.alert["description"])  # fmt: skip
 
 
+def _credentials(url: str) -> tuple[str, dict[str, str]]:
+    """Move user info out of a URL into a basic-auth header (urllib would look it up as part of the host name)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return bare, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
 def _post_json(url: str, body: Any, headers: Mapping[str, str], timeout: float) -> None:
     data = json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
     try:
+        target, auth = _credentials(url)
+        request = urllib.request.Request(target, data=data, method="POST", headers={"Content-Type": "application/json"})
+        for key, value in {**auth, **headers}.items():
+            request.add_unredirected_header(key, value)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         raise OSError(f"HTTP {exc.code} from {redact(url)}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+    except Exception as exc:
         reason = getattr(exc, "reason", exc)
         raise OSError(f"{type(reason).__name__} posting to {redact(url)}") from None
 
@@ -386,6 +398,13 @@ class Dispatcher:
         self._grouper: _Worker | None = None
         self._workers: dict[int, _Worker] = {}
         self._start_lock = threading.Lock()
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's workers (their threads do not exist here); new ones start on the next submit."""
+        self._grouper = None
+        self._workers = {}
+        self._start_lock = threading.Lock()
+        self.stats.lock = threading.Lock()
 
     def submit(self, notification: Notification) -> None:
         """Queue a notification; never blocks (drops and counts when the queue is full)."""

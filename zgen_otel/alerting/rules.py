@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zgen_otel._util import finite_float, safe_repr
 from zgen_otel.alerting.model import AlertSeverity
 
 __all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "str_map", "validate_name"]
@@ -55,10 +56,10 @@ class SeriesState:
 def validate_name(what: str, name: object) -> str:
     """Check a rule or alert name; ``ValueError``/``TypeError`` naming the rule otherwise."""
     if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str; got {type(name).__name__} {name!r}")
+        raise TypeError(f"{what} must be a str; got {type(name).__name__} {safe_repr(name)}")
     if not _NAME.fullmatch(name):
         raise ValueError(
-            f"{what} {name!r} is not valid: it must start with a letter or '_' and hold only letters, digits, "
+            f"{what} {safe_repr(name)} is not valid: it must start with a letter or '_' and hold only letters, digits, "
             "'_', '.', ':' and '-' (at most 200 characters)"
         )
     return name
@@ -66,11 +67,11 @@ def validate_name(what: str, name: object) -> str:
 
 def _number(what: str, value: object, *, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number; got {type(value).__name__} {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        raise TypeError(f"{what} must be a number; got {type(value).__name__} {safe_repr(value)}")
+    number = finite_float(value)  # None for NaN, infinities and ints beyond the float range
+    if number is None or (minimum is not None and number < minimum):
         bound = f" >= {minimum:g}" if minimum is not None else ""
-        raise ValueError(f"{what} must be a finite number{bound}; got {value!r}")
+        raise ValueError(f"{what} must be a finite number{bound}; got {safe_repr(value)}")
     return number
 
 
@@ -79,8 +80,16 @@ def str_map(what: str, value: object) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise TypeError(f"{what} must be a mapping of str to str; got {value!r}")
+        raise TypeError(f"{what} must be a mapping of str to str; got {safe_repr(value)}")
     return dict(value)
+
+
+def _as_value(number: int | float) -> float:
+    """A condition's value as a float: an int beyond the float range becomes an infinity of its sign."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
 
 
 @dataclass
@@ -101,10 +110,10 @@ class _RuleBase:
     def _check_common(self) -> None:
         validate_name("rule name", self.name)
         if not isinstance(self.description, str):
-            raise TypeError(f"description must be a str; got {self.description!r}")
+            raise TypeError(f"description must be a str; got {safe_repr(self.description)}")
         self.severity = AlertSeverity.parse(self.severity)
         if self.category is not None and not isinstance(self.category, str):
-            raise TypeError(f"category must be a str or None; got {self.category!r}")
+            raise TypeError(f"category must be a str or None; got {safe_repr(self.category)}")
         self.duration = _number("duration", self.duration, minimum=0)
         self.keep_firing_for = _number("keep_firing_for", self.keep_firing_for, minimum=0)
         self.labels = str_map("labels", self.labels)
@@ -161,19 +170,20 @@ class MetricRule(_RuleBase):
     def __post_init__(self) -> None:
         self._check_common()
         if not isinstance(self.metric_name, str) or not self.metric_name:
-            raise ValueError(f"metric_name must be a non-empty str; got {self.metric_name!r}")
+            raise ValueError(f"metric_name must be a non-empty str; got {safe_repr(self.metric_name)}")
         self.threshold = _number("threshold", self.threshold)
-        if self.operator not in OPERATORS:
+        if not isinstance(self.operator, str) or self.operator not in OPERATORS:
             allowed = ", ".join(f"'{o}'" for o in OPERATORS)
-            raise ValueError(f"operator must be one of {allowed}; got {self.operator!r}")
+            raise ValueError(f"operator must be one of {allowed}; got {safe_repr(self.operator)}")
         self.test = OPERATORS[self.operator]
         if self.clear_threshold is not None:
             self.clear_threshold = _number("clear_threshold", self.clear_threshold)
             if self.operator in ("==", "!="):
                 raise ValueError(f"clear_threshold needs an ordering operator (>, >=, <, <=); got {self.operator!r}")
         if self.aggregate is not None:
-            if self.aggregate not in AGGREGATES:
-                raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)} or None; got {self.aggregate!r}")
+            if not isinstance(self.aggregate, str) or self.aggregate not in AGGREGATES:
+                allowed = ", ".join(AGGREGATES)
+                raise ValueError(f"aggregate must be one of {allowed} or None; got {safe_repr(self.aggregate)}")
             # "increase": the rise of a cumulative counter over the window (e.g. spend in the last hour)
             if self.window is None:
                 raise ValueError("aggregate needs window (seconds > 0)")
@@ -182,7 +192,7 @@ class MetricRule(_RuleBase):
             if self.window == 0:
                 raise ValueError("window must be > 0 seconds")
         if not isinstance(self.attributes, Mapping):
-            raise TypeError(f"attributes must be a mapping; got {self.attributes!r}")
+            raise TypeError(f"attributes must be a mapping; got {safe_repr(self.attributes)}")
         self.attributes = dict(self.attributes)
 
     def holds(self, value: float, firing: bool) -> bool:
@@ -219,16 +229,24 @@ class CustomRule(_RuleBase):
     def __post_init__(self) -> None:
         self._check_common()
         if not callable(self.condition):
-            raise TypeError(f"condition must be callable; got {self.condition!r}")
+            raise TypeError(f"condition must be callable; got {safe_repr(self.condition)}")
 
     def evaluate(self) -> tuple[bool, float | None]:
-        """Run the condition: (holds, value)."""
+        """Run the condition: (holds, value).
+
+        Raises:
+            TypeError: the condition returned a ``(holds, value)`` pair whose value is not a number.
+        """
         result = self.condition()
         if isinstance(result, tuple) and len(result) == 2:
             holds, value = result
-            return bool(holds), None if value is None else float(value)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise TypeError(
+                    f"condition of rule {self.name!r} returned a value that is not a number: {safe_repr(value)}"
+                )
+            return bool(holds), None if value is None else _as_value(value)
         if isinstance(result, (int, float)) and not isinstance(result, bool):
-            return bool(result), float(result)
+            return bool(result), _as_value(result)
         return bool(result), None
 
     def to_dict(self) -> dict[str, Any]:

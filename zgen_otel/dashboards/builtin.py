@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from zgen_otel import _runtime
-from zgen_otel.dashboards.charts import MAX_POINTS, downsample
+from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.store import MetricStore, Series
 
@@ -30,13 +30,18 @@ Label = Callable[[Series], str]
 
 def _window(window_seconds: float) -> tuple[float, float]:
     end = time.time()
-    return end - window_seconds, end
+    return max(end - window_seconds, 0.0), end  # nothing is older than the epoch (window_seconds=1e300)
 
 
 def _stats(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"latest": None, "avg": None, "min": None, "max": None}
-    return {"latest": values[-1], "avg": sum(values) / len(values), "min": min(values), "max": max(values)}
+    return {"latest": values[-1], "avg": mean(values), "min": min(values), "max": max(values)}
+
+
+def _series_order(s: Series) -> tuple[Any, ...]:
+    """A sort key for series: attribute values of different types (1 and "a") do not compare, their text does."""
+    return tuple((k, type(v).__name__, str(v)) for k, v in s.key)
 
 
 def series_entries(
@@ -45,7 +50,7 @@ def series_entries(
     """One chart series per stored series of each metric: label, attributes, points (downsampled), stats."""
     entries = []
     for name, label in metrics:
-        for s in sorted(store.series(name), key=lambda s: s.key):
+        for s in sorted(store.series(name), key=_series_order):
             points, stats = s.summary(start, end, MAX_POINTS)
             if points and stats is not None:
                 entries.append(
@@ -295,18 +300,14 @@ class MetricsDashboard(Dashboard):
         names = rt.metrics.recorded_names() if rt.metrics is not None else set()
         start, end = _window(window_seconds)
         groups: dict[str, list[list[Any]]] = defaultdict(list)
-        for info in rt.store.info():
-            if info.name not in names:
-                continue
-            for s in rt.store.series(info.name, info.attributes):
-                if s.attributes != info.attributes:
-                    continue
-                points = [(p.timestamp, p.value) for p in s.points(start, end)]
-                st = _stats([v for _, v in points])
-                attrs = _labels({k: str(v) for k, v in info.attributes.items()})
-                groups[info.category or "uncategorised"].append(
-                    [info.name, attrs, {"spark": [list(p) for p in points]}, st["latest"], st["avg"], st["min"],
-                     st["max"], len(points), info.unit or None])  # fmt: skip
+        chosen = [s for s in rt.store.all_series() if s.name in names]
+        for s in sorted(chosen, key=lambda s: (s.name, _series_order(s))):
+            points = [(p.timestamp, p.value) for p in s.points(start, end)]
+            st = _stats([v for _, v in points])
+            attrs = _labels({k: str(v) for k, v in s.attributes.items()})
+            groups[s.category or "uncategorised"].append(
+                [s.name, attrs, {"spark": [list(p) for p in points]}, st["latest"], st["avg"], st["min"],
+                 st["max"], len(points), s.unit or None])  # fmt: skip
         panels = [
             {"id": f"category-{cat}", "type": "table", "title": f"Category: {cat}",
              "columns": ["metric", "attributes", "recent", "latest", "average", "min", "max", "points", "unit"],

@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["MAX_POINTS", "Series", "downsample", "format_value", "sparkline", "timeseries_svg"]
+__all__ = ["MAX_POINTS", "Series", "downsample", "format_value", "mean", "sparkline", "timeseries_svg"]
 
 MAX_POINTS = 1000
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
@@ -34,6 +34,19 @@ class Series:
     labels: dict[str, Any] = field(default_factory=dict)
 
 
+def mean(values: Sequence[float]) -> float:
+    """The mean of finite values, also when their sum passes the float range (values near 1.8e308)."""
+    n = len(values)
+    total = sum(values)
+    return total / n if math.isfinite(total) else sum(v / n for v in values)
+
+
+def _fraction(v: float, lo: float, hi: float) -> float:
+    """Where ``v`` lies between ``lo`` and ``hi`` (0..1), also when ``hi - lo`` passes the float range."""
+    span = hi / 2 - lo / 2
+    return (v / 2 - lo / 2) / span if span else 0.0
+
+
 def downsample(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
     """At most ``limit`` points: the mean time and value of equal-count buckets (the ends are kept)."""
     n = len(points)
@@ -43,7 +56,7 @@ def downsample(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -
     step = n / limit
     for i in range(limit):
         chunk = points[int(i * step) : int((i + 1) * step)] or [points[min(n - 1, int(i * step))]]
-        out.append((sum(p[0] for p in chunk) / len(chunk), sum(p[1] for p in chunk) / len(chunk)))
+        out.append((mean([p[0] for p in chunk]), mean([p[1] for p in chunk])))
     return out
 
 
@@ -76,6 +89,9 @@ def format_value(value: float | None, unit: str = "") -> str:
 def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     if hi <= lo:
         hi = lo + 1
+    if not math.isfinite(hi - lo) or not math.isfinite(abs(lo) + abs(hi) + (hi - lo)):
+        # near the ends of the float range "nice" steps overflow: plain, evenly spaced ticks instead
+        return [lo + (hi / count - lo / count) * i for i in range(count)] + [hi]
     raw = (hi - lo) / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
@@ -114,7 +130,7 @@ def timeseries_svg(
         return _LEFT + (ts - start) / span * plot_w
 
     def y(v: float) -> float:
-        return _TOP + (1 - (v - lo) / ((hi - lo) or 1)) * plot_h
+        return _TOP + (1 - _fraction(v, lo, hi)) * plot_h
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {_W} {height}" role="img" aria-label="{escape(title)}" '
@@ -155,8 +171,10 @@ def sparkline(points: Sequence[tuple[float, float]], width: int = 120, height: i
         return Markup(f'<svg class="spark" width="{width}" height="{height}"></svg>')
     t0, t1 = pts[0][0], pts[-1][0]
     lo, hi = min(v for _, v in pts), max(v for _, v in pts)
-    dx, dy = (width - 2) / ((t1 - t0) or 1), (height - 4) / ((hi - lo) or 1)
-    coords = " ".join(f"{(ts - t0) * dx + 1:.1f},{height - 2 - (v - lo) * dy:.1f}" for ts, v in pts)
+    dx = (width - 2) / ((t1 - t0) or 1)
+    coords = " ".join(
+        f"{(ts - t0) * dx + 1:.1f},{height - 2 - _fraction(v, lo, hi) * (height - 4):.1f}" for ts, v in pts
+    )
     return Markup(
         f'<svg class="spark" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
         f'<polyline fill="none" stroke="#2563eb" stroke-width="1.2" points="{coords}"/></svg>'

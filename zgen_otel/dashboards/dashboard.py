@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -20,7 +19,8 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
-from zgen_otel._util import positive_seconds
+from zgen_otel._fork import fork_safe_lock
+from zgen_otel._util import positive_seconds, safe_repr
 from zgen_otel.dashboards.charts import Series, format_value, sparkline, timeseries_svg
 
 __all__ = [
@@ -94,7 +94,8 @@ class Dashboard:
             "title": self.title,
             "description": self.description,
             "generated_at": _iso(now),
-            "time_range": {"start": now - window, "end": now, "window_seconds": window},
+            # a window longer than the epoch (window_seconds=1e300) starts at the epoch: nothing is older
+            "time_range": {"start": max(now - window, 0.0), "end": now, "window_seconds": window},
             "panels": [],
         }
         doc.update(data)
@@ -132,7 +133,7 @@ class DashboardManager:
 
     def __init__(self) -> None:
         self._dashboards: dict[str, Dashboard] = {}
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
 
     def register_dashboard(self, dashboard: Dashboard, *, replace: bool = False) -> Dashboard:
         """Add a dashboard (``ValueError`` on a duplicate name unless ``replace=True``)."""
@@ -146,6 +147,8 @@ class DashboardManager:
 
     def unregister_dashboard(self, name: str) -> bool:
         """Remove a dashboard; return whether it was registered."""
+        if not isinstance(name, str):
+            return False  # never a dashboard's name
         with self._lock:
             return self._dashboards.pop(name, None) is not None
 
@@ -163,7 +166,7 @@ class DashboardManager:
 
 
 _manager: DashboardManager | None = None
-_manager_lock = threading.Lock()
+_manager_lock = fork_safe_lock()
 
 
 def get_dashboard_manager() -> DashboardManager:
@@ -196,12 +199,16 @@ def render_dashboard(name: str, format: str = "html", **options: Any) -> str:
     Raises:
         KeyError: unknown dashboard (the message lists the available ones). ValueError: unknown format or option.
     """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    if not isinstance(format, str) or format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {safe_repr(format)}")
     dashboard = get_dashboard_manager().get_dashboard(name)
     _check_window(options)
     if format == "json":
-        return json.dumps(dashboard.document(**options), default=_json_default, allow_nan=False)
+        doc = dashboard.document(**options)
+        try:
+            return json.dumps(doc, default=_json_default, allow_nan=False)
+        except ValueError:  # a NaN or infinity somewhere (e.g. the mean of huge values): JSON has null for them
+            return json.dumps(_finite(doc), default=_json_default, allow_nan=False)
     return dashboard.to_html(**options)
 
 
@@ -211,9 +218,30 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> Any:
+    """A copy of a JSON-ready document with every NaN or infinite float replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def render_dashboard_index(**options: Any) -> str:
-    """An HTML page linking every registered dashboard with its title and description."""
+    """An HTML page linking every registered dashboard with its title and description.
+
+    Options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``).
+
+    Raises:
+        ValueError: an unknown option, or a ``link`` that is not a str.
+    """
+    unknown = sorted(set(options) - {"link"}, key=str)
+    if unknown:
+        raise ValueError(f"unknown index option(s) {unknown}; the index accepts ['link']")
+    link = options.get("link", "{name}.html")
+    if not isinstance(link, str):
+        raise ValueError(f"link must be a str such as '{{name}}.html'; got {safe_repr(link)}")
     dashboards = get_dashboard_manager().list_dashboards()
-    return _env.get_template("index.html").render(
-        dashboards=dashboards, link=options.get("link", "{name}.html"), generated_at=_iso(time.time())
-    )
+    return _env.get_template("index.html").render(dashboards=dashboards, link=link, generated_at=_iso(time.time()))

@@ -75,8 +75,9 @@ def _auth(request: Request, write: bool) -> None:
     if not (write or state.zgen_require_token):
         return
     header = request.headers.get("authorization", "")
-    given = header[7:] if header.lower().startswith("bearer ") else ""
-    if not hmac.compare_digest(given.encode(), state.zgen_token.encode()):
+    given = (header[7:] if header.lower().startswith("bearer ") else "").encode()
+    matches = [hmac.compare_digest(given, token.encode()) for token in (state.zgen_token, state.zgen_page_token)]
+    if not any(matches):
         raise HTTPException(401, "a valid 'Authorization: Bearer <ZGEN_OTEL_API_TOKEN>' header is required")
 
 
@@ -110,8 +111,8 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
 
     Args:
         token: the bearer token for write endpoints (and all endpoints with ``require_token``). Defaults to
-            ``ZGEN_OTEL_API_TOKEN``; when neither is set a random one is made, which only the served web page
-            knows (so its buttons work, and nothing else can write).
+            ``ZGEN_OTEL_API_TOKEN``; when neither is set a random one is made. The served web page gets a random
+            token of its own, accepted like this one (so its buttons work), and never this one.
         require_token: protect every endpoint, not only the writes (``serve`` sets it on public addresses).
         title: the name in the OpenAPI document.
     """
@@ -119,6 +120,7 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
 
     app = FastAPI(title=f"{title} monitoring API", version=zgen_otel.__version__, docs_url=None, redoc_url=None)
     app.state.zgen_token = token or os.environ.get("ZGEN_OTEL_API_TOKEN") or secrets.token_urlsafe(24)
+    app.state.zgen_page_token = secrets.token_urlsafe(24)
     app.state.zgen_require_token = require_token
     app.state.zgen_started = time.time()
     app.add_middleware(_Guard)
@@ -155,6 +157,8 @@ def status(request: Request) -> dict[str, Any]:
         "active_alerts": len(manager.get_active_alerts()) if manager else 0,
         "notifications": manager.dispatcher.stats.snapshot() if manager else {},
         "exporters": dict(providers.export_targets) if providers else {},
+        "export": providers.export_status() if providers else {},
+        "tracked_calls_dropped": rt.performance.dropped if rt.performance else 0,
         "system_monitor": bool(rt.system_monitor and rt.system_monitor.running),
     }
 
@@ -316,7 +320,7 @@ def index() -> HTMLResponse:
 @pages.get("/monitoring/{name}")
 def page(request: Request, name: str = _DASHBOARD, window: float = _WINDOW) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
-    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(request.app.state.zgen_token))
+    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(request.app.state.zgen_page_token))
     return HTMLResponse(_render(name, "html", window, interactive=True).replace("</body>", script + "</body>"))
 
 

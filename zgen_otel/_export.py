@@ -1,0 +1,208 @@
+"""OTLP export that a dead or hanging collector cannot turn against the agent.
+
+The official OTLP exporters already retry with backoff inside one export call, bounded by their timeout.
+What they do not do is remember that the collector is down: every batch would wait out the full timeout
+again, and shutdown would too. :class:`GuardedSpanExporter` and :class:`GuardedMetricExporter` wrap them
+with a circuit breaker (after a failed export, batches are dropped at once, counted, until a retry time
+that doubles from 1 s to 60 s; the first export after it probes the collector and closes the circuit on
+success, so export resumes without a restart) and keep the counters that ``/api/monitoring`` shows.
+
+:class:`CountingBatchSpanProcessor` is the SDK's ``BatchSpanProcessor`` plus a count of the spans its
+bounded queue pushed out (the SDK drops the oldest span when the queue is full and only logs it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from zgen_otel._fork import abandon, fork_safe_lock
+from zgen_otel._util import RateLimitedLogger
+
+__all__ = ["CountingBatchSpanProcessor", "ExportHealth", "GuardedMetricExporter", "GuardedSpanExporter"]
+
+_warn = RateLimitedLogger(logging.getLogger(__name__), interval=60.0)
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 60.0
+
+
+class ExportHealth:
+    """Counters and the circuit state of one exporter (thread-safe)."""
+
+    def __init__(self, signal: str, target: str) -> None:
+        self.signal = signal
+        self.target = target
+        self.exported = 0  # items the collector accepted
+        self.failed = 0  # items in exports that failed
+        self.dropped = 0  # items never sent: circuit open, or pushed out of a full queue
+        self.consecutive_failures = 0
+        self.last_result: str | None = None
+        self.last_error: str | None = None
+        self.last_success_at: float | None = None
+        self.last_attempt_at: float | None = None
+        self.retry_at = 0.0  # time.monotonic() before which batches are dropped
+        self._lock = fork_safe_lock()
+
+    def should_try(self, items: int) -> bool:
+        """Whether to send now; when the circuit is open, count the items as dropped and say no."""
+        with self._lock:
+            if time.monotonic() >= self.retry_at:
+                return True
+            self.dropped += items
+            return False
+
+    def record(self, items: int, ok: bool, error: str | None = None) -> None:
+        """Account for one export attempt of ``items`` items and move the circuit."""
+        now = time.time()
+        with self._lock:
+            self.last_attempt_at = now
+            if ok:
+                self.exported += items
+                self.consecutive_failures = 0
+                self.retry_at = 0.0
+                self.last_result, self.last_error, self.last_success_at = "success", None, now
+                return
+            self.failed += items
+            self.consecutive_failures += 1
+            backoff = min(MAX_BACKOFF, MIN_BACKOFF * 2 ** (self.consecutive_failures - 1))
+            self.retry_at = time.monotonic() + backoff
+            self.last_result, self.last_error = "failure", error or "export failed"
+        _warn.warning(
+            f"export-{self.signal}",
+            "zgen_otel: exporting %s to %s failed (%s); dropping %s until a retry in %.0f s",
+            self.signal, self.target, self.last_error, self.signal, backoff,
+        )  # fmt: skip
+
+    def add_dropped(self, items: int) -> None:
+        """Count items lost before an export (a full queue)."""
+        with self._lock:
+            self.dropped += items
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as a JSON-ready dict (``circuit`` is ``open`` while batches are being dropped)."""
+        with self._lock:
+            return {
+                "target": self.target,
+                "last_result": self.last_result,
+                "last_error": self.last_error,
+                "last_success_at": self.last_success_at,
+                "last_attempt_at": self.last_attempt_at,
+                "exported": self.exported,
+                "failed": self.failed,
+                "dropped": self.dropped,
+                "consecutive_failures": self.consecutive_failures,
+                "circuit": "open" if time.monotonic() < self.retry_at else "closed",
+            }
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free description of an export error: its type only (messages may carry headers)."""
+    return type(exc).__name__
+
+
+class GuardedSpanExporter(SpanExporter):
+    """An OTLP span exporter behind a circuit breaker, with counters in :attr:`health`."""
+
+    def __init__(self, make: Callable[[], SpanExporter], health: ExportHealth) -> None:
+        self._make = make
+        self.inner = make()
+        self.health = health
+
+    def after_fork_in_child(self) -> None:
+        """Build a fresh OTLP exporter: the inherited one's connection belongs to the parent."""
+        abandon(self.inner)
+        self.inner = self._make()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Send the batch unless the collector is known to be down (then drop and count it)."""
+        n = len(spans)
+        if not self.health.should_try(n):
+            return SpanExportResult.FAILURE
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # an exporter bug must not reach the SDK's worker thread either
+            self.health.record(n, False, _describe(exc))
+            return SpanExportResult.FAILURE
+        self.health.record(n, result is SpanExportResult.SUCCESS)
+        return result
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self.inner.force_flush(timeout_millis)
+
+
+class GuardedMetricExporter(MetricExporter):
+    """An OTLP metric exporter behind a circuit breaker, with counters in :attr:`health`.
+
+    It keeps the wrapped exporter's temporality and aggregation preferences (``OTEL_EXPORTER_OTLP_METRICS_*``).
+    """
+
+    def __init__(self, make: Callable[[], MetricExporter], health: ExportHealth) -> None:
+        inner = make()
+        super().__init__(
+            preferred_temporality=getattr(inner, "_preferred_temporality", None),
+            preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
+        )
+        self._make = make
+        self.inner = inner
+        self.health = health
+
+    def after_fork_in_child(self) -> None:
+        """Build a fresh OTLP exporter: the inherited one's connection belongs to the parent."""
+        abandon(self.inner)
+        self.inner = self._make()
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        """Send the points unless the collector is known to be down (then drop and count them)."""
+        n = sum(
+            len(metric.data.data_points)
+            for rm in metrics_data.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        )
+        if not self.health.should_try(n):
+            return MetricExportResult.FAILURE
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            self.health.record(n, False, _describe(exc))
+            return MetricExportResult.FAILURE
+        self.health.record(n, result is MetricExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Shut the wrapped exporter down."""
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch span processor; spans its full queue pushes out are counted in ``health.dropped``."""
+
+    def __init__(self, exporter: GuardedSpanExporter, *, max_queue_size: int | None = None) -> None:
+        super().__init__(exporter, max_queue_size=max_queue_size)
+        self.health = exporter.health
+        # The SDK keeps its queue private; without it, drops stay uncounted (the SDK still logs them).
+        batch = getattr(self, "_batch_processor", None)
+        self._queue: Any = getattr(batch, "_queue", None)
+        self._capacity: int = getattr(batch, "_max_queue_size", 0)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the span for export, counting the one pushed out when the queue is full."""
+        queue = self._queue
+        if queue is not None and len(queue) >= self._capacity and span.context and span.context.trace_flags.sampled:
+            self.health.add_dropped(1)
+        super().on_end(span)

@@ -82,19 +82,23 @@ def attributes_dict(attributes: Any) -> dict[str, Any]:
 
 
 class OtlpReceiver:
-    """An OTLP receiver for metrics, traces and logs, over gRPC or HTTP/protobuf, bound to 127.0.0.1:0.
+    """An OTLP receiver for metrics, traces and logs, over gRPC or HTTP/protobuf, bound to 127.0.0.1.
+
+    ``port`` 0 (the default) takes an ephemeral port; a fixed one lets a test bring a collector back where
+    exporters already point.
 
     Use it as a context manager (or call :meth:`start` and :meth:`stop`); point exporters at
     :attr:`endpoint`. For HTTP the endpoint is the base URL: exporters post to ``/v1/metrics``,
     ``/v1/traces`` and ``/v1/logs`` under it.
     """
 
-    def __init__(self, protocol: Protocol = "http/protobuf", host: str = "127.0.0.1") -> None:
+    def __init__(self, protocol: Protocol = "http/protobuf", host: str = "127.0.0.1", port: int = 0) -> None:
         if protocol not in ("grpc", "http/protobuf"):
             raise ValueError(f"protocol must be 'grpc' or 'http/protobuf'; got {protocol!r}")
         self.protocol: Protocol = protocol
         self.host = host
         self.port = 0
+        self._wanted_port = port
         self._changed = threading.Condition()
         self._requests: dict[str, list[Any]] = {"metrics": [], "traces": [], "logs": []}
         self._headers: list[tuple[str, dict[str, str]]] = []
@@ -113,7 +117,7 @@ class OtlpReceiver:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> OtlpReceiver:
-        """Start serving on an ephemeral port; return self."""
+        """Start serving (on the port given, or an ephemeral one); return self."""
         if self.port:
             raise RuntimeError("the receiver is already started")
         if self.protocol == "grpc":
@@ -170,12 +174,12 @@ class OtlpReceiver:
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
-        self.port = server.add_insecure_port(f"{self.host}:0")
+        self.port = server.add_insecure_port(f"{self.host}:{self._wanted_port}")
         server.start()
         self._grpc_server = server
 
     def _start_http(self) -> None:
-        server = ThreadingHTTPServer((self.host, 0), _Handler)
+        server = ThreadingHTTPServer((self.host, self._wanted_port), _Handler)
         server.daemon_threads = True
         server.receiver = self  # type: ignore[attr-defined]
         self.port = server.server_address[1]

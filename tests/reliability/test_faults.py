@@ -7,24 +7,20 @@ one, in one run) is measured by ``benchmarks/bench_faults.py``; these tests prov
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from otlp_receiver import OtlpReceiver, Protocol
+from test_http import Server  # the uvicorn-in-a-thread helper of the HTTP tests
 
 import zgen_otel
 from zgen_otel import _runtime
 from zgen_otel.alerting import get_alert_manager
 from zgen_otel.http import make_app
 from zgen_otel.performance import get_performance_stats, track
-
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from test_http import Server  # noqa: E402  (the uvicorn-in-a-thread helper of the HTTP tests)
 
 
 @track("agent.step")

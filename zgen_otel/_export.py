@@ -25,7 +25,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from zgen_otel._fork import abandon, fork_safe_lock
 from zgen_otel._util import RateLimitedLogger
 
-__all__ = ["CountingBatchSpanProcessor", "ExportHealth", "GuardedMetricExporter", "GuardedSpanExporter"]
+__all__ = [
+    "CountingBatchSpanProcessor",
+    "ExportHealth",
+    "GuardedMetricExporter",
+    "GuardedSpanExporter",
+    "redact_exporter_logs",
+]
 
 _warn = RateLimitedLogger(logging.getLogger(__name__), interval=60.0)
 MIN_BACKOFF = 1.0
@@ -99,6 +105,70 @@ class ExportHealth:
                 "consecutive_failures": self.consecutive_failures,
                 "circuit": "open" if time.monotonic() < self.retry_at else "closed",
             }
+
+
+# Loggers of the official exporters (and what they call) that may quote a URL or a header value.
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.util.re",
+    "urllib3.connectionpool",
+)
+
+
+class _RedactSecrets(logging.Filter):
+    """Replace known secret strings in log records with ``<redacted>`` (the record is kept, not dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__("zgen_otel.redact")
+        self.secrets: tuple[str, ...] = ()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report
+            return True
+        clean = self._scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        return True
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+_redactor = _RedactSecrets()
+
+
+def redact_exporter_logs(secrets: Sequence[str]) -> None:
+    """Keep ``secrets`` (header values, URL credentials and query values) out of the exporters' own logs.
+
+    The official exporters log failing URLs with their query string and, on a header they cannot parse, the
+    raw ``OTEL_EXPORTER_OTLP_HEADERS`` value. A filter on their loggers replaces each secret (as given and
+    URL-encoded) with ``<redacted>``.
+    """
+    from urllib.parse import quote, quote_plus
+
+    found = {form for secret in secrets if len(secret) >= 3 for form in (secret, quote(secret), quote_plus(secret))}
+    _redactor.secrets = tuple(sorted(found, key=len, reverse=True))
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if _redactor not in logger.filters:
+            logger.addFilter(_redactor)
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,9 +21,15 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from zgen_otel._export import CountingBatchSpanProcessor, ExportHealth, GuardedMetricExporter, GuardedSpanExporter
+from zgen_otel._export import (
+    CountingBatchSpanProcessor,
+    ExportHealth,
+    GuardedMetricExporter,
+    GuardedSpanExporter,
+    redact_exporter_logs,
+)
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
-from zgen_otel.config import Settings
+from zgen_otel.config import Settings, redact_url
 from zgen_otel.reader import LocalStoreExporter
 from zgen_otel.store import MetricStore
 
@@ -166,7 +172,24 @@ def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], st
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 
         cls = HttpMetrics if signal == "metrics" else HttpSpans
-    return functools.partial(cls, **kwargs), f"{protocol} {url}"
+    return functools.partial(cls, **kwargs), f"{protocol} {redact_url(url)}"
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """What must never reach a log: OTLP header values, and credentials and query values in endpoint URLs."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    found = list(settings.otlp_headers.values())
+    for signal in ("METRICS", "TRACES", "LOGS"):  # per-signal headers, which the exporters read themselves
+        raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "")
+        found += [raw] + [pair.partition("=")[2].strip() for pair in raw.split(",")]
+    for url in (settings.otlp_endpoint, settings.otlp_metrics_endpoint, settings.otlp_traces_endpoint):
+        if not url:
+            continue
+        parts = urlsplit(url)
+        found += [unquote(p) for p in (parts.username, parts.password) if p]
+        found += [value for _, value in parse_qsl(parts.query)] + ([parts.fragment] if parts.fragment else [])
+    return found
 
 
 def _resource(settings: Settings) -> Resource:
@@ -199,6 +222,7 @@ def build_providers(
         export_interval_millis=settings.interval * 1000,
     )
     readers: list[MetricReader] = [local, *extra_metric_readers]
+    redact_exporter_logs(_secrets(settings))
     targets: dict[str, str] = {}
     health: dict[str, ExportHealth] = {}
     guarded: list[GuardedMetricExporter | GuardedSpanExporter] = []

@@ -39,7 +39,16 @@ def test_agent_demo_tracks_tools_llm_tasks_alerts_and_writes_dashboards(tmp_path
     assert "invoke_agent planner" in out and "execute_tool calculator" in out and "task:refresh_index" in out
     assert "active alerts: ['calculator_failed', 'llm_budget']" in out
     pages = {p.name for p in tmp_path.glob("*.html")}
-    assert pages == {"index.html", "system.html", "performance.html", "alerts.html", "metrics.html", "llm.html"}
+    assert pages == {
+        "index.html",
+        "system.html",
+        "performance.html",
+        "alerts.html",
+        "metrics.html",
+        "llm.html",
+        "traces.html",
+        "logs.html",
+    }
     assert "demo-small" in (tmp_path / "llm.html").read_text()
 
 

@@ -78,7 +78,7 @@ def test_metrics_and_spans_reach_the_receiver(
         export_interval=3600,
     )
     runtime = zgen_otel.get_runtime()
-    assert set(runtime.providers.export_targets) == {"metrics", "traces"}
+    assert set(runtime.providers.export_targets) == {"metrics", "traces", "logs"}
 
     zgen_otel.record_metric("cpu_usage", 45.2, "system", unit="%")
     zgen_otel.record_metric("queue_depth", 3, attributes={"queue": "main"})

@@ -2,10 +2,11 @@
 
 The official OTLP exporters already retry with backoff inside one export call, bounded by their timeout.
 What they do not do is remember that the collector is down: every batch would wait out the full timeout
-again, and shutdown would too. :class:`GuardedSpanExporter` and :class:`GuardedMetricExporter` wrap them
-with a circuit breaker (after a failed export, batches are dropped at once, counted, until a retry time
-that doubles from 1 s to 60 s; the first export after it probes the collector and closes the circuit on
-success, so export resumes without a restart) and keep the counters that ``/api/monitoring`` shows.
+again, and shutdown would too. :class:`GuardedSpanExporter`, :class:`GuardedMetricExporter` and
+:class:`GuardedLogExporter` wrap them with a circuit breaker (after a failed export, batches are dropped at
+once, counted, until a retry time that doubles from 1 s to 60 s; the first export after it probes the
+collector and closes the circuit on success, so export resumes without a restart) and keep the counters
+that ``/api/monitoring`` shows.
 
 :class:`CountingBatchSpanProcessor` is the SDK's ``BatchSpanProcessor`` plus a count of the spans its
 bounded queue pushed out (the SDK drops the oldest span when the queue is full and only logs it).
@@ -13,11 +14,14 @@ bounded queue pushed out (the SDK drops the oldest span when the queue is full a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -28,6 +32,7 @@ from zgen_otel._util import RateLimitedLogger
 __all__ = [
     "CountingBatchSpanProcessor",
     "ExportHealth",
+    "GuardedLogExporter",
     "GuardedMetricExporter",
     "GuardedSpanExporter",
     "redact_exporter_logs",
@@ -176,10 +181,10 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class GuardedSpanExporter(SpanExporter):
-    """An OTLP span exporter behind a circuit breaker, with counters in :attr:`health`."""
+class _Guarded:
+    """The circuit breaker and counters shared by the span, metric and log exporter wrappers."""
 
-    def __init__(self, make: Callable[[], SpanExporter], health: ExportHealth) -> None:
+    def _connect(self, make: Callable[[], Any], health: ExportHealth) -> None:
         self._make = make
         self.inner = make()
         self.health = health
@@ -189,17 +194,30 @@ class GuardedSpanExporter(SpanExporter):
         abandon(self.inner)
         self.inner = self._make()
 
+    def _send(self, items: int, send: Callable[[], Any], success: Any, failure: Any) -> Any:
+        """Run ``send()`` unless the circuit is open; account for the attempt either way."""
+        if not self.health.should_try(items):
+            return failure
+        try:
+            result = send()
+        except Exception as exc:  # an exporter bug must not reach the SDK's worker thread either
+            self.health.record(items, False, _describe(exc))
+            return failure
+        self.health.record(items, result is success)
+        return result
+
+
+class GuardedSpanExporter(_Guarded, SpanExporter):
+    """An OTLP span exporter behind a circuit breaker, with counters in :attr:`health`."""
+
+    def __init__(self, make: Callable[[], SpanExporter], health: ExportHealth) -> None:
+        self._connect(make, health)
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Send the batch unless the collector is known to be down (then drop and count it)."""
-        n = len(spans)
-        if not self.health.should_try(n):
-            return SpanExportResult.FAILURE
-        try:
-            result = self.inner.export(spans)
-        except Exception as exc:  # an exporter bug must not reach the SDK's worker thread either
-            self.health.record(n, False, _describe(exc))
-            return SpanExportResult.FAILURE
-        self.health.record(n, result is SpanExportResult.SUCCESS)
+        result: SpanExportResult = self._send(
+            len(spans), lambda: self.inner.export(spans), SpanExportResult.SUCCESS, SpanExportResult.FAILURE
+        )
         return result
 
     def shutdown(self) -> None:
@@ -208,29 +226,44 @@ class GuardedSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Flush the wrapped exporter."""
-        return self.inner.force_flush(timeout_millis)
+        return bool(self.inner.force_flush(timeout_millis))
 
 
-class GuardedMetricExporter(MetricExporter):
+class GuardedLogExporter(_Guarded, LogRecordExporter):
+    """An OTLP log exporter behind a circuit breaker, with counters in :attr:`health`."""
+
+    def __init__(self, make: Callable[[], LogRecordExporter], health: ExportHealth) -> None:
+        self._connect(make, health)
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        """Send the batch unless the collector is known to be down (then drop and count it)."""
+        result: LogRecordExportResult = self._send(
+            len(batch), lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
+        )
+        return result
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+class GuardedMetricExporter(_Guarded, MetricExporter):
     """An OTLP metric exporter behind a circuit breaker, with counters in :attr:`health`.
 
     It keeps the wrapped exporter's temporality and aggregation preferences (``OTEL_EXPORTER_OTLP_METRICS_*``).
     """
 
     def __init__(self, make: Callable[[], MetricExporter], health: ExportHealth) -> None:
-        inner = make()
-        super().__init__(
-            preferred_temporality=getattr(inner, "_preferred_temporality", None),
-            preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
+        self._connect(make, health)
+        MetricExporter.__init__(
+            self,
+            preferred_temporality=getattr(self.inner, "_preferred_temporality", None),
+            preferred_aggregation=getattr(self.inner, "_preferred_aggregation", None),
         )
-        self._make = make
-        self.inner = inner
-        self.health = health
-
-    def after_fork_in_child(self) -> None:
-        """Build a fresh OTLP exporter: the inherited one's connection belongs to the parent."""
-        abandon(self.inner)
-        self.inner = self._make()
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Send the points unless the collector is known to be down (then drop and count them)."""
@@ -240,19 +273,17 @@ class GuardedMetricExporter(MetricExporter):
             for sm in rm.scope_metrics
             for metric in sm.metrics
         )
-        if not self.health.should_try(n):
-            return MetricExportResult.FAILURE
-        try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            self.health.record(n, False, _describe(exc))
-            return MetricExportResult.FAILURE
-        self.health.record(n, result is MetricExportResult.SUCCESS)
+        result: MetricExportResult = self._send(
+            n,
+            lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            MetricExportResult.SUCCESS,
+            MetricExportResult.FAILURE,
+        )
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         """Flush the wrapped exporter."""
-        return self.inner.force_flush(timeout_millis)
+        return bool(self.inner.force_flush(timeout_millis))
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         """Shut the wrapped exporter down."""
@@ -271,8 +302,14 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._capacity: int = getattr(batch, "_max_queue_size", 0)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue the span for export, counting the one pushed out when the queue is full."""
+        """Queue the span for export; when the queue is full, the oldest span goes, counted.
+
+        The oldest is removed here rather than by the SDK, which would log a warning for every dropped span
+        on the caller's thread (microseconds each, and a flood for any handler on the root logger).
+        """
         queue = self._queue
         if queue is not None and len(queue) >= self._capacity and span.context and span.context.trace_flags.sampled:
+            with contextlib.suppress(IndexError):  # the exporter may have emptied it meanwhile
+                queue.pop()  # the SDK appends on the left: the oldest is on the right
             self.health.add_dropped(1)
         super().on_end(span)

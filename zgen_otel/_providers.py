@@ -8,6 +8,7 @@ own SDK set-up stays in charge), and only once per process: OTel refuses to repl
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import threading
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -24,14 +27,17 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from zgen_otel._export import (
     CountingBatchSpanProcessor,
     ExportHealth,
+    GuardedLogExporter,
     GuardedMetricExporter,
     GuardedSpanExporter,
     redact_exporter_logs,
 )
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
 from zgen_otel.config import Settings, redact_url
+from zgen_otel.logs import LogBuffer
 from zgen_otel.reader import LocalStoreExporter
 from zgen_otel.store import MetricStore
+from zgen_otel.traces import SpanBuffer
 
 __all__ = ["Providers", "build_providers"]
 
@@ -40,7 +46,7 @@ _globals_checked = False
 _global_meter: GlobalMeterProvider | None = None
 _global_tracer: GlobalTracerProvider | None = None
 
-Signal = Literal["metrics", "traces"]
+Signal = Literal["metrics", "traces", "logs"]
 EXPORT_TIMEOUT = 4.0  # seconds an OTLP export may take, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT says
 
 
@@ -55,7 +61,10 @@ class Providers:
     installed_globals: bool = False
     prometheus_registry: Any = None
     export_health: dict[str, ExportHealth] = field(default_factory=dict)
-    exporters: list[GuardedMetricExporter | GuardedSpanExporter] = field(default_factory=list)
+    exporters: list[GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter] = field(default_factory=list)
+    logger_provider: LoggerProvider | None = None
+    span_buffer: SpanBuffer | None = None
+    log_buffer: LogBuffer | None = None
 
     def before_fork(self) -> None:
         """Wait for a metric collection in flight to end and hold the next one off until after the fork."""
@@ -94,15 +103,18 @@ class Providers:
         """Collect locally and push everything pending to the OTLP exporters."""
         self.meter_provider.force_flush(timeout_millis)
         self.tracer_provider.force_flush(int(timeout_millis))
+        if self.logger_provider is not None:
+            self.logger_provider.force_flush(int(timeout_millis))
 
     def shutdown(self) -> None:
         """Flush and stop readers, processors and exporters.
 
         Both providers shut down at once, so a dead collector costs one export timeout, not one per signal.
         """
-        threads = [
-            threading.Thread(target=p.shutdown, daemon=True) for p in (self.meter_provider, self.tracer_provider)
-        ]
+        providers: list[Any] = [self.meter_provider, self.tracer_provider]
+        if self.logger_provider is not None:
+            providers.append(self.logger_provider)
+        threads = [threading.Thread(target=p.shutdown, daemon=True) for p in providers]
         for t in threads:
             t.start()
         for t in threads:
@@ -138,7 +150,7 @@ def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
     if "otlp" not in {part.strip() for part in wanted.split(",")}:  # e.g. "none" or "console"
         return None
     protocol = settings.signal_protocol(signal)
-    own = settings.otlp_metrics_endpoint if signal == "metrics" else settings.otlp_traces_endpoint
+    own = getattr(settings, f"otlp_{signal}_endpoint")
     if own:
         return protocol, own
     if not settings.otlp_endpoint:
@@ -162,16 +174,13 @@ def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], st
         kwargs["timeout"] = EXPORT_TIMEOUT  # a dead collector must not hold shutdown for the SDK's 10 s per signal
     if settings.otlp_headers:
         kwargs["headers"] = dict(settings.otlp_headers)
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
-
-        cls: Any = GrpcMetrics if signal == "metrics" else GrpcSpans
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
-
-        cls = HttpMetrics if signal == "metrics" else HttpSpans
+    transport = "grpc" if protocol == "grpc" else "http"
+    module, name = {
+        "metrics": ("metric_exporter", "OTLPMetricExporter"),
+        "traces": ("trace_exporter", "OTLPSpanExporter"),
+        "logs": ("_log_exporter", "OTLPLogExporter"),
+    }[signal]
+    cls = getattr(importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}"), name)
     return functools.partial(cls, **kwargs), f"{protocol} {redact_url(url)}"
 
 
@@ -225,7 +234,7 @@ def build_providers(
     redact_exporter_logs(_secrets(settings))
     targets: dict[str, str] = {}
     health: dict[str, ExportHealth] = {}
-    guarded: list[GuardedMetricExporter | GuardedSpanExporter] = []
+    guarded: list[GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter] = []
     metric_exporter = _exporter(settings, "metrics")
     if metric_exporter is not None:
         targets["metrics"] = metric_exporter[1]
@@ -246,6 +255,8 @@ def build_providers(
     meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
 
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    span_buffer = SpanBuffer(settings.max_spans, settings.max_value_length)
+    tracer_provider.add_span_processor(span_buffer)
     span_exporter = _exporter(settings, "traces")
     if span_exporter is not None:
         targets["traces"] = span_exporter[1]
@@ -256,8 +267,22 @@ def build_providers(
     for processor in extra_span_processors:
         tracer_provider.add_span_processor(processor)
 
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    log_buffer = LogBuffer(settings.max_logs, settings.max_value_length)
+    logger_provider.add_log_record_processor(log_buffer)
+    log_exporter = _exporter(settings, "logs")
+    if log_exporter is not None:
+        targets["logs"] = log_exporter[1]
+        health["logs"] = ExportHealth("logs", log_exporter[1])
+        log_out = GuardedLogExporter(log_exporter[0], health["logs"])
+        guarded.append(log_out)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_out))
+
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
-    return Providers(meter_provider, tracer_provider, local, targets, installed, registry, health, guarded)
+    return Providers(
+        meter_provider, tracer_provider, local, targets, installed, registry, health, guarded,
+        logger_provider, span_buffer, log_buffer,
+    )  # fmt: skip
 
 
 def _bind_globals(meter_provider: MeterProvider, tracer_provider: TracerProvider) -> bool:

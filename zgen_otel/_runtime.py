@@ -61,6 +61,10 @@ class Runtime:
         self.performance: Any = None
         self.system_monitor: Any = None
         self.alert_manager: Any = None
+        self.span_buffer: Any = None
+        self.log_buffer: Any = None
+        self._log_handler: logging.Handler | None = None
+        self._root_level: int | None = None
         self._last_prune = clock()
         if not settings.enabled:
             self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
@@ -82,6 +86,10 @@ class Runtime:
             extra_metric_readers=extra_metric_readers,
             extra_span_processors=extra_span_processors,
         )
+        self.span_buffer = self.providers.span_buffer
+        self.log_buffer = self.providers.log_buffer
+        if settings.capture_logs:
+            self._capture_logs()
         self.meter = self.providers.meter_provider.get_meter(METRICS_SCOPE, __version__)
         self.tracer = self.providers.tracer_provider.get_tracer("zgen_otel", __version__)
         self.metrics = MetricsRecorder(self.store, self.meter)
@@ -95,6 +103,31 @@ class Runtime:
         )
         self._start_system_monitor()
         self._start_alerting(self.providers.meter_provider.get_meter(ALERTS_SCOPE, __version__))
+
+    def _capture_logs(self) -> None:
+        """Put the OTel logging handler on the root logger.
+
+        When the root logger has no handler of the host's (Python's default set-up), its level is lowered to
+        ``log_level`` so INFO records reach the handler; a host that configured logging keeps its levels.
+        """
+        from zgen_otel.logs import LEVELS, capture_handler
+
+        root = logging.getLogger()
+        self._log_handler = capture_handler(self.providers.logger_provider, self.settings.log_level)
+        if not root.handlers and root.level > LEVELS[self.settings.log_level]:
+            self._root_level = root.level
+            root.setLevel(LEVELS[self.settings.log_level])
+        root.addHandler(self._log_handler)
+
+    def _release_logs(self) -> None:
+        """Take the handler off the root logger and give the root its level back."""
+        root = logging.getLogger()
+        if self._log_handler is not None:
+            root.removeHandler(self._log_handler)
+            self._log_handler = None
+        if self._root_level is not None:
+            root.setLevel(self._root_level)
+            self._root_level = None
 
     def _start_alerting(self, meter: Any) -> None:
         """Build the alert manager: evaluating and notifying per the settings, default rules when asked."""
@@ -184,6 +217,7 @@ class Runtime:
         if self.performance is not None:
             self.performance.shutdown()
             self.performance = None
+        self._release_logs()
         if self.providers is not None:
             try:
                 self.providers.collect()

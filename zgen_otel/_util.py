@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import reprlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -113,8 +114,29 @@ def safe_repr(value: object, limit: int = 1000) -> str:
     try:
         text = repr(value)
     except Exception:
-        if isinstance(value, int):
-            text = f"<int of {value.bit_length()} bits>"
-        else:
+        try:  # e.g. a list holding such an int: the container shown, the int described
+            text = _SafeRepr().repr(value)
+        except Exception:
             text = f"<{type(value).__name__} object at {id(value):#x}>"
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+class _SafeRepr(reprlib.Repr):
+    """``reprlib`` with generous limits, for values whose own ``repr`` fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 4, 20, 20, 20, 20
+        self.maxstring, self.maxother = 1000, 1000
+
+    def repr_int(self, x: int, level: int) -> str:
+        try:
+            return repr(x)
+        except ValueError:  # more digits than Python converts
+            return f"<int of {x.bit_length()} bits>"
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        try:
+            return repr(x)
+        except Exception:
+            return f"<{type(x).__name__} object at {id(x):#x}>"

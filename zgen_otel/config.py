@@ -93,6 +93,16 @@ def _headers(raw: str) -> dict[str, str]:
     return headers
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in _LEVELS:
+        raise ValueError(f"expected one of {', '.join(_LEVELS)}")
+    return level
+
+
 @dataclass(frozen=True)
 class _Spec:
     env: str
@@ -116,9 +126,11 @@ ENV_VARS: dict[str, _Spec] = {
     "otlp_endpoint": _Spec("OTEL_EXPORTER_OTLP_ENDPOINT", _optional_text, "a URL such as http://127.0.0.1:4318"),
     "otlp_metrics_endpoint": _Spec("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", _optional_text, "a URL"),
     "otlp_traces_endpoint": _Spec("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _optional_text, "a URL"),
+    "otlp_logs_endpoint": _Spec("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", _optional_text, "a URL"),
     "otlp_protocol": _Spec("OTEL_EXPORTER_OTLP_PROTOCOL", _protocol, "grpc or http/protobuf"),
     "otlp_metrics_protocol": _Spec("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", _protocol, "grpc or http/protobuf"),
     "otlp_traces_protocol": _Spec("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _protocol, "grpc or http/protobuf"),
+    "otlp_logs_protocol": _Spec("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", _protocol, "grpc or http/protobuf"),
     "otlp_headers": _Spec("OTEL_EXPORTER_OTLP_HEADERS", _headers, "comma-separated key=value pairs", secret=True),
     "export_interval": _Spec("OTEL_METRIC_EXPORT_INTERVAL", lambda r: _positive_float(r) / 1000, "milliseconds > 0"),
     "store_path": _Spec("ZGEN_OTEL_STORE_PATH", _optional_text, "a file path for the SQLite store"),
@@ -130,6 +142,11 @@ ENV_VARS: dict[str, _Spec] = {
     "host_lock": _Spec("ZGEN_OTEL_HOST_LOCK", _optional_text, "a lock-file path, or 'none'"),
     "default_rules": _Spec("ZGEN_OTEL_DEFAULT_RULES", _bool, "true or false"),
     "prometheus": _Spec("ZGEN_OTEL_PROMETHEUS", _bool, "true or false"),
+    "max_spans": _Spec("ZGEN_OTEL_MAX_SPANS", _positive_int, "a whole number > 0"),
+    "capture_logs": _Spec("ZGEN_OTEL_CAPTURE_LOGS", _bool, "true or false"),
+    "log_level": _Spec("ZGEN_OTEL_LOG_LEVEL", _level, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _positive_int, "a whole number > 0"),
+    "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
 }
 
 
@@ -146,9 +163,11 @@ class Settings:
     otlp_endpoint: str | None = None
     otlp_metrics_endpoint: str | None = None
     otlp_traces_endpoint: str | None = None
+    otlp_logs_endpoint: str | None = None
     otlp_protocol: str = "http/protobuf"
     otlp_metrics_protocol: str | None = None
     otlp_traces_protocol: str | None = None
+    otlp_logs_protocol: str | None = None
     otlp_headers: Mapping[str, str] = field(default_factory=dict)
     export_interval: float = 60.0
     store_path: str | None = None
@@ -160,26 +179,31 @@ class Settings:
     host_lock: str | None = None
     default_rules: bool = True
     prometheus: bool = False
+    max_spans: int = 5000
+    capture_logs: bool = True
+    log_level: str = "INFO"
+    max_logs: int = 5000
+    max_value_length: int = 4096
 
     @property
     def retention_seconds(self) -> float:
         """Retention in seconds."""
         return self.retention_days * 86_400.0
 
-    def signal_endpoint(self, signal: Literal["metrics", "traces"]) -> str | None:
+    def signal_endpoint(self, signal: Literal["metrics", "traces", "logs"]) -> str | None:
         """The OTLP endpoint for one signal (its own setting first, then the shared one), or None."""
-        own = self.otlp_metrics_endpoint if signal == "metrics" else self.otlp_traces_endpoint
+        own: str | None = getattr(self, f"otlp_{signal}_endpoint")
         return own or self.otlp_endpoint
 
-    def signal_protocol(self, signal: Literal["metrics", "traces"]) -> str:
+    def signal_protocol(self, signal: Literal["metrics", "traces", "logs"]) -> str:
         """The OTLP protocol for one signal: ``grpc`` or ``http/protobuf``."""
-        own = self.otlp_metrics_protocol if signal == "metrics" else self.otlp_traces_protocol
+        own: str | None = getattr(self, f"otlp_{signal}_protocol")
         return own or self.otlp_protocol
 
     def __repr__(self) -> str:
         shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["otlp_headers"] = {key: "<redacted>" for key in self.otlp_headers}
-        for key in ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint"):
+        for key in ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint", "otlp_logs_endpoint"):
             if shown[key]:
                 shown[key] = redact_url(shown[key])
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"

@@ -278,9 +278,9 @@ class LLMCall:
         self._response_model = _check_text("response_model", model)
 
     def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
-        """Token counts from the response (validated)."""
-        self.input_tokens = _check_tokens("input_tokens", input_tokens)
-        self.output_tokens = _check_tokens("output_tokens", output_tokens)
+        """Token counts from the response (validated: both are checked before either is kept)."""
+        tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
+        self.input_tokens, self.output_tokens = tin, tout
 
     def first_chunk(self) -> None:
         """Mark the arrival of a stream's first chunk (later calls are ignored)."""

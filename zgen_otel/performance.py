@@ -40,7 +40,7 @@ from zgen_otel._tracker import (
     OperationStats,
     PerformanceTracker,
 )
-from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds, safe_repr
+from zgen_otel._util import INT64_MAX, INT64_MIN, RateLimitedLogger, check_attributes, positive_seconds, safe_repr
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -147,10 +147,9 @@ def _check_attributes(attributes: object) -> dict[str, Any]:
 
 
 def _arg_value(value: object) -> str | bool | int | float:
-    if isinstance(value, _ATTR_TYPES):
-        return value
-    text = repr(value)
-    return text if len(text) <= 256 else text[:255] + "…"
+    if isinstance(value, _ATTR_TYPES) and not (isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX):
+        return value  # an int beyond 64 bits cannot be an OTel attribute: it goes as text
+    return safe_repr(value, 256)
 
 
 class _Target(NamedTuple):
@@ -282,7 +281,7 @@ def _arg_binder(
     fn: Callable[..., Any], names: tuple[str, ...]
 ) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
     signature = inspect.signature(fn)
-    unknown = [n for n in names if n not in signature.parameters]
+    unknown = [n for n in names if not isinstance(n, str) or n not in signature.parameters]
     if unknown:
         raise ValueError(
             f"record_args names {unknown} are not parameters of {fn!r}; allowed: {list(signature.parameters)}"

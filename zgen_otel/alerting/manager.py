@@ -117,7 +117,7 @@ class _History:
     def prune(self, cutoff: float) -> None:
         while self.items and self.items[0].starts_at < cutoff and not self.items[0].active:
             self.items.popleft()
-        self._write("DELETE FROM alerts WHERE starts_at < ? AND body NOT LIKE '%\"status\": \"firing\"%'", (cutoff,))
+        self._write('DELETE FROM alerts WHERE starts_at < ? AND body NOT LIKE \'%"status": "firing"%\'', (cutoff,))
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         """Mirror a change to the file; a busy or failing file costs the mirror, never the alert state."""

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from zgen_otel import _runtime
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
@@ -169,9 +170,12 @@ class PerformanceDashboard(Dashboard):
         stats = {} if tracker is None else tracker.stats()
         rows, ids, highlight = [], [], []
         for i, (name, st) in enumerate(sorted(stats.items())):
+            traces = f"traces?operation={quote(name)}"
+            recent, slowest = {"text": "recent", "href": traces}, {"text": "slowest", "href": traces + "&order=slowest"}
+            links = {"links": [recent, slowest]}
             rows.append([name, st.calls, st.errors, st.error_rate, st.mean, st.p50, st.p95, st.p99, st.max,
                          st.calls_per_minute, time.strftime("%H:%M:%S", time.localtime(st.last_call))
-                         if st.last_call else None])  # fmt: skip
+                         if st.last_call else None, links])  # fmt: skip
             ids.append(name)
             if st.errors:
                 highlight.append(i)
@@ -191,8 +195,9 @@ class PerformanceDashboard(Dashboard):
                 "max",
                 "calls/min",
                 "last call",
+                "traces",
             ],
-            "units": ["", "", "", "1", "s", "s", "s", "s", "s", "", ""],
+            "units": ["", "", "", "1", "s", "s", "s", "s", "s", "", "", ""],
             "rows": rows,
             "row_ids": ids,
             "highlight": highlight,
@@ -382,4 +387,9 @@ class LLMDashboard(Dashboard):
 
 def builtin_dashboards() -> list[Dashboard]:
     """New instances of every built-in dashboard."""
-    return [SystemDashboard(), PerformanceDashboard(), AlertsDashboard(), MetricsDashboard(), LLMDashboard()]
+    from zgen_otel.dashboards.signals import LogsDashboard, TracesDashboard
+
+    return [
+        SystemDashboard(), PerformanceDashboard(), AlertsDashboard(), MetricsDashboard(), LLMDashboard(),
+        TracesDashboard(), LogsDashboard(),
+    ]  # fmt: skip

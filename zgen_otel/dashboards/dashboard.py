@@ -73,7 +73,7 @@ class Dashboard:
         self.title = title or self.title or self.name
         self.description = description if description is not None else self.description
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(f"dashboard name must be a non-empty str; got {self.name!r}")
+            raise ValueError(f"dashboard name must be a non-empty str; got {safe_repr(self.name)}")
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """The dashboard's content over the last ``window_seconds``: a dict, with ``panels``. Override this.
@@ -138,7 +138,7 @@ class DashboardManager:
     def register_dashboard(self, dashboard: Dashboard, *, replace: bool = False) -> Dashboard:
         """Add a dashboard (``ValueError`` on a duplicate name unless ``replace=True``)."""
         if not isinstance(dashboard, Dashboard):
-            raise TypeError(f"dashboard must be a zgen_otel Dashboard; got {dashboard!r}")
+            raise TypeError(f"dashboard must be a zgen_otel Dashboard; got {safe_repr(dashboard)}")
         with self._lock:
             if dashboard.name in self._dashboards and not replace:
                 raise ValueError(f"a dashboard named {dashboard.name!r} exists; pass replace=True to replace it")
@@ -157,7 +157,7 @@ class DashboardManager:
         try:
             return self._dashboards[name]
         except (KeyError, TypeError):
-            raise KeyError(f"no dashboard named {name!r}; available: {sorted(self._dashboards)}") from None
+            raise KeyError(f"no dashboard named {safe_repr(name)}; available: {sorted(self._dashboards)}") from None
 
     def list_dashboards(self) -> list[Dashboard]:
         """Every registered dashboard, by name."""

@@ -9,6 +9,7 @@ alert manager and dashboards. Write endpoints (acknowledge, resolve) always need
 from __future__ import annotations
 
 import hmac
+import inspect
 import json
 import math
 import secrets
@@ -27,6 +28,9 @@ from zgen_otel import _runtime
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import get_dashboard_manager, render_dashboard, render_dashboard_index
+from zgen_otel.dashboards.signals import render_trace
+from zgen_otel.logs import get_recent_logs, log_buffer_stats
+from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
 
 __all__ = ["CSP", "MAX_BODY", "make_app"]
 
@@ -118,7 +122,13 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
     """
     import os
 
-    app = FastAPI(title=f"{title} monitoring API", version=zgen_otel.__version__, docs_url=None, redoc_url=None)
+    kwargs: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI).parameters:  # FastAPI >= 0.165 traces itself through OTel
+        # The monitoring page polls every few seconds: its own requests must not crowd out the agent's traces.
+        kwargs["telemetry"] = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(
+        title=f"{title} monitoring API", version=zgen_otel.__version__, docs_url=None, redoc_url=None, **kwargs
+    )
     app.state.zgen_token = token or os.environ.get("ZGEN_OTEL_API_TOKEN") or secrets.token_urlsafe(24)
     app.state.zgen_page_token = secrets.token_urlsafe(24)
     app.state.zgen_require_token = require_token
@@ -159,6 +169,8 @@ def status(request: Request) -> dict[str, Any]:
         "exporters": dict(providers.export_targets) if providers else {},
         "export": providers.export_status() if providers else {},
         "tracked_calls_dropped": rt.performance.dropped if rt.performance else 0,
+        "traces": span_buffer_stats(),
+        "logs": log_buffer_stats(),
         "system_monitor": bool(rt.system_monitor and rt.system_monitor.running),
     }
 
@@ -317,11 +329,94 @@ def index() -> HTMLResponse:
     return HTMLResponse(render_dashboard_index(link="monitoring/{name}"))
 
 
+_TRACE_ID = Path(..., pattern="^[0-9a-fA-F]{32}$")
+_LEVELS = "^(DEBUG|INFO|WARNING|ERROR|CRITICAL|debug|info|warning|error|critical)$"
+
+
+@api.get("/traces", summary="Recent traces in the span buffer")
+def traces(
+    operation: str | None = Query(None, max_length=255),
+    status: str | None = Query(None, pattern="^(ok|error)$"),
+    min_duration: float | None = Query(None, ge=0, le=366 * 86_400, description="seconds"),
+    since: float | None = Query(None, ge=0),
+    until: float | None = Query(None, ge=0),
+    limit: int = Query(50, ge=1, le=1000),
+    order: str = Query("recent", pattern="^(recent|slowest)$"),
+) -> list[dict[str, Any]]:
+    """Trace summaries (root name, start, duration, span and error counts), newest or slowest first."""
+    return get_recent_traces(operation, status, min_duration, since, until, limit, order)
+
+
+@api.get("/traces/{trace_id}", summary="One trace: its spans and logs")
+def trace(trace_id: str = _TRACE_ID) -> dict[str, Any]:
+    """Every span of the trace (start order, with depth, attributes, events) and its logs; 404 when unknown."""
+    found = get_trace(trace_id)
+    if found is None:
+        raise HTTPException(404, f"no trace {trace_id!r} in the span buffer (unknown, or evicted)")
+    return found
+
+
+@api.get("/logs", summary="Captured log records, newest first")
+def logs(
+    min_level: str | None = Query(None, pattern=_LEVELS),
+    logger: str | None = Query(None, max_length=255),
+    contains: str | None = Query(None, max_length=255),
+    trace_id: str | None = Query(None, pattern="^[0-9a-fA-F]{32}$"),
+    since: float | None = Query(None, ge=0),
+    until: float | None = Query(None, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """Log records filtered by minimum level, logger (and its children), text, trace and time."""
+    return get_recent_logs(min_level, logger, contains, trace_id, since, until, limit)
+
+
+def _live(request: Request, html: str) -> HTMLResponse:
+    """A page with the live script: refreshed in place, time-range picker, alert buttons."""
+    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(request.app.state.zgen_page_token))
+    return HTMLResponse(html.replace("</body>", script + "</body>"))
+
+
+@pages.get("/monitoring/traces")
+def traces_page(
+    request: Request,
+    operation: str | None = Query(None, max_length=255),
+    status: str | None = Query(None, pattern="^(ok|error)$"),
+    min_duration: float | None = Query(None, ge=0, le=366 * 86_400),
+    order: str = Query("recent", pattern="^(recent|slowest)$"),
+    window: float = _WINDOW,
+) -> HTMLResponse:
+    """The web page: recent traces, live."""
+    options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
+    return _live(request, render_dashboard("traces", window_seconds=window, **options))
+
+
+@pages.get("/monitoring/traces/{trace_id}")
+def trace_page(trace_id: str = _TRACE_ID) -> HTMLResponse:
+    """The web page: one trace's waterfall and logs."""
+    try:
+        return HTMLResponse(render_trace(trace_id))
+    except LookupError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
+
+
+@pages.get("/monitoring/logs")
+def logs_page(
+    request: Request,
+    min_level: str | None = Query(None, pattern=_LEVELS),
+    logger: str | None = Query(None, max_length=255),
+    contains: str | None = Query(None, max_length=255),
+    trace_id: str | None = Query(None, pattern="^[0-9a-fA-F]{32}$"),
+    window: float = _WINDOW,
+) -> HTMLResponse:
+    """The web page: log records with filters, live tail."""
+    options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
+    return _live(request, render_dashboard("logs", window_seconds=window, **options))
+
+
 @pages.get("/monitoring/{name}")
 def page(request: Request, name: str = _DASHBOARD, window: float = _WINDOW) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
-    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(request.app.state.zgen_page_token))
-    return HTMLResponse(_render(name, "html", window, interactive=True).replace("</body>", script + "</body>"))
+    return _live(request, _render(name, "html", window, interactive=True))
 
 
 def _finite(value: float | None) -> float | None:

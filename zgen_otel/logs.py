@@ -1,0 +1,197 @@
+"""Python ``logging`` records in the local view and over OTLP, with the active trace and span ids.
+
+The runtime owns an OTel ``LoggerProvider``. Unless ``ZGEN_OTEL_CAPTURE_LOGS=false``, the handler of
+``opentelemetry-instrumentation-logging`` (the OTel project's replacement for the SDK's deprecated one) sits
+on the root logger at ``ZGEN_OTEL_LOG_LEVEL`` (default INFO), so every logger that propagates to the root is
+captured: each record becomes an OTel log record carrying the current trace and span ids. A bounded ring
+(``ZGEN_OTEL_MAX_LOGS``, default 5,000; oldest dropped first, counted) keeps them for the local view, and the
+official OTLP log exporter ships them when an endpoint is configured. Alert state changes are logged by
+``zgen_otel.alerting`` (fired, acknowledged, resolved), so they appear here too::
+
+    from zgen_otel.logs import get_recent_logs
+
+    for record in get_recent_logs(min_level="WARNING", contains="timeout", limit=20):
+        print(record["time"], record["level"], record["logger"], record["message"], record["trace_id"])
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from typing import Any
+
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+
+from zgen_otel import _runtime
+from zgen_otel._records import clip, clip_attributes, hex_id
+
+__all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+MAX_LIMIT = 1000
+# OTel severity numbers (1-24) back to Python's level names.
+_OTEL_TO_LEVEL = [(21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG")]
+
+
+def _level_name(severity_number: int | None) -> str:
+    for floor, name in _OTEL_TO_LEVEL:
+        if (severity_number or 0) >= floor:
+            return name
+    return "NOTSET"
+
+
+class LogBuffer(LogRecordProcessor):
+    """A log-record processor keeping the last ``max_logs`` records (oldest dropped first, counted).
+
+    It keeps the SDK's record objects; conversion to dicts (with values clipped to ``max_value_length``)
+    happens when a view reads them.
+    """
+
+    def __init__(self, max_logs: int, max_value_length: int = 4096) -> None:
+        self.records: collections.deque[ReadWriteLogRecord] = collections.deque(maxlen=max_logs)
+        self.max_value_length = max_value_length
+        self.dropped = 0
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Keep the record (the oldest one leaves when the ring is full)."""
+        records = self.records
+        if len(records) == records.maxlen:
+            self.dropped += 1
+        records.append(log_record)
+
+    def shutdown(self) -> None:
+        """Nothing to release: the records stay readable until the runtime is gone."""
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Records are in the ring as soon as they are emitted: nothing to flush."""
+        return True
+
+    def snapshot(self) -> list[ReadWriteLogRecord]:
+        """The records now in the ring, oldest first."""
+        while True:
+            try:
+                return list(self.records)
+            except RuntimeError:  # another thread appended while copying: copy again
+                continue
+
+
+def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
+    """One log record as a JSON-ready dict; strings longer than ``limit`` are cut with a marker."""
+    log = record.log_record
+    body = log.body if isinstance(log.body, str) else str(log.body)
+    message, cut = clip(body, limit)
+    attributes, attributes_cut = clip_attributes(log.attributes, limit)
+    timestamp = (log.timestamp or log.observed_timestamp or 0) / 1e9
+    return {
+        "time": timestamp,
+        "level": _level_name(log.severity_number.value if log.severity_number else None),
+        "severity_text": log.severity_text,
+        "logger": record.instrumentation_scope.name if record.instrumentation_scope else "",
+        "message": message,
+        "trace_id": hex_id(log.trace_id or 0, 32),
+        "span_id": hex_id(log.span_id or 0, 16),
+        "attributes": attributes,
+        "truncated": cut or attributes_cut,
+    }
+
+
+def _buffer() -> LogBuffer | None:
+    buffer: LogBuffer | None = getattr(_runtime.get_runtime(), "log_buffer", None)
+    return buffer
+
+
+def _check_text(what: str, value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None; got {value!r}")
+    return value
+
+
+def _check_time(what: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{what} must be a finite number of Unix seconds or None; got {value!r}")
+    return float(value)
+
+
+def _level_floor(min_level: object) -> int:
+    """The lowest level number a ``min_level`` filter lets through."""
+    if min_level is None:
+        return 0
+    if isinstance(min_level, str):
+        if min_level.upper() not in LEVELS:
+            raise ValueError(f"min_level must be one of {', '.join(LEVELS)}; got {min_level!r}")
+        return LEVELS[min_level.upper()]
+    if isinstance(min_level, int) and not isinstance(min_level, bool):
+        return min_level
+    raise TypeError(f"min_level must be a level name, a logging level number or None; got {min_level!r}")
+
+
+def get_recent_logs(
+    min_level: str | int | None = None,
+    logger: str | None = None,
+    contains: str | None = None,
+    trace_id: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Captured log records, newest first.
+
+    Args:
+        min_level: ``"DEBUG"`` ... ``"CRITICAL"`` (or a ``logging`` level number): this level and above.
+        logger: a logger name; its child loggers match too (``"agent"`` matches ``"agent.tools"``).
+        contains: text the message contains (case-insensitive).
+        trace_id: only records emitted inside this trace (32 hex digits).
+        since: only records from this time on (Unix seconds).
+        until: only records up to this time (Unix seconds).
+        limit: at most this many (1 to 1,000).
+
+    Each record: ``time``, ``level``, ``severity_text``, ``logger``, ``message``, ``trace_id``, ``span_id``,
+    ``attributes`` (``code.*``, ``exception.*`` and the record's ``extra`` fields) and ``truncated``.
+
+    Raises:
+        TypeError, ValueError: a filter of the wrong type or out of range, named in the message.
+    """
+    floor = _level_floor(min_level)
+    name, text = _check_text("logger", logger), _check_text("contains", contains)
+    trace = _check_text("trace_id", trace_id)
+    lo, hi = _check_time("since", since), _check_time("until", until)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}; got {limit!r}")
+    buffer = _buffer()
+    if buffer is None:
+        return []
+    needle = text.lower() if text else None
+    trace = trace.lower() if trace else None
+    found: list[dict[str, Any]] = []
+    for record in reversed(buffer.snapshot()):
+        row = record_to_dict(record, buffer.max_value_length)
+        if (
+            LEVELS.get(row["level"], 0) >= floor
+            and (name is None or row["logger"] == name or row["logger"].startswith(name + "."))
+            and (needle is None or needle in row["message"].lower())
+            and (trace is None or row["trace_id"] == trace)
+            and (lo is None or row["time"] >= lo)
+            and (hi is None or row["time"] <= hi)
+        ):
+            found.append(row)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def log_buffer_stats() -> dict[str, int]:
+    """Records held, capacity and records dropped (evicted) so far."""
+    buffer = _buffer()
+    if buffer is None:
+        return {"records": 0, "capacity": 0, "dropped": 0}
+    return {"records": len(buffer.records), "capacity": buffer.records.maxlen or 0, "dropped": buffer.dropped}
+
+
+def capture_handler(provider: Any, level: str) -> logging.Handler:
+    """The OTel logging handler feeding ``provider``, at ``level`` (not yet attached to any logger)."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+    return LoggingHandler(level=LEVELS[level], logger_provider=provider)

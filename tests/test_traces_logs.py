@@ -216,3 +216,55 @@ def test_http_api_lists_filters_and_returns_traces_and_logs(served: httpx.Client
     status = served.get("/api/monitoring").json()
     assert status["traces"]["spans"] == 4 and status["logs"]["records"] >= 4
     assert served.get("/monitoring/traces/" + "0" * 32).status_code == 404
+
+
+def test_traces_waterfall_and_logs_pages_in_chromium(browser: Any) -> None:
+    zgen_otel.configure(system_monitor=False, default_rules=False)
+    server = Server(make_app())
+    try:
+        found = one_trace()
+        failing = next(s for s in found["spans"] if s["status"] == "error")
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{server.url}/monitoring/traces?refresh=0.3")
+        row = page.locator(f"tr[data-trace='{found['trace_id']}']")
+        assert "agent.run" in row.inner_text() and row.locator(".mark").count() == 1  # the error mark
+        with zgen_otel.track_context("later.op"):  # the list is live: a new trace shows up without a reload
+            pass
+        page.locator("main", has_text="later.op").wait_for(timeout=10_000)
+
+        page.locator(f"tr[data-trace='{found['trace_id']}'] a").click()
+        page.wait_for_url(f"**/monitoring/traces/{found['trace_id']}")
+        bars = page.locator(".waterfall .bar")
+        assert bars.count() == 4 and page.locator(".waterfall .bar.error").count() == 1
+        root_box = bars.nth(0).bounding_box()
+        assert root_box is not None
+        lefts = []
+        for i in range(1, 4):  # children sit inside the root's bar, in start order, each indented under it
+            box = bars.nth(i).bounding_box()
+            assert box is not None
+            assert root_box["x"] - 1 <= box["x"] and box["x"] + box["width"] <= root_box["x"] + root_box["width"] + 1
+            lefts.append(box["x"])
+        assert lefts == sorted(lefts)
+        details = page.locator(f"details[data-span='{failing['span_id']}']")
+        assert not details.locator(".info").is_visible()
+        details.locator("summary").click()  # click a span: its attributes and events open
+        info = details.locator(".info")
+        assert info.is_visible() and "code.function.name" in info.inner_text()
+        assert "tool 2 failed" in info.locator("pre").inner_text()
+        assert page.locator("section[data-panel=logs] tbody tr").count() == 4
+
+        page.goto(f"{server.url}/monitoring/logs")
+        levels = {r.get_attribute("data-level") for r in page.locator("tbody tr[data-level]").all()}
+        assert {"INFO", "ERROR"} <= levels
+        page.select_option("select[name=min_level]", "ERROR")
+        page.wait_for_url("**min_level=ERROR**")
+        levels = {r.get_attribute("data-level") for r in page.locator("tbody tr[data-level]").all()}
+        assert levels == {"ERROR"}
+        page.locator("tbody tr[data-level=ERROR] a").first.click()  # a record links to its trace
+        page.wait_for_url(f"**/monitoring/traces/{found['trace_id']}")
+        assert errors == []
+        page.close()
+    finally:
+        server.stop()

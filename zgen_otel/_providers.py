@@ -255,8 +255,9 @@ def build_providers(
     meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
 
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    span_buffer = SpanBuffer(settings.max_spans, settings.max_value_length)
-    tracer_provider.add_span_processor(span_buffer)
+    span_buffer = SpanBuffer(settings.max_spans, settings.max_value_length) if settings.max_spans else None
+    if span_buffer is not None:
+        tracer_provider.add_span_processor(span_buffer)
     span_exporter = _exporter(settings, "traces")
     if span_exporter is not None:
         targets["traces"] = span_exporter[1]
@@ -268,8 +269,9 @@ def build_providers(
         tracer_provider.add_span_processor(processor)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    log_buffer = LogBuffer(settings.max_logs, settings.max_value_length)
-    logger_provider.add_log_record_processor(log_buffer)
+    log_buffer = LogBuffer(settings.max_logs, settings.max_value_length) if settings.max_logs else None
+    if log_buffer is not None:
+        logger_provider.add_log_record_processor(log_buffer)
     log_exporter = _exporter(settings, "logs")
     if log_exporter is not None:
         targets["logs"] = log_exporter[1]

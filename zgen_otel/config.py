@@ -63,6 +63,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number >= 0")
+    return value
+
+
 def _protocol(raw: str) -> str:
     text = raw.strip().lower()
     if text not in _PROTOCOLS:
@@ -142,10 +149,10 @@ ENV_VARS: dict[str, _Spec] = {
     "host_lock": _Spec("ZGEN_OTEL_HOST_LOCK", _optional_text, "a lock-file path, or 'none'"),
     "default_rules": _Spec("ZGEN_OTEL_DEFAULT_RULES", _bool, "true or false"),
     "prometheus": _Spec("ZGEN_OTEL_PROMETHEUS", _bool, "true or false"),
-    "max_spans": _Spec("ZGEN_OTEL_MAX_SPANS", _positive_int, "a whole number > 0"),
+    "max_spans": _Spec("ZGEN_OTEL_MAX_SPANS", _count, "a whole number >= 0 (0 turns the span buffer off)"),
     "capture_logs": _Spec("ZGEN_OTEL_CAPTURE_LOGS", _bool, "true or false"),
     "log_level": _Spec("ZGEN_OTEL_LOG_LEVEL", _level, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
-    "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _positive_int, "a whole number > 0"),
+    "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _count, "a whole number >= 0 (0 keeps no records locally)"),
     "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
 }
 
@@ -221,11 +228,11 @@ def _check_override(key: str, value: Any) -> Any:
         raise ConfigError(f"{label} is not valid: expected a mapping of str to str")
     if spec.parse is _bool and isinstance(value, bool):
         return value
-    numeric = spec.parse in (_positive_float, _positive_int) or key == "export_interval"
+    numeric = spec.parse in (_positive_float, _positive_int, _count) or key == "export_interval"
     if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
         if key == "export_interval":  # seconds as a keyword, milliseconds in the environment
             return _validated(label, _positive_float, str(value), "a number of seconds > 0")
-        if spec.parse is _positive_int and not isinstance(value, int):
+        if spec.parse in (_positive_int, _count) and not isinstance(value, int):
             raise ConfigError(f"{label} is not valid: expected {spec.allowed}")
         return _validated(label, spec.parse, str(value), spec.allowed)
     if isinstance(value, str):

@@ -139,3 +139,13 @@ def test_listeners_match_names_and_globs_and_survive_errors() -> None:
     store.add("app.y", 3.0)
     assert seen == [("system.cpu", 1.0), ("app.x", 2.0)]
     assert store.unsubscribe("system.*", boom) and not store.unsubscribe("system.*", boom)
+
+
+def test_retention_drops_a_rolled_up_bucket_that_ends_exactly_at_the_cutoff() -> None:
+    minute = 1_700_000_040.0  # a whole minute, at Unix-time magnitude (where adding 1e-9 is lost)
+    store = MetricStore(retention_seconds=600, max_raw_points=16, raw_window=30)
+    for i in range(40):  # older than the raw window: rolled up into the minute bucket starting at minute - 60
+        store.add("m", 1.0, timestamp=minute - 40 + i)
+    store.add("m", 2.0, timestamp=minute + 700)
+    store.prune(now=minute + 600)  # the cutoff is exactly the end of that bucket
+    assert [p.timestamp for p in store.history("m")] == [minute + 700]

@@ -55,6 +55,15 @@ def _check_name(what: str, name: object) -> str:
     return name
 
 
+def _check_unit(unit: object) -> str:
+    """The OTel unit rule: an ASCII str of at most 63 characters (the SDK raises a bare Exception otherwise)."""
+    if not isinstance(unit, str):
+        raise TypeError(f"unit must be a str; got {type(unit).__name__} {safe_repr(unit)}")
+    if len(unit) > 63 or not unit.isascii():
+        raise ValueError(f"unit {safe_repr(unit)} is not valid: it must be ASCII, at most 63 characters")
+    return unit
+
+
 def _as_float(value: object, what: str = "metric value") -> float:
     if isinstance(value, numbers.Real):
         try:
@@ -80,14 +89,15 @@ class MetricsRecorder:
         self._store = store
         self._meter = meter
         self.clock = store.clock
-        self._names: dict[tuple[str, str | None], str] = {}
+        self._names: dict[tuple[str, str | None], str] = {}  # (name, category) -> full name, once stored
+        self._gauges: set[str] = set()  # full names with an OTel gauge
         # record_metric's hot path: (name, category, attribute items as given) -> validated series
         self.series: dict[tuple[str, str | None, tuple[tuple[str, Any], ...]], Series] = {}
         self.dropped_nonfinite = 0
 
     def recorded_names(self) -> set[str]:
         """Full names of every metric recorded through ``record_metric``."""
-        return set(self._names.values())
+        return set(self._gauges)
 
     def drop_nonfinite(self, full_name: str, value: float) -> None:
         """Count and (rate-limited) warn about a NaN or infinite value."""
@@ -105,9 +115,9 @@ class MetricsRecorder:
     def _full_name(self, name: str, category: str | None, unit: str) -> str:
         try:
             full = self._names.get((name, category))
-        except TypeError:  # an unhashable name or category: _register explains
+        except TypeError:  # an unhashable name or category: _validate explains
             full = None
-        return full or self._register(name, category, unit)
+        return full or self._validate(name, category, unit)
 
     def resolve(
         self, name: str, category: str | None, attributes: Mapping[str, AttributeValue] | None, unit: str
@@ -120,23 +130,26 @@ class MetricsRecorder:
         full = self._full_name(name, category, unit)
         series = self._store.get_or_create(full, key, unit, category)
         if series is not None:
+            # Only a name that got a series is remembered and gets a gauge: past the series cap, a flood of new
+            # names costs nothing but the drop count.
+            if full not in self._gauges:
+                self._gauges.add(full)
+                self._meter.create_observable_gauge(full, callbacks=[self._observer(full)], unit=unit)
+            self._names[(name, category)] = full
             if len(self.series) >= _SERIES_CACHE_SIZE:
                 self.series.clear()
             self.series[(name, category, tuple(attributes.items()) if attributes is not None else ())] = series
         return series
 
-    def _register(self, name: str, category: str | None, unit: str) -> str:
+    def _validate(self, name: str, category: str | None, unit: str) -> str:
+        """The full name (``category.name``) after checking name, category and unit."""
         _check_name("metric name", name)
         if category is not None:
             _check_name("category", category)
-        if not isinstance(unit, str):
-            raise TypeError(f"unit must be a str; got {safe_repr(unit)}")
+        _check_unit(unit)
         full = f"{category}.{name}" if category else name
         if len(full) > 255:
             raise ValueError(f"metric name {safe_repr(full)} is not valid: it {_NAME_RULE}")
-        if full not in self._names.values():
-            self._meter.create_observable_gauge(full, callbacks=[self._observer(full)], unit=unit)
-        self._names[(name, category)] = full
         return full
 
     def _observer(self, full: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
@@ -195,8 +208,8 @@ def record_metric(
     # The hot path, inlined (a call frame is a tenth of its cost): one cached look-up, one append.
     if type(value) is not float:
         value = _as_float(value)
-    if type(unit) is not str and not isinstance(unit, str):  # checked on every call, not only a name's first
-        raise TypeError(f"unit must be a str; got {safe_repr(unit)}")
+    if type(unit) is not str or len(unit) > 63 or not unit.isascii():  # every call, not only a name's first
+        _check_unit(unit)
     if timestamp is not None:  # checked before anything is created: a rejected sample leaves no trace
         timestamp = _check_timestamp(timestamp)
     try:

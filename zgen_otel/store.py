@@ -136,9 +136,11 @@ class _Tier:
     def _columns(self) -> tuple[array[float], ...]:
         return (self.start, self.min, self.max, self.sum, self.count)
 
-    def pop_before(self, cutoff: float) -> Iterator[tuple[float, float, float, float, float]]:
-        """Remove and yield the buckets that start before ``cutoff``."""
-        n = bisect_left(self.start, cutoff)
+    def pop_before(
+        self, cutoff: float, *, inclusive: bool = False
+    ) -> Iterator[tuple[float, float, float, float, float]]:
+        """Remove and yield the buckets that start before ``cutoff`` (or at it, with ``inclusive``)."""
+        n = (bisect_right if inclusive else bisect_left)(self.start, cutoff)
         if not n:
             return iter(())
         rows = list(zip(*(column[:n] for column in self._columns()), strict=True))
@@ -275,7 +277,7 @@ class Series:
             del self._offsets[:n]
             del self._values[:n]
             for tier in (self._minutes, self._hours):
-                for _ in tier.pop_before(cutoff - tier.step + 1e-9):
+                for _ in tier.pop_before(cutoff - tier.step, inclusive=True):  # buckets that end by the cutoff
                     pass
             return not (self._offsets or self._minutes.start or self._hours.start)
 

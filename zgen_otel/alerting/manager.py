@@ -519,6 +519,7 @@ class AlertManager:
         self._history.save(alert)
         _events.info("alert resolved: %s", alert.name)
         self._send("resolved", alert, now)
+        self._notified.pop(alert.id, None)  # only firing alerts are re-sent
 
     def get_alert(self, alert_id: str) -> Alert:
         """An alert from the history by id (``KeyError`` when unknown)."""

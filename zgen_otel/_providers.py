@@ -254,10 +254,8 @@ def build_providers(
         targets["prometheus"] = "/metrics (pull)"
     meter_provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
 
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     span_buffer = SpanBuffer(settings.max_spans, settings.max_value_length) if settings.max_spans else None
-    if span_buffer is not None:
-        tracer_provider.add_span_processor(span_buffer)
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False, active_span_processor=span_buffer)
     span_exporter = _exporter(settings, "traces")
     if span_exporter is not None:
         targets["traces"] = span_exporter[1]

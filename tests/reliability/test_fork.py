@@ -34,11 +34,15 @@ def child_work(i: int) -> int:
 
 
 @pytest.fixture
-def busy_parent(tmp_path: Any) -> Iterator[OtlpReceiver]:
-    """A runtime exporting to a receiver, persisting to SQLite, with two threads recording and tracking."""
-    with OtlpReceiver("http/protobuf") as receiver:
+def busy_parent(tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[OtlpReceiver]:
+    """A runtime exporting to a receiver, persisting to SQLite, with two threads recording and tracking.
+
+    OTLP/HTTP unless the test asks for gRPC (``indirect`` parametrization).
+    """
+    protocol = getattr(request, "param", "http/protobuf")
+    with OtlpReceiver(protocol) as receiver:
         zgen_otel.configure(
-            otlp_endpoint=receiver.endpoint, otlp_protocol="http/protobuf", export_interval=0.5, interval=1,
+            otlp_endpoint=receiver.endpoint, otlp_protocol=protocol, export_interval=0.5, interval=1,
             store_path=str(tmp_path / "store.db"), system_monitor=False, host_lock="none",
         )  # fmt: skip
         stop = threading.Event()
@@ -86,6 +90,7 @@ def _child(index: int, results: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("busy_parent", ["http/protobuf", "grpc"], indirect=True)
 def test_multiprocessing_fork_children_record_track_and_export(busy_parent: OtlpReceiver) -> None:
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()

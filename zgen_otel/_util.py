@@ -14,6 +14,7 @@ from zgen_otel._fork import fork_safe_lock
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_WINDOW",
     "RateLimitedLogger",
     "check_attributes",
     "finite_float",
@@ -23,6 +24,9 @@ __all__ = [
 
 #: The range of an OTel (and OTLP) integer attribute or value: a signed 64-bit integer.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: A time window longer than this (about 31,700 years) reaches past every sample: longer ones are cut to it, so
+#: the store's millisecond arithmetic stays finite (``window_seconds=1e306`` would make it overflow).
+MAX_WINDOW = 1e12
 
 
 class RateLimitedLogger:

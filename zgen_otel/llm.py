@@ -110,7 +110,7 @@ class PriceTable:
         price = self._prices.get(model)
         if price is None:
             if self.strict:
-                raise LookupError(f"no price for model {model!r}; known: {sorted(self._prices)}")
+                raise LookupError(f"no price for model {safe_repr(model)}; known: {sorted(self._prices)}")
             return None
         cost = (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1e6
         if not math.isfinite(cost):

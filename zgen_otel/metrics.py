@@ -17,7 +17,7 @@ from typing import Any, cast
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _runtime
-from zgen_otel._util import RateLimitedLogger, check_attributes, positive_seconds, safe_repr
+from zgen_otel._util import MAX_WINDOW, RateLimitedLogger, check_attributes, positive_seconds, safe_repr
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
@@ -293,7 +293,7 @@ def get_metric_stats(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> WindowStats | None:
     """Count, sum, avg, min, max, latest and p50/p95/p99 of ``name`` over the last ``window_seconds``."""
-    window = positive_seconds("window_seconds", window_seconds)
+    window = min(positive_seconds("window_seconds", window_seconds), MAX_WINDOW)
     attributes = _check_query(name, attributes)
     store = _store()
     return None if store is None else store.window(name, window, attributes)
@@ -303,7 +303,7 @@ def get_metric_average(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> float | None:
     """The mean of ``name`` over the last ``window_seconds`` seconds, or None when the window is empty."""
-    window = positive_seconds("window_seconds", window_seconds)
+    window = min(positive_seconds("window_seconds", window_seconds), MAX_WINDOW)
     attributes = _check_query(name, attributes)
     store = _store()
     return None if store is None else store.mean(name, window, attributes)

@@ -284,7 +284,8 @@ def _arg_binder(
     unknown = [n for n in names if not isinstance(n, str) or n not in signature.parameters]
     if unknown:
         raise ValueError(
-            f"record_args names {unknown} are not parameters of {fn!r}; allowed: {list(signature.parameters)}"
+            f"record_args names {safe_repr(unknown)} are not parameters of {safe_repr(fn)}; "
+            f"allowed: {list(signature.parameters)}"
         )
 
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zgen_otel._util import finite_float, safe_repr
+from zgen_otel._util import MAX_WINDOW, check_attributes, finite_float, safe_repr
 from zgen_otel.alerting.model import AlertSeverity
 
 __all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "str_map", "validate_name"]
@@ -186,14 +186,15 @@ class MetricRule(_RuleBase):
                 raise ValueError(f"aggregate must be one of {allowed} or None; got {safe_repr(self.aggregate)}")
             # "increase": the rise of a cumulative counter over the window (e.g. spend in the last hour)
             if self.window is None:
-                raise ValueError("aggregate needs window (seconds > 0)")
+                got = f"aggregate={self.aggregate!r}, window=None"
+                raise ValueError(f"aggregate needs window (seconds > 0); got {got}")
         if self.window is not None:
-            self.window = _number("window", self.window, minimum=0)
-            if self.window == 0:
-                raise ValueError("window must be > 0 seconds")
-        if not isinstance(self.attributes, Mapping):
-            raise TypeError(f"attributes must be a mapping; got {safe_repr(self.attributes)}")
-        self.attributes = dict(self.attributes)
+            window = _number("window", self.window, minimum=0)
+            if window == 0:
+                raise ValueError(f"window must be > 0 seconds; got {safe_repr(self.window)}")
+            self.window = min(window, MAX_WINDOW)  # longer reaches past every sample just the same
+        # the series filter: like a sample's attributes (str keys; str, bool, int or finite float values)
+        self.attributes = check_attributes(self.attributes)
 
     def holds(self, value: float, firing: bool) -> bool:
         """Whether the condition holds for ``value`` (against the clear threshold while firing)."""

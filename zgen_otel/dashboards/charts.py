@@ -89,16 +89,17 @@ def format_value(value: float | None, unit: str = "") -> str:
 def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     if hi <= lo:
         hi = lo + 1
-    if not math.isfinite(hi - lo) or not math.isfinite(abs(lo) + abs(hi) + (hi - lo)):
-        # near the ends of the float range "nice" steps overflow: plain, evenly spaced ticks instead
-        return [lo + (hi / count - lo / count) * i for i in range(count)] + [hi]
     raw = (hi - lo) / count
+    if not math.isfinite(abs(lo) + abs(hi) + 2 * (hi - lo)) or not raw >= 1e-300:
+        # at the ends of the float range "nice" steps overflow (or underflow to 0): even ticks instead
+        return [lo + (hi / count - lo / count) * i for i in range(count)] + [hi]
     magnitude = 10 ** math.floor(math.log10(raw))
     step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
     start = math.floor(lo / step) * step
+    digits = 12 if step >= 1e-9 else None  # rounding away float noise, but not the values of a tiny range
     ticks, value = [], start
     while value < hi + step:  # the last tick reaches past the highest value
-        ticks.append(round(value, 12))
+        ticks.append(value if digits is None else round(value, digits))
         value += step
     return ticks
 

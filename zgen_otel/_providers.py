@@ -121,6 +121,10 @@ class Providers:
             t.join(2 * EXPORT_TIMEOUT + 5)
 
 
+# Modules the OTLP exporters' HTTP stack imports lazily on an export (requests reads ~/.netrc). They are
+# imported while the runtime is built, before any exporter thread runs: a fork while a thread holds a module's
+# import lock leaves that lock held in the child, whose exporters would then wait on it forever.
+_LAZY_IMPORTS = ("netrc", "encodings.idna")
 _NO_LOCK = threading.Lock()  # stands in when an SDK version keeps its collection lock elsewhere
 
 
@@ -175,6 +179,8 @@ def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], st
     if settings.otlp_headers:
         kwargs["headers"] = dict(settings.otlp_headers)
     transport = "grpc" if protocol == "grpc" else "http"
+    for name in _LAZY_IMPORTS:
+        importlib.import_module(name)
     module, name = {
         "metrics": ("metric_exporter", "OTLPMetricExporter"),
         "traces": ("trace_exporter", "OTLPSpanExporter"),

@@ -283,6 +283,7 @@ def configure(
     """
     global _shut_down
     validated = load_settings(**settings)
+    _check_runtime_args(clock, metric_readers, span_processors, validated)  # before the old runtime stops
     with _lock:
         _shut_down = False
         rt = _create(
@@ -292,6 +293,29 @@ def configure(
             extra_span_processors=span_processors,
         )
     return rt.settings
+
+
+def _check_runtime_args(
+    clock: object, metric_readers: Sequence[Any], span_processors: Sequence[Any], settings: Settings
+) -> None:
+    """Refuse what would make building the new runtime fail, while the running one still works."""
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from zgen_otel._util import safe_repr
+    from zgen_otel.config import ConfigError
+
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning Unix seconds; got {safe_repr(clock)}")
+    for what, items, kind in (("metric_readers", metric_readers, MetricReader),
+                              ("span_processors", span_processors, SpanProcessor)):  # fmt: skip
+        bad = [item for item in items if not isinstance(item, kind)]
+        if bad:
+            raise TypeError(f"{what} must hold OTel SDK {kind.__name__} objects; got {safe_repr(bad[0])}")
+    if settings.store_path:
+        folder = os.path.dirname(os.path.abspath(settings.store_path))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"store_path={settings.store_path!r} is not valid: the folder {folder!r} does not exist")
 
 
 def is_configured() -> bool:

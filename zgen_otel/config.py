@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from zgen_otel._util import safe_repr
+
 __all__ = ["ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings", "redact_url"]
 
 OtlpProtocol = Literal["grpc", "http/protobuf"]
@@ -101,6 +103,8 @@ def _headers(raw: str) -> dict[str, str]:
 
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_SECONDS = 0.001  # a shorter interval would spin the background threads
+MAX_SECONDS = 1e8  # about three years; thread timeouts past threading.TIMEOUT_MAX kill the SDK's reader
 
 
 def _level(raw: str) -> str:
@@ -119,7 +123,7 @@ class _Spec:
 
     def label(self, name: str, value: object) -> str:
         """How an error names a value: ``name=value``, with the value hidden when it can hold secrets."""
-        return f"{name}=<redacted>" if self.secret else f"{name}={value!r}"
+        return f"{name}=<redacted>" if self.secret else f"{name}={safe_repr(value)}"
 
 
 # keyword -> (environment variable, parser, what is allowed). Defaults live on Settings.
@@ -230,6 +234,8 @@ def _check_override(key: str, value: Any) -> Any:
         return value
     numeric = spec.parse in (_positive_float, _positive_int, _count) or key == "export_interval"
     if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, int) and abs(value) > 10**18:  # past any count or timer; str() of it may fail
+            raise ConfigError(f"{label} is not valid: expected {spec.allowed}, at most 10**18")
         if key == "export_interval":  # seconds as a keyword, milliseconds in the environment
             return _validated(label, _positive_float, str(value), "a number of seconds > 0")
         if spec.parse in (_positive_int, _count) and not isinstance(value, int):
@@ -267,4 +273,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     settings = Settings(**{k: v for k, v in values.items() if v is not None})
     if settings.max_raw_points < 16:
         raise ConfigError(f"max_raw_points={settings.max_raw_points!r} is not valid: expected a whole number >= 16")
+    for key in ("interval", "export_interval", "store_flush_interval"):  # timers need a sane range
+        seconds = getattr(settings, key)
+        if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+            raise ConfigError(
+                f"{key}={seconds!r} seconds is not valid: expected {MIN_SECONDS} to {MAX_SECONDS:.0e} seconds"
+            )
     return settings

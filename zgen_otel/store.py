@@ -222,8 +222,11 @@ class Series:
         if ms < newest_ms - self._store.raw_window_ms:  # older than the raw window: straight into a tier
             self._add_to_tiers(ms / 1000, value, value, value, 1)
             return
-        if ms < self._base_ms or ms - self._base_ms > _MAX_OFFSET_MS:
-            self._rebase(min(ms, self._base_ms + offsets[0]))
+        if ms < self._base_ms:
+            self._rebase(ms)
+            offsets = self._offsets
+        elif ms - self._base_ms > _MAX_OFFSET_MS:  # 49.7 days past the base: what is older goes to the tiers
+            self._rebase(ms - self._store.raw_window_ms)
             offsets = self._offsets
         off = ms - self._base_ms
         i = bisect_right(offsets, off)
@@ -616,7 +619,7 @@ class MetricStore:
         """One :class:`SeriesInfo` per series (of ``name`` only, when given), sorted by name."""
         out = []
         chosen = self.all_series() if name is None else self.series(name)
-        for s in sorted(chosen, key=lambda s: (s.name, s.key)):
+        for s in sorted(chosen, key=lambda s: (s.name, repr(s.key))):  # values of mixed types do not compare
             latest = s.latest()
             out.append(
                 SeriesInfo(
@@ -676,7 +679,12 @@ class MetricStore:
         """The mean over the last ``window_seconds`` (None when the window holds no point)."""
         raw, buckets, _ = self._gather(name, window_seconds, attributes, now)
         count = len(raw) + sum(b[3] for b in buckets)
-        return (sum(raw) + sum(b[2] for b in buckets)) / count if count else None
+        if not count:
+            return None
+        total = sum(raw) + sum(b[2] for b in buckets)
+        if math.isinf(total):  # finite values whose sum overflows: average the scaled values instead
+            return sum(v / count for v in raw) + sum(b[2] / count for b in buckets)
+        return total / count
 
     def window(
         self,

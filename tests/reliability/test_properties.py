@@ -16,9 +16,8 @@ definitions, dashboard options and settings to every public function of the READ
 
 The function-scoped fixtures run once per test, not per example: each example builds its own runtime.
 
-Bugs in modules owned by others are reported, not fixed here. Each is tolerated only at the call that hits
-it and only by its exact signature (:data:`KNOWN_BUGS`), and each has a strict ``xfail`` reproduction at the
-end of this file: once a bug is fixed its reproduction XPASSes, which fails the run, and the entry goes.
+The bugs this suite found in the store, the alert manager and the configuration are fixed; the end of the file
+keeps a minimal reproduction of each as a regression test.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind
 
@@ -103,59 +102,6 @@ def _settings(examples: int) -> settings:
         database=None,  # no .hypothesis/ directory in the repository
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-
-
-# -- known bugs of modules this suite does not own ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KnownBug:
-    """A reported bug: where it is, and the exception it raises (type plus a regex of the message)."""
-
-    where: str
-    exc_type: type[BaseException] | tuple[type[BaseException], ...]
-    message: str
-
-
-KNOWN_BUGS: dict[str, KnownBug] = {
-    # MetricStore.info() sorts series by their attribute items: values of different types under one key
-    # (1 and "a") do not compare. get_all_metrics() raises for good input.
-    "store_info_sort": KnownBug("store.py MetricStore.info", TypeError, r"'<' not supported between instances of"),
-    # AlertManager.add_silence calls matchers.items() before checking it is a mapping.
-    "silence_matchers": KnownBug(
-        "alerting/manager.py add_silence", AttributeError, r"has no attribute 'items'|^items$"
-    ),
-    # AlertManager.add_silence turns a huge int duration into a float unchecked.
-    "silence_duration": KnownBug("alerting/manager.py add_silence", OverflowError, r"too large to convert to float"),
-    # add_metric_rule/add_rule run dict(labels or {}) (annotations, attributes too) before validating: a
-    # non-mapping raises dict()'s own message, which does not name the value.
-    "rule_dict_conversion": KnownBug(
-        "alerting/manager.py add_metric_rule/add_rule",
-        (TypeError, ValueError),
-        r"dictionary update sequence|object is not iterable|cannot convert dictionary|^unhashable type",
-    ),
-    # get_rule/remove_rule/enable_rule/disable_rule/remove_silence look the name up in a dict unchecked.
-    "manager_unhashable": KnownBug("alerting/manager.py rule and silence look-ups", TypeError, r"^unhashable type"),
-    # get_alert_history compares since/until with each alert's start unchecked.
-    "history_bounds": KnownBug(
-        "alerting/manager.py get_alert_history", TypeError, r"not supported between instances of"
-    ),
-    # Error messages built with f"{value!r}" fail themselves for an int of more than 4300 digits: Python
-    # refuses to convert it, and a ValueError about the conversion replaces the one naming the value.
-    "giant_int_repr": KnownBug(
-        "alerting/manager.py, config.py: f-strings with !r", ValueError, r"Exceeds the limit \(4300 digits\)"
-    ),
-}
-
-
-def tolerated(exc: BaseException | None, *keys: str) -> bool:
-    """Whether ``exc`` is one of the known bugs ``keys`` (the example goes on as if the call had been refused)."""
-    for key in keys:
-        bug = KNOWN_BUGS[key]
-        if exc is not None and isinstance(exc, bug.exc_type) and re.search(bug.message, str(exc)):
-            note(f"tolerated known bug {key} ({bug.where}): {type(exc).__name__}: {str(exc)[:200]}")
-            return True
-    return False
 
 
 # -- guards: background threads, the error log, unraisable exceptions ---------------------------------------------
@@ -307,17 +253,13 @@ def expect(
     *,
     must_work: bool = True,
     also: tuple[object, ...] = (),
-    known: tuple[str, ...] = (),
 ) -> bool:
     """Judge one call against the oracle's list of bad arguments; return whether the call worked.
 
     With bad arguments the call must fail with a documented error naming one of them (or one of ``also``:
     questionable arguments the oracle does not insist on); without, it must work (or, with
-    ``must_work=False``, may also fail with a documented error naming one of ``args``). An error that is one
-    of the ``known`` bugs counts as a refusal.
+    ``must_work=False``, may also fail with a documented error naming one of ``args``).
     """
-    if not out.ok and tolerated(out.error, *known):
-        return False
     if bad:
         assert not out.ok, f"{call} accepted bad input {[_short(b) for b in bad]}"
         assert out.error is not None
@@ -445,7 +387,7 @@ def valid_timestamp(value: object) -> bool:
 
 
 # Accepted timestamps stay within 20 days of NOW: a series spanning more than 49.7 days hits the store's
-# uint32 offset bug (see test_known_bug_store_offsets_overflow); test_timestamps_across_the_whole_range
+# uint32 offsets' rebase (see test_store_offsets_overflow); test_timestamps_across_the_whole_range
 # covers the rest of the range with one series per point.
 NEAR_TIMESTAMPS = st.one_of(
     st.none(),
@@ -608,8 +550,7 @@ def check_store(model: Model, clock: ManualClock, baseline: list[float], callbac
         assert sum(i.points for i in out.result) >= sum(len(v) for v in model.samples.values())
     else:
         assert out.error is not None
-        if not tolerated(out.error, "store_info_sort"):
-            raise out.error
+        raise out.error
     doc = strict_json(render_dashboard("metrics", format="json"))
     listed = {row[0] for panel in doc["panels"] for row in panel["rows"]}
     assert listed == model.names() | {"baseline.good"}
@@ -632,7 +573,7 @@ def _check_window_queries(name: str, samples: list[Sample], clock: ManualClock) 
         newest = max(s.ts_ms for s in inside)
         assert stats.latest in {s.value for s in inside if s.ts_ms == newest}
         if max(abs(v) for v in values) * len(values) >= 1e307:
-            continue  # the store's plain sum overflows: see test_known_bug_store_mean_overflows
+            continue  # the sum overflows; the store then averages scaled values: see test_store_mean_overflows
         true_mean = math.fsum(values) / len(values)
         assert avg is not None
         assert abs(avg - true_mean) <= 1e-9 * max(abs(v) for v in values) * len(values) + 1e-300, (avg, true_mean)
@@ -1016,7 +957,7 @@ ALERT_OPS = st.lists(
         st.tuples(st.just("trigger"), RULE_NAMES, mostly(st.text(max_size=30)), SEVERITIES,
                   mostly(st.one_of(st.none(), st.just("tool"))),
                   mostly(st.one_of(st.none(), st.just({"v": 1.5, "nan": math.nan, "obj": Opaque()})),
-                         ANYTHING_BUT_GIANT),  # see test_known_bug_alert_details_with_a_giant_int
+                         ANYTHING_BUT_GIANT),  # refused: see test_alert_details_with_a_giant_int
                   mostly(st.one_of(st.none(), st.just({"host": "a"})))),
         st.tuples(st.just("metric_rule"), METRIC_RULES),
         st.tuples(st.just("custom_rule"), RULE_NAMES, mostly(st.text(max_size=10)), CONDITIONS, SEVERITIES,
@@ -1039,9 +980,6 @@ ALERT_OPS = st.lists(
     min_size=1,
     max_size=8,
 )  # fmt: skip
-MANAGER_BUGS = ("giant_int_repr",)
-
-
 @dataclass
 class AlertWorld:
     """What the alerting test knows: the alerts raised (by id), the rules added, the custom rules among them."""
@@ -1057,7 +995,7 @@ class AlertWorld:
 
 def _alert_trigger(world: AlertWorld, args: list[Any]) -> None:
     out = attempt(trigger_alert, *args)
-    if expect(out, "trigger_alert", trigger_problems(*args), tuple(args), known=MANAGER_BUGS):
+    if expect(out, "trigger_alert", trigger_problems(*args), tuple(args)):
         alert = out.result
         assert alert.name == args[0] and alert.active  # an active one with that name and labels is updated
         world.fired[alert.id] = alert
@@ -1066,8 +1004,6 @@ def _alert_trigger(world: AlertWorld, args: list[Any]) -> None:
 def _alert_metric_rule(world: AlertWorld, spec: dict[str, Any]) -> None:
     mgr = get_alert_manager()
     out = attempt(mgr.add_metric_rule, **spec)
-    if tolerated(out.error, "rule_dict_conversion", *MANAGER_BUGS):
-        return
     bad = metric_rule_problems(spec)
     questionable = tuple(spec[k] for k in ("labels", "annotations", "attributes") if not isinstance(spec[k], Mapping))
     if bad or out.ok:
@@ -1093,8 +1029,8 @@ def _alert_custom_rule(world: AlertWorld, args: list[Any]) -> None:
     bad += [] if severity_ok(severity) else [severity]
     bad += number_problems(duration, minimum=0)
     if bad or out.ok:
-        expect(out, "add_rule", bad, tuple(args), known=MANAGER_BUGS)
-    elif not tolerated(out.error, *MANAGER_BUGS):  # a duplicate name
+        expect(out, "add_rule", bad, tuple(args))
+    else:  # a duplicate name
         assert out.error is not None
         check_documented(out.error, "add_rule", name)
     if out.ok:
@@ -1106,8 +1042,6 @@ def _alert_silence(world: AlertWorld, args: list[Any]) -> None:
     matchers, duration, comment = args
     mgr = get_alert_manager()
     out = attempt(mgr.add_silence, matchers, duration, comment)
-    if tolerated(out.error, "silence_matchers", "silence_duration", *MANAGER_BUGS):
-        return
     ok_matchers = (
         isinstance(matchers, Mapping)
         and bool(matchers)
@@ -1133,11 +1067,13 @@ def _alert_ack_or_resolve(world: AlertWorld, args: list[Any], kind: str) -> None
         out = attempt(mgr.acknowledge_alert, alert_id, args[1], args[2])
     else:
         out = attempt(mgr.resolve_alert, alert_id)
+    notes = [v for v in args[1:] if v is not None and not isinstance(v, str)] if kind == "ack" else []
     if out.ok:
+        assert not notes, f"acknowledge_alert accepted a by/note that is not a str: {notes}"
         assert out.result.status is (AlertStatus.ACKNOWLEDGED if kind == "ack" else AlertStatus.RESOLVED)
-    elif not tolerated(out.error, *MANAGER_BUGS):  # unknown id (KeyError), or already resolved
+    else:  # unknown id (KeyError), already resolved, or a by/note that is not a str
         assert out.error is not None
-        check_documented(out.error, kind, alert_id)
+        check_documented(out.error, kind, alert_id, *notes)
 
 
 def _alert_history(world: AlertWorld, args: list[Any]) -> None:
@@ -1147,7 +1083,9 @@ def _alert_history(world: AlertWorld, args: list[Any]) -> None:
     statuses = tuple(s.value for s in AlertStatus)
     bad += [] if status is None or isinstance(status, AlertStatus) or status in statuses else [status]
     bad += limit_problems(limit)
-    if expect(out, "get_alert_history", bad, tuple(args), known=("history_bounds", *MANAGER_BUGS)):
+    since_ok = isinstance(since, (int, float)) and not isinstance(since, bool) and real_float(since) is not None
+    bad += [] if since is None or since_ok else [since]
+    if expect(out, "get_alert_history", bad, tuple(args)):
         starts = [a.starts_at for a in out.result]
         assert starts == sorted(starts, reverse=True)
 
@@ -1163,7 +1101,7 @@ def _alert_active(world: AlertWorld, args: list[Any]) -> None:
 def _alert_rule_admin(world: AlertWorld, args: list[Any]) -> None:
     method, name = args
     out = attempt(getattr(get_alert_manager(), method), name)
-    if not out.ok and not tolerated(out.error, "manager_unhashable", *MANAGER_BUGS):
+    if not out.ok:
         assert out.error is not None
         check_documented(out.error, method, name)
     if out.ok and method == "remove_rule" and out.result:
@@ -1700,9 +1638,7 @@ def test_configure_refuses_bad_settings_and_keeps_the_running_runtime(config: di
         record_metric("kept", 1.0)
         before = get_runtime()
         out = attempt(zgen_otel.configure, **{"system_monitor": False, "host_lock": "none", **config})
-        if tolerated(out.error, "giant_int_repr"):
-            assert get_runtime() is before
-        elif out.ok:
+        if out.ok:
             rt = get_runtime()
             assert rt is not before and rt.settings == out.result
             interval_too_long = rt.settings.interval > threading.TIMEOUT_MAX
@@ -1721,86 +1657,77 @@ def test_configure_refuses_bad_settings_and_keeps_the_running_runtime(config: di
     guard.check(allowed_thread=lambda a: interval_too_long and _beyond_timeouts(a))
 
 
-# -- reproductions of the known bugs (strict xfail: a fix makes them fail, and the tolerance should go) -----------
+# -- regressions: bugs this suite found in the store, the alert manager and the configuration ----------------------
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="store.py: uint32 ms offsets overflow (reported)")
-def test_known_bug_store_offsets_overflow() -> None:
+def test_store_offsets_overflow() -> None:
     """A series whose newest point is more than 2**32 ms (49.7 days) after its oldest raw point."""
     fresh()
     record_metric("backfilled", 1.0, timestamp=NOW - 60 * DAY)
-    record_metric("backfilled", 2.0, timestamp=NOW)  # OverflowError: unsigned int is greater than maximum
+    record_metric("backfilled", 2.0, timestamp=NOW)  # was: OverflowError: unsigned int is greater than maximum
+    assert [(p.timestamp, p.value) for p in get_metric_history("backfilled")][-1] == (NOW, 2.0)
+    assert get_metric_stats("backfilled", window_seconds=90 * DAY).count == 2  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="store.py: MetricStore.info sorts attribute values")
-def test_known_bug_store_info_sorts_mixed_attribute_types() -> None:
+def test_store_info_sorts_mixed_attribute_types() -> None:
     fresh()
     record_metric("mixed", 1.0, attributes={"k": 1})
     record_metric("mixed", 2.0, attributes={"k": "a"})
     assert len(get_all_metrics()) == 2  # TypeError: '<' not supported between instances of 'str' and 'int'
 
 
-@pytest.mark.xfail(strict=True, reason="store.py: the window mean sums values naively and overflows (reported)")
-def test_known_bug_store_mean_overflows() -> None:
+def test_store_mean_overflows() -> None:
     fresh()
     record_metric("huge", 1.7e308)
     record_metric("huge", 1.7e308)
     assert get_metric_average("huge") == 1.7e308  # inf
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="alerting/manager.py: add_silence (reported)")
-def test_known_bug_add_silence_with_a_list() -> None:
+def test_add_silence_with_a_list() -> None:
     fresh()
     with pytest.raises(ValueError, match=re.escape("[('alertname', 'x')]")):
         get_alert_manager().add_silence([("alertname", "x")], 60)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="alerting/manager.py: add_silence (reported)")
-def test_known_bug_add_silence_with_a_huge_duration() -> None:
+def test_add_silence_with_a_huge_duration() -> None:
     fresh()
     with pytest.raises(ValueError, match="duration"):
         get_alert_manager().add_silence({"alertname": "x"}, 10**400)
 
 
-@pytest.mark.xfail(strict=True, reason="alerting/manager.py: dict(labels) before validation (reported)")
-def test_known_bug_add_metric_rule_with_labels_that_are_not_a_mapping() -> None:
+def test_add_metric_rule_with_labels_that_are_not_a_mapping() -> None:
     fresh()
     with pytest.raises(TypeError, match=re.escape("[1]")):
         get_alert_manager().add_metric_rule("r", "d", "m", 1, labels=[1])  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="alerting/manager.py: unhashable rule names (reported)")
-def test_known_bug_get_rule_with_an_unhashable_name() -> None:
+def test_get_rule_with_an_unhashable_name() -> None:
     fresh()
     with pytest.raises(KeyError, match=re.escape("['r']")):
         get_alert_manager().get_rule(["r"])  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="alerting/manager.py: get_alert_history bounds (reported)")
-def test_known_bug_alert_history_with_a_text_bound() -> None:
+def test_alert_history_with_a_text_bound() -> None:
     fresh()
     trigger_alert("a", "d")
     with pytest.raises((TypeError, ValueError), match="'yesterday'"):
         get_alert_manager().get_alert_history(since="yesterday")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="alerting/manager.py, config.py: messages repr a giant int (reported)")
-def test_known_bug_error_message_with_a_giant_int() -> None:
+def test_error_message_with_a_giant_int() -> None:
     fresh()
     with pytest.raises(TypeError, match="details"):
         trigger_alert("a", "d", details=_giant())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="alerting/manager.py: alert details unchecked (reported)")
-def test_known_bug_alert_details_with_a_giant_int() -> None:
-    """Accepted details that JSON cannot write: the alert's JSON form (API, history file) fails."""
+def test_alert_details_with_a_giant_int() -> None:
+    """Details that JSON cannot write (the alert's JSON form: API, history file) are refused up front."""
     fresh()
-    alert = trigger_alert("a", "d", details={"n": _giant()})
-    json.dumps(alert.to_dict(), default=str)  # ValueError: Exceeds the limit (4300 digits)
+    with pytest.raises(ValueError, match="details must be JSON-serialisable"):
+        trigger_alert("a", "d", details={"n": _giant()})
 
 
-@pytest.mark.xfail(strict=True, reason="config.py/_providers.py: an interval past threading.TIMEOUT_MAX (reported)")
-def test_known_bug_interval_beyond_the_timeout_range() -> None:
+def test_interval_beyond_the_timeout_range() -> None:
     with Guard() as guard:
         outcome = attempt(fresh, interval=1e10)
         reset()

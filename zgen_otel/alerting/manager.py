@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel._fork import abandon
-from zgen_otel._util import RateLimitedLogger
+from zgen_otel._util import RateLimitedLogger, positive_seconds, safe_repr
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
 from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState, str_map, validate_name
@@ -238,8 +238,8 @@ class AlertManager:
             severity=severity,  # type: ignore[arg-type]  # validated in __post_init__
             category=category,
             duration=duration,
-            labels=dict(labels or {}),
-            annotations=dict(annotations or {}),
+            labels=_mapping("labels", labels),
+            annotations=_mapping("annotations", annotations),
             keep_firing_for=keep_firing_for,
             metric_name=metric_name,
             threshold=threshold,
@@ -247,7 +247,7 @@ class AlertManager:
             clear_threshold=clear_threshold,
             aggregate=aggregate,
             window=window,
-            attributes=dict(attributes or {}),
+            attributes=_mapping("attributes", attributes),
         )
         self._install(rule, replace)
         return rule
@@ -273,8 +273,8 @@ class AlertManager:
             severity=severity,  # type: ignore[arg-type]
             category=category,
             duration=duration,
-            labels=dict(labels or {}),
-            annotations=dict(annotations or {}),
+            labels=_mapping("labels", labels),
+            annotations=_mapping("annotations", annotations),
             keep_firing_for=keep_firing_for,
             condition=condition,
         )
@@ -296,6 +296,8 @@ class AlertManager:
 
     def remove_rule(self, name: str) -> bool:
         """Remove a rule and resolve its alerts; return whether it existed."""
+        if not isinstance(name, str):
+            return False  # never a rule's name
         with self._lock:
             rule = self._rules.pop(name, None)
             if rule is None:
@@ -313,10 +315,10 @@ class AlertManager:
 
     def get_rule(self, name: str) -> MetricRule | CustomRule:
         """The rule of that name (``KeyError`` listing the rule names otherwise)."""
-        try:
-            return self._rules[name]
-        except KeyError:
-            raise KeyError(f"no rule named {name!r}; rules: {sorted(self._rules)}") from None
+        rule = self._rules.get(name) if isinstance(name, str) else None
+        if rule is None:
+            raise KeyError(f"no rule named {safe_repr(name)}; rules: {sorted(self._rules)}")
+        return rule
 
     def list_rules(self) -> list[MetricRule | CustomRule]:
         """Every rule, by name."""
@@ -472,12 +474,17 @@ class AlertManager:
         """Raise an alert by hand; the same name+labels while it is active updates it (``occurrences``)."""
         validate_name("alert name", name)
         if not isinstance(description, str):
-            raise TypeError(f"description must be a str; got {description!r}")
+            raise TypeError(f"description must be a str; got {safe_repr(description)}")
         level = AlertSeverity.parse(severity)
         if category is not None and not isinstance(category, str):
-            raise TypeError(f"category must be a str or None; got {category!r}")
-        if details is not None and not isinstance(details, Mapping):
-            raise TypeError(f"details must be a mapping; got {details!r}")
+            raise TypeError(f"category must be a str or None; got {safe_repr(category)}")
+        if details is not None:
+            if not isinstance(details, Mapping):
+                raise TypeError(f"details must be a mapping or None; got {safe_repr(details)}")
+            try:  # the alert's JSON form (API, history file, notifications) must be writable
+                json.dumps(dict(details), default=str)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise ValueError(f"details must be JSON-serialisable ({exc}); got {safe_repr(details)}") from None
         label_map = str_map("labels", labels)
         note_map = str_map("annotations", annotations)
         now = self.clock()
@@ -527,7 +534,7 @@ class AlertManager:
             for alert in self._history.items:
                 if alert.id == alert_id:
                     return alert
-        raise KeyError(f"no alert with id {alert_id!r}")
+        raise KeyError(f"no alert with id {safe_repr(alert_id)}")
 
     def acknowledge_alert(self, alert_id: str, by: str | None = None, note: str | None = None) -> Alert:
         """Acknowledge an active alert: it stays active while its condition holds, without repeat notifications.
@@ -535,6 +542,9 @@ class AlertManager:
         Raises:
             KeyError: unknown id. ValueError: the alert is already resolved.
         """
+        for what, value in (("by", by), ("note", note)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{what} must be a str or None; got {safe_repr(value)}")
         with self._lock:
             alert = self.get_alert(alert_id)
             if not alert.active:
@@ -579,7 +589,8 @@ class AlertManager:
         level = None if severity is None else AlertSeverity.parse(severity)
         state = None if status is None else _status(status)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit must be a whole number >= 0 or None; got {limit!r}")
+            raise ValueError(f"limit must be a whole number >= 0 or None; got {safe_repr(limit)}")
+        since, until = _bound("since", since), _bound("until", until)
         with self._lock:
             found = [
                 a
@@ -601,20 +612,23 @@ class AlertManager:
         created_by: str | None = None,
     ) -> Silence:
         """Mute notifications of alerts whose labels match for ``duration`` seconds (state is unaffected)."""
-        if not matchers or not all(
-            isinstance(k, str) and isinstance(v, (str, re.Pattern)) for k, v in matchers.items()
+        if (
+            not isinstance(matchers, Mapping)
+            or not matchers
+            or not all(isinstance(k, str) and isinstance(v, (str, re.Pattern)) for k, v in matchers.items())
         ):
-            raise ValueError(f"matchers must map label names to a value or a re.Pattern; got {matchers!r}")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:
-            raise ValueError(f"duration must be a number of seconds > 0; got {duration!r}")
+            raise ValueError(f"matchers must map label names to a value or a re.Pattern; got {safe_repr(matchers)}")
+        seconds = positive_seconds("duration", duration)
         now = self.clock()
-        silence = Silence(uuid.uuid4().hex, dict(matchers), now, now + float(duration), comment, created_by)
+        silence = Silence(uuid.uuid4().hex, dict(matchers), now, now + seconds, comment, created_by)
         with self._lock:
             self._silences[silence.id] = silence
         return silence
 
     def remove_silence(self, silence_id: str) -> bool:
         """Remove a silence; return whether it existed."""
+        if not isinstance(silence_id, str):
+            return False  # never a silence's id
         with self._lock:
             return self._silences.pop(silence_id, None) is not None
 
@@ -635,7 +649,7 @@ class AlertManager:
     def add_notifier(self, notifier: Notifier) -> None:
         """Send notifications to this channel too."""
         if not isinstance(notifier, Notifier):
-            raise TypeError(f"notifier must be a zgen_otel.alerting.Notifier; got {notifier!r}")
+            raise TypeError(f"notifier must be a zgen_otel.alerting.Notifier; got {safe_repr(notifier)}")
         self.dispatcher.channels.append(notifier)
 
     def remove_notifier(self, notifier: Notifier) -> None:
@@ -706,6 +720,27 @@ class AlertManager:
         self._history.close()
 
 
+def _mapping(what: str, value: object) -> dict[Any, Any]:
+    """``value`` (a mapping or None) as a dict; ``TypeError`` naming it otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping or None; got {safe_repr(value)}")
+    return dict(value)
+
+
+def _bound(what: str, value: object) -> float | None:
+    """A time bound (Unix seconds) or None; ``TypeError`` naming it otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of Unix seconds or None; got {safe_repr(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{what} is out of range; got {safe_repr(value)}") from None
+
+
 def _labels(series: Series) -> dict[str, str]:
     return {k: str(v) for k, v in series.attributes.items()}
 
@@ -715,4 +750,4 @@ def _status(value: AlertStatus | str) -> AlertStatus:
         return AlertStatus(value)
     except ValueError:
         allowed = ", ".join(s.value for s in AlertStatus)
-        raise ValueError(f"status must be one of {allowed}; got {value!r}") from None
+        raise ValueError(f"status must be one of {allowed}; got {safe_repr(value)}") from None

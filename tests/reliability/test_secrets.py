@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from test_http import Server  # the uvicorn-in-a-thread helper of the HTTP tests
 
 import zgen_otel
 from zgen_otel import _providers
@@ -280,28 +280,6 @@ def smtp_refusing_login() -> Iterator[int]:
         yield controller.port
     finally:
         controller.stop()
-
-
-class Server:
-    """uvicorn on 127.0.0.1, an ephemeral port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._sock = sock
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_WINDOW",
     "RateLimitedLogger",
     "check_attributes",
+    "check_number",
     "finite_float",
     "positive_seconds",
     "safe_repr",
@@ -74,6 +75,23 @@ def finite_float(value: int | float) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def check_number(what: str, value: object, *, minimum: float = 0.0) -> float | None:
+    """A filter's number (None passes): ``TypeError`` unless a finite int or float, ``ValueError`` below ``minimum``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a finite number or None; got {safe_repr(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int past the float range
+        raise ValueError(f"{what} is out of range; got {safe_repr(value)}") from None
+    if not math.isfinite(number):
+        raise TypeError(f"{what} must be a finite number or None; got {safe_repr(value)}")
+    if number < minimum:
+        raise ValueError(f"{what} must be >= {minimum}; got {safe_repr(value)}")
+    return number
 
 
 def positive_seconds(name: str, value: object) -> float:

@@ -25,6 +25,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from zgen_otel import _runtime
 from zgen_otel._records import clip, clip_attributes, hex_id
+from zgen_otel._util import check_number
 
 __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 
@@ -107,14 +108,6 @@ def _check_text(what: str, value: object) -> str | None:
     return value
 
 
-def _check_time(what: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{what} must be a finite number of Unix seconds or None; got {value!r}")
-    return float(value)
-
-
 def _level_floor(min_level: object) -> int:
     """The lowest level number a ``min_level`` filter lets through."""
     if min_level is None:
@@ -157,7 +150,7 @@ def get_recent_logs(
     floor = _level_floor(min_level)
     name, text = _check_text("logger", logger), _check_text("contains", contains)
     trace = _check_text("trace_id", trace_id)
-    lo, hi = _check_time("since", since), _check_time("until", until)
+    lo, hi = check_number("since", since, minimum=-math.inf), check_number("until", until, minimum=-math.inf)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}; got {limit!r}")
     buffer = _buffer()

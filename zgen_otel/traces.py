@@ -16,7 +16,6 @@ processor); grouping into traces and conversion to dicts happen when a view asks
 from __future__ import annotations
 
 import collections
-import math
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor
@@ -24,6 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from zgen_otel import _runtime
 from zgen_otel._records import clip_attributes, hex_id
+from zgen_otel._util import check_number
 
 __all__ = ["STATUSES", "SpanBuffer", "get_recent_traces", "get_trace", "span_buffer_stats"]
 
@@ -134,16 +134,6 @@ def _buffer() -> SpanBuffer | None:
     return buffer
 
 
-def _check_number(what: str, value: object, *, minimum: float = 0.0) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{what} must be a finite number or None; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{what} must be >= {minimum}; got {value!r}")
-    return float(value)
-
-
 def get_recent_traces(
     operation: str | None = None,
     status: str | None = None,
@@ -179,8 +169,8 @@ def get_recent_traces(
         raise ValueError(f"order must be 'recent' or 'slowest'; got {order!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}; got {limit!r}")
-    shortest = _check_number("min_duration", min_duration)
-    lo, hi = _check_number("since", since), _check_number("until", until)
+    shortest = check_number("min_duration", min_duration)
+    lo, hi = check_number("since", since), check_number("until", until)
     buffer = _buffer()
     if buffer is None:
         return []

@@ -90,3 +90,50 @@ def test_a_bare_asgi_app_gets_spans_metrics_and_statistics() -> None:
         assert by_route["/boom"].attributes["error.type"] == "RuntimeError"
         stats = zgen_otel.get_performance_stats()
         assert (stats["GET /ok"].errors, stats["GET /down"].errors, stats["GET /boom"].errors) == (0, 1, 1)
+
+
+@pytest.mark.parametrize("opt_in", ["", "http"])
+def test_with_opentelemetry_instrumentation_asgi_outermost_nothing_is_counted_twice(
+    opt_in: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.instrumentation._semconv import _OpenTelemetrySemanticConventionStability as Stability
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    # The contrib package reads OTEL_SEMCONV_STABILITY_OPT_IN once per process: make it read it again.
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+    monkeypatch.setattr(Stability, "_initialized", False)
+    monkeypatch.setattr(Stability, "_OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING", {})
+
+    async def item(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["item_id"])
+
+    inner = Starlette(routes=[Route("/items/{item_id}", item)])
+    inner.add_middleware(MonitoringMiddleware)
+    with capture(interval=3600, system_monitor=False) as cap:
+        providers = zgen_otel.get_runtime().providers
+        assert providers is not None
+        app = OpenTelemetryMiddleware(inner, tracer_provider=providers.tracer_provider,
+                                      meter_provider=providers.meter_provider)  # fmt: skip
+        srv = Server(app)
+        try:
+            with httpx.Client(base_url=srv.url, timeout=10) as client:
+                assert [client.get(f"/items/{i}").text for i in (1, 2, 3)] == ["1", "2", "3"]
+        finally:
+            srv.stop()
+        server_spans = [s for s in cap.spans() if s.kind.name == "SERVER"]
+        assert len(server_spans) == 3  # the contrib middleware's spans only
+        assert {s.instrumentation_scope.name for s in server_spans} == {"opentelemetry.instrumentation.asgi"}
+        # The duration metric is the contrib middleware's: its legacy ms histogram by default, the stable
+        # http.server.request.duration (once per request, not twice) with OTEL_SEMCONV_STABILITY_OPT_IN=http.
+        names = {m.name: m for m in cap.metrics()}
+        legacy, stable = names.get("http.server.duration"), names.get("http.server.request.duration")
+        if opt_in:
+            assert legacy is None and stable is not None
+            assert sum(p.count for p in stable.data.data_points) == 3
+        else:
+            assert stable is None and legacy is not None
+        # The local statistics count each request once, under its route template.
+        assert zgen_otel.get_performance_stats()["GET /items/{item_id}"].calls == 3

@@ -171,6 +171,7 @@ class Series:
         "key",
         "name",
         "unit",
+        "watched",
     )
 
     def __init__(self, store: MetricStore, name: str, key: AttributeKey, unit: str, category: str | None) -> None:
@@ -182,6 +183,7 @@ class Series:
         self.category = category
         self._lock = threading.Lock()
         self.alive = True  # False once the store forgot this series (pruned empty)
+        self.watched = False  # a sink, watcher or listener wants its samples: set by the store
         self._cap = store.max_raw_points
         self._window_ms = store.raw_window_ms
         self._base_ms = 0
@@ -208,7 +210,7 @@ class Series:
                 self._insert(ms, value)
         finally:
             lock.release()
-        if self._store.watched:
+        if self.watched:
             self._store.dispatch(self, ts, value)
 
     def _insert(self, ms: int, value: float) -> None:
@@ -440,7 +442,6 @@ class MetricStore:
         self._listener_cache: dict[str, tuple[Listener, ...]] = {}
         self._sinks: list[Callable[[Series, float, float], None]] = []
         self._watchers: dict[str, tuple[Callable[[Series, float, float], None], ...]] = {}
-        self.watched = False  # any sink, watcher or listener: only then does an append call dispatch()
 
     # -- writing -----------------------------------------------------------------------------------
     def add(
@@ -492,14 +493,16 @@ class MetricStore:
                 )
                 return None
             series = Series(self, name, key, unit, category)
+            series.watched = self._wanted(name)
             self._series[(name, key)] = series
             self._by_name.setdefault(name, []).append(series)
             return series
 
     def add_sink(self, sink: Callable[[Series, float, float], None]) -> None:
         """Call ``sink(series, timestamp, value)`` for every stored sample (used by persistence)."""
-        self._sinks.append(sink)
-        self.watched = True
+        with self._lock:
+            self._sinks.append(sink)
+            self._rewatch(None)
 
     def get_or_create(self, name: str, key: AttributeKey, unit: str = "", category: str | None = None) -> Series | None:
         """The series for ``name`` and ``key``, created when missing (None past the series cap)."""
@@ -538,7 +541,7 @@ class MetricStore:
         """
         with self._lock:
             self._watchers[name] = (*self._watchers.get(name, ()), watcher)
-            self.watched = True
+            self._rewatch((name,))
 
     def unwatch(self, name: str, watcher: Callable[[Series, float, float], None]) -> None:
         """Stop calling a watcher added with :meth:`watch`."""
@@ -548,6 +551,7 @@ class MetricStore:
                 self._watchers[name] = rest
             else:
                 self._watchers.pop(name, None)
+            self._rewatch((name,))
 
     # -- listeners ---------------------------------------------------------------------------------
     def subscribe(self, name_or_pattern: str, listener: Listener) -> None:
@@ -558,10 +562,11 @@ class MetricStore:
         with self._lock:
             if any(c in name_or_pattern for c in "*?["):
                 self._pattern_listeners.append((name_or_pattern, listener))
+                self._rewatch(None)
             else:
                 self._exact_listeners.setdefault(name_or_pattern, []).append(listener)
+                self._rewatch((name_or_pattern,))
             self._listener_cache = {}
-            self.watched = True
 
     def unsubscribe(self, name_or_pattern: str, listener: Listener) -> bool:
         """Remove a listener added with :meth:`subscribe`; return whether it was there."""
@@ -575,15 +580,35 @@ class MetricStore:
                 self._pattern_listeners.remove((name_or_pattern, listener))
                 found = True
             self._listener_cache = {}
+            if found:
+                self._rewatch(None)
             return found
 
     def _listeners_for(self, name: str) -> tuple[Listener, ...]:
         with self._lock:
-            found = list(self._exact_listeners.get(name, ()))
-            found += [fn for pattern, fn in self._pattern_listeners if fnmatch.fnmatchcase(name, pattern)]
-            result = tuple(found)
+            result = self._match_listeners(name)
             self._listener_cache[name] = result
             return result
+
+    def _match_listeners(self, name: str) -> tuple[Listener, ...]:
+        found = list(self._exact_listeners.get(name, ()))
+        found += [fn for pattern, fn in self._pattern_listeners if fnmatch.fnmatchcase(name, pattern)]
+        return tuple(found)
+
+    def _wanted(self, name: str) -> bool:
+        """Whether a sample of ``name`` goes to :meth:`dispatch` (the store's lock is held)."""
+        return bool(self._sinks) or name in self._watchers or bool(self._match_listeners(name))
+
+    def _rewatch(self, names: Iterable[str] | None) -> None:
+        """Refresh the ``watched`` flag of the series of ``names`` (all when None; the lock is held).
+
+        The flag lives on each series so that a sample of a metric nobody watches costs no
+        :meth:`dispatch` call, even while alert rules watch other metrics.
+        """
+        for name in self._by_name if names is None else names:
+            wanted = self._wanted(name)
+            for series in self._by_name.get(name, ()):
+                series.watched = wanted
 
     @staticmethod
     def _notify(

@@ -8,15 +8,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import require_binary
 
 import zgen_otel
 from zgen_otel.alerting import DEFAULT_RULES, export_prometheus_rules, get_alert_manager
 
-PROMTOOL = "/usr/bin/promtool"
-
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60)
+    """Run Debian's promtool (skipped where it is not installed, required in CI)."""
+    return subprocess.run([require_binary("promtool"), *args], capture_output=True, text=True, timeout=60)
 
 
 def rule_blocks(text: str) -> dict[str, list[str]]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 from zgen_otel.config import ENV_VARS
 from zgen_otel.testing import reset
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +38,18 @@ def require_binary(path: str) -> str:
             pytest.fail(f"{path} is required in CI (.ci/run installs it)")
         pytest.skip(f"{path} is not installed (apt-get install it, as .ci/run does)")
     return found
+
+
+def wait_for(probe: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll ``probe`` every 20 ms until it returns something truthy (returned); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
 
 CHROMIUM_ARGS = [

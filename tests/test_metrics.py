@@ -9,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from conftest import wait_for
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 
@@ -120,25 +121,36 @@ def test_nan_and_inf_are_dropped_counted_and_warned_once(caplog: pytest.LogCaptu
 
 
 def test_callbacks_get_every_update_and_a_failing_one_breaks_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    got: list[tuple[str, float, dict[str, object]]] = []
+    clock = ManualClock()
+    zgen_otel.configure(clock=clock)
+    got: list[tuple[str, float, float, dict[str, object]]] = []
 
     def failing(*_: object) -> None:
         raise ValueError("callback bug")
 
     def good(name: str, value: float, ts: float, attributes: object) -> None:
-        got.append((name, value, dict(attributes)))  # type: ignore[call-overload]
+        got.append((name, value, ts, dict(attributes)))  # type: ignore[call-overload]
 
     register_callback("agent.*", failing)
     register_callback("agent.*", good)
     record_metric("steps", 1, "agent", attributes={"run": "r1"})
+    clock.advance(1.5)
     record_metric("steps", 2, "agent")
+    record_metric("steps", 5, "agent", timestamp=clock.now - 0.75)  # an explicit, earlier timestamp
     record_metric("other", 3)
-    assert got == [("agent.steps", 1.0, {"run": "r1"}), ("agent.steps", 2.0, {})]
-    assert [p.value for p in get_metric_history("agent.steps")] == [1.0, 2.0]
+    history = get_metric_history("agent.steps")
+    assert [p.value for p in history] == [1.0, 5.0, 2.0]
+    t0 = clock.now - 1.5
+    assert got == [
+        ("agent.steps", 1.0, t0, {"run": "r1"}),
+        ("agent.steps", 2.0, t0 + 1.5, {}),
+        ("agent.steps", 5.0, t0 + 0.75, {}),
+    ]
+    assert sorted(ts for _, _, ts, _ in got) == [p.timestamp for p in history]  # the stored samples' times
     assert any("callback bug" in (r.exc_text or "") for r in caplog.records)
     assert unregister_callback("agent.*", good)
     record_metric("steps", 3, "agent")
-    assert len(got) == 2
+    assert len(got) == 3
     with pytest.raises(TypeError):
         register_callback("x", "not callable")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
@@ -178,6 +190,17 @@ def test_record_metric_reaches_otel_as_a_gauge_and_other_instruments_reach_the_s
         assert get_latest_value("lib.duration.max") == 1.5
         units = {i.name: i.unit for i in get_all_metrics()}
         assert units["lib.calls"] == "{call}" and units["lib.duration.sum"] == "s"
+
+
+def test_reader_collects_other_instruments_every_interval() -> None:
+    zgen_otel.configure(interval=0.2, system_monitor=False)
+    meter = zgen_otel.get_runtime().providers.meter_provider.get_meter("some.library")
+    counter = meter.create_counter("lib.calls", unit="{call}")
+    counter.add(3, {"op": "x"})
+    wait_for(lambda: get_latest_value("lib.calls") == 3, what="the first collection")  # nobody calls collect()
+    counter.add(2, {"op": "x"})
+    wait_for(lambda: get_latest_value("lib.calls") == 5, what="the next collection")
+    assert len(get_metric_history("lib.calls", attributes={"op": "x"})) >= 2  # one sample per collection
 
 
 def test_global_providers_follow_the_current_runtime() -> None:

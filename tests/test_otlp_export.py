@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,6 +113,26 @@ def test_metrics_and_spans_reach_the_receiver(
     assert [span.name for _, span in spans] == ["agent.step"]
     resource: dict[str, Any] = spans[0][0]
     assert resource["service.name"] == "otlp-test" and resource["deployment.environment"] == "test"
+
+
+def test_telemetry_is_flushed_at_interpreter_exit(receiver: OtlpReceiver, request: pytest.FixtureRequest) -> None:
+    protocol: Protocol = request.node.callspec.params["receiver"]
+    script = textwrap.dedent(
+        f"""
+        import zgen_otel
+        from zgen_otel.performance import track
+        zgen_otel.configure(otlp_endpoint={receiver.endpoint!r}, otlp_protocol={protocol!r}, interval=3600,
+                            export_interval=3600, system_monitor=False, service_name="exit-test")
+        zgen_otel.record_metric("exit_metric", 7, "agent", unit="{{step}}")
+        track("exit.step")(lambda: None)()
+        """
+    )  # no shutdown(), and no export is due for an hour: only the flush at exit sends anything
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert receiver.wait_for(lambda: _has_metrics(receiver, "agent.exit_metric") and receiver.span_names(), timeout=5)
+    point = _latest(receiver, "agent.exit_metric")
+    assert point is not None
+    assert (point.value, point.unit, point.resource["service.name"]) == (7, "{step}", "exit-test")
+    assert receiver.span_names() == ["exit.step"]
 
 
 def test_no_endpoint_sends_nothing_and_does_not_fail() -> None:

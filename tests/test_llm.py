@@ -1,14 +1,19 @@
-"""LLM calls: GenAI spans and metrics (names, units, buckets, attributes), cost from a price table, bad input."""
+"""LLM calls and agent work: GenAI spans and metrics in memory and over OTLP, cost, budget alerts, bad input."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import time
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_binary
 from otlp_receiver import OtlpReceiver, attributes_dict
 
 import zgen_otel
@@ -17,15 +22,56 @@ from zgen_otel.testing import Capture, capture
 
 
 @pytest.fixture
-def cap() -> Iterator[Capture]:
+def prices() -> Iterator[None]:
     set_price_table(PriceTable({"small-1": (0.15, 0.60)}, currency="USD"))
+    yield
+    set_price_table(None)
+
+
+@pytest.fixture
+def cap(prices: None) -> Iterator[Capture]:
     with capture(interval=3600, system_monitor=False) as c:
         yield c
-    set_price_table(None)
 
 
 def points(cap: Capture, name: str) -> list[Any]:
     return [p for m in cap.metrics() if m.name == name for p in m.data.data_points]
+
+
+@contextmanager
+def over_otlp(**settings: Any) -> Iterator[tuple[Capture, OtlpReceiver]]:
+    """A fresh runtime that ships to an OTLP/HTTP receiver on 127.0.0.1 (and captures in memory too)."""
+    with OtlpReceiver("http/protobuf") as receiver, capture(otlp_endpoint=receiver.endpoint, interval=3600,
+                                                            system_monitor=False, **settings) as cap:  # fmt: skip
+        yield cap, receiver
+
+
+def otlp_metrics(receiver: OtlpReceiver) -> dict[str, Any]:
+    """The latest OTLP ``Metric`` message received under each name (cumulative: the latest holds it all)."""
+    return {m.name: m for r in receiver.metrics_requests for rm in r.resource_metrics for sm in rm.scope_metrics
+            for m in sm.metrics}  # fmt: skip
+
+
+def flush(receiver: OtlpReceiver, metrics: AbstractSet[str], spans: AbstractSet[str] = frozenset()) -> dict[str, Any]:
+    """Push everything now and wait until ``metrics`` and ``spans`` (names) arrived; return :func:`otlp_metrics`."""
+    zgen_otel.get_runtime().force_flush()
+    arrived = receiver.wait_for(lambda: metrics <= set(otlp_metrics(receiver)) and spans <= set(receiver.span_names()))
+    assert arrived, (sorted(otlp_metrics(receiver)), receiver.span_names())
+    return otlp_metrics(receiver)
+
+
+def otlp_points(metric: Any) -> list[tuple[dict[str, Any], Any]]:
+    """``(attributes, point)`` of each point of an OTLP metric (sum, gauge or histogram)."""
+    data = getattr(metric, metric.WhichOneof("data"))
+    return [(attributes_dict(p.attributes), p) for p in data.data_points]
+
+
+def otlp_spans(receiver: OtlpReceiver) -> dict[str, list[dict[str, Any]]]:
+    """Attributes of the received spans, by span name."""
+    spans: dict[str, list[dict[str, Any]]] = {}
+    for _, span in receiver.spans():
+        spans.setdefault(span.name, []).append(attributes_dict(span.attributes))
+    return spans
 
 
 def test_llm_call_records_genai_span_and_metrics(cap: Capture) -> None:
@@ -149,3 +195,151 @@ def test_budget_alert_on_cost_over_a_window() -> None:
         assert alert.name == "llm_budget" and alert.value == pytest.approx(1.20)
     finally:
         set_price_table(None)
+
+
+def test_async_with_times_the_first_chunk_and_the_whole_call(cap: Capture) -> None:
+    async def stream() -> tuple[Any, bool]:
+        async with llm_call(model="small-1", provider="openai") as call:
+            inside = zgen_otel.performance.current_span() is call.span
+            await asyncio.sleep(0.05)  # the model thinks
+            call.first_chunk()
+            await asyncio.sleep(0.05)  # the rest of the stream
+            call.first_chunk()  # later chunks change nothing
+            call.set_usage(input_tokens=20, output_tokens=4)
+        return call, inside
+
+    call, inside = asyncio.run(stream())
+    assert inside  # the call's span is current in the block: nested work becomes its children
+    (span,) = cap.spans()
+    assert span.name == "chat small-1" and dict(span.attributes or {})["gen_ai.usage.output_tokens"] == 4
+    metrics = {m.name: m for m in cap.metrics()}
+    (first,) = metrics["gen_ai.client.operation.time_to_first_chunk"].data.data_points
+    (whole,) = metrics["gen_ai.client.operation.duration"].data.data_points
+    assert metrics["gen_ai.client.operation.time_to_first_chunk"].unit == "s"
+    assert first.count == 1 and 0.05 <= first.sum <= whole.sum - 0.05 and whole.sum < 5
+    assert call.cost == pytest.approx((20 * 0.15 + 4 * 0.60) / 1e6)
+
+
+def test_every_metric_point_has_exactly_its_low_cardinality_attributes_and_never_none(prices: None) -> None:
+    with over_otlp() as (cap, receiver):
+        with llm_call(model="small-1") as call:  # no provider, no response model: None
+            time.sleep(0.05)
+            call.first_chunk()
+            call.set_usage(input_tokens=100, output_tokens=20)
+        assert call.response_model is None and call.provider is None
+        with pytest.raises(TimeoutError), llm_call(model="small-1", provider="openai", operation="text_completion"):
+            raise TimeoutError("provider timed out")
+        record_llm_usage("small-1", 5, 1, provider=None, response_model=None, duration=0.2, error_type=None)
+        metrics = flush(receiver, {"gen_ai.client.token.usage", "gen_ai.client.operation.duration",
+                                   "gen_ai.client.operation.time_to_first_chunk", "zgen.llm.cost"},
+                        {"chat small-1", "text_completion small-1"})  # fmt: skip
+        memory = {m.name: m for m in cap.metrics()}
+
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "small-1"}
+    expected: dict[str, list[dict[str, Any]]] = {
+        "gen_ai.client.token.usage": [{**chat, "gen_ai.token.type": "input"}, {**chat, "gen_ai.token.type": "output"}],
+        "gen_ai.client.operation.duration": [
+            chat,
+            {
+                "gen_ai.operation.name": "text_completion",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "small-1",
+                "error.type": "TimeoutError",
+            },
+        ],
+        "gen_ai.client.operation.time_to_first_chunk": [chat],
+        "zgen.llm.cost": [{**chat, "zgen.llm.currency": "USD"}],
+    }
+
+    def key(attrs: dict[str, Any]) -> str:
+        return json.dumps(attrs, sort_keys=True)
+
+    for name, attribute_sets in expected.items():
+        want = sorted(map(key, attribute_sets))
+        assert sorted(key(dict(p.attributes)) for p in memory[name].data.data_points) == want, name
+        assert sorted(key(a) for a, _ in otlp_points(metrics[name])) == want, name
+
+    units = {name: metrics[name].unit for name in expected}
+    assert units == {"gen_ai.client.token.usage": "{token}", "gen_ai.client.operation.duration": "s",
+                     "gen_ai.client.operation.time_to_first_chunk": "s", "zgen.llm.cost": "{currency}"}  # fmt: skip
+    tokens = {a["gen_ai.token.type"]: p for a, p in otlp_points(metrics["gen_ai.client.token.usage"])}
+    assert (tokens["input"].sum, tokens["output"].sum, tokens["input"].count) == (105, 21, 2)
+    assert list(tokens["input"].explicit_bounds) == TOKEN_BUCKETS
+    ((_, cost),) = otlp_points(metrics["zgen.llm.cost"])
+    assert metrics["zgen.llm.cost"].sum.is_monotonic and cost.as_double == pytest.approx((105 * 0.15 + 21 * 0.6) / 1e6)
+    durations = {a.get("error.type"): p for a, p in otlp_points(metrics["gen_ai.client.operation.duration"])}
+    assert list(durations[None].explicit_bounds) == pytest.approx(DURATION_BUCKETS) and durations[None].count == 2
+    ((_, first),) = otlp_points(metrics["gen_ai.client.operation.time_to_first_chunk"])
+    assert 0.05 <= first.sum <= durations[None].sum - 0.2  # the chat call's share of the duration sum
+
+    spans = otlp_spans(receiver)
+    (plain,) = spans["chat small-1"]
+    assert plain == {**chat, "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}
+    (failed,) = spans["text_completion small-1"]
+    assert failed["error.type"] == "TimeoutError" and "gen_ai.response.model" not in failed
+
+
+def test_agent_and_tool_spans_and_durations_arrive_over_otlp() -> None:
+    from zgen_otel.performance import track_agent, track_tool
+
+    @track_tool("web_search")
+    def search(query: str) -> list[str]:
+        return [query]
+
+    @track_tool("fetch")
+    async def fetch(url: str) -> str:
+        await asyncio.sleep(0.01)
+        if not url:
+            raise ValueError("no url")
+        return url
+
+    @track_agent("planner")
+    async def plan(goal: str) -> str:
+        search(goal)
+        await fetch(goal)
+        with pytest.raises(ValueError):
+            await fetch("")
+        return goal
+
+    @track_agent("reviewer")
+    def review(text: str) -> str:
+        return search(text)[0]
+
+    with over_otlp() as (_, receiver):
+        assert asyncio.run(plan("g")) == "g" and review("r") == "r"
+        metrics = flush(receiver, {"gen_ai.invoke_agent.duration", "gen_ai.execute_tool.duration"},
+                        {"invoke_agent planner", "invoke_agent reviewer", "execute_tool web_search",
+                         "execute_tool fetch"})  # fmt: skip
+    spans = otlp_spans(receiver)
+    assert len(spans["execute_tool fetch"]) == 2 and len(spans["execute_tool web_search"]) == 2
+    assert {k: spans["invoke_agent planner"][0][k] for k in ("gen_ai.operation.name", "gen_ai.agent.name")} == {
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}  # fmt: skip
+    assert spans["execute_tool web_search"][0]["gen_ai.tool.name"] == "web_search"
+    assert sorted(s.get("error.type", "") for s in spans["execute_tool fetch"]) == ["", "ValueError"]
+
+    agents = metrics["gen_ai.invoke_agent.duration"]
+    tools = metrics["gen_ai.execute_tool.duration"]
+    assert (agents.unit, tools.unit) == ("s", "s")
+    by_agent = {a["gen_ai.agent.name"]: (a, p) for a, p in otlp_points(agents)}
+    assert by_agent["planner"][0] == {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}
+    assert by_agent["planner"][1].count == 1 and by_agent["planner"][1].sum >= 0.02  # two awaited fetches
+    assert by_agent["reviewer"][1].count == 1
+    by_tool = {(a["gen_ai.tool.name"], a.get("error.type")): (a, p.count) for a, p in otlp_points(tools)}
+    failed = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "fetch", "error.type": "ValueError"}
+    assert by_tool[("fetch", "ValueError")] == (failed, 1)
+    assert (by_tool[("fetch", None)][1], by_tool[("web_search", None)][1]) == (1, 2)
+
+
+def test_a_cost_budget_rule_exports_as_increase_and_passes_promtool(tmp_path: Path) -> None:
+    from zgen_otel.alerting import export_prometheus_rules, get_alert_manager
+
+    promtool = require_binary("promtool")
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    get_alert_manager().add_metric_rule("llm_budget", "LLM spend above 5 USD in an hour", "zgen.llm.cost",
+                                        threshold=5, aggregate="increase", window=3600, severity="error")  # fmt: skip
+    path = tmp_path / "rules.yml"
+    text = export_prometheus_rules(path)
+    (expr,) = [json.loads(line.split("expr: ", 1)[1]) for line in text.splitlines() if "expr: " in line]
+    assert expr == "increase(zgen_llm_cost_total[3600s]) > 5"  # the counter's Prometheus name, over the window
+    check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "SUCCESS: 1 rules found" in check.stdout, check.stdout + check.stderr

@@ -221,6 +221,8 @@ def record_llm_usage(
 ) -> float | None:
     """Record the GenAI metrics of a call whose numbers you already have; return its cost (or None).
 
+    The cost is None (and no ``zgen.llm.cost`` is recorded) without a price table or without token counts.
+
     Raises:
         TypeError, ValueError: tokens that are not whole numbers >= 0, an empty model, a duration that is not
             a finite number of seconds >= 0, a provider, operation, response model or error type that is not a
@@ -234,7 +236,8 @@ def record_llm_usage(
     if duration is not None and not _non_negative(duration):
         raise ValueError(f"duration must be a finite number of seconds >= 0; got {safe_repr(duration)}")
     cost = None
-    if _prices is not None:  # priced by the response model when the table knows it, else the requested one
+    if _prices is not None and (tin is not None or tout is not None):  # no token counts: no cost (not 0)
+        # priced by the response model when the table knows it, else the requested one
         priced = response_model if response_model is not None and _prices.knows(response_model) else model
         cost = _prices.cost(priced, tin or 0, tout or 0)
     inst = _Instruments.get()
@@ -301,8 +304,6 @@ class LLMCall:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        from opentelemetry import context
-
         duration = time.perf_counter() - self._start
         error_type = type(exc).__qualname__ if exc is not None else None
         if self._token is not None:

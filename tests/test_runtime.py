@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -142,3 +143,71 @@ def test_exit_with_a_dead_collector_takes_seconds_not_minutes(protocol: str) -> 
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert time.monotonic() - started < 10  # exit flushes, gives up on the dead collector, and returns
+
+
+HOST_WITH_ITS_OWN_PROVIDERS = """
+import json
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+# The host's set-up, as opentelemetry-instrument makes it: SDK providers installed as the globals first.
+host_reader, host_spans = InMemoryMetricReader(), InMemorySpanExporter()
+host_meters = MeterProvider(metric_readers=[host_reader])
+host_tracers = TracerProvider()
+host_tracers.add_span_processor(SimpleSpanProcessor(host_spans))
+metrics.set_meter_provider(host_meters)
+trace.set_tracer_provider(host_tracers)
+
+import zgen_otel
+from zgen_otel.performance import track
+
+zgen_reader, zgen_spans = InMemoryMetricReader(), InMemorySpanExporter()  # stand-ins for zgen's OTLP exporters
+zgen_otel.configure(interval=3600, system_monitor=False, metric_readers=[zgen_reader],
+                    span_processors=[SimpleSpanProcessor(zgen_spans)])
+runtime = zgen_otel.get_runtime()
+zgen_otel.record_metric("steps", 3, "agent")
+metrics.get_meter("other.library").create_counter("library.calls").add(1)
+
+@track("agent.step")
+def step() -> None:
+    pass
+
+with trace.get_tracer("host.app").start_as_current_span("host.request") as request:
+    step()
+runtime.collect()
+
+def names(reader):
+    data = reader.get_metrics_data()
+    return sorted({m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics})
+
+host = request.get_span_context()
+print(json.dumps({
+    "globals_kept": metrics.get_meter_provider() is host_meters and trace.get_tracer_provider() is host_tracers,
+    "installed_globals": runtime.providers.installed_globals,
+    "history": [p.value for p in zgen_otel.get_metric_history("agent.steps")],
+    "zgen_metrics": names(zgen_reader),
+    "host_metrics": names(host_reader),
+    "stored": zgen_otel.list_metrics(),
+    "zgen_spans": [[s.name, s.context.trace_id == host.trace_id, s.parent and s.parent.span_id == host.span_id]
+                   for s in zgen_spans.get_finished_spans()],
+    "host_spans": [s.name for s in host_spans.get_finished_spans()],
+}))
+"""
+
+
+def test_a_host_with_its_own_providers_keeps_them() -> None:
+    script = HOST_WITH_ITS_OWN_PROVIDERS
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["globals_kept"] and not got["installed_globals"]  # the host's globals are left in place
+    assert got["history"] == [3.0]  # zgen_otel's metrics reach its store...
+    assert "agent.steps" in got["zgen_metrics"]  # ...and its own exporters
+    assert "agent.steps" not in got["host_metrics"]
+    assert got["zgen_spans"] == [["agent.step", True, True]]  # its span nests under the host's current span
+    assert got["host_spans"] == ["host.request"]
+    assert "library.calls" in got["host_metrics"] and "library.calls" not in got["stored"]  # as documented

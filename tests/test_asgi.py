@@ -1,15 +1,21 @@
-"""The ASGI middleware against a real uvicorn server on 127.0.0.1: spans, metrics, statistics, no double counting."""
+"""The ASGI middleware on a real uvicorn server on 127.0.0.1: spans, metrics, statistics, no double counting."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
 from test_http import Server
+from test_llm import flush, otlp_points, otlp_spans, over_otlp
 
 import zgen_otel
 from zgen_otel.asgi import DURATION_BUCKETS, MonitoringMiddleware
@@ -69,7 +75,7 @@ async def plain_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"done"})
 
 
-def test_a_bare_asgi_app_gets_spans_metrics_and_statistics() -> None:
+def test_a_bare_asgi_app_gets_spans_metrics_and_statistics_named_by_method_never_by_raw_path() -> None:
     with capture(interval=3600, system_monitor=False) as cap:
         srv = Server(MonitoringMiddleware(plain_app))
         try:
@@ -80,16 +86,68 @@ def test_a_bare_asgi_app_gets_spans_metrics_and_statistics() -> None:
                     client.get("/boom", headers={"Connection": "close"})
         finally:
             srv.stop()
-        spans = {s.name: s for s in cap.spans() if s.kind.name == "SERVER"}
-        assert set(spans) == {"GET /ok", "GET /down", "GET /boom"}
-        assert dict(spans["GET /down"].attributes or {})["http.response.status_code"] == 503
-        assert spans["GET /boom"].status.status_code.name == "ERROR"
-        by_route = {p.attributes["http.route"]: p for p in durations(cap)}
-        assert list(by_route["/ok"].explicit_bounds) == DURATION_BUCKETS
-        assert by_route["/down"].attributes["error.type"] == "503"
-        assert by_route["/boom"].attributes["error.type"] == "RuntimeError"
+        # No route template is known: the span is named by the method alone and has no http.route (semconv).
+        spans = [s for s in cap.spans() if s.kind.name == "SERVER"]
+        assert [s.name for s in spans] == ["GET", "GET", "GET"]
+        codes = [dict(s.attributes or {}).get("http.response.status_code") for s in spans]
+        assert codes == [200, 503, 500] and not any("http.route" in (s.attributes or {}) for s in spans)
+        assert spans[2].status.status_code.name == "ERROR"
+        by_error = {p.attributes.get("error.type"): p for p in durations(cap)}
+        assert set(by_error) == {None, "503", "RuntimeError"}
+        assert dict(by_error[None].attributes) == {"http.request.method": "GET", "http.response.status_code": 200}
+        assert list(by_error[None].explicit_bounds) == DURATION_BUCKETS
         stats = zgen_otel.get_performance_stats()
-        assert (stats["GET /ok"].errors, stats["GET /down"].errors, stats["GET /boom"].errors) == (0, 1, 1)
+        assert list(stats) == ["GET"] and (stats["GET"].calls, stats["GET"].errors) == (3, 2)
+
+
+async def item(request: Request) -> PlainTextResponse:
+    """A Starlette endpoint: 404 for item 0."""
+    item_id = request.path_params["item_id"]
+    return PlainTextResponse(item_id, status_code=404 if item_id == "0" else 200)
+
+
+def test_the_middleware_own_span_and_metric_carry_the_route_template_over_otlp() -> None:
+    # Bare Starlette does not instrument itself: span and metric are the middleware's own.
+    app = Starlette(routes=[Route("/items/{item_id}", item), Mount("/v1", routes=[Route("/items/{item_id}", item)])])
+    app.add_middleware(MonitoringMiddleware)
+    with over_otlp() as (cap, receiver):
+        srv = Server(app)
+        try:
+            with httpx.Client(base_url=srv.url, timeout=10) as client:
+                assert [client.get(f"/items/{i}").status_code for i in (1, 2, 0)] == [200, 200, 404]
+                assert client.get("/v1/items/7").text == "7"
+                assert client.get("/nowhere/42").status_code == 404
+        finally:
+            srv.stop()
+        metrics = flush(receiver, {"http.server.request.duration"}, {"GET /items/{item_id}"})
+        memory_spans = [s for s in cap.spans() if s.kind.name == "SERVER"]
+        stats = zgen_otel.get_performance_stats()
+    assert {s.instrumentation_scope.name for s in memory_spans} == {"zgen_otel.performance"}
+    spans = otlp_spans(receiver)
+    assert sorted(spans) == ["GET", "GET /items/{item_id}", "GET /v1/items/{item_id}"]
+    assert sorted(s["http.response.status_code"] for s in spans["GET /items/{item_id}"]) == [200, 200, 404]
+    assert spans["GET /items/{item_id}"][0]["http.route"] == "/items/{item_id}"
+    assert spans["GET /items/{item_id}"][0]["http.request.method"] == "GET"
+    assert "http.route" not in spans["GET"][0]  # an unmatched path (404) stays out of names and attributes
+    duration = metrics["http.server.request.duration"]
+    assert duration.unit == "s"
+    series = {json.dumps(a, sort_keys=True): p.count for a, p in otlp_points(duration)}
+    assert series == {
+        json.dumps(a, sort_keys=True): n
+        for a, n in [
+            ({"http.request.method": "GET", "http.route": "/items/{item_id}", "http.response.status_code": 200}, 2),
+            ({"http.request.method": "GET", "http.route": "/items/{item_id}", "http.response.status_code": 404}, 1),
+            ({"http.request.method": "GET", "http.route": "/v1/items/{item_id}", "http.response.status_code": 200}, 1),
+            ({"http.request.method": "GET", "http.response.status_code": 404}, 1),
+        ]
+    }
+    ((_, point), *_) = otlp_points(duration)
+    assert list(point.explicit_bounds) == DURATION_BUCKETS
+    assert (stats["GET /items/{item_id}"].calls, stats["GET /v1/items/{item_id}"].calls, stats["GET"].calls) == (
+        3,
+        1,
+        1,
+    )
 
 
 @pytest.mark.parametrize("opt_in", ["", "http"])
@@ -98,17 +156,11 @@ def test_with_opentelemetry_instrumentation_asgi_outermost_nothing_is_counted_tw
 ) -> None:
     from opentelemetry.instrumentation._semconv import _OpenTelemetrySemanticConventionStability as Stability
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-    from starlette.applications import Starlette
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
 
     # The contrib package reads OTEL_SEMCONV_STABILITY_OPT_IN once per process: make it read it again.
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
     monkeypatch.setattr(Stability, "_initialized", False)
     monkeypatch.setattr(Stability, "_OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING", {})
-
-    async def item(request: Any) -> PlainTextResponse:
-        return PlainTextResponse(request.path_params["item_id"])
 
     inner = Starlette(routes=[Route("/items/{item_id}", item)])
     inner.add_middleware(MonitoringMiddleware)

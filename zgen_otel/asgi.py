@@ -1,12 +1,15 @@
 """ASGI middleware for the agent's API server: request spans, ``http.server.request.duration``, statistics.
 
 ``app.add_middleware(MonitoringMiddleware)`` (FastAPI/Starlette) or ``MonitoringMiddleware(asgi_app)``. Each
-HTTP request becomes a SERVER span named ``{method} {route}`` — the route template (``/items/{item_id}``),
-never the raw path — and an operation in the performance statistics; ``http.server.request.duration``
-(seconds; ``http.request.method``, ``http.route``, ``http.response.status_code``, ``error.type`` for 5xx and
-exceptions) follows the HTTP semantic conventions. When opentelemetry-instrumentation-asgi already made a
-SERVER span for the request, this middleware leaves span and duration metric to it (no double counting)
-and only adds the request to the local statistics.
+HTTP request becomes a SERVER span named ``{method} {route}`` — the route template (``/items/{item_id}``,
+with the prefix of the mounts it went through), never the raw path — and an operation of that name in the
+performance statistics; ``http.server.request.duration`` (seconds; ``http.request.method``, ``http.route``,
+``http.response.status_code``, ``error.type`` for 5xx and exceptions) follows the HTTP semantic conventions.
+A request no route template is known for (a bare ASGI app, a 404) is named by its method alone and has no
+``http.route``, so raw paths never make span names, series or statistics.
+
+When opentelemetry-instrumentation-asgi already made a SERVER span for the request, this middleware leaves
+span and duration metric to it (no double counting) and only adds the request to the local statistics.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ class MonitoringMiddleware:
         method = scope.get("method", "GET")
         outer = trace.get_current_span()
         instrumented = outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER
-        call = None if instrumented else _start(f"{method} {scope.get('path', '')}", SpanKind.SERVER,
-                                                {"http.request.method": method})  # fmt: skip
+        call = None if instrumented else _start(method, SpanKind.SERVER, {"http.request.method": method})
+        root_path = scope.get("root_path", "")
         token = CURRENT.set(call[4]) if call is not None else None
         started_ns = time.time_ns()
         status = {"code": 500}
@@ -87,31 +90,45 @@ class MonitoringMiddleware:
         finally:
             if token is not None:
                 CURRENT.reset(token)
-            self._done(scope, call, method, status["code"], error, time.perf_counter() - started, started_ns)
+            seconds = time.perf_counter() - started
+            self._done(_route(scope, root_path), call, method, status["code"], error, seconds, started_ns)
 
     def _done(
-        self, scope: Scope, call: Any, method: str, code: int, error: BaseException | None, seconds: float, t0: int
+        self, route: str | None, call: Any, method: str, code: int, error: BaseException | None, seconds: float, t0: int
     ) -> None:
-        route = getattr(scope.get("route"), "path_format", None) or getattr(scope.get("route"), "path", None)
-        route = route or scope.get("path", "")
-        name = f"{method} {route}"
+        name = method if route is None else f"{method} {route}"
+        attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code}
+        if route is not None:
+            attrs["http.route"] = route
         failure = error if error is not None else _ServerError(f"HTTP {code}") if code >= 500 else None
-        if call is not None:
-            span = call[3]
-            span.update_name(name)
-            span.set_attributes({"http.route": route, "http.response.status_code": code})
-            _finish((call[0], name, call[2], span, call[4]), failure, False)
-            histogram = self._histogram()
-        else:  # opentelemetry-instrumentation-asgi owns span and metric: only the local statistics here
+        if call is None:  # opentelemetry-instrumentation-asgi owns span and metric: only the local statistics here
             tracker = _runtime.get_runtime().performance
             if tracker is not None:
                 _finish((tracker, name, t0, trace.INVALID_SPAN, None), failure, False)  # type: ignore[arg-type]
-            histogram = None
+            return
+        span = call[3]
+        span.update_name(name)
+        span.set_attributes(attrs)
+        _finish((call[0], name, call[2], span, call[4]), failure, False)
+        histogram = self._histogram()
         if histogram is not None:
-            attrs: dict[str, Any] = {"http.request.method": method, "http.route": route,
-                                     "http.response.status_code": code}  # fmt: skip
             if error is not None:
                 attrs["error.type"] = type(error).__qualname__
             elif code >= 500:
                 attrs["error.type"] = str(code)
             histogram.record(seconds, attrs)
+
+
+def _route(scope: Scope, root_path: str) -> str | None:
+    """The route template the framework matched (after the prefix of the mounts it went through), or None.
+
+    Starlette and FastAPI put the matched route in ``scope["route"]``; a ``Mount`` extends ``root_path`` by
+    the part of the path it matched, so what ``root_path`` grew by while the request ran is the mount prefix.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str) or not template:
+        return None
+    mounted = scope.get("root_path", "")
+    prefix = mounted[len(root_path) :] if isinstance(mounted, str) and mounted.startswith(root_path) else ""
+    return prefix + template

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import logging
 import os
 import socket
 import subprocess
@@ -9,7 +11,11 @@ import sys
 import textwrap
 import threading
 import time
+import types
+import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -17,7 +23,23 @@ import pytest
 import zgen_otel
 from zgen_otel.store import MetricStore
 from zgen_otel.system_monitor import INSTRUMENTS, SystemMonitor, get_monitor, get_system_metrics
-from zgen_otel.testing import capture
+from zgen_otel.testing import Capture, capture
+
+
+def latest(store: MetricStore, name: str, **attributes: object) -> float:
+    """The newest value of the one series of ``name`` with ``attributes``."""
+    (series,) = store.series(name, attributes)
+    point = series.latest()
+    assert point is not None
+    return point.value
+
+
+def latest_by(store: MetricStore, name: str, key: str, **attributes: object) -> dict[Any, float]:
+    """The newest value of each series of ``name`` with ``attributes``, by the value of attribute ``key``."""
+    return {
+        s.attributes[key]: latest(store, name, **{**attributes, key: s.attributes[key]})
+        for s in store.series(name, attributes)
+    }
 
 
 def test_snapshot_now_has_real_values() -> None:
@@ -55,12 +77,80 @@ def test_seed_names_and_otel_names_land_in_the_store() -> None:
     assert (units["system.cpu_percent"], units["system.memory.usage"], units["system.cpu.time"]) == ("%", "By", "s")
 
 
-def test_names_follow_the_contrib_instrumentation_where_it_has_the_metric() -> None:
-    from opentelemetry.instrumentation.system_metrics import _DEFAULT_CONFIG
+# Where zgen_otel deliberately differs from opentelemetry-instrumentation-system-metrics (README, "System
+# monitoring"): units in the semantic conventions' annotation form where the contrib writes a bare word or
+# nothing, the semantic conventions' instrument kind for usage series, memory state ``buffers`` added, and
+# ``cpu`` named as the collector's hostmetrics receiver names it.
+_UNITS = {
+    "system.disk.operations": ("operations", "{operation}"),
+    "system.network.packets": ("packets", "{packet}"),
+    "system.network.dropped_packets": ("packets", "{packet}"),
+    "system.network.errors": ("errors", "{error}"),
+    "system.swap.usage": ("pages", "By"),  # the contrib reports bytes under the unit "pages"
+    "process.context_switches": ("", "{count}"),
+    "process.open_file_descriptor.count": ("", "{count}"),
+    "process.thread.count": ("", "{thread}"),
+}
+_KINDS = {"system.memory.usage": ("Gauge", "Sum"), "system.swap.usage": ("Gauge", "Sum")}  # up-down counters
+_STATES = {
+    "system.memory.usage": ({"used", "free", "cached"}, {"used", "free", "cached", "buffers"}),
+    "system.memory.utilization": ({"used", "free", "cached"}, {"used", "free", "cached", "buffers"}),
+}
 
-    shared = {n for n in INSTRUMENTS if n in _DEFAULT_CONFIG}
-    assert {"system.cpu.time", "system.memory.usage", "system.disk.io", "system.network.io"} <= shared
-    assert {"process.cpu.time", "process.memory.usage", "cpython.gc.collections"} <= shared
+
+def _shape(metrics: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Per metric: unit, point kind, attribute keys and the values of the enumerated attributes."""
+    shapes = {}
+    for m in metrics:
+        points = m.data.data_points
+        keys = {k for p in points for k in p.attributes}
+        shapes[m.name] = {
+            "unit": m.unit,
+            "kind": type(m.data).__name__,
+            "keys": keys,
+            "values": {k: {p.attributes[k] for p in points} for k in keys & {"state", "direction", "type"}},
+            "types": {k: {type(p.attributes[k]) for p in points} for k in keys},
+        }
+    return shapes
+
+
+def test_names_and_attributes_follow_the_contrib_instrumentation_where_it_has_the_metric() -> None:
+    from opentelemetry.instrumentation.system_metrics import _DEFAULT_CONFIG, SystemMetricsInstrumentor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    contrib = SystemMetricsInstrumentor(config={n: v for n, v in _DEFAULT_CONFIG.items() if "connections" not in n})
+    contrib.instrument(meter_provider=MeterProvider(metric_readers=[reader]))
+    try:
+        data = reader.get_metrics_data()
+    finally:
+        contrib.uninstrument()
+    assert data is not None
+    theirs = _shape(m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
+    with capture(interval=3600, system_monitor=False) as cap:
+        get_system_metrics()
+        get_system_metrics()  # the second sweep has the utilisations
+        metrics = cap.metrics()
+    ours = _shape(metrics)
+    shared = set(ours) & set(theirs)
+    # Everything the contrib ships, under the same name, except its deprecated process.runtime.* names, its
+    # thread count of the process (ours: process.thread.count) and per-process disk I/O.
+    not_shipped = {n for n in set(theirs) - shared if not n.startswith("process.runtime.")}
+    assert not_shipped == {"system.thread_count", "process.disk.io"}
+    assert {"system.cpu.time", "system.memory.usage", "system.disk.io", "system.network.dropped_packets"} <= shared
+    for name in sorted(shared):
+        mine, contribs = ours[name], theirs[name]
+        assert (contribs["unit"], mine["unit"]) == _UNITS.get(name, (contribs["unit"],) * 2), name
+        assert (contribs["kind"], mine["kind"]) == _KINDS.get(name, (contribs["kind"],) * 2), name
+        assert mine["keys"] == contribs["keys"], name
+        for key, values in contribs["values"].items():
+            assert (values, mine["values"][key]) == _STATES.get(name, (values, values)), (name, key)
+        for key, types_ in contribs["types"].items():
+            expected = {str} if (key, name.startswith("system.cpu.")) == ("cpu", True) else types_
+            assert mine["types"][key] == expected, (name, key)
+    cpus = {p.attributes["cpu"] for p in next(m for m in metrics if m.name == "system.cpu.time").data.data_points}
+    assert cpus == {f"cpu{i}" for i in range(psutil.cpu_count())}  # the contrib: 1, 2, ... (ints)
     added = set(INSTRUMENTS) - set(_DEFAULT_CONFIG)  # what the contrib package lacks
     assert {"system.filesystem.usage", "system.filesystem.utilization", "hw.gpu.utilization"} <= added
 
@@ -101,25 +191,37 @@ def test_rates_are_computed_between_sweeps() -> None:
     assert monitor.store.history("system.net_recv_bytes_per_s", {"interface": "lo"})[-1].value > 0
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotImplementedError("not available in this container"),
+        psutil.AccessDenied(pid=1),
+        PermissionError(13, "Permission denied", "/proc/net/dev"),
+        FileNotFoundError(2, "No such file or directory", "/proc/self/status"),  # a /proc entry missing
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_an_unsupported_source_is_disabled_once_and_the_rest_keep_working(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    error: Exception, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No platform here lacks these calls, so the failure is injected where psutil would raise it.
-    def unsupported() -> None:
-        raise NotImplementedError("swap_memory not available in this container")
-
-    def denied(*args: object, **kwargs: object) -> None:
-        raise psutil.AccessDenied(pid=1)
+    def unsupported(*args: object, **kwargs: object) -> None:
+        raise error
 
     monkeypatch.setattr(psutil, "swap_memory", unsupported)
-    monkeypatch.setattr(psutil, "net_io_counters", denied)
+    monkeypatch.setattr(psutil, "net_io_counters", unsupported)
+    monkeypatch.setattr(psutil.Process, "num_ctx_switches", unsupported)
     monitor = SystemMonitor(MetricStore(), None, host_lock=None)
     for _ in range(3):
-        snap = monitor.collect()
+        snap = monitor.collect()  # never raises
     assert "swap" not in snap and "network" not in snap
-    assert "memory" in snap and "cpu" in snap and "process" in snap
-    warnings = [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()]
-    assert len(warnings) == 2 and any("'swap'" in w for w in warnings) and any("'network'" in w for w in warnings)
+    assert "memory" in snap and "cpu" in snap and snap["process"]["rss_bytes"] > 0
+    names = set(monitor.store.names())
+    assert {"system.swap.usage", "system.network.io", "process.context_switches"}.isdisjoint(names)
+    assert {"system.memory.usage", "process.memory.usage", "process.open_file_descriptor.count"} <= names
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3 and all(type(error).__name__ in w for w in warnings)
+    assert {w.split("'")[1] for w in warnings} == {"swap", "network", "process.context_switches"}
 
 
 def test_otel_instruments_ship_the_same_values() -> None:
@@ -235,3 +337,275 @@ def test_collector_restarts_in_a_forked_child(tmp_path: Path) -> None:
     os.close(read)
     assert status == 0
     assert answer == "101"  # collector running again, not the host reporter, process series still there
+
+
+def test_disk_io_counters_and_rates_follow_a_written_file(tmp_path: Path) -> None:
+    if not psutil.disk_io_counters(perdisk=True):
+        pytest.skip("psutil reports no disk I/O counters in this container")
+    mount = max((p for p in psutil.disk_partitions(all=True) if str(tmp_path).startswith(p.mountpoint)), key=len)
+    if mount.fstype in {"tmpfs", "ramfs"}:
+        pytest.skip(f"{tmp_path} is on {mount.fstype}: writing it does no disk I/O")
+    monitor = SystemMonitor(MetricStore(), None, host_lock=None)
+    monitor.collect()
+    before = latest_by(monitor.store, "system.disk.io", "device", direction="write")
+    payload = os.urandom(4 << 20)
+    fd = os.open(tmp_path / "data.bin", os.O_WRONLY | os.O_CREAT)
+    try:
+        for _ in range(2):
+            os.write(fd, payload)
+            os.fsync(fd)  # on the device now, counted by the kernel
+    finally:
+        os.close(fd)
+    snap = monitor.collect()
+    after = latest_by(monitor.store, "system.disk.io", "device", direction="write")
+    written = {device: after[device] - before[device] for device in before}
+    device = max(written, key=written.__getitem__)
+    assert written[device] >= 2 * len(payload)
+    rates = snap["disk_io"][device]
+    assert rates["write_bytes_per_s"] > 0 and rates["write_ops_per_s"] > 0
+    assert latest(monitor.store, "system.disk_write_bytes_per_s", device=device) == rates["write_bytes_per_s"]
+    assert latest(monitor.store, "system.disk_write_ops_per_s", device=device) > 0
+    ops = latest(monitor.store, "system.disk.operations", device=device, direction="write")
+    seconds = latest(monitor.store, "system.disk.time", device=device, direction="write")
+    now = psutil.disk_io_counters(perdisk=True)[device]
+    assert 0 < ops <= now.write_count and 0 < seconds <= now.write_time / 1000  # ms counted as seconds
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 (its URL): requests to it are loopback traffic."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"y" * (256 << 10)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_network_packets_errors_drops_and_their_rates(http_server: str) -> None:
+    monitor = SystemMonitor(MetricStore(), None, host_lock=None)
+    monitor.collect()
+    for _ in range(3):
+        with urllib.request.urlopen(http_server, timeout=5) as response:
+            assert len(response.read()) == 256 << 10
+    before = psutil.net_io_counters(pernic=True)["lo"]
+    snap = monitor.collect()
+    after = psutil.net_io_counters(pernic=True)["lo"]
+    rates = snap["network"]["lo"]
+    assert rates["recv_packets_per_s"] > 0 and rates["sent_packets_per_s"] > 0 and rates["recv_bytes_per_s"] > 0
+    store = monitor.store
+    for name, rate in (
+        ("system.net_recv_packets_per_s", "recv_packets_per_s"),
+        ("system.net_errors_per_s", "errors_per_s"),
+    ):
+        assert latest(store, name, interface="lo") == rates[rate]
+    assert latest(store, "system.net_drops_per_s", interface="lo") == rates["drops_per_s"] >= 0
+    for name, field in (
+        ("system.network.packets", "packets_recv"),
+        ("system.network.errors", "errin"),
+        ("system.network.dropped_packets", "dropin"),
+        ("system.network.io", "bytes_recv"),
+    ):  # each counter is psutil's own, read between the two readings taken here
+        assert getattr(before, field) <= latest(store, name, device="lo", direction="receive") <= getattr(after, field)
+    for name, field in (("system.network.packets", "packets_sent"), ("system.network.errors", "errout")):
+        assert getattr(before, field) <= latest(store, name, device="lo", direction="transmit") <= getattr(after, field)
+    if (before.errin, before.errout, before.dropin, before.dropout) == (
+        after.errin,
+        after.errout,
+        after.dropin,
+        after.dropout,
+    ):
+        # nothing lost on the loopback during the test: the error and drop rates are exactly zero
+        assert rates["errors_per_s"] == rates["drops_per_s"] == 0
+
+
+def test_process_memory_fds_context_switches_and_host_memory(tmp_path: Path) -> None:
+    monitor = SystemMonitor(MetricStore(), None, host_lock=None)
+    monitor.collect()
+    store = monitor.store
+    fds_before = latest(store, "process.open_file_descriptor.count")
+    me = psutil.Process()
+    switches_before = me.num_ctx_switches()
+    files = [open(tmp_path / f"f{i}", "w") for i in range(20)]  # noqa: SIM115
+    try:
+        time.sleep(0.05)  # a voluntary context switch at least
+        memory = psutil.virtual_memory()
+        monitor.collect()
+        switches_after = me.num_ctx_switches()
+        assert 20 <= latest(store, "process.open_file_descriptor.count") - fds_before <= 25  # other threads too
+        assert latest(store, "process.open_fds") == latest(store, "process.open_file_descriptor.count")
+    finally:
+        for f in files:
+            f.close()
+    vms = latest(store, "process.memory.virtual")
+    assert vms == latest(store, "process.memory_vms_bytes") and abs(vms - me.memory_info().vms) < 256 << 20
+    assert vms > latest(store, "process.memory.usage")  # virtual > resident
+    for kind in ("voluntary", "involuntary"):
+        value = latest(store, "process.context_switches", type=kind)
+        assert getattr(switches_before, kind) <= value <= getattr(switches_after, kind)
+    assert latest(store, "process.context_switches", type="voluntary") > switches_before.voluntary
+    available = latest(store, "system.memory_available_bytes")
+    assert abs(available - memory.available) < memory.total * 0.05
+    assert available != latest(store, "system.memory.usage", state="free")  # available, not free
+    assert latest(store, "system.memory_total_bytes") == memory.total
+
+
+def test_cpu_utilization_is_a_ratio_and_cpu_percent_a_percentage() -> None:
+    monitor = SystemMonitor(MetricStore(), None, host_lock=None)
+    monitor.collect()
+    stop = time.perf_counter() + 0.3
+    while time.perf_counter() < stop:  # one core busy in user mode between the two sweeps
+        pass
+    monitor.collect()
+    store = monitor.store
+    ratios: dict[str, dict[str, float]] = {}
+    for series in store.series("system.cpu.utilization"):
+        point = series.latest()
+        assert point is not None
+        ratios.setdefault(series.attributes["cpu"], {})[series.attributes["state"]] = point.value
+    assert len(ratios) == psutil.cpu_count()
+    assert all(0 <= v <= 1 for states in ratios.values() for v in states.values())
+    assert all(sum(states.values()) <= 1 + 1e-9 for states in ratios.values())  # shares of one core's time
+    assert max(states["user"] for states in ratios.values()) > 0.5  # the busy core, as a ratio
+    percent = latest(store, "system.cpu_percent")
+    cores = latest_by(store, "system.cpu_core_percent", "cpu")
+    assert 0 <= percent <= 100 and max(cores.values()) > 50  # percentages, 0-100
+    for i, core in cores.items():
+        assert core / 100 <= 1 - ratios[f"cpu{i}"]["idle"] + 1e-9  # busy is what is not idle
+
+
+class _NVMLError(Exception):
+    """What nvidia-ml-py raises (pynvml.NVMLError)."""
+
+
+def _fake_pynvml(*, driver: bool = True, power_fails_after: int | None = None) -> types.ModuleType:
+    """A stand-in for nvidia-ml-py's ``pynvml`` with two GPUs of known readings (no NVIDIA GPU here).
+
+    ``driver=False``: ``nvmlInit`` fails as without a driver. ``power_fails_after``: GPU 1's power reading
+    fails from that call on (the board does not support it).
+    """
+    nvml = types.ModuleType("pynvml")
+    calls = {"power": 0}
+
+    def init() -> None:
+        if not driver:
+            raise _NVMLError("Driver Not Loaded")
+
+    def power(handle: int) -> int:
+        calls["power"] += 1
+        if handle == 1 and power_fails_after is not None and calls["power"] > power_fails_after:
+            raise _NVMLError("Not Supported")
+        return (250_500, 61_000)[handle]  # milliwatts
+
+    readings: dict[str, Any] = {
+        "NVMLError": _NVMLError,
+        "NVML_TEMPERATURE_GPU": 0,
+        "nvmlInit": init,
+        "nvmlDeviceGetCount": lambda: 2,
+        "nvmlDeviceGetHandleByIndex": lambda i: i,
+        "nvmlDeviceGetName": lambda h: (b"NVIDIA H200", "NVIDIA L4")[h],  # bytes in old releases, str in new
+        "nvmlDeviceGetUtilizationRates": lambda h: types.SimpleNamespace(gpu=(87, 3)[h], memory=(40, 1)[h]),
+        "nvmlDeviceGetMemoryInfo": lambda h: types.SimpleNamespace(
+            used=(96 << 30, 1 << 30)[h], total=(144 << 30, 24 << 30)[h], free=(48 << 30, 23 << 30)[h]
+        ),
+        "nvmlDeviceGetTemperature": lambda h, sensor: (71, 38)[h] if sensor == 0 else -1,
+        "nvmlDeviceGetPowerUsage": power,
+    }
+    for name, value in readings.items():
+        setattr(nvml, name, value)
+    return nvml
+
+
+def _points(cap: Capture) -> dict[str, tuple[str, dict[str, dict[str, Any]]]]:
+    """OTel points by metric name: (unit, {hw.id: {"value": ..., **attributes}})."""
+    return {
+        m.name: (m.unit, {p.attributes["hw.id"]: {"value": p.value, **p.attributes} for p in m.data.data_points})
+        for m in cap.metrics()
+        if m.name.startswith("hw.")
+    }
+
+
+def test_gpu_readings_ship_under_the_hw_names_with_their_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml())
+    with capture(interval=3600, system_monitor=False) as cap:
+        snap = get_system_metrics()
+        hw = _points(cap)
+        store = cap.runtime.store
+        assert hw["hw.gpu.utilization"] == (
+            "1",
+            {
+                "gpu0": {"value": 0.87, "hw.id": "gpu0", "hw.name": "NVIDIA H200"},
+                "gpu1": {"value": 0.03, "hw.id": "gpu1", "hw.name": "NVIDIA L4"},
+            },
+        )
+        assert hw["hw.gpu.memory.usage"][0] == "By" and hw["hw.gpu.memory.usage"][1]["gpu0"]["value"] == 96 << 30
+        assert hw["hw.gpu.memory.limit"][0] == "By" and hw["hw.gpu.memory.limit"][1]["gpu1"]["value"] == 24 << 30
+        assert hw["hw.gpu.memory.utilization"][1]["gpu0"]["value"] == pytest.approx(96 / 144)
+        assert hw["hw.temperature"] == (
+            "Cel",
+            {
+                "gpu0": {"value": 71, "hw.id": "gpu0", "hw.name": "NVIDIA H200", "hw.type": "gpu"},
+                "gpu1": {"value": 38, "hw.id": "gpu1", "hw.name": "NVIDIA L4", "hw.type": "gpu"},
+            },
+        )
+        assert hw["hw.power"][0] == "W" and hw["hw.power"][1]["gpu0"]["value"] == pytest.approx(250.5)
+        local = {
+            "system.gpu_percent": (87, "%"),
+            "system.gpu_memory_percent": (100 * 96 / 144, "%"),
+            "system.gpu_memory_used_bytes": (96 << 30, "By"),
+            "system.gpu_temperature_celsius": (71, "Cel"),
+            "system.gpu_power_watts": (250.5, "W"),
+        }
+        for name, (value, unit) in local.items():
+            assert latest(store, name, gpu="0") == pytest.approx(value), name
+            assert store.series(name, {"gpu": "0"})[0].unit == unit, name
+        assert latest(store, "system.gpu_percent", gpu="1") == 3
+        assert [g["name"] for g in snap["gpus"]] == ["NVIDIA H200", "NVIDIA L4"]
+        assert snap["gpus"][1]["power_watts"] == pytest.approx(61.0)
+
+
+def test_gpu_without_a_driver_is_silently_absent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(driver=False))
+    caplog.set_level(logging.DEBUG, logger="zgen_otel")
+    with capture(interval=3600, system_monitor=False) as cap:
+        snap = get_system_metrics()
+        assert "gpus" not in snap and "cpu" in snap
+        assert not _points(cap) and not [n for n in cap.runtime.store.names() if "gpu" in n]
+    gpu_lines = [r for r in caplog.records if "GPU" in r.getMessage() or "NVML" in r.getMessage()]
+    assert len(gpu_lines) <= 1 and all(r.levelno < logging.WARNING for r in gpu_lines)
+
+
+def test_a_failing_gpu_reading_is_disabled_once_and_the_rest_continue(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(power_fails_after=2))  # the second sweep fails
+    with capture(interval=3600, system_monitor=False) as cap:
+        for _ in range(4):
+            snap = get_system_metrics()
+        hw = _points(cap)
+        store = cap.runtime.store
+        assert set(hw["hw.power"][1]) == {"gpu0"}  # gpu1's power went; gpu0's is still read
+        assert set(hw["hw.gpu.utilization"][1]) == set(hw["hw.temperature"][1]) == {"gpu0", "gpu1"}
+        assert len(store.history("system.gpu_power_watts", {"gpu": "1"})) == 1  # only the first sweep had it
+        assert len(store.history("system.gpu_power_watts", {"gpu": "0"})) == 4
+        assert len(store.history("system.gpu_temperature_celsius", {"gpu": "1"})) == 4
+        assert "power_watts" not in snap["gpus"][1] and snap["gpus"][1]["temperature_celsius"] == 38
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "hw.power (gpu1)" in warnings[0] and "Not Supported" in warnings[0]

@@ -9,9 +9,9 @@ A background collector takes one psutil sweep every ``MONITORING_INTERVAL`` seco
 * keeps the OTel-named values for observable instruments, so the same values ship over OTLP at each
   export.
 
-Each source (a psutil call, NVML) that the platform or container does not support is switched off with one
-warning; the others keep working and nothing reaches the host program. Host-wide series come from one
-process per host and service (a lock file elects it); process series come from every process.
+Each source (a psutil call, one NVML reading of one GPU) that the platform or container does not support is
+switched off with one warning; the others keep working and nothing reaches the host program. Host-wide series
+come from one process per host and service (a lock file elects it); process series come from every process.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ _MIN_CPU_WINDOW = 0.1  # seconds between CPU samples for a meaningful utilisatio
 _CPU_STATES = ("idle", "user", "system", "irq")
 
 Attrs = dict[str, Any]
+#: Runs one reading (a name, a call and its arguments) unless that reading was switched off: its result, or None.
+Guard = Callable[..., Any]
 
 # name -> (kind, unit, description). Kinds: counter (monotonic), updown (can go down), gauge.
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
@@ -215,7 +217,7 @@ class SystemMonitor:
         self._previous: dict[str, tuple[float, Any]] = {}
         self._process = psutil.Process()
         self._cpu_count = psutil.cpu_count() or 1
-        self._gpu = _Nvml.open()
+        self._gpu = _Nvml.open(self._guarded)
         self._cpu_last: _Sweep | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -306,13 +308,7 @@ class SystemMonitor:
             if self._gpu is not None:
                 sources.append(("gpu", self._gpu.read))
         for name, read in sources:
-            if name in self._disabled:
-                continue
-            try:
-                read(sweep)
-            except Exception as exc:  # unsupported here: switch this source off, keep the rest
-                self._disabled.add(name)
-                _log.warning("zgen_otel: system metrics source %r disabled: %s: %s", name, type(exc).__name__, exc)
+            self._guarded(name, read, sweep)
         sweep.snapshot["host_reporter"] = host
         latest = dict(sweep.otel)
         for name, value, attrs in sweep.local:
@@ -330,6 +326,20 @@ class SystemMonitor:
                 add(name, value, tuple(sorted(attrs.items())), ts, unit=unit, category=category)
         for name, value, attrs in sweep.local:
             add(name, value, tuple(sorted(attrs.items())), ts, unit=LOCAL_SERIES[name], category=name.split(".")[0])
+
+    def _guarded(self, name: str, read: Callable[..., Any], *args: Any) -> Any:
+        """``read(*args)``, or None once ``name`` is switched off: its first failure switches it off, warning once.
+
+        ``name`` is a source (a group of series from one call) or a single metric; the rest keep working.
+        """
+        if name in self._disabled:
+            return None
+        try:
+            return read(*args)
+        except Exception as exc:  # unsupported here (NotImplementedError, AccessDenied, a missing /proc file...)
+            self._disabled.add(name)
+            _log.warning("zgen_otel: system metrics source %r disabled: %s: %s", name, type(exc).__name__, exc)
+            return None
 
     def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
@@ -425,8 +435,8 @@ class SystemMonitor:
             times = p.cpu_times()
             memory = p.memory_info()
             threads = p.num_threads()
-            switches = p.num_ctx_switches()
-            fds = p.num_fds() if hasattr(p, "num_fds") else None
+            switches = self._guarded("process.context_switches", p.num_ctx_switches)
+            fds = self._guarded("process.open_file_descriptor.count", p.num_fds) if hasattr(p, "num_fds") else None
         sweep.point("process.cpu.time", times.user, {"type": "user"})
         sweep.point("process.cpu.time", times.system, {"type": "system"})
         delta = self._delta("process", times)
@@ -440,8 +450,9 @@ class SystemMonitor:
         sweep.point("process.memory.usage", memory.rss)
         sweep.point("process.memory.virtual", memory.vms)
         sweep.point("process.thread.count", threads)
-        sweep.point("process.context_switches", switches.voluntary, {"type": "voluntary"})
-        sweep.point("process.context_switches", switches.involuntary, {"type": "involuntary"})
+        if switches is not None:
+            sweep.point("process.context_switches", switches.voluntary, {"type": "voluntary"})
+            sweep.point("process.context_switches", switches.involuntary, {"type": "involuntary"})
         sweep.keep("process.memory_rss_bytes", memory.rss)
         sweep.keep("process.memory_vms_bytes", memory.vms)
         sweep.keep("process.threads", threads)
@@ -549,21 +560,26 @@ def _read_filesystems(sweep: _Sweep) -> None:
 
 def _read_gc(sweep: _Sweep) -> None:
     for generation, stats in enumerate(gc.get_stats()):
-        attrs = {"generation": generation}
+        attrs = {"cpython.gc.generation": generation, "generation": str(generation)}  # both, as the contrib does
         sweep.point("cpython.gc.collections", stats["collections"], attrs)
         sweep.point("cpython.gc.collected_objects", stats["collected"], attrs)
         sweep.point("cpython.gc.uncollectable_objects", stats["uncollectable"], attrs)
 
 
 class _Nvml:
-    """NVIDIA GPUs through nvidia-ml-py (the ``gpu`` extra); absent without the package or a driver."""
+    """NVIDIA GPUs through nvidia-ml-py (the ``gpu`` extra); absent without the package or a driver.
 
-    def __init__(self, nvml: Any, handles: list[Any]) -> None:
+    Each NVML reading of each GPU is guarded on its own: one the GPU does not support (power on some
+    boards) is switched off with one warning, and the other readings go on.
+    """
+
+    def __init__(self, nvml: Any, handles: list[Any], guard: Guard) -> None:
         self._nvml = nvml
         self._handles = handles
+        self._guard = guard
 
     @classmethod
-    def open(cls) -> _Nvml | None:
+    def open(cls, guard: Guard) -> _Nvml | None:
         """Initialise NVML, or return None (silently) where there is no package, driver or GPU."""
         try:
             import pynvml  # type: ignore[import-not-found]
@@ -574,46 +590,53 @@ class _Nvml:
         except Exception as exc:
             _log.debug("zgen_otel: no NVIDIA GPU metrics (%s)", exc)
             return None
-        return cls(pynvml, handles) if handles else None
+        return cls(pynvml, handles, guard) if handles else None
 
     def read(self, sweep: _Sweep) -> None:
-        """Utilisation, memory, temperature and power of every GPU."""
+        """Utilisation, memory, temperature and power of every GPU (what each one supports)."""
         nvml = self._nvml
         gpus = []
         for index, handle in enumerate(self._handles):
-            util = nvml.nvmlDeviceGetUtilizationRates(handle)
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-            temperature = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
-            power = nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0  # mW -> W
-            name = nvml.nvmlDeviceGetName(handle)
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            hw = {"hw.id": f"gpu{index}", "hw.name": name}
-            sweep.point("hw.gpu.utilization", util.gpu / 100, hw)
-            sweep.point("hw.gpu.memory.usage", memory.used, hw)
-            sweep.point("hw.gpu.memory.limit", memory.total, hw)
-            sweep.point("hw.gpu.memory.utilization", memory.used / (memory.total or 1), hw)
-            sweep.point("hw.temperature", temperature, {**hw, "hw.type": "gpu"})
-            sweep.point("hw.power", power, {**hw, "hw.type": "gpu"})
+            hw: Attrs = {"hw.id": f"gpu{index}"}
+            name = self._reading(index, "hw.name", nvml.nvmlDeviceGetName, handle)
+            if name is not None:
+                hw["hw.name"] = name.decode() if isinstance(name, bytes) else str(name)
             local = {"gpu": str(index)}
-            memory_percent = 100.0 * memory.used / (memory.total or 1)
-            sweep.keep("system.gpu_percent", util.gpu, local)
-            sweep.keep("system.gpu_memory_percent", memory_percent, local)
-            sweep.keep("system.gpu_memory_used_bytes", memory.used, local)
-            sweep.keep("system.gpu_temperature_celsius", temperature, local)
-            sweep.keep("system.gpu_power_watts", power, local)
-            gpus.append(
-                {
-                    "index": index,
-                    "name": name,
-                    "percent": util.gpu,
-                    "memory_used": memory.used,
-                    "memory_total": memory.total,
-                    "memory_percent": memory_percent,
-                    "temperature_celsius": temperature,
-                    "power_watts": power,
-                }
+            info: dict[str, Any] = {"index": index, "name": hw.get("hw.name")}
+            util = self._reading(index, "hw.gpu.utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
+            if util is not None:
+                sweep.point("hw.gpu.utilization", util.gpu / 100, hw)
+                sweep.keep("system.gpu_percent", util.gpu, local)
+                info["percent"] = util.gpu
+            memory = self._reading(index, "hw.gpu.memory.usage", nvml.nvmlDeviceGetMemoryInfo, handle)
+            if memory is not None:
+                memory_percent = 100.0 * memory.used / (memory.total or 1)
+                sweep.point("hw.gpu.memory.usage", memory.used, hw)
+                sweep.point("hw.gpu.memory.limit", memory.total, hw)
+                sweep.point("hw.gpu.memory.utilization", memory.used / (memory.total or 1), hw)
+                sweep.keep("system.gpu_memory_percent", memory_percent, local)
+                sweep.keep("system.gpu_memory_used_bytes", memory.used, local)
+                info.update(memory_used=memory.used, memory_total=memory.total, memory_percent=memory_percent)
+            sensor = {**hw, "hw.type": "gpu"}
+            temperature = self._reading(
+                index, "hw.temperature", nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU
             )
+            if temperature is not None:
+                sweep.point("hw.temperature", temperature, sensor)
+                sweep.keep("system.gpu_temperature_celsius", temperature, local)
+                info["temperature_celsius"] = temperature
+            milliwatts = self._reading(index, "hw.power", nvml.nvmlDeviceGetPowerUsage, handle)
+            if milliwatts is not None:
+                power = milliwatts / 1000.0
+                sweep.point("hw.power", power, sensor)
+                sweep.keep("system.gpu_power_watts", power, local)
+                info["power_watts"] = power
+            gpus.append(info)
         sweep.snapshot["gpus"] = gpus
+
+    def _reading(self, index: int, metric: str, call: Callable[..., Any], *args: Any) -> Any:
+        """One NVML call for one GPU's metric, or None where that GPU does not support it."""
+        return self._guard(f"{metric} (gpu{index})", call, *args)
 
 
 _MONITORS: weakref.WeakSet[SystemMonitor] = weakref.WeakSet()

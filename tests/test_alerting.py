@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 
 import zgen_otel
 from zgen_otel.alerting import (
@@ -15,12 +18,13 @@ from zgen_otel.alerting import (
     AlertSeverity,
     AlertStatus,
     LoggingNotifier,
+    MetricRule,
     Notification,
     Notifier,
     get_alert_manager,
     trigger_alert,
 )
-from zgen_otel.metrics import record_metric
+from zgen_otel.metrics import get_latest_value, record_metric
 from zgen_otel.store import MetricStore
 from zgen_otel.testing import ManualClock, capture
 
@@ -297,9 +301,18 @@ def test_default_rules_watch_the_system_monitor_and_can_be_changed(clock: Manual
     assert {"system_cpu_high", "system_memory_high", "system_disk_high", "system_swap_high"} <= {
         r.name for r in mgr.list_rules()
     }
-    mgr.add_metric_rule("system_cpu_high", "CPU > 1%", "system.cpu_percent", threshold=-1, replace=True)
-    # The seed's own example rule, unchanged, beside the defaults.
-    mgr.add_metric_rule(
+    mgr.add_metric_rule("system_cpu_high", "CPU > -1%", "system.cpu_percent", threshold=-1, replace=True)
+    mgr.remove_rule("system_disk_high")
+    assert "system_disk_high" not in {r.name for r in mgr.list_rules()}
+    zgen_otel.system_monitor.get_system_metrics()
+    assert "system_cpu_high" in active_names(mgr)
+    assert not any(a.name == "system_disk_high" for a in mgr.get_alert_history())
+
+
+def test_seed_example_rule_works_unchanged_against_the_system_monitor(clock: ManualClock) -> None:
+    zgen_otel.configure(clock=clock, interval=3600, system_monitor=False, default_rules=False)
+    mgr = get_alert_manager()
+    seed = mgr.add_metric_rule(
         name="high_cpu_usage",
         description="High CPU usage detected",
         metric_name="system.cpu_percent",
@@ -309,11 +322,94 @@ def test_default_rules_watch_the_system_monitor_and_can_be_changed(clock: Manual
         severity=AlertSeverity.WARNING,
         category="system",
     )
-    zgen_otel.system_monitor.get_system_metrics()
-    assert "system_cpu_high" in active_names(mgr)
-    assert mgr.get_rule("high_cpu_usage").state == "inactive"  # the seed's rule sees the same samples: < 90%
-    mgr.remove_rule("system_disk_high")
-    assert "system_disk_high" not in {r.name for r in mgr.list_rules()}
+    # The same rule with a threshold every reading passes and no duration: it must fire on the first sweep.
+    always = mgr.add_metric_rule("any_cpu", "CPU at or above 0%", "system.cpu_percent", threshold=-1, category="system")
+    assert seed.last_value is None
+    snapshot = zgen_otel.system_monitor.get_system_metrics()
+    cpu = get_latest_value("system.cpu_percent")
+    assert cpu is not None and cpu == snapshot["cpu"]["percent"]
+    assert seed.last_value == cpu and always.last_value == cpu
+    assert seed.to_dict()["last_value"] == cpu  # what the alerts dashboard and the API show
+    assert seed.state == ("pending" if cpu > 90 else "inactive")  # 300 s have not passed: never firing yet
+    (alert,) = mgr.get_active_alerts()
+    assert (alert.name, alert.value, alert.category) == ("any_cpu", cpu, "system")
+    assert alert.details["metric"] == "system.cpu_percent"
+
+
+def _readme_default_rules() -> dict[str, tuple[str, float, float]]:
+    """README's "Default rules" table: name -> (metric, threshold, clear threshold)."""
+    rows = {}
+    for line in (Path(__file__).parent.parent / "README.md").read_text().splitlines():
+        if line.startswith("| `system_"):
+            name, metric, threshold, clear = (cell.strip() for cell in line.strip("|").split("|"))
+            rows[name.strip("`")] = (metric.split()[0].strip("`"), float(threshold), float(clear))
+    return rows
+
+
+def test_default_rules_are_as_documented(clock: ManualClock) -> None:
+    documented = _readme_default_rules()
+    assert set(documented) == {"system_cpu_high", "system_memory_high", "system_disk_high", "system_swap_high"}
+    zgen_otel.configure(clock=clock, interval=3600, system_monitor=False)
+    rules = {r.name: r for r in get_alert_manager().list_rules()}
+    for name, (metric, threshold, clear) in documented.items():
+        rule = rules[name]
+        assert isinstance(rule, MetricRule)
+        assert (rule.metric_name, rule.threshold, rule.clear_threshold) == (metric, threshold, clear), name
+        # README: all are WARNING, category system, ">" for 300 s
+        assert (rule.severity, rule.category, rule.operator, rule.duration) == (
+            AlertSeverity.WARNING,
+            "system",
+            ">",
+            300,
+        )
+
+
+def test_the_tick_fires_pending_rules_and_resolves_stale_ones_by_itself() -> None:
+    zgen_otel.configure(interval=0.2, system_monitor=False, default_rules=False)
+    mgr = get_alert_manager()
+    rule = mgr.add_metric_rule("slow_queue", "queue too long", "tick.queue", threshold=10, duration=0.3)
+    started = time.time()
+    record_metric("tick.queue", 50)  # one sample, never repeated; nobody calls evaluate()
+    assert rule.state == "pending" and mgr.get_active_alerts() == []
+    (alert,) = wait_for(mgr.get_active_alerts, 5, "the background tick to fire the pending rule")
+    assert alert.name == "slow_queue" and alert.starts_at - started >= 0.3
+    mgr.configure(stale_after=0.5)  # the metric has stopped reporting: the tick resolves it
+    wait_for(lambda: alert.status is AlertStatus.RESOLVED, 5, "the background tick to resolve the stale series")
+    assert alert.ends_at is not None and alert.ends_at - started >= 0.5
+    assert rule.state == "inactive"
+
+
+def test_window_max_and_min(mgr: AlertManager, clock: ManualClock) -> None:
+    mgr.add_metric_rule("lat_max", "a spike in the last minute", "lat", threshold=10, aggregate="max", window=60)
+    mgr.add_metric_rule("lat_avg", "slow on average", "lat", threshold=10, aggregate="avg", window=60)
+    mgr.add_metric_rule("lat_min", "never fast in the last minute", "lat", threshold=0.5, aggregate="min", window=60)
+    for value in (1, 30, 1, 1, 1, 1):  # max 30, average 5.8, min 1
+        record_metric("lat", value)
+        clock.advance(1)
+    assert active_names(mgr) == ["lat_max", "lat_min"]
+    assert mgr.get_rule("lat_max").last_value == 30 and mgr.get_rule("lat_min").last_value == 1
+    record_metric("lat", 0.1)  # one fast call: the minimum drops below 0.5
+    assert active_names(mgr) == ["lat_max"]
+    clock.advance(70)
+    record_metric("lat", 2)  # the spike left the window: only this sample is in it
+    assert active_names(mgr) == ["lat_min"]
+    assert mgr.get_rule("lat_max").last_value == 2
+
+
+def test_generator_url_links_an_alert_to_its_source(mgr: AlertManager) -> None:
+    link = "http://127.0.0.1:8000/dashboards/agent"
+    alert = trigger_alert("linked", "has a link", "warning")
+    assert alert.to_dict()["generatorURL"] == ""
+    linked = mgr.trigger_alert("linked_too", "has a link", "warning", generator_url=link)
+    assert json.loads(json.dumps(linked.to_dict()))["generatorURL"] == link
+    rule = mgr.add_metric_rule("q", "queue long", "queue", threshold=10, generator_url=link + "?rule=q")
+    record_metric("queue", 20)
+    (fired,) = [a for a in mgr.get_active_alerts() if a.rule == "q"]
+    assert fired.to_dict()["generatorURL"] == link + "?rule=q" == rule.to_dict()["generator_url"]
+    with pytest.raises(ValueError, match="generator_url must be an absolute http"):
+        mgr.trigger_alert("bad_link", "d", generator_url="dashboards/agent")
+    with pytest.raises(ValueError, match="generator_url must be an absolute http"):
+        mgr.add_rule("bad_link", "d", lambda: True, generator_url="ftp://x")
 
 
 def test_alert_changes_are_logged(mgr: AlertManager, caplog: pytest.LogCaptureFixture) -> None:
@@ -344,6 +440,84 @@ def test_history_survives_a_restart(tmp_path: Path, clock: ManualClock) -> None:
     assert mgr.get_alert(done.id).status is AlertStatus.RESOLVED
     again = trigger_alert("kept", "still firing", "critical", "app")
     assert again.id == fired.id and again.occurrences == 2
+
+
+def test_history_is_bounded_by_count_in_memory_and_in_its_file(tmp_path: Path, clock: ManualClock) -> None:
+    path = str(tmp_path / "store.db")
+    zgen_otel.configure(clock=clock, store_path=path, system_monitor=False, default_rules=False)
+    mgr = get_alert_manager()
+    mgr.configure(history_limit=5)
+    still_firing = trigger_alert("a0", "the oldest, never resolved", "critical")
+    for i in range(1, 10):
+        clock.advance(1)
+        mgr.resolve_alert(trigger_alert(f"a{i}", "over", "info").id)
+    newest = ["a9", "a8", "a7", "a6", "a5"]
+    assert [a.name for a in mgr.get_alert_history()] == newest
+    assert [a.id for a in mgr.get_active_alerts()] == [still_firing.id]  # pushed out of the history, still active
+    assert mgr.acknowledge_alert(still_firing.id, by="ops").status is AlertStatus.ACKNOWLEDGED
+    zgen_otel.shutdown()
+    with sqlite3.connect(path) as db:  # the file is bounded too: the 5 newest plus the active alert
+        assert db.execute("SELECT count(*) FROM alerts").fetchone() == (6,)
+
+    zgen_otel.configure(clock=clock, store_path=path, system_monitor=False, default_rules=False)
+    mgr = get_alert_manager()
+    assert [a.name for a in mgr.get_alert_history()] == [*newest, "a0"]
+    (restored,) = mgr.get_active_alerts()
+    assert (restored.id, restored.status, restored.acknowledged_by) == (still_firing.id, "acknowledged", "ops")
+    mgr.configure(history_limit=2)  # a smaller limit applies at once, in memory and in the file
+    assert [a.name for a in mgr.get_alert_history()] == ["a9", "a8"]
+    zgen_otel.shutdown()
+    with sqlite3.connect(path) as db:
+        names = sorted(json.loads(body)["name"] for (body,) in db.execute("SELECT body FROM alerts"))
+    assert names == ["a0", "a8", "a9"]
+
+
+def test_delivery_settings_of_the_process_wide_manager(clock: ManualClock) -> None:
+    zgen_otel.configure(clock=clock, interval=3600, system_monitor=False, default_rules=False)
+    mgr = get_alert_manager()
+    mgr.configure(repeat_interval=60, group_wait=0, max_queue=10, max_retries=1, backoff=0.25, stale_after=120)
+    dispatcher = mgr.dispatcher
+    assert (mgr.repeat_interval, mgr.stale_after) == (60, 120)
+    assert (dispatcher.group_wait, dispatcher.max_queue, dispatcher.max_retries, dispatcher.backoff) == (0, 10, 1, 0.25)
+    channel = _Collecting()
+    mgr.add_notifier(channel)
+    trigger_alert("loud", "d", "error")
+    clock.advance(59)
+    mgr.evaluate()
+    assert dispatcher.flush(5)
+    assert channel.events == [("firing", "loud")]
+    clock.advance(2)
+    mgr.evaluate()
+    assert dispatcher.flush(5)
+    assert channel.events == [("firing", "loud"), ("repeat", "loud")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"repeat_interval": 0}, "repeat_interval must be a finite number of seconds > 0; got 0"),
+        ({"repeat_interval": "4h"}, "repeat_interval must be a finite number of seconds > 0; got '4h'"),
+        ({"group_wait": -1}, "group_wait must be a finite number of seconds >= 0; got -1"),
+        ({"group_wait": float("inf")}, "group_wait must be a finite number of seconds >= 0; got inf"),
+        ({"max_queue": 0}, "max_queue must be a whole number >= 1; got 0"),
+        ({"max_queue": 2.5}, "max_queue must be a whole number >= 1; got 2.5"),
+        ({"max_retries": -1}, "max_retries must be a whole number >= 0; got -1"),
+        ({"max_retries": True}, "max_retries must be a whole number >= 0; got True"),
+        ({"backoff": float("nan")}, "backoff must be a finite number of seconds >= 0; got nan"),
+        ({"history_limit": 0}, "history_limit must be a whole number >= 1; got 0"),
+        ({"stale_after": -5}, "stale_after must be a finite number of seconds > 0; got -5"),
+    ],
+)
+def test_bad_delivery_settings_are_refused_and_change_nothing(
+    mgr: AlertManager, kwargs: dict[str, object], fragment: str
+) -> None:
+    before = (mgr.repeat_interval, mgr.stale_after, vars(mgr.dispatcher).copy())
+    with pytest.raises(ValueError) as raised:
+        mgr.configure(**{"group_wait": 7, "repeat_interval": 99, **kwargs})  # type: ignore[arg-type]
+    assert fragment in str(raised.value)
+    assert (mgr.repeat_interval, mgr.stale_after, vars(mgr.dispatcher)) == before
+    with pytest.raises(ValueError, match=next(iter(kwargs))):  # the constructor takes the same settings
+        AlertManager(MetricStore(), **kwargs)  # type: ignore[arg-type]
 
 
 def test_active_alerts_are_an_otel_gauge() -> None:

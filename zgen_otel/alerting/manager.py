@@ -24,8 +24,16 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from zgen_otel._fork import abandon
 from zgen_otel._util import RateLimitedLogger, positive_seconds, safe_repr
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
-from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
-from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState, str_map, validate_name
+from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier, check_count
+from zgen_otel.alerting.rules import (
+    CustomRule,
+    MetricRule,
+    RuleState,
+    SeriesState,
+    check_url,
+    str_map,
+    validate_name,
+)
 from zgen_otel.store import MetricStore, Series
 
 __all__ = ["AlertManager", "Silence"]
@@ -76,8 +84,14 @@ class Silence:
         }
 
 
+_ACTIVE = "json_extract(body, '$.status') IN ('firing', 'acknowledged')"
+
+
 class _History:
-    """Alerts newest first, bounded by count and age; mirrored in SQLite when a path is given."""
+    """Alerts oldest first, bounded by count and age; mirrored in SQLite when a path is given.
+
+    The file holds the same alerts, plus any active alert pushed out of the count (it must survive a restart).
+    """
 
     def __init__(self, limit: int, path: str | None) -> None:
         self.items: deque[Alert] = deque(maxlen=limit)
@@ -98,11 +112,25 @@ class _History:
             data["status"] = AlertStatus(data["status"])
             alerts.append(Alert(**data))
         self.items.extend(alerts)
+        self._trim_file()
         return alerts
 
     def add(self, alert: Alert) -> None:
+        evicted = self.items[0] if len(self.items) == self.items.maxlen else None
         self.items.append(alert)
         self.save(alert)
+        if evicted is not None and not evicted.active:
+            self._write("DELETE FROM alerts WHERE id = ?", (evicted.id,))
+
+    def resize(self, limit: int) -> None:
+        """Keep at most ``limit`` alerts (the newest), in memory and in the file."""
+        self.items = deque(self.items, maxlen=limit)
+        self._trim_file()
+
+    def _trim_file(self) -> None:
+        """Drop the file's rows past the count limit, oldest first, except active alerts."""
+        newest_first = "SELECT id FROM alerts ORDER BY starts_at DESC LIMIT -1 OFFSET ?"
+        self._write(f"DELETE FROM alerts WHERE NOT {_ACTIVE} AND id IN ({newest_first})", (self.items.maxlen,))
 
     def save(self, alert: Alert) -> None:
         if self._db is None:
@@ -117,7 +145,7 @@ class _History:
     def prune(self, cutoff: float) -> None:
         while self.items and self.items[0].starts_at < cutoff and not self.items[0].active:
             self.items.popleft()
-        self._write('DELETE FROM alerts WHERE starts_at < ? AND body NOT LIKE \'%"status": "firing"%\'', (cutoff,))
+        self._write(f"DELETE FROM alerts WHERE starts_at < ? AND NOT {_ACTIVE}", (cutoff,))
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         """Mirror a change to the file; a busy or failing file costs the mirror, never the alert state."""
@@ -155,6 +183,7 @@ class AlertManager:
         history_limit: alerts kept in the history; ``retention_seconds`` bounds their age.
         history_path: SQLite file for the history (the store's file), or None.
         meter: where the ``zgen.alerts`` gauge goes (like Prometheus' ``ALERTS``), or None.
+        group_wait, max_queue, max_retries, backoff: notification delivery (see :meth:`configure`).
     """
 
     def __init__(
@@ -172,14 +201,17 @@ class AlertManager:
         history_path: str | None = None,
         meter: Meter | None = None,
         group_wait: float = 1.0,
+        max_queue: int = 1000,
+        max_retries: int = 3,
+        backoff: float = 0.5,
     ) -> None:
         self.store = store
         self.clock = clock
         self.evaluating = evaluate
         self.notifying = notify
-        self.evaluation_interval = evaluation_interval
-        self.stale_after = stale_after
-        self.repeat_interval = repeat_interval
+        self.evaluation_interval = positive_seconds("evaluation_interval", evaluation_interval)
+        self.stale_after = positive_seconds("stale_after", stale_after)
+        self.repeat_interval = positive_seconds("repeat_interval", repeat_interval)
         self.retention_seconds = retention_seconds
         self._lock = threading.RLock()
         self._rules: dict[str, MetricRule | CustomRule] = {}
@@ -188,12 +220,14 @@ class AlertManager:
         self._by_fingerprint: dict[str, Alert] = {}
         self._notified: dict[str, float] = {}
         self._silences: dict[str, Silence] = {}
-        self._history = _History(history_limit, history_path)
+        self._history = _History(check_count("history_limit", history_limit, minimum=1), history_path)
         for alert in self._history.load():
             if alert.active:
                 self._active[alert.id] = alert
                 self._by_fingerprint[alert.fingerprint] = alert
-        self.dispatcher = Dispatcher(group_wait=group_wait)
+        self.dispatcher = Dispatcher(
+            group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff
+        )
         self.evaluation_errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -204,6 +238,42 @@ class AlertManager:
                 unit="{alert}",
                 description="Active alerts (1 per alert) by name, severity and state, like Prometheus' ALERTS.",
             )
+
+    def configure(
+        self,
+        *,
+        repeat_interval: float | None = None,
+        group_wait: float | None = None,
+        max_queue: int | None = None,
+        max_retries: int | None = None,
+        backoff: float | None = None,
+        history_limit: int | None = None,
+        stale_after: float | None = None,
+    ) -> None:
+        """Change delivery and history settings of a running manager; None keeps a setting as it is.
+
+        Args:
+            repeat_interval: seconds before a firing, unacknowledged alert is notified again (> 0; 4 h).
+            group_wait: seconds a burst is collected into one batch per channel (>= 0; 1 s).
+            max_queue: the size of each notification queue (>= 1; 1,000); overflow is dropped, counted, logged.
+            max_retries: attempts after a failed delivery (>= 0; 3).
+            backoff: seconds before the first retry, doubled for each next one (>= 0; 0.5 s).
+            history_limit: alerts kept in the history, in memory and in its file; older ones go (>= 1; 10,000).
+            stale_after: seconds without a sample after which a series no longer holds its rule (> 0).
+
+        Raises:
+            ValueError: a value out of range or of the wrong type, naming it; nothing is changed then.
+        """
+        repeat = (
+            self.repeat_interval if repeat_interval is None else positive_seconds("repeat_interval", repeat_interval)
+        )
+        limit = None if history_limit is None else check_count("history_limit", history_limit, minimum=1)
+        stale = self.stale_after if stale_after is None else positive_seconds("stale_after", stale_after)
+        self.dispatcher.configure(group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff)
+        with self._lock:
+            self.repeat_interval, self.stale_after = repeat, stale
+            if limit is not None:
+                self._history.resize(limit)
 
     # -- rules --------------------------------------------------------------------------------------
     def add_metric_rule(
@@ -224,6 +294,7 @@ class AlertManager:
         aggregate: str | None = None,
         window: float | None = None,
         attributes: Mapping[str, Any] | None = None,
+        generator_url: str = "",
         replace: bool = False,
     ) -> MetricRule:
         """Alert when ``metric_name`` compares true with ``threshold`` for ``duration`` seconds (see README).
@@ -248,6 +319,7 @@ class AlertManager:
             aggregate=aggregate,
             window=window,
             attributes=_mapping("attributes", attributes),
+            generator_url=generator_url,
         )
         self._install(rule, replace)
         return rule
@@ -264,6 +336,7 @@ class AlertManager:
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
         keep_firing_for: float = 0.0,
+        generator_url: str = "",
         replace: bool = False,
     ) -> CustomRule:
         """Alert when ``condition()`` is truthy (evaluated every tick) for ``duration`` seconds."""
@@ -277,6 +350,7 @@ class AlertManager:
             annotations=_mapping("annotations", annotations),
             keep_firing_for=keep_firing_for,
             condition=condition,
+            generator_url=generator_url,
         )
         self._install(rule, replace)
         return rule
@@ -360,6 +434,7 @@ class AlertManager:
             if stats is None:
                 return
             value = {"avg": stats.avg, "max": stats.max, "min": stats.min}[rule.aggregate]
+        rule.last_value = value
         state = rule.states.get(series)
         if state is None and not rule.test(value, rule.threshold):
             return  # the common case: nothing going on
@@ -403,9 +478,8 @@ class AlertManager:
             alert.occurrences += 1
             alert.last_seen, alert.value = now, state.value
         else:
-            alert = self._open(
-                rule.name, rule.description, rule.severity, rule.category, labels, rule.annotations, details, now
-            )
+            alert = self._open(rule.name, rule.description, rule.severity, rule.category, labels, rule.annotations,
+                               details, now, rule.generator_url)  # fmt: skip
             alert.rule, alert.value = rule.name, state.value
         state.state, state.since, state.alert_id = RuleState.FIRING, now, alert.id
         self._history.save(alert)
@@ -452,6 +526,7 @@ class AlertManager:
 
     def _tick_custom(self, rule: CustomRule, now: float) -> None:
         holds, value = rule.evaluate()
+        rule.last_value = value
         state = rule.states.get(None)
         if state is None:
             if not holds:
@@ -470,8 +545,12 @@ class AlertManager:
         details: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        generator_url: str = "",
     ) -> Alert:
-        """Raise an alert by hand; the same name+labels while it is active updates it (``occurrences``)."""
+        """Raise an alert by hand; the same name+labels while it is active updates it (``occurrences``).
+
+        ``generator_url`` is the alert's ``generatorURL``: a link to where it comes from (a dashboard, a runbook).
+        """
         validate_name("alert name", name)
         if not isinstance(description, str):
             raise TypeError(f"description must be a str; got {safe_repr(description)}")
@@ -487,6 +566,7 @@ class AlertManager:
                 raise ValueError(f"details must be JSON-serialisable ({exc}); got {safe_repr(details)}") from None
         label_map = str_map("labels", labels)
         note_map = str_map("annotations", annotations)
+        link = check_url("generator_url", generator_url)
         now = self.clock()
         with self._lock:
             existing = self._by_fingerprint.get(fingerprint(name, label_map))
@@ -497,7 +577,7 @@ class AlertManager:
                 existing.details.update(details or {})
                 self._history.save(existing)
                 return existing
-            return self._open(name, description, level, category, label_map, note_map, dict(details or {}), now)
+            return self._open(name, description, level, category, label_map, note_map, dict(details or {}), now, link)
 
     def _open(
         self,
@@ -509,8 +589,10 @@ class AlertManager:
         annotations: dict[str, str],
         details: dict[str, Any],
         now: float,
+        generator_url: str,
     ) -> Alert:
-        alert = Alert(name, description, severity, category, labels, dict(annotations), details, now, last_seen=now)
+        alert = Alert(name, description, severity, category, labels, dict(annotations), details, now, last_seen=now,
+                      generator_url=generator_url)  # fmt: skip
         self._active[alert.id] = alert
         self._by_fingerprint[alert.fingerprint] = alert
         self._history.add(alert)
@@ -531,6 +613,9 @@ class AlertManager:
     def get_alert(self, alert_id: str) -> Alert:
         """An alert from the history by id (``KeyError`` when unknown)."""
         with self._lock:
+            active = self._active.get(alert_id) if isinstance(alert_id, str) else None  # also one pushed out of history
+            if active is not None:
+                return active
             for alert in self._history.items:
                 if alert.id == alert_id:
                     return alert

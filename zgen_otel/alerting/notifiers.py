@@ -15,6 +15,7 @@ import json
 import logging
 import queue
 import smtplib
+import ssl
 import threading
 import time
 import urllib.error
@@ -26,6 +27,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from zgen_otel._util import positive_seconds, safe_repr
 from zgen_otel.alerting.model import Alert, AlertSeverity
 
 __all__ = [
@@ -59,6 +61,25 @@ class Notification:
         """The alert's labels (``alertname``, ``severity``, ``category`` and the user's)."""
         labels: dict[str, str] = self.alert["labels"]
         return labels
+
+
+def check_seconds(name: str, value: object, *, zero: bool = False) -> float:
+    """A finite number of seconds > 0 (or >= 0 with ``zero=True``); ``ValueError`` naming ``name`` otherwise."""
+    if zero and value == 0 and not isinstance(value, bool) and isinstance(value, (int, float)):
+        return 0.0
+    try:
+        return positive_seconds(name, value)
+    except ValueError:
+        if zero:
+            raise ValueError(f"{name} must be a finite number of seconds >= 0; got {safe_repr(value)}") from None
+        raise
+
+
+def check_count(name: str, value: object, *, minimum: int) -> int:
+    """A whole number >= ``minimum`` (bools refused); ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}; got {safe_repr(value)}")
+    return value
 
 
 def redact(url: str) -> str:
@@ -227,7 +248,11 @@ class SlackNotifier(WebhookNotifier):
 
 
 class EmailNotifier(Notifier):
-    """Send one e-mail per batch over SMTP (optional STARTTLS and login)."""
+    """Send one e-mail per batch over SMTP (optional STARTTLS and login).
+
+    With ``starttls=True`` the server's certificate and host name are verified against the system's CAs, or
+    ``tls_context`` (e.g. ``ssl.create_default_context(cafile=...)`` for a private CA) when given.
+    """
 
     def __init__(
         self,
@@ -239,6 +264,7 @@ class EmailNotifier(Notifier):
         username: str | None = None,
         password: str | None = None,
         starttls: bool = False,
+        tls_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
         **kwargs: Any,
     ) -> None:
@@ -248,6 +274,8 @@ class EmailNotifier(Notifier):
         self.host, self.port, self.sender, self.recipients = host, port, sender, list(recipients)
         self._username, self._password = username, password
         self.starttls, self.timeout = starttls, timeout
+        # Verify the server (certificate and host name) before the password goes over the wire.
+        self._tls_context = tls_context or ssl.create_default_context()
 
     def message(self, notifications: Sequence[Notification]) -> EmailMessage:
         """The e-mail for a batch."""
@@ -270,7 +298,7 @@ class EmailNotifier(Notifier):
         """Send the batch's e-mail."""
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                smtp.starttls()
+                smtp.starttls(context=self._tls_context)
             if self._username is not None:
                 smtp.login(self._username, self._password or "")
             smtp.send_message(self.message(notifications))
@@ -381,23 +409,47 @@ class Dispatcher:
     worker of its own, so a slow or hanging channel delays only itself.
 
     Args:
-        group_wait: seconds to collect a burst into one batch per channel.
-        max_queue: notifications waiting at most; past it new ones are dropped (counted, logged).
-        max_retries: attempts after the first failure, with exponential backoff from ``backoff`` seconds.
+        group_wait: seconds to collect a burst into one batch per channel (0: no grouping).
+        max_queue: the size of each queue (notifications waiting to be grouped, then batches waiting per
+            channel); what does not fit is dropped, counted and logged.
+        max_retries: attempts after the first failure; the n-th retry waits ``backoff * 2 ** (n - 1)`` seconds.
     """
 
     def __init__(
         self, *, group_wait: float = 1.0, max_queue: int = 1000, max_retries: int = 3, backoff: float = 0.5
     ) -> None:
         self.channels: list[Notifier] = []
-        self.group_wait = group_wait
-        self.max_queue = max_queue
-        self.max_retries = max_retries
-        self.backoff = backoff
+        self.group_wait: float
+        self.max_queue: int
+        self.max_retries: int
+        self.backoff: float
         self.stats = _Stats()
         self._grouper: _Worker | None = None
         self._workers: dict[int, _Worker] = {}
         self._start_lock = threading.Lock()
+        self.configure(group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff)
+
+    def configure(
+        self,
+        *,
+        group_wait: float | None = None,
+        max_queue: int | None = None,
+        max_retries: int | None = None,
+        backoff: float | None = None,
+    ) -> None:
+        """Change the delivery settings (None keeps one); they apply to what is queued from now on.
+
+        Raises:
+            ValueError: a value out of range (nothing is changed then), naming it and what is allowed.
+        """
+        wait = self.group_wait if group_wait is None else check_seconds("group_wait", group_wait, zero=True)
+        size = self.max_queue if max_queue is None else check_count("max_queue", max_queue, minimum=1)
+        retries = self.max_retries if max_retries is None else check_count("max_retries", max_retries, minimum=0)
+        delay = self.backoff if backoff is None else check_seconds("backoff", backoff, zero=True)
+        self.group_wait, self.max_queue, self.max_retries, self.backoff = wait, size, retries, delay
+        with self._start_lock:
+            for worker in [w for w in (self._grouper,) if w is not None] + list(self._workers.values()):
+                worker.queue.maxsize = size
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's workers (their threads do not exist here); new ones start on the next submit."""
@@ -446,9 +498,10 @@ class Dispatcher:
     def _worker(self, channel: Notifier) -> _Worker:
         worker = self._workers.get(id(channel))
         if worker is None:
-            worker = self._workers[id(channel)] = _Worker(
-                f"zgen-otel-notify-{channel.name}", lambda batch: self._send(channel, batch), self.max_queue
-            )
+            with self._start_lock:  # configure() resizes the queues under it
+                worker = self._workers[id(channel)] = _Worker(
+                    f"zgen-otel-notify-{channel.name}", lambda batch: self._send(channel, batch), self.max_queue
+                )
         return worker
 
     def _drop(self, channel: Notifier, batch: list[Notification]) -> None:

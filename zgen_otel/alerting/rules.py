@@ -14,11 +14,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from zgen_otel._util import MAX_WINDOW, check_attributes, finite_float, safe_repr
 from zgen_otel.alerting.model import AlertSeverity
 
-__all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "str_map", "validate_name"]
+__all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "check_url", "str_map", "validate_name"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -84,6 +85,15 @@ def str_map(what: str, value: object) -> dict[str, str]:
     return dict(value)
 
 
+def check_url(what: str, value: object) -> str:
+    """An empty str or an absolute http(s) URL (a link Alertmanager accepts); ``ValueError``/``TypeError`` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str; got {safe_repr(value)}")
+    if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+        raise ValueError(f"{what} must be an absolute http:// or https:// URL or ''; got {safe_repr(value)}")
+    return value
+
+
 def _as_value(number: int | float) -> float:
     """A condition's value as a float: an int beyond the float range becomes an infinity of its sign."""
     try:
@@ -102,10 +112,12 @@ class _RuleBase:
     labels: dict[str, str]
     annotations: dict[str, str]
     keep_firing_for: float
+    generator_url: str = ""  # the alerts' generatorURL: a link to where they come from (dashboard, runbook)
     enabled: bool = True
     states: dict[Any, SeriesState] = field(default_factory=dict)
     errors: int = 0
     last_error: str | None = None
+    last_value: float | None = None  # the value judged most recently (any series), whether it held or not
 
     def _check_common(self) -> None:
         validate_name("rule name", self.name)
@@ -118,18 +130,13 @@ class _RuleBase:
         self.keep_firing_for = _number("keep_firing_for", self.keep_firing_for, minimum=0)
         self.labels = str_map("labels", self.labels)
         self.annotations = str_map("annotations", self.annotations)
+        self.generator_url = check_url("generator_url", self.generator_url)
 
     @property
     def state(self) -> str:
         """The most advanced state over the rule's series (``firing`` > ``pending`` > ``inactive``)."""
         order = {RuleState.INACTIVE: 0, RuleState.PENDING: 1, RuleState.FIRING: 2}
         return max((s.state for s in self.states.values()), key=order.__getitem__, default=RuleState.INACTIVE)
-
-    @property
-    def last_value(self) -> float | None:
-        """The value seen most recently, over the rule's series."""
-        latest = max(self.states.values(), key=lambda s: s.last_sample, default=None)
-        return None if latest is None else latest.value
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description with the current state."""
@@ -145,6 +152,7 @@ class _RuleBase:
             "enabled": self.enabled,
             "state": self.state,
             "last_value": self.last_value,
+            "generator_url": self.generator_url,
             "errors": self.errors,
             "last_error": self.last_error,
         }

@@ -1,10 +1,12 @@
-"""Scheduled tasks: runs, failures, last success, and the staleness alert with a controllable clock."""
+"""Scheduled tasks: runs, durations, failures, last success (also over OTLP), the staleness alert, a manual clock."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from otlp_receiver import attributes_dict
+from test_llm import flush, otlp_points, over_otlp
 
 import zgen_otel
 from zgen_otel.alerting import get_alert_manager
@@ -30,7 +32,7 @@ def test_runs_failures_and_last_success() -> None:
     stats = zgen_otel.get_performance_stats()
     assert (stats["task:sync_job"].calls, stats["task:async_job"].calls) == (1, 1)
     assert (stats["task:flaky"].calls, stats["task:flaky"].errors) == (1, 1)
-    assert last_success("sync_job") is not None and last_success("flaky") is None
+    assert last_success("sync_job") == clock.now and last_success("flaky") is None
     with pytest.raises(ValueError, match="task name"):
         task_run("")
 
@@ -54,3 +56,35 @@ def test_staleness_alert_fires_and_clears() -> None:
     assert manager.get_active_alerts() == []
     with pytest.raises(ValueError, match="max_age"):
         add_staleness_rule("x", max_age=0)
+
+
+def test_run_metrics_and_the_last_success_gauge_arrive_over_otlp() -> None:
+    clock = ManualClock()
+    with over_otlp(clock=clock, default_rules=False) as (_, receiver):
+
+        @task("nightly")
+        async def nightly(fail: bool) -> None:
+            await asyncio.sleep(0.05)
+            if fail:
+                raise OSError("remote down")
+
+        asyncio.run(nightly(False))
+        first = clock.now
+        clock.advance(3600)
+        with pytest.raises(OSError):
+            asyncio.run(nightly(True))  # a failure an hour later leaves the last success where it was
+        assert last_success("nightly") == first
+        metrics = flush(receiver, {"zgen.operation.duration", "zgen.operation.calls", "task.last_success"},
+                        {"task:nightly"})  # fmt: skip
+    runs = {a["zgen.operation.outcome"]: (a, p) for a, p in otlp_points(metrics["zgen.operation.duration"])}
+    assert metrics["zgen.operation.duration"].unit == "s"
+    attrs, success = runs["success"]
+    assert attrs == {"zgen.operation.name": "task:nightly", "zgen.operation.outcome": "success"}
+    assert success.count == 1 and 0.05 <= success.sum < 5  # the run slept 50 ms
+    assert runs["error"][0]["error.type"] == "OSError" and 0.05 <= runs["error"][1].sum < 5
+    calls = {a["zgen.operation.outcome"]: p.as_int for a, p in otlp_points(metrics["zgen.operation.calls"])}
+    assert calls == {"success": 1, "error": 1}
+    gauge = metrics["task.last_success"]
+    assert gauge.unit == "s" and [(a, p.as_double) for a, p in otlp_points(gauge)] == [({"task": "nightly"}, first)]
+    spans = {s.name: s for _, s in receiver.spans()}
+    assert attributes_dict(spans["task:nightly"].attributes)["zgen.task.name"] == "nightly"

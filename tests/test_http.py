@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -19,9 +20,11 @@ import uvicorn
 
 import zgen_otel
 import zgen_otel.system_monitor
+import zgen_otel.traces
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.http import make_app
 from zgen_otel.performance import track
+from zgen_otel.testing import ManualClock
 
 TOKEN = "test-token-123"
 
@@ -85,7 +88,6 @@ def test_every_read_endpoint(client: httpx.Client) -> None:
     history = client.get("/api/monitoring/metrics/agent.latency", params={"limit": 3}).json()
     assert [p[1] for p in history["points"]] == [2.0, 3.0, 4.0]
     assert len(client.get("/api/monitoring/metrics/agent.latency", params={"resolution": 2}).json()["points"]) == 2
-    assert client.get("/api/monitoring/metrics/agent.latency", params={"window": 60}).json()["points"]
     assert [a["id"] for a in client.get("/api/monitoring/alerts").json()] == [alert_id]
     assert client.get("/api/monitoring/alerts/history", params={"severity": "critical"}).json()[0]["id"] == alert_id
     assert {d["name"] for d in client.get("/api/monitoring/dashboard").json()} >= {"system", "alerts"}
@@ -95,13 +97,44 @@ def test_every_read_endpoint(client: httpx.Client) -> None:
     assert html.headers["content-type"].startswith("text/html") and "agent.step" in html.text
     assert "script-src 'self' 'unsafe-inline'" in html.headers["content-security-policy"]
     assert client.get("/api/monitoring/performance").json()["agent.step"]["calls"] == 1
+
+
+def test_status_reports_uptime_interval_version_and_counts() -> None:
+    zgen_otel.configure(interval=7, system_monitor=False, default_rules=False)
+    srv = Server(make_app())
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            first = c.get("/api/monitoring").json()
+            assert (first["interval"], first["version"]) == (7, zgen_otel.__version__)
+            assert (first["store"]["series"], first["rules"], first["active_alerts"]) == (0, 0, 0)
+            for tool in ("search", "browse"):
+                zgen_otel.record_metric("latency", 1.0, "agent", attributes={"tool": tool})
+            zgen_otel.record_metric("queue_depth", 3, "agent")
+            get_alert_manager().add_rule("deep_queue", "queue is deep", lambda: False)
+            trigger_alert("kept", "by hand")
+            get_alert_manager().resolve_alert(trigger_alert("gone", "by hand").id)
+            time.sleep(0.3)
+            second = c.get("/api/monitoring").json()
+        assert (second["store"]["series"], second["rules"], second["active_alerts"]) == (3, 1, 1)
+        assert first["uptime_seconds"] >= 0 and second["uptime_seconds"] >= first["uptime_seconds"] + 0.25
+    finally:
+        srv.stop()
+
+
+def _endpoints(pattern: str, text: str) -> set[tuple[str, str]]:
+    """(METHOD, path) pairs, path parameters written ``{}`` so that ``{id}`` and ``{alert_id}`` compare equal."""
+    return {(method.upper(), re.sub(r"\{[^}]*\}", "{}", path)) for method, path in re.findall(pattern, text)}
+
+
+def test_openapi_document_lists_every_endpoint_of_the_readme(client: httpx.Client) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = _endpoints(r"(?m)^\| `(GET|POST) (/api/monitoring[^`?\s]*)", readme)
     spec = client.get("/openapi.json").json()
-    paths = set(spec["paths"])
-    assert {
-        "/api/monitoring",
-        "/api/monitoring/metrics/{metric_name}",
-        "/api/monitoring/alerts/{alert_id}/resolve",
-    } <= paths
+    served = _endpoints(r"(\w+) (\S+)", "\n".join(f"{m} {p}" for p, ops in spec["paths"].items() for m in ops))
+    assert len(documented) >= 13
+    assert documented == served
 
 
 @pytest.mark.parametrize(
@@ -124,12 +157,73 @@ def test_bad_requests_get_json_problems(client: httpx.Client, path: str, params:
     assert problem["status"] == status and problem["detail"] and "Traceback" not in response.text
 
 
+def test_metric_history_filters_by_time_count_and_resolution(client: httpx.Client) -> None:
+    now = float(int(time.time()))
+    values = {now - 7200: 1.0, now - 1800: 2.0, now - 600: 3.0, now - 60: 4.0, now - 5: 5.0}
+    for ts, value in values.items():
+        zgen_otel.record_metric("latency", value, "agent", unit="s", timestamp=ts)
+
+    def points(**params: float) -> list[list[float]]:
+        response = client.get("/api/monitoring/metrics/agent.latency", params=params)
+        assert response.status_code == 200
+        found: list[list[float]] = response.json()["points"]
+        return found
+
+    assert points(since=now - 1900, until=now - 100) == [
+        [pytest.approx(now - 1800, abs=0.002), 2.0],
+        [pytest.approx(now - 600, abs=0.002), 3.0],
+    ]
+    assert [v for _, v in points(window=1000)] == [3.0, 4.0, 5.0]
+    assert [v for _, v in points(window=1000, until=now - 30)] == [3.0, 4.0]
+    assert [v for _, v in points(limit=2)] == [4.0, 5.0]
+    assert [v for _, v in points(since=now - 7300, limit=0)] == []
+    assert len(points()) == 5 and len(points(resolution=2)) == 2
+
+
+def test_alert_history_filters(client: httpx.Client) -> None:
+    clock = ManualClock()
+    zgen_otel.configure(clock=clock, interval=3600, system_monitor=False, default_rules=False)
+    start = clock.now
+    ids = []
+    for name, severity, category in (
+        ("disk_full", "critical", "system"),
+        ("slow_step", "warning", "performance"),
+        ("cost_high", "critical", "llm"),
+        ("memory_high", "info", "system"),
+    ):
+        ids.append(trigger_alert(name, name, severity, category).id)
+        clock.advance(100)
+    get_alert_manager().resolve_alert(ids[0])
+    get_alert_manager().acknowledge_alert(ids[1])
+
+    def names(path: str = "/api/monitoring/alerts/history", **params: Any) -> list[str]:
+        return [a["name"] for a in client.get(path, params=params).json()]
+
+    assert names() == ["memory_high", "cost_high", "slow_step", "disk_full"]
+    assert names(severity="critical") == ["cost_high", "disk_full"]
+    assert names(category="system") == ["memory_high", "disk_full"]
+    assert names(status="resolved") == ["disk_full"]
+    assert names(status="acknowledged") == ["slow_step"]
+    assert names(severity="critical", status="firing") == ["cost_high"]
+    assert names(since=start + 50, until=start + 250) == ["cost_high", "slow_step"]
+    assert names(limit=2) == ["memory_high", "cost_high"]
+    assert names("/api/monitoring/alerts") == ["cost_high", "slow_step", "memory_high"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_writes_need_the_token(client: httpx.Client) -> None:
     alert_id = populate()
     url = f"/api/monitoring/alerts/{alert_id}/acknowledge"
-    assert client.post(url, json={"by": "ana"}).status_code == 401
-    assert client.post(url, json={"by": "ana"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    good = {"Authorization": f"Bearer {TOKEN}"}
+    for action in ("acknowledge", "resolve"):
+        denied = client.post(f"/api/monitoring/alerts/{alert_id}/{action}", json={"by": "ana"})
+        assert denied.status_code == 401 and "Bearer" in denied.json()["detail"]
+        assert client.post(f"/api/monitoring/alerts/{alert_id}/{action}", headers=bearer("wrong")).status_code == 401
+    assert get_alert_manager().get_alert(alert_id).status.value == "firing"
+    good = bearer(TOKEN)
     acked = client.post(url, json={"by": "ana", "note": "on it"}, headers=good)
     assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
     assert acked.json()["acknowledgedBy"] == "ana"
@@ -143,13 +237,60 @@ def test_writes_need_the_token(client: httpx.Client) -> None:
 
 
 def test_token_on_every_endpoint_when_required() -> None:
-    zgen_otel.configure(interval=3600, system_monitor=False)
-    srv = Server(make_app(token=TOKEN, require_token=True))
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False, prometheus=True)
+    alert_id = populate()
+    (trace,) = zgen_otel.traces.get_recent_traces(limit=1)
+    app = make_app(token=TOKEN, require_token=True)
+    values = {"metric_name": "agent.latency", "alert_id": alert_id, "name": "system", "trace_id": trace["trace_id"]}
+    pages = ["/openapi.json", "/metrics", "/monitoring", "/monitoring/system", "/monitoring/traces", "/monitoring/logs",
+             "/monitoring/traces/{trace_id}"]  # fmt: skip
+    # The POSTs come last, in this order: acknowledge, then resolve.
+    endpoints = [("GET", p) for p in pages] + sorted(
+        (m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops
+    )
+    assert len(endpoints) >= 20 and endpoints[-2:] == [
+        ("POST", "/api/monitoring/alerts/{alert_id}/acknowledge"),
+        ("POST", "/api/monitoring/alerts/{alert_id}/resolve"),
+    ]
+    srv = Server(app)
     try:
         with httpx.Client(base_url=srv.url, timeout=10) as c:
-            assert c.get("/api/monitoring").status_code == 401
-            assert c.get("/monitoring").status_code == 401
-            assert c.get("/api/monitoring", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+            for method, path in endpoints:
+                url = path.format(**values)
+                for headers in ({}, bearer("wrong"), bearer(app.state.zgen_page_token[:-1])):
+                    denied = c.request(method, url, headers=headers)
+                    assert denied.status_code == 401 and denied.json()["status"] == 401, (method, url, headers)
+                assert c.request(method, url, headers=bearer(TOKEN)).status_code == 200, (method, url)
+    finally:
+        srv.stop()
+    assert get_alert_manager().get_alert(alert_id).status.value == "resolved"
+
+
+def test_default_app_writes_only_with_a_token_from_its_own_page() -> None:
+    """``make_app()`` without a token (``zgen-otel serve`` on loopback): reads are open, writes need a token.
+
+    The token the page's buttons use is in the page, so any client that can read the page can write
+    (the README says so); a missing, wrong or other server's token cannot.
+    """
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    alert_id = populate()
+    other = make_app()
+    srv = Server(make_app())
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            assert c.get("/api/monitoring/alerts").status_code == 200
+            for action in ("acknowledge", "resolve"):
+                url = f"/api/monitoring/alerts/{alert_id}/{action}"
+                assert c.post(url).status_code == 401
+                for token in ("wrong", other.state.zgen_page_token, other.state.zgen_token):
+                    assert c.post(url, headers=bearer(token)).status_code == 401
+            assert get_alert_manager().get_alert(alert_id).status.value == "firing"
+            assert "Bearer" not in c.get("/monitoring").text  # the index has no buttons and no token
+            found = re.search(r"var token = (\"[^\"]+\");", c.get("/monitoring/alerts").text)
+            assert found is not None
+            page_token = json.loads(found.group(1))
+            acked = c.post(f"/api/monitoring/alerts/{alert_id}/acknowledge", headers=bearer(page_token))
+            assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
     finally:
         srv.stop()
 
@@ -179,97 +320,133 @@ def test_mounting_into_a_host_app_under_a_prefix() -> None:
 
 def test_web_page_refreshes_live_and_acknowledges(browser: Any, server: Server) -> None:
     alert_id = populate()
-    page = browser.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.url}/monitoring")
+
+    def open_page(url: str) -> Any:
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{server.url}{url}")
+        return page
+
+    page = open_page("/monitoring")
     page.click("text=System")
     assert page.url.endswith("/monitoring/system")
     page.close()
-    page = browser.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.url}/monitoring/metrics?refresh=0.3")
-    assert "101.5" not in page.inner_text("main")
-    zgen_otel.record_metric("latency", 101.5, "agent", attributes={"tool": "search"}, unit="s")
-    page.locator("main", has_text="101.5").wait_for(timeout=10_000)  # the page's CSP forbids eval-based waits
-    zgen_otel.system_monitor.get_system_metrics()
-    page.goto(f"{server.url}/monitoring/system?refresh=0.3")
-    page.locator("body[data-refreshed]").wait_for(state="attached", timeout=10_000)
+    zgen_otel.record_metric("cpu_percent", 12.5, "system", unit="%")
+    page = open_page("/monitoring/system?refresh=0.3")
+    now = page.locator("section[data-panel=now]")
+    assert "12.5 %" in now.inner_text() and "87.5 %" not in now.inner_text()
+    zgen_otel.record_metric("cpu_percent", 87.5, "system", unit="%")
+    page.locator("section[data-panel=now]", has_text="87.5 %").wait_for(timeout=10_000)  # CSP: no eval-based waits
     page.locator("svg.chart").first.hover()  # hover values still work on charts the refresh replaced
     assert "%" in page.locator("#tooltip").inner_text()
     page.goto(f"{server.url}/monitoring/alerts?refresh=0.3")
-    page.click(f"tr[data-id='{alert_id}'] button[data-action=acknowledge]")
-    page.locator("section[data-panel=active]", has_text="acknowledged").wait_for(timeout=10_000)
+    row = f"section[data-panel=active] tr[data-id='{alert_id}']"
+    page.click(f"{row} button[data-action=acknowledge]")
+    page.locator(row, has_text="acknowledged").wait_for(timeout=10_000)
     assert get_alert_manager().get_alert(alert_id).status.value == "acknowledged"
+    page.click(f"{row} button[data-action=resolve]")
+    page.locator(row).wait_for(state="detached", timeout=10_000)
+    assert get_alert_manager().get_alert(alert_id).status.value == "resolved"
     page.select_option("#window", "86400")
     page.wait_for_url("**window=86400**")
     assert errors == []
     page.close()
 
 
+def zgen_otel_command() -> str:
+    """The ``zgen-otel`` console script installed beside this Python (``pip install`` makes it)."""
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "zgen-otel"
+    assert script.is_file(), f"{script} is missing: install the package (pip install -e .)"
+    return str(script)
+
+
 def test_cli_help_dashboard_rules_and_refusal(tmp_path: Any) -> None:
+    from zgen_otel.dashboards.dashboard import get_dashboard_manager
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZGEN_OTEL_API_TOKEN")}
-    for args in (
-        ["--help"],
-        ["serve", "--help"],
-        ["status", "--help"],
-        ["dashboard", "--help"],
-        ["rules", "export", "--help"],
-    ):
-        out = subprocess.run(
-            [sys.executable, "-m", "zgen_otel", *args], capture_output=True, text=True, env=env, timeout=60
-        )
-        assert out.returncode == 0 and "usage" in out.stdout
+    command = zgen_otel_command()
+    helps = {}
+    for args in (["--help"], ["serve", "--help"], ["status", "--help"], ["rules", "export", "--help"],
+                 ["dashboard", "--help"]):  # fmt: skip
+        out = subprocess.run([command, *args], capture_output=True, text=True, env=env, timeout=60)
+        assert out.returncode == 0 and out.stdout.startswith("usage: zgen-otel")
+        helps[args[0]] = " ".join(out.stdout.split())
+    names = [d.name for d in get_dashboard_manager().list_dashboards()]
+    assert {"llm", "traces", "logs", "system"} <= set(names) and f"one of: {', '.join(names)}" in helps["dashboard"]
     refused = subprocess.run([sys.executable, "-m", "zgen_otel", "serve", "--host", "0.0.0.0"], capture_output=True,
                              text=True, env=env, timeout=60)  # fmt: skip
     assert refused.returncode == 2 and "ZGEN_OTEL_API_TOKEN" in refused.stderr
     target = tmp_path / "system.json"
-    done = subprocess.run([sys.executable, "-m", "zgen_otel", "dashboard", "system", "--format", "json", "-o",
-                           str(target)], capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    done = subprocess.run([command, "dashboard", "system", "--format", "json", "-o", str(target)],
+                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert done.returncode == 0 and json.loads(target.read_text())["name"] == "system"
-    rules = subprocess.run([sys.executable, "-m", "zgen_otel", "rules", "export", "--format", "prometheus"],
-                           capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    rules = subprocess.run([command, "rules", "export", "--format", "prometheus"], capture_output=True, text=True,
+                           env=env, timeout=60)  # fmt: skip
     assert rules.returncode == 0 and 'alert: "system_cpu_high"' in rules.stdout
 
 
-def test_serve_and_status_end_to_end() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_status_and_clean_stop_with_flush(tmp_path: Any, stop: signal.Signals) -> None:
+    """``zgen-otel serve`` until Ctrl-C (or SIGTERM): exit 0, and the last samples reach OTLP and SQLite."""
+    import sqlite3
+
+    from otlp_receiver import OtlpReceiver
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
+    store = tmp_path / "store.db"
     env = {k: v for k, v in os.environ.items() if k != "ZGEN_OTEL_API_TOKEN"}
-    env["MONITORING_INTERVAL"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "zgen_otel", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        assert f"http://127.0.0.1:{port}/monitoring" in proc.stdout.readline()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            out = subprocess.run([sys.executable, "-m", "zgen_otel", "status", "--url", f"http://127.0.0.1:{port}"],
-                                 capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
-            if out.returncode == 0 and "rules" in out.stdout:
-                break
-            time.sleep(0.3)
-        assert "alerting      on: 4 rules" in out.stdout
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+    # Samples every second; the SQLite flusher and the OTLP export wait an hour: only the stop can flush.
+    env.update(MONITORING_INTERVAL="1", ZGEN_OTEL_STORE_PATH=str(store), ZGEN_OTEL_STORE_FLUSH_INTERVAL="3600",
+               OTEL_METRIC_EXPORT_INTERVAL="3600000")  # fmt: skip
+
+    def stored(name: str) -> int:
+        with sqlite3.connect(store) as db:
+            query = "SELECT count(*) FROM points JOIN series ON series.id = points.series_id WHERE series.name = ?"
+            count: int = db.execute(query, (name,)).fetchone()[0]
+        return count
+
+    with OtlpReceiver("http/protobuf") as receiver:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        proc = subprocess.Popen([zgen_otel_command(), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            assert f"http://127.0.0.1:{port}/monitoring" in proc.stdout.readline()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                out = subprocess.run([zgen_otel_command(), "status", "--url", f"http://127.0.0.1:{port}"],
+                                     capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+                if out.returncode == 0 and "rules" in out.stdout:
+                    break
+                time.sleep(0.3)
+            assert "alerting      on: 4 rules" in out.stdout and "every 1 s" in out.stdout
+            cpu = f"http://127.0.0.1:{port}/api/monitoring/metrics/system.cpu_percent"
             deadline = time.monotonic() + 10
-            while (
-                time.monotonic() < deadline
-                and not c.get("/api/monitoring/metrics", params={"prefix": "system.cpu_percent"}).json()
-            ):
+            while time.monotonic() < deadline and not httpx.get(cpu).is_success:
                 time.sleep(0.2)
-            assert c.get("/api/monitoring/metrics", params={"prefix": "system.cpu_percent"}).json()
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-    assert proc.returncode in (0, -15)
+            assert httpx.get(cpu).json()["points"]
+            assert receiver.metrics_requests == [] and stored("system.cpu_percent") == 0
+        finally:
+            proc.send_signal(stop)
+            _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0 and "Traceback" not in err, err
+        assert receiver.wait_for(lambda: receiver.metrics_requests, timeout=5)
+        assert "system.cpu_percent" in {p.name for p in receiver.metric_points()}
+    assert stored("system.cpu_percent") >= 1
 
 
-def test_prometheus_scrape_endpoint() -> None:
+def test_prometheus_scrape_endpoint_with_its_own_registry() -> None:
+    from prometheus_client import REGISTRY, Counter, generate_latest
+
+    probe = Counter("zgen_probe_global", "a metric on prometheus_client's global registry")  # and its default ones
+    probe.inc()
     zgen_otel.configure(interval=3600, system_monitor=False, prometheus=True)
     zgen_otel.record_metric("queue_depth", 7, "agent", attributes={"queue": "main"})
 
@@ -283,10 +460,13 @@ def test_prometheus_scrape_endpoint() -> None:
     try:
         with httpx.Client(base_url=srv.url, timeout=10) as c:
             text = c.get("/metrics").text
+        assert "zgen_probe_global_total" in generate_latest(REGISTRY).decode()
+        assert "zgen_probe_global" not in text and "python_gc_objects_collected_total" not in text
         assert re.search(r'agent_queue_depth\{[^}]*queue="main"[^}]*\} 7\.0', text)
         assert "zgen_operation_duration_seconds_count" in text and 'zgen_operation_name="agent.step"' in text
     finally:
         srv.stop()
+        REGISTRY.unregister(probe)
     zgen_otel.configure(interval=3600, system_monitor=False)
     srv = Server(make_app())
     try:

@@ -7,6 +7,7 @@ import http.client
 import ipaddress
 import json
 import os
+import signal
 import sys
 import urllib.error
 import urllib.parse
@@ -26,7 +27,11 @@ def _loopback(host: str) -> bool:
 
 
 def serve(host: str, port: int) -> int:
-    """Run the runtime (system monitor, default alert rules) and the HTTP API and web page until Ctrl-C."""
+    """Run the runtime (system monitor, default alert rules) and the HTTP API and web page until Ctrl-C.
+
+    Ctrl-C (SIGINT) or SIGTERM stops the server, then flushes telemetry (a last collection, the OTLP
+    exporters, the SQLite store) and returns 0.
+    """
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
     if not _loopback(host) and not token:
         print(
@@ -44,6 +49,9 @@ def serve(host: str, port: int) -> int:
         return 2
     import zgen_otel
 
+    # SIGTERM (kill, docker stop, systemd) stops like Ctrl-C: uvicorn re-raises the signal after its own
+    # shutdown, and the default SIGTERM action would end the process before the flush below.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     zgen_otel.configure()
     app = make_app(token=token, require_token=not _loopback(host))
     print(f"zgen-otel: web page at http://{host}:{port}/monitoring  (API under /api/monitoring; Ctrl-C stops)",
@@ -114,6 +122,12 @@ def rules_export(output: str | None) -> int:
     return 0
 
 
+def _dashboard_names() -> list[str]:
+    from zgen_otel.dashboards.dashboard import get_dashboard_manager
+
+    return [d.name for d in get_dashboard_manager().list_dashboards()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zgen-otel`` and ``python -m zgen_otel``."""
     parser = argparse.ArgumentParser(prog="zgen-otel", description="OpenTelemetry monitoring for AI agents.")
@@ -124,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("status", help="show what a running server reports")
     p.add_argument("--url", default="http://127.0.0.1:8001", help="the server (default http://127.0.0.1:8001)")
     p = sub.add_parser("dashboard", help="render a dashboard of a fresh runtime")
-    p.add_argument("name", help="system, performance, alerts, metrics")
+    p.add_argument("name", help=f"one of: {', '.join(_dashboard_names())}")
     p.add_argument("--format", choices=("html", "json"), default="html")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.add_argument("--window", type=float, default=3600.0, help="seconds of history (default 3600)")

@@ -127,7 +127,12 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
         # The monitoring page polls every few seconds: its own requests must not crowd out the agent's traces.
         kwargs["telemetry"] = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(
-        title=f"{title} monitoring API", version=zgen_otel.__version__, docs_url=None, redoc_url=None, **kwargs
+        title=f"{title} monitoring API",
+        version=zgen_otel.__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served by `openapi_document` below, behind the same token check as every endpoint
+        **kwargs,
     )
     app.state.zgen_token = token or os.environ.get("ZGEN_OTEL_API_TOKEN") or secrets.token_urlsafe(24)
     app.state.zgen_page_token = secrets.token_urlsafe(24)
@@ -309,6 +314,16 @@ def dashboard(
 def performance(window: float | None = Query(None, gt=0, le=366 * 86_400)) -> dict[str, Any]:
     """Per operation: calls, errors, durations and percentiles (seconds), whole run or a recent window."""
     return {name: st.to_dict() for name, st in zgen_otel.get_performance_stats(window).items()}
+
+
+@pages.get("/openapi.json")
+def openapi_document(request: Request) -> dict[str, Any]:
+    """The OpenAPI document of the API; under a mount prefix its ``servers`` name that prefix."""
+    document: dict[str, Any] = dict(request.app.openapi())
+    root = request.scope.get("root_path", "").rstrip("/")
+    if root:
+        document["servers"] = [{"url": root}, *document.get("servers", [])]
+    return document
 
 
 @pages.get("/metrics")

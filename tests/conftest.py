@@ -40,7 +40,7 @@ def require_binary(path: str) -> str:
     return found
 
 
-def wait_for(probe: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+def wait_for(probe: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
     """Poll ``probe`` every 20 ms until it returns something truthy (returned); fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

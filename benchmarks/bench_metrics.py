@@ -16,6 +16,7 @@ Sections (all in one process, one run):
    ``(timestamp, value)`` tuples.
 3. Window queries: ``get_metric_average`` / ``get_metric_stats`` over one hour, with 2 h and 24 h of history.
 4. Thirty days of 1-second points in one series: store size (full run only).
+5. Disabled: ``record_metric`` after ``configure(enabled=False)`` beside an empty function with its arguments.
 
 The process exits 0 whether targets are met or missed: it is a report, not a test.
 """
@@ -331,6 +332,35 @@ def bench_month() -> dict[str, Any]:
     return {"points_added": n, "stored_points": stats["points"], "kb": stats["bytes"] / 1024, "fill_seconds": seconds}
 
 
+# -- 5. disabled ---------------------------------------------------------------------------------------------
+def _noop(name: str, value: float, category: str | None = None, attributes: Any = None) -> None:
+    """An empty function with record_metric's parameters: the floor of any call."""
+
+
+def bench_disabled(profile: Profile) -> dict[str, Any]:
+    configure_isolated(enabled=False)
+    env: dict[str, Any] = {"record_metric": zgen_otel.record_metric, "noop": _noop, "attrs": {"k": "v"}}
+    candidates = [
+        Candidate(
+            "disabled",
+            "record_metric(...) with MONITORING_ENABLED=false",
+            "record_metric('bench_gauge', 1.0, attributes=attrs)",
+            env,
+        ),
+        Candidate("noop", "empty function, same arguments", "noop('bench_gauge', 1.0, attributes=attrs)", env),
+    ]
+    interleave(candidates, profile.rounds, profile.batch_seconds, first_number=100, min_number=1000)
+    disabled, noop = candidates
+    stored = zgen_otel.get_metric_history("bench_gauge")
+    print_table(
+        f"5. Disabled (min over {profile.rounds} interleaved rounds)",
+        ["candidate", "us/call", "ratio to the empty function"],
+        [[c.label, f"{c.us:.3f}", f"{c.best / noop.best:.2f}"] for c in candidates],
+    )
+    print(f"(history while disabled: {stored!r})")
+    return {**timing_figures(candidates), "ratio": disabled.best / noop.best, "history_empty": stored == []}
+
+
 # -- driver --------------------------------------------------------------------------------------------------
 def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     hot, mem, query = results["hot_path"], results["memory"], results["queries"]
@@ -361,6 +391,11 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{query['history_ratio']:.2f}x",
             query["history_ratio"] <= 1.5,
         ),
+        summary_row(
+            "disabled record_metric <= 3x an empty function call",
+            f"{results['disabled']['ratio']:.2f}x",
+            results["disabled"]["ratio"] <= 3.0 and results["disabled"]["history_empty"],
+        ),
     ]
 
 
@@ -375,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     results["hot_path"] = bench_hot_path(profile)
     results["memory"] = bench_memory(profile)
     results["queries"] = bench_queries(profile)
+    results["disabled"] = bench_disabled(profile)
     if profile.month:
         results["month"] = bench_month()
     else:

@@ -1,13 +1,19 @@
-"""The seed's snippets end to end, printing what they produce. Run: python examples/quickstart.py."""
+"""The seed's snippets end to end, printing what they produce. Run: python examples/quickstart.py.
+
+Recording metrics, tracking performance, creating alerts and working with dashboards, in that order.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 
 import zgen_otel
+from zgen_otel.alerting import AlertSeverity, get_alert_manager, trigger_alert
+from zgen_otel.dashboards.dashboard import get_dashboard_manager, render_dashboard, render_dashboard_index
 from zgen_otel.metrics import (
     get_all_metrics,
     get_metric_average,
@@ -54,6 +60,42 @@ def print_performance() -> None:
         )
 
 
+def create_alerts() -> None:
+    """The seed's "Creating Alerts": an alert raised by hand and a rule on a metric."""
+    alert = trigger_alert(
+        name="high_memory_usage",
+        description="Memory usage is above 90%",
+        severity=AlertSeverity.WARNING,
+        category="system",
+        details={"memory_percent": 92.5},
+    )
+    print(f"triggered: {alert.name} ({alert.severity.label}, {alert.category}) details={alert.details}")
+    alert_manager = get_alert_manager()
+    rule = alert_manager.add_metric_rule(
+        name="high_cpu_usage",
+        description="High CPU usage detected",
+        metric_name="system.cpu_percent",
+        threshold=90,
+        operator=">",
+        duration=300,  # 5 minutes
+        severity=AlertSeverity.WARNING,
+        category="system",
+    )
+    print(f"rule: {rule.name} fires when {rule.metric_name} {rule.operator} {rule.threshold:g} for {rule.duration:g} s")
+    print(f"active alerts: {sorted(a.name for a in alert_manager.get_active_alerts())}")
+
+
+def render_dashboards() -> None:
+    """The seed's "Working with Dashboards": a dashboard as HTML and JSON, and the index page."""
+    html = render_dashboard("system", format="html")
+    json_data = render_dashboard("system", format="json")
+    panels = [panel["title"] for panel in json.loads(json_data)["panels"]]
+    print(f"system dashboard: {len(html)} characters of HTML; JSON panels: {panels}")
+    index_html = render_dashboard_index()
+    linked = [d.name for d in get_dashboard_manager().list_dashboards() if f'href="{d.name}.html"' in index_html]
+    print(f"dashboard index: {len(index_html)} characters of HTML linking {linked}")
+
+
 def main() -> None:
     # React to updates: print every value above 80 as it arrives.
     def on_update(name: str, value: float, timestamp: float, attributes: object) -> None:
@@ -87,6 +129,11 @@ def main() -> None:
     print("\nRunning tracked agent steps...")
     run_agent()
     print_performance()
+
+    print("\nCreating alerts...")
+    create_alerts()
+    print("\nRendering dashboards...")
+    render_dashboards()
 
     targets = zgen_otel.get_runtime().providers.export_targets
     print(f"\nOTLP export: {targets or 'none configured (set OTEL_EXPORTER_OTLP_ENDPOINT to ship to a collector)'}")

@@ -13,8 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from zgen_otel import _runtime
+from zgen_otel._tracker import _rank
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.llm import SCOPE as LLM_SCOPE
 from zgen_otel.store import MetricStore, Series
 
 __all__ = [
@@ -326,11 +328,11 @@ class MetricsDashboard(Dashboard):
 
 
 class LLMDashboard(Dashboard):
-    """LLM calls: tokens by model and type, latency, errors and cost."""
+    """LLM calls: tokens by model and type, latency (mean, p50, p95, p99), errors and cost."""
 
     name = "llm"
     title = "LLM calls"
-    description = "Tokens by model and type, latency, errors and cost of LLM calls (GenAI conventions)."
+    description = "Tokens by model and type, latency percentiles, errors and cost of LLM calls (GenAI conventions)."
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """A table per model plus token, latency and cost charts (per collection interval)."""
@@ -364,16 +366,22 @@ class LLMDashboard(Dashboard):
                     row[column] += total
                 if metric.endswith("duration.count") and "error.type" in s.attributes:
                     row[5] += total
+        latencies = _llm_latencies(start)
         table_rows = []
         for r in rows.values():
             calls, seconds = r[1], r[4]
-            table_rows.append([r[0], calls, r[2], r[3], seconds / calls if calls else None, r[5], r[6]])
+            ordered = sorted(latencies.get(r[0], ()))
+            pct = [_rank(ordered, q) if ordered else None for q in (0.50, 0.95, 0.99)]
+            table_rows.append([r[0], calls, r[2], r[3], seconds / calls if calls else None, *pct, r[5], r[6]])
         return {
             "panels": [
                 {"id": "models", "type": "table", "title": "Models",
-                 "columns": ["model", "calls", "input tokens", "output tokens", "mean latency", "errors", "cost"],
-                 "units": ["", "", "", "", "s", "", ""], "rows": table_rows,
-                 "highlight": [i for i, r in enumerate(table_rows) if r[5]],
+                 "columns": ["model", "calls", "input tokens", "output tokens", "mean latency", "p50", "p95", "p99",
+                             "errors", "cost"],
+                 "units": ["", "", "", "", "s", "s", "s", "s", "", ""], "rows": table_rows,
+                 "highlight": [i for i, r in enumerate(table_rows) if r[8]],
+                 "note": "p50/p95/p99: over the llm_call spans of the window still held in the recent-span "
+                         "buffer (ZGEN_OTEL_MAX_SPANS)",
                  "empty": "no LLM calls yet: wrap them in zgen_otel.llm.llm_call(...)"},
                 timeseries("tokens", "Tokens per collection interval", "{token}", store,
                            [("gen_ai.client.token.usage.sum",
@@ -383,6 +391,20 @@ class LLMDashboard(Dashboard):
                 timeseries("cost", "Cost (running total)", "", store, [("zgen.llm.cost", label)], start, end),
             ]
         }  # fmt: skip
+
+
+def _llm_latencies(start: float) -> dict[str, list[float]]:
+    """Durations (s) by requested model of the ``llm_call`` spans that ended since ``start``, from the span ring."""
+    buffer = _runtime.get_runtime().span_buffer
+    durations: dict[str, list[float]] = defaultdict(list)
+    for span in [] if buffer is None else buffer.snapshot():
+        scope, attributes = span.instrumentation_scope, span.attributes or {}
+        model = attributes.get("gen_ai.request.model")
+        if scope is None or scope.name != LLM_SCOPE or model is None or not span.start_time or not span.end_time:
+            continue
+        if span.end_time / 1e9 >= start:
+            durations[str(model)].append((span.end_time - span.start_time) / 1e9)
+    return durations
 
 
 def builtin_dashboards() -> list[Dashboard]:

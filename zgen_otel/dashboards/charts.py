@@ -160,7 +160,8 @@ def timeseries_svg(
         parts.append(f'<text class="empty" x="{_W / 2}" y="{height / 2}" text-anchor="middle">no data in this '
                      "time range</text>")  # fmt: skip
     parts.append("</svg>")
-    data = json.dumps({"unit": unit, "series": hover}).replace("</", "<\\/")
+    # "<" as \u003c: no "</script>" or "<!--<script>" in user text can end or derail the script element
+    data = json.dumps({"unit": unit, "series": hover}).replace("<", "\\u003c")
     parts.append(f'<script type="application/json" class="chart-data">{data}</script>')
     return Markup("".join(parts))
 

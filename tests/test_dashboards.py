@@ -302,7 +302,7 @@ def test_system_dashboard_panel_by_panel(browser: Any) -> None:
         "process_cpu": {"CPU"},
         "process_memory": {"RSS"},
     }
-    assert len(expected["cpu"]) >= 2 and expected["disk"] and expected["disk_io"] and expected["network"]
+    assert expected["disk"] and expected["disk_io"] and expected["network"]
     doc = json.loads(render_dashboard("system", format="json"))
     assert [p["id"] for p in doc["panels"]] == ["now", *SYSTEM_PANELS]  # no GPU here, so no gpu panel
     latest = {}
@@ -314,7 +314,7 @@ def test_system_dashboard_panel_by_panel(browser: Any) -> None:
     mount = next(iter(snap["disks"]))
     (dev, io), (nic, net) = (next(iter(snap[key].items())) for key in ("disk_io", "network"))
     assert (
-        latest["cpu", "all cores"] == snap["cpu"]["percent"] and latest["cpu", "core 1"] == snap["cpu"]["per_core"][1]
+        latest["cpu", "all cores"] == snap["cpu"]["percent"] and latest["cpu", "core 0"] == snap["cpu"]["per_core"][0]
     )
     assert (latest["memory", "memory"], latest["memory", "swap"]) == (
         snap["memory"]["percent"],

@@ -314,6 +314,7 @@ def test_mounting_into_a_host_app_under_a_prefix() -> None:
             page = c.get("/ops/monitoring")
             assert page.status_code == 200 and 'href="monitoring/system"' in page.text
             assert c.get("/ops/monitoring/system").status_code == 200
+            assert c.get("/ops/openapi.json").json()["servers"] == [{"url": "/ops"}]
     finally:
         srv.stop()
 

@@ -115,9 +115,11 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
 
     Args:
         token: the bearer token for write endpoints (and all endpoints with ``require_token``). Defaults to
-            ``ZGEN_OTEL_API_TOKEN``; when neither is set a random one is made. The served web page gets a random
-            token of its own, accepted like this one (so its buttons work), and never this one.
-        require_token: protect every endpoint, not only the writes (``serve`` sets it on public addresses).
+            ``ZGEN_OTEL_API_TOKEN``; when neither is set a random one is made. The dashboard pages embed a
+            random token of their own, accepted like this one, so that their buttons work: whoever can read
+            those pages can also acknowledge and resolve alerts. They never embed this one.
+        require_token: protect every endpoint, not only the writes. ``serve`` sets it on non-loopback addresses;
+            a host application serving this app on a reachable address should set it too.
         title: the name in the OpenAPI document.
     """
     import os

@@ -92,6 +92,7 @@ def test_a_bare_asgi_app_gets_spans_metrics_and_statistics_named_by_method_never
         codes = [dict(s.attributes or {}).get("http.response.status_code") for s in spans]
         assert codes == [200, 503, 500] and not any("http.route" in (s.attributes or {}) for s in spans)
         assert spans[2].status.status_code.name == "ERROR"
+        assert [dict(s.attributes or {}).get("error.type") for s in spans] == [None, "503", "RuntimeError"]
         by_error = {p.attributes.get("error.type"): p for p in durations(cap)}
         assert set(by_error) == {None, "503", "RuntimeError"}
         assert dict(by_error[None].attributes) == {"http.request.method": "GET", "http.response.status_code": 200}

@@ -32,7 +32,18 @@ Scope = dict[str, Any]
 
 
 class _ServerError(Exception):
-    """Stands for a 5xx response in the statistics (the request raised nothing the middleware saw)."""
+    """Stands for a 5xx response on the span and in the statistics (the request raised nothing we saw)."""
+
+
+_SERVER_ERRORS: dict[int, type[_ServerError]] = {}
+
+
+def _server_error(code: int) -> _ServerError:
+    """A 5xx response as an exception whose type name is the status code: ``error.type`` is ``"503"`` (semconv)."""
+    cls = _SERVER_ERRORS.get(code)
+    if cls is None:
+        cls = _SERVER_ERRORS[code] = type(str(code), (_ServerError,), {"__qualname__": str(code)})
+    return cls(f"HTTP {code}")
 
 
 class MonitoringMiddleware:
@@ -100,7 +111,7 @@ class MonitoringMiddleware:
         attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code}
         if route is not None:
             attrs["http.route"] = route
-        failure = error if error is not None else _ServerError(f"HTTP {code}") if code >= 500 else None
+        failure = error if error is not None else _server_error(code) if code >= 500 else None
         if call is None:  # opentelemetry-instrumentation-asgi owns span and metric: only the local statistics here
             tracker = _runtime.get_runtime().performance
             if tracker is not None:

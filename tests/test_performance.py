@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -17,7 +18,6 @@ from otlp_receiver import OtlpReceiver, Protocol, attributes_dict
 import zgen_otel
 import zgen_otel.testing
 from zgen_otel.performance import (
-    DURATION_BUCKETS,
     current_span,
     get_operation_stats,
     get_performance_stats,
@@ -307,7 +307,7 @@ def test_duration_and_call_metrics_reach_otel_and_the_store(cap: Capture) -> Non
     duration = metrics["zgen.operation.duration"]
     assert duration.unit == "s"
     points = {p.attributes["zgen.operation.outcome"]: p for p in duration.data.data_points}
-    assert tuple(points["success"].explicit_bounds) == DURATION_BUCKETS
+    _assert_function_timing_buckets(points["success"].explicit_bounds)
     assert (points["success"].count, points["error"].count) == (2, 1)
     assert points["error"].attributes["error.type"] == "RuntimeError"
     calls = {p.attributes["zgen.operation.outcome"]: p.value for p in metrics["zgen.operation.calls"].data.data_points}
@@ -315,6 +315,12 @@ def test_duration_and_call_metrics_reach_otel_and_the_store(cap: Capture) -> Non
     success = {"zgen.operation.name": "op", "zgen.operation.outcome": "success"}
     assert zgen_otel.get_latest_value("zgen.operation.calls", attributes=success) == 2
     assert zgen_otel.get_latest_value("zgen.operation.duration.count", attributes=success) == 2
+
+
+def _assert_function_timing_buckets(bounds: Sequence[float]) -> None:
+    """Bucket bounds for function timings: 0.5 ms to 60 s (not the SDK's default 0 to 10,000)."""
+    assert (bounds[0], bounds[-1]) == (0.0005, 60.0)
+    assert len(bounds) == 16 and list(bounds) == sorted(set(bounds))
 
 
 class _nothing:
@@ -325,29 +331,93 @@ class _nothing:
         return None
 
 
-def test_statistics_whole_run_and_window() -> None:
+_S = 10**9  # nanoseconds per second
+
+
+def _feed(cap: Capture, name: str, calls: Iterable[tuple[float, float, str]]) -> None:
+    """Queue calls of known timing to the tracker, as ``@track`` does: (end time, duration, outcome) each."""
+    tracker = cap.runtime.performance
+    for end, duration, outcome in calls:
+        end_ns = round(end * _S)
+        tracker.queue.append(
+            (name, end_ns - round(duration * _S), end_ns, "ValueError" if outcome == "error" else None, outcome)
+        )
+
+
+def test_statistics_are_exact_over_the_run_and_the_window() -> None:
     clock = ManualClock()
-    with capture(interval=3600, clock=clock):
+    t0 = clock.now
+    with capture(interval=3600, clock=clock) as cap:
+        # 100 old calls of 1.01..2.00 s ending at t0+1..t0+100 (every 10th fails), then 100 recent ones of
+        # 0.01..1.00 s ending at t0+1000.1..t0+1010 (every 4th fails, the first is cancelled).
+        old = [(t0 + k, 1 + k / 100, "error" if k % 10 == 0 else "success") for k in range(1, 101)]
+        recent = [
+            (t0 + 1000 + k / 10, k / 100, "error" if k % 4 == 0 else "cancelled" if k == 1 else "success")
+            for k in range(1, 101)
+        ]
+        _feed(cap, "step", old + recent)
+        clock.now = t0 + 1020
+        whole = get_operation_stats("step")
+        assert whole is not None and whole.window_seconds is None
+        assert (whole.calls, whole.errors, whole.cancelled, whole.error_rate) == (200, 35, 1, pytest.approx(0.175))
+        assert (whole.mean, whole.min, whole.max) == pytest.approx((201 / 200, 0.01, 2.0))
+        assert (whole.p50, whole.p95, whole.p99) == pytest.approx((1.0, 1.9, 1.98), abs=0.01)
+        assert whole.last_call == pytest.approx(t0 + 1010)
+        assert whole.calls_per_minute == pytest.approx(200 * 60 / 1020.01)  # since the first call began
+        assert whole.to_dict()["calls"] == 200
 
-        @track("step")
-        def step() -> None:
-            pass
+        windowed = get_performance_stats(window_seconds=60)["step"]  # from t0+960: the recent calls only
+        assert (windowed.calls, windowed.errors, windowed.cancelled) == (100, 25, 1)
+        assert windowed.error_rate == pytest.approx(0.25) and windowed.window_seconds == 60
+        assert (windowed.mean, windowed.min, windowed.max) == pytest.approx((0.505, 0.01, 1.0))
+        assert (windowed.p50, windowed.p95, windowed.p99) == pytest.approx((0.5, 0.95, 0.99), abs=0.01)
+        assert windowed.calls_per_minute == pytest.approx(100.0) and windowed.last_call == pytest.approx(t0 + 1010)
 
-        for _ in range(5):
-            step()
-        stats = get_operation_stats("step")
-        assert stats is not None
-        assert (stats.calls, stats.errors, stats.error_rate, stats.window_seconds) == (5, 0, 0.0, None)
-        assert stats.min is not None and stats.max is not None and stats.mean is not None
-        assert 0 <= stats.min <= stats.p50 <= stats.p95 <= stats.p99 <= stats.max  # type: ignore[operator]
-        assert stats.min <= stats.mean <= stats.max
-        assert stats.last_call is not None
-        assert stats.to_dict()["calls"] == 5
-        windowed = get_performance_stats(window_seconds=60)["step"]
-        assert windowed.calls == 5 and windowed.window_seconds == 60 and windowed.calls_per_minute == 5.0
+        clock.advance(1000)  # nothing in the last minute now
+        quiet = get_operation_stats("step", window_seconds=60)
+        assert quiet is not None and (quiet.calls, quiet.errors, quiet.error_rate) == (0, 0, 0.0)
+        assert quiet.calls_per_minute == 0.0
+        assert (quiet.mean, quiet.p50, quiet.p99) == (None, None, None)
         assert get_operation_stats("never") is None
         with pytest.raises(ValueError, match="window_seconds"):
             get_performance_stats(window_seconds=0)
+
+
+def test_percentiles_past_10000_calls_are_interpolated_from_the_buckets() -> None:
+    clock = ManualClock()
+    with capture(interval=3600, clock=clock) as cap:
+        # 8,000 calls of 12 ms, then 4,000 of 200 ms: the last 10,000 calls alone would give a p50 of 12 ms.
+        calls = [(clock.now - 30 + i / 1000, 0.012 if i < 8_000 else 0.2, "success") for i in range(12_000)]
+        _feed(cap, "busy", calls)
+        stats = get_operation_stats("busy")
+        assert stats is not None and stats.calls == 12_000
+        assert (stats.mean, stats.min, stats.max) == pytest.approx((896 / 12_000, 0.012, 0.2))  # still exact
+        # PromQL's histogram_quantile: p50 is three quarters into the (10 ms, 25 ms] bucket that holds 12 ms;
+        # p95 and p99 fall in (100 ms, 250 ms] and are capped at the largest duration seen.
+        assert stats.p50 == pytest.approx(0.01 + 0.015 * 6_000 / 8_000)
+        assert 0.01 < stats.p50 <= 0.025
+        assert (stats.p95, stats.p99) == pytest.approx((0.2, 0.2))
+        windowed = get_operation_stats("busy", window_seconds=3600)
+        assert windowed is not None and windowed.calls == 10_000  # windows read the last 10,000 calls
+        assert (windowed.p50, windowed.p95) == pytest.approx((0.012, 0.2))  # exact over those
+
+
+def test_tracked_calls_feed_their_real_durations_into_the_statistics() -> None:
+    with capture(interval=3600):
+
+        @track("sleepy")
+        def sleepy(seconds: float) -> None:
+            time.sleep(seconds)
+
+        started = time.time()
+        for seconds in (0.01, 0.05, 0.15):
+            sleepy(seconds)
+        stats = get_operation_stats("sleepy", window_seconds=60)
+        assert stats is not None and stats.calls == 3
+        assert stats.min is not None and stats.p50 is not None and stats.max is not None and stats.mean is not None
+        assert 0.01 <= stats.min < 0.05 <= stats.p50 < 0.15 <= stats.max  # each call timed on its own
+        assert stats.mean >= 0.07 and stats.p99 == stats.max
+        assert stats.last_call is not None and started + 0.21 <= stats.last_call <= time.time()
 
 
 def test_eight_threads_lose_no_call() -> None:
@@ -453,26 +523,61 @@ def test_spans_and_metrics_arrive_over_otlp(protocol: Protocol) -> None:
                 if fail:
                     raise TimeoutError("tool timed out")
 
+        @track("agent.fetch")
+        async def fetch(i: int) -> int:
+            await asyncio.sleep(0.001)
+            return i
+
+        @track("agent.plan")
+        async def plan() -> list[int]:
+            return list(await asyncio.gather(*(asyncio.create_task(fetch(i)) for i in range(3))))
+
         step(False)
         with pytest.raises(TimeoutError):
             step(True)
+        assert asyncio.run(plan()) == [0, 1, 2]
         zgen_otel.get_runtime().force_flush()
-        assert receiver.wait_for(lambda: len(receiver.span_names()) >= 4 and receiver.metrics_requests)
+        assert receiver.wait_for(lambda: len(receiver.span_names()) >= 8 and receiver.metrics_requests)
         spans: dict[str, list[Any]] = {}
         for _, span in receiver.spans():
             spans.setdefault(span.name, []).append(span)
-        assert sorted(spans) == ["agent.step", "agent.tool"]
+        assert sorted(spans) == ["agent.fetch", "agent.plan", "agent.step", "agent.tool"]
         step_ids = {s.span_id for s in spans["agent.step"]}
         assert all(t.parent_span_id in step_ids for t in spans["agent.tool"])
         failed = next(s for s in spans["agent.step"] if s.status.code == 2)  # STATUS_CODE_ERROR
         assert attributes_dict(failed.attributes)["error.type"] == "TimeoutError"
         assert [e.name for e in failed.events] == ["exception"]
+        (root,) = spans["agent.plan"]  # tasks created inside a tracked coroutine are its children
+        assert len(spans["agent.fetch"]) == 3
+        assert all((f.parent_span_id, f.trace_id) == (root.span_id, root.trace_id) for f in spans["agent.fetch"])
+        assert root.parent_span_id == b"" and root.trace_id not in {s.trace_id for s in spans["agent.step"]}
 
         histograms = _histogram_points(receiver, "zgen.operation.duration", "s")
         assert histograms[("agent.step", "success")].count == 1
         assert histograms[("agent.step", "error")].count == 1
         assert histograms[("agent.tool", "error")].count == 1
-        assert tuple(histograms[("agent.step", "success")].explicit_bounds) == DURATION_BUCKETS
+        assert histograms[("agent.fetch", "success")].count == 3
+        _assert_function_timing_buckets(histograms[("agent.step", "success")].explicit_bounds)
+        calls = {
+            (
+                p.attributes["zgen.operation.name"],
+                p.attributes["zgen.operation.outcome"],
+                p.attributes.get("error.type"),
+            ): (
+                p.unit,
+                p.value,
+            )
+            for p in receiver.metric_points()
+            if p.name == "zgen.operation.calls"
+        }  # cumulative: the newest point of each series wins
+        assert calls == {
+            ("agent.step", "success", None): ("{call}", 1),
+            ("agent.step", "error", "TimeoutError"): ("{call}", 1),
+            ("agent.tool", "success", None): ("{call}", 1),
+            ("agent.tool", "error", "TimeoutError"): ("{call}", 1),
+            ("agent.plan", "success", None): ("{call}", 1),
+            ("agent.fetch", "success", None): ("{call}", 3),
+        }
         zgen_otel.testing.reset()
 
 

@@ -319,7 +319,10 @@ class Series:
                 raw_start = (self._base_ms + self._offsets[0]) / 1000 if self._offsets else float("inf")
                 minute_start = self._minutes.start[0] if self._minutes.start else raw_start
                 for tier, end in ((self._hours, minute_start), (self._minutes, raw_start)):
-                    a, b = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, end - 1e-9))
+                    a, b = (
+                        bisect_left(tier.start, lo),
+                        bisect_right(tier.start, min(hi, math.nextafter(end, -math.inf))),
+                    )
                     out.extend(
                         MetricPoint(tier.start[k], tier.sum[k] / tier.count[k], int(tier.count[k])) for k in range(a, b)
                     )
@@ -352,7 +355,10 @@ class Series:
             if i == 0:  # the window reaches past the raw buffer
                 raw_start = (base + self._offsets[0]) / 1000 if self._offsets else hi
                 for tier in (self._hours, self._minutes):
-                    a, b = bisect_left(tier.start, lo), bisect_right(tier.start, min(hi, raw_start - 1e-9))
+                    a, b = (
+                        bisect_left(tier.start, lo),
+                        bisect_right(tier.start, min(hi, math.nextafter(raw_start, -math.inf))),
+                    )
                     buckets.extend(zip(tier.min[a:b], tier.max[a:b], tier.sum[a:b], tier.count[a:b], strict=True))
                     if latest is None and b > a:
                         k = b - 1
@@ -368,7 +374,7 @@ class Series:
         if not len(offsets):
             older = self.points(lo, hi)
         elif i == 0:  # the window reaches into rolled-up history
-            older = self.points(lo, min(hi, (base + offsets[0]) / 1000 - 1e-9))
+            older = self.points(lo, min(hi, (base + offsets[0] - 1) / 1000))  # up to 1 ms before the raw buffer
         else:
             older = []
         head = [(p.timestamp, p.value) for p in older]

@@ -5,24 +5,28 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import itertools
 import json
 import logging
+import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from conftest import require_binary, wait_for
 
 import zgen_otel
 from zgen_otel.alerting import (
@@ -39,7 +43,6 @@ from zgen_otel.store import MetricStore
 
 SECRET = "SECRET-TOKEN-123"
 SECRET_QUERY = "key=abc"
-T = TypeVar("T")
 
 
 # -- peers ------------------------------------------------------------------------------------------
@@ -49,14 +52,19 @@ class Request:
     headers: dict[str, str]
     body: Any
     status: int
+    at: float  # time.monotonic() when it arrived
 
 
 class HttpRecorder:
-    """An HTTP server on 127.0.0.1 that records every POST and answers from a script of statuses, then 200."""
+    """An HTTP server on 127.0.0.1 that records every POST and answers from a script of statuses, then 200.
 
-    def __init__(self, statuses: Iterable[int] = ()) -> None:
+    With ``hold``, it answers each request only once that event is set (a peer that hangs until released).
+    """
+
+    def __init__(self, statuses: Iterable[int] = (), hold: threading.Event | None = None) -> None:
         self.requests: list[Request] = []
         self._statuses = list(statuses)
+        self._hold = hold
         self._lock = threading.Lock()
         recorder = self
 
@@ -64,6 +72,8 @@ class HttpRecorder:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 status = recorder._record(self.path, dict(self.headers), json.loads(raw))
+                if hold is not None:
+                    hold.wait(30)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -79,7 +89,7 @@ class HttpRecorder:
     def _record(self, path: str, headers: dict[str, str], body: Any) -> int:
         with self._lock:
             status = self._statuses.pop(0) if self._statuses else 200
-            self.requests.append(Request(path, headers, body, status))
+            self.requests.append(Request(path, headers, body, status, time.monotonic()))
             return status
 
     def url(self, path: str) -> str:
@@ -93,6 +103,8 @@ class HttpRecorder:
         return [a["labels"]["alertname"] for body in self.bodies(path) for a in body["alerts"]]
 
     def close(self) -> None:
+        if self._hold is not None:
+            self._hold.set()  # a held request answers, so the server can stop
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
@@ -128,17 +140,6 @@ def free_port() -> int:
         return port
 
 
-def wait_for(probe: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.load(response)
@@ -162,9 +163,7 @@ def http() -> Iterator[HttpRecorder]:
 
 @pytest.fixture
 def manager() -> Iterator[AlertManager]:
-    mgr = AlertManager(MetricStore(), group_wait=0.1, evaluation_interval=3600)
-    mgr.dispatcher.max_retries = 2
-    mgr.dispatcher.backoff = 0.05
+    mgr = AlertManager(MetricStore(), group_wait=0.1, evaluation_interval=3600, max_retries=2, backoff=0.05)
     yield mgr
     mgr.shutdown()
 
@@ -210,7 +209,7 @@ def test_webhook_firing_then_resolved_in_alertmanager_webhook_shape(http: HttpRe
 
 
 def test_a_burst_within_group_wait_is_one_post(http: HttpRecorder, manager: AlertManager) -> None:
-    manager.dispatcher.group_wait = 0.3
+    manager.configure(group_wait=0.3)
     manager.add_notifier(WebhookNotifier(http.url("/hook"), timeout=2.0))
     started = time.monotonic()
     for i in range(5):
@@ -241,7 +240,7 @@ def test_min_severity_and_label_filters_route_to_the_right_channels(http: HttpRe
 
 # -- failures ---------------------------------------------------------------------------------------
 def test_a_flaky_server_gets_the_notification_after_retries(manager: AlertManager) -> None:
-    manager.dispatcher.max_retries = 3
+    manager.configure(max_retries=3)
     with HttpRecorder(statuses=[500, 500]) as flaky:
         hook = WebhookNotifier(flaky.url("/hook"), timeout=2.0, name="flaky")
         manager.add_notifier(hook)
@@ -309,6 +308,51 @@ def test_an_unresponsive_peer_never_blocks_the_caller_and_is_given_up(
     assert_no_secret(caplog.text, repr(dead), json.dumps(alert.to_dict()), history)
 
 
+def test_retries_back_off_exponentially(manager: AlertManager) -> None:
+    manager.configure(max_retries=3, backoff=0.2)
+    with HttpRecorder(statuses=[500] * 4) as failing:
+        manager.add_notifier(WebhookNotifier(failing.url("/hook"), timeout=2.0, name="failing"))
+        manager.trigger_alert("backoff", "retried with growing pauses", "error")
+        assert manager.dispatcher.flush(10)
+        arrivals = [r.at for r in failing.requests]
+    assert len(arrivals) == 4
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    for n, gap in enumerate(gaps):  # the n-th retry waits backoff * 2**n at least
+        assert gap >= 0.2 * 2**n * 0.95, gaps
+    assert gaps[0] < gaps[1] < gaps[2], gaps  # growing, not constant
+    assert gaps[2] >= 2 * gaps[0], gaps
+    assert manager.dispatcher.stats.dropped == 1
+
+
+def test_a_full_queue_drops_counts_and_logs_without_blocking_anyone(
+    http: HttpRecorder, manager: AlertManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="zgen_otel")
+    manager.configure(group_wait=0, max_retries=0)
+    release = threading.Event()
+    with HttpRecorder(hold=release) as stuck:
+        manager.add_notifier(WebhookNotifier(stuck.url("/stuck"), timeout=20.0, name="stuck"))
+        manager.add_notifier(WebhookNotifier(http.url("/good"), timeout=2.0, name="good"))
+        manager.trigger_alert("burst_0", "the stuck peer holds this one", "error")
+        wait_for(lambda: stuck.requests, what="the stuck peer to receive the first alert")
+        manager.configure(max_queue=2)  # applies to the queues that exist already
+        for i in range(1, 8):
+            started = time.perf_counter()
+            manager.trigger_alert(f"burst_{i}", "one of a burst", "error")
+            assert time.perf_counter() - started < 0.1  # never waits for the stuck channel
+            wait_for(lambda i=i: f"burst_{i}" in http.alertnames("/good"), what=f"burst_{i} at the healthy channel")
+        # The stuck channel holds 1 in flight and 2 queued (max_queue=2): the other 5 are dropped, one by one.
+        stats = manager.dispatcher.stats
+        assert stats.dropped == 5
+        backed_up = [r.getMessage() for r in caplog.records if "backed up" in r.getMessage()]
+        assert backed_up == ["zgen_otel: channel stuck is backed up; dropped 1 notification(s)"] * 5
+        release.set()
+        assert manager.dispatcher.flush(10)
+        assert stuck.alertnames() == ["burst_0", "burst_1", "burst_2"]
+    assert http.alertnames("/good") == [f"burst_{i}" for i in range(8)]
+    assert (stats.delivered, stats.dropped) == (8 + 3, 5)
+
+
 def test_secrets_stay_out_of_every_repr_and_the_resend_log(
     manager: AlertManager, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -326,7 +370,7 @@ def test_secrets_stay_out_of_every_repr_and_the_resend_log(
     assert f"127.0.0.1:{port}" in repr(notifiers[0])
     assert "hooks.slack.com" in repr(notifiers[1])
 
-    manager.dispatcher.max_retries = 0
+    manager.configure(max_retries=0)
     manager.add_notifier(notifiers[4])  # a path token; no credentials in a URL that is used
     alert = manager.trigger_alert("resent", "re-sent at each tick to a closed port", "warning")
     manager.evaluate()  # the Alertmanager channel re-sends active alerts: refused, logged
@@ -461,6 +505,86 @@ def test_email_batches_a_burst_and_keeps_the_password_out_of_logs(
     assert_no_secret(caplog.text, repr(locked))
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, made by openssl, else by the cryptography package."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    openssl = shutil.which("openssl")
+    if openssl is not None:
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        return cert, key
+    pytest.importorskip("cryptography", reason="neither openssl nor the cryptography package is installed")
+    import ipaddress
+    from datetime import timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(private, hashes.SHA256())
+    )  # fmt: skip
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))  # fmt: skip
+    return cert, key
+
+
+def test_email_over_starttls_with_a_login(
+    tmp_path: Path, manager: AlertManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cert, key = self_signed_certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[str, str, bool]] = []
+
+    def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login.decode(), data.password.decode(), session.ssl is not None))
+        return AuthResult(success=data.login == b"bot" and data.password == SECRET.encode())
+
+    inbox = Inbox()
+    # auth_require_tls (aiosmtpd's default) offers AUTH only after STARTTLS; require_starttls refuses mail before it.
+    controller = LocalController(
+        inbox, hostname="127.0.0.1", port=0, tls_context=server_tls, require_starttls=True,
+        authenticator=authenticator, auth_required=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        common: dict[str, Any] = {"sender": "zgen@example.com", "recipients": ["ops@example.com"], "username": "bot",
+                                  "password": SECRET, "starttls": True, "timeout": 5.0}  # fmt: skip
+        trusted = ssl.create_default_context(cafile=str(cert))
+        mail = EmailNotifier("127.0.0.1", controller.port, tls_context=trusted, name="mail-tls", **common)
+        # The system's CAs do not vouch for this certificate: the password must not be sent.
+        unverified = EmailNotifier("127.0.0.1", controller.port, name="mail-unverified", **common)
+        manager.add_notifier(mail)
+        manager.add_notifier(unverified)
+        alert = manager.trigger_alert("tls_mail", "sent over STARTTLS after a login", "critical", "system")
+        assert manager.dispatcher.flush(10)
+    finally:
+        controller.stop()
+    assert (mail.sent, mail.failed) == (1, 0)
+    assert (unverified.sent, unverified.failed) == (0, 1 + manager.dispatcher.max_retries)
+    assert logins == [("bot", SECRET, True)]  # one login, by the verified channel, inside TLS
+    (msg,) = inbox.messages()
+    assert msg["Subject"] == "[FIRING] tls_mail"
+    assert "[FIRING] tls_mail (critical): sent over STARTTLS after a login" in msg.get_content()
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text and "mail-unverified" in caplog.text
+    assert_no_secret(caplog.text, repr(mail), repr(unverified), json.dumps(alert.to_dict()))
+
+
 # -- a real Alertmanager ----------------------------------------------------------------------------
 AM_CONFIG = """\
 route:
@@ -484,7 +608,7 @@ def alertmanager(tmp_path: Path, http: HttpRecorder) -> Iterator[tuple[str, Path
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [
-        "/usr/bin/prometheus-alertmanager",
+        require_binary("prometheus-alertmanager"),
         f"--config.file={config}",
         f"--storage.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -521,14 +645,19 @@ def test_alertmanager_receives_notifies_and_resolves(
     alertmanager: tuple[str, Path], http: HttpRecorder, manager: AlertManager
 ) -> None:
     base, config = alertmanager
-    check = subprocess.run(["/usr/bin/amtool", "check-config", str(config)], capture_output=True, text=True, timeout=30)
+    check = subprocess.run(
+        [require_binary("amtool"), "check-config", str(config)], capture_output=True, text=True, timeout=30
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "SUCCESS" in check.stdout
 
     am = AlertmanagerNotifier(base, resend_interval=0.0, timeout=2.0, name="am")
     manager.add_notifier(am)
     labels = {"team": "ml"}
-    alert = manager.trigger_alert("am_e2e", "end to end through Alertmanager", "critical", "agent", labels=labels)
+    link = "http://127.0.0.1:8000/dashboards/agent?alert=am_e2e"
+    alert = manager.trigger_alert(
+        "am_e2e", "end to end through Alertmanager", "critical", "agent", labels=labels, generator_url=link
+    )
     assert manager.dispatcher.flush(5)
     assert (am.sent, am.failed) == (1, 0)
 
@@ -539,6 +668,7 @@ def test_alertmanager_receives_notifies_and_resolves(
     assert got["labels"] == {"alertname": "am_e2e", "severity": "critical", "category": "agent", "team": "ml"}
     assert got["annotations"]["description"] == "end to end through Alertmanager"
     assert got["status"]["state"] == "active"
+    assert got["generatorURL"] == link
     assert parse_time(got["startsAt"]) == pytest.approx(alert.starts_at, abs=1e-3)
 
     firing = wait_for(lambda: [b for b in http.bodies("/am") if b["status"] == "firing"], what="AM's firing webhook")
@@ -594,7 +724,7 @@ def test_notifications_off_records_history_but_sends_nothing(
     else:
         zgen_otel.configure(interval=3600, default_rules=False, system_monitor=False, alerting_notifications=False)
     mgr = get_alert_manager()
-    mgr.dispatcher.group_wait = 0.05
+    mgr.configure(group_wait=0.05)
     mgr.add_notifier(WebhookNotifier(http.url("/hook"), timeout=1.0))
     alert = trigger_alert("quiet", "recorded, not sent", AlertSeverity.CRITICAL, "agent")
     assert [a.id for a in mgr.get_active_alerts()] == [alert.id]
@@ -609,7 +739,7 @@ def test_notifications_off_records_history_but_sends_nothing(
 def test_a_silence_mutes_notifications_but_not_the_alert(http: HttpRecorder) -> None:
     zgen_otel.configure(interval=3600, default_rules=False, system_monitor=False)
     mgr = get_alert_manager()
-    mgr.dispatcher.group_wait = 0.05
+    mgr.configure(group_wait=0.05)
     mgr.add_notifier(WebhookNotifier(http.url("/hook"), timeout=1.0))
     silence = mgr.add_silence({"alertname": "muted"}, duration=60, comment="maintenance")
     muted = trigger_alert("muted", "silenced", "critical")

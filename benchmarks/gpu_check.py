@@ -37,7 +37,7 @@ def main() -> None:
     for info in zgen_otel.get_all_metrics():
         if info.name.startswith("system.gpu_"):
             print(f"  {info.name} {info.attributes} = {info.latest} {info.unit}")
-    nvml = _Nvml.open()
+    nvml = _Nvml.open(lambda name, read, *args: read(*args))  # no guard: a failing read fails the check
     assert nvml is not None
     rounds = 200
     started = time.perf_counter()

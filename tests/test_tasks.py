@@ -64,7 +64,8 @@ def test_run_metrics_and_the_last_success_gauge_arrive_over_otlp() -> None:
 
         @task("nightly")
         async def nightly(fail: bool) -> None:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)
+            clock.advance(0.25)  # durations follow the runtime's clock: exactly 0.25 s
             if fail:
                 raise OSError("remote down")
 
@@ -80,8 +81,8 @@ def test_run_metrics_and_the_last_success_gauge_arrive_over_otlp() -> None:
     assert metrics["zgen.operation.duration"].unit == "s"
     attrs, success = runs["success"]
     assert attrs == {"zgen.operation.name": "task:nightly", "zgen.operation.outcome": "success"}
-    assert success.count == 1 and 0.05 <= success.sum < 5  # the run slept 50 ms
-    assert runs["error"][0]["error.type"] == "OSError" and 0.05 <= runs["error"][1].sum < 5
+    assert success.count == 1 and success.sum == pytest.approx(0.25, abs=1e-6)
+    assert runs["error"][0]["error.type"] == "OSError" and runs["error"][1].sum == pytest.approx(0.25, abs=1e-6)
     calls = {a["zgen.operation.outcome"]: p.as_int for a, p in otlp_points(metrics["zgen.operation.calls"])}
     assert calls == {"success": 1, "error": 1}
     gauge = metrics["task.last_success"]

@@ -170,6 +170,8 @@ class PerformanceTracker:
     def __init__(self, tracer: trace.Tracer, meter: Meter, clock: Callable[[], float] = time.time) -> None:
         self.tracer = tracer
         self.clock = clock
+        # Call start/end times (ns) follow the runtime's clock, so a test clock moves durations and windows too.
+        self.time_ns: Callable[[], int] = time.time_ns if clock is time.time else lambda: round(clock() * 1e9)
         self._duration = meter.create_histogram(
             "zgen.operation.duration",
             unit="s",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
@@ -78,7 +77,7 @@ def _start(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> _Call | 
     if tracker is None:
         return None
     try:
-        start = time.time_ns()
+        start = tracker.time_ns()
         span = tracker.tracer.start_span(name, kind=kind, start_time=start)
         if attributes:
             # Attributes validated at decoration time go straight into the SDK span's attribute dict instead
@@ -105,7 +104,7 @@ def _finish(call: _Call, exc: BaseException | None, count_base: bool) -> None:
     """End the call's span and queue its timing; never raises."""
     try:
         tracker, name, start, span, _ = call
-        end = time.time_ns()
+        end = tracker.time_ns()
         error_type = None
         outcome = SUCCESS
         if exc is not None and not isinstance(exc, GeneratorExit):

@@ -145,6 +145,7 @@ class Runtime:
             retention_seconds=s.retention_seconds,
             history_path=s.store_path if s.enabled else None,
             meter=meter,
+            record=s.enabled,  # ALERTING_ENABLED=false still keeps hand-raised alerts; a disabled runtime keeps none
         )
         if enabled:
             if s.default_rules:

@@ -184,6 +184,8 @@ class AlertManager:
         history_path: SQLite file for the history (the store's file), or None.
         meter: where the ``zgen.alerts`` gauge goes (like Prometheus' ``ALERTS``), or None.
         group_wait, max_queue, max_retries, backoff: notification delivery (see :meth:`configure`).
+        record: keep and send alerts; False (``MONITORING_ENABLED=false``) makes ``trigger_alert`` return the
+            checked alert without storing, logging or sending it.
     """
 
     def __init__(
@@ -204,9 +206,11 @@ class AlertManager:
         max_queue: int = 1000,
         max_retries: int = 3,
         backoff: float = 0.5,
+        record: bool = True,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.recording = record  # False with MONITORING_ENABLED=false: trigger_alert stores and sends nothing
         self.evaluating = evaluate
         self.notifying = notify
         self.evaluation_interval = positive_seconds("evaluation_interval", evaluation_interval)
@@ -568,6 +572,9 @@ class AlertManager:
         note_map = str_map("annotations", annotations)
         link = check_url("generator_url", generator_url)
         now = self.clock()
+        if not self.recording:  # monitoring disabled: the checked alert comes back, nothing is kept or sent
+            return Alert(name, description, level, category, label_map, note_map, dict(details or {}), now,
+                         last_seen=now, generator_url=link)  # fmt: skip
         with self._lock:
             existing = self._by_fingerprint.get(fingerprint(name, label_map))
             if existing is not None and existing.active:

@@ -510,7 +510,7 @@ class AlertManager:
                     try:
                         if isinstance(rule, CustomRule):
                             self._tick_custom(rule, now)
-                        else:
+                        elif rule.states:  # a metric rule with no pending or firing series: time changes nothing
                             self._tick_metric(rule, now)
                     except Exception as exc:
                         self._rule_error(rule, exc)
@@ -522,9 +522,12 @@ class AlertManager:
                 channel.on_tick(active)
 
     def _tick_metric(self, rule: MetricRule, now: float) -> None:
+        stale_before = now - self.stale_after
         for key, state in list(rule.states.items()):
-            if now - state.last_sample > self.stale_after:  # the metric stopped reporting
+            if state.last_sample < stale_before:  # the metric stopped reporting
                 self._advance(rule, state, False, now, key)
+            elif state.state is RuleState.PENDING and now - state.since < rule.duration:
+                continue  # its last sample held the condition (or it would be gone); only time moves it, not yet
             elif state.value is not None:
                 self._advance(rule, state, rule.holds(state.value, state.state == RuleState.FIRING), now, key)
 

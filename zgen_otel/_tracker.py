@@ -106,7 +106,7 @@ class _Operation:
             lo, hi = (self.min, self.max) if calls else (None, None)
             if calls and calls == len(self.recent):  # every call is still in the recent buffer: exact
                 ordered = sorted(r[1] for r in self.recent)
-                pct = [_rank(ordered, q) for q in _QUANTILES]
+                pct = [nearest_rank(ordered, q) for q in _QUANTILES]
             elif calls:  # interpolated from the histogram buckets, like PromQL's histogram_quantile
                 pct = [_bucket_percentile(self.buckets, q, self.max) for q in _QUANTILES]
             span = max(now - (self.first or now), 1.0)
@@ -119,7 +119,7 @@ class _Operation:
             mean = sum(durations) / calls if calls else None
             lo, hi = (durations[0], durations[-1]) if calls else (None, None)
             if calls:
-                pct = [_rank(durations, q) for q in _QUANTILES]
+                pct = [nearest_rank(durations, q) for q in _QUANTILES]
             span = window
         return OperationStats(
             name=self.name,
@@ -160,7 +160,7 @@ def _bucket_percentile(buckets: list[int], q: float, observed_max: float) -> flo
     return observed_max
 
 
-def _rank(ordered: list[float], q: float) -> float:
+def nearest_rank(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 

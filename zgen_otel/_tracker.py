@@ -161,6 +161,7 @@ def _bucket_percentile(buckets: list[int], q: float, observed_max: float) -> flo
 
 
 def nearest_rank(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of sorted, non-empty ``ordered`` by the nearest-rank method."""
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 

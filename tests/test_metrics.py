@@ -58,6 +58,14 @@ def test_history_bounds_limit_and_average_window() -> None:
     assert (info.name, info.unit, info.category, info.latest, info.points) == ("agent.latency", "ms", "agent", 40, 4)
 
 
+def test_the_first_sample_of_a_name_sets_the_unit_of_all_its_series() -> None:
+    zgen_otel.configure()
+    record_metric("latency", 1.0, "agent", attributes={"tool": "a"}, unit="ms")
+    record_metric("latency", 2.0, "agent", attributes={"tool": "b"})  # a new series, no unit given
+    record_metric("latency", 3.0, "agent", attributes={"tool": "c"}, unit="s")  # a different one: the first wins
+    assert {i.attributes["tool"]: i.unit for i in get_all_metrics()} == {"a": "ms", "b": "ms", "c": "ms"}
+
+
 def test_values_are_stored_exactly() -> None:
     values = [0.1, 1e-300, -7, 2**53 + 1, Fraction(1, 3), True, 1.7976931348623157e308]
     for v in values:

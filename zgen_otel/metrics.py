@@ -94,6 +94,7 @@ class MetricsRecorder:
         self.clock = store.clock
         self._names: dict[tuple[str, str | None], str] = {}  # (name, category) -> full name, once stored
         self._gauges: set[str] = set()  # full names with an OTel gauge
+        self._units: dict[str, str] = {}  # full name -> the unit its first sample gave
         # record_metric's hot path: (name, category, attribute items as given) -> validated series
         self.series: dict[tuple[str, str | None, tuple[tuple[str, Any], ...]], Series] = {}
         self.dropped_nonfinite = 0
@@ -131,8 +132,10 @@ class MetricsRecorder:
         """
         key = _attributes(attributes) if attributes is not None else ()
         full = self._full_name(name, category, unit)
+        unit = self._units.get(full, unit)  # the first sample of a name sets the unit of all its series
         series = self._store.get_or_create(full, key, unit, category)
         if series is not None:
+            self._units.setdefault(full, unit)
             # Only a name that got a series is remembered and gets a gauge: past the series cap, a flood of new
             # names costs nothing but the drop count.
             if full not in self._gauges:

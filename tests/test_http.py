@@ -234,6 +234,14 @@ def test_writes_need_the_token(client: httpx.Client) -> None:
     assert client.post("/api/monitoring/alerts/../../etc/resolve", headers=good).status_code == 404
     big = client.post(url, content=b"x" * 100_000, headers={**good, "Content-Type": "application/json"})
     assert big.status_code == 413
+    # A body sent in chunks (no Content-Length) is held to the same limit, and a small one still arrives whole.
+    json_type = {**good, "Content-Type": "application/json"}
+    chunked = client.post(url, content=iter([b"x" * 50_000] * 2), headers=json_type)
+    assert "content-length" not in chunked.request.headers and chunked.status_code == 413
+    other = trigger_alert("queue_deep", "queue is deep").id
+    small = client.post(f"/api/monitoring/alerts/{other}/acknowledge", content=iter([b'{"by": ', b'"bo"}']),
+                        headers=json_type)  # fmt: skip
+    assert small.status_code == 200 and small.json()["acknowledgedBy"] == "bo"
 
 
 def test_token_on_every_endpoint_when_required() -> None:
@@ -259,7 +267,11 @@ def test_token_on_every_endpoint_when_required() -> None:
                 url = path.format(**values)
                 for headers in ({}, bearer("wrong"), bearer(app.state.zgen_page_token[:-1])):
                     denied = c.request(method, url, headers=headers)
-                    assert denied.status_code == 401 and denied.json()["status"] == 401, (method, url, headers)
+                    if not headers and path.startswith("/monitoring"):  # a browser: sent to the login form
+                        assert denied.status_code == 303, url
+                        assert denied.headers["location"].startswith("/monitoring/login?next=")
+                    else:
+                        assert denied.status_code == 401 and denied.json()["status"] == 401, (method, url, headers)
                 assert c.request(method, url, headers=bearer(TOKEN)).status_code == 200, (method, url)
     finally:
         srv.stop()
@@ -317,6 +329,173 @@ def test_mounting_into_a_host_app_under_a_prefix() -> None:
             assert c.get("/ops/openapi.json").json()["servers"] == [{"url": "/ops"}]
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def locked() -> Iterator[tuple[Server, Any]]:
+    """A server that needs the token everywhere (``serve`` on a non-loopback address), and its app."""
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    app = make_app(token=TOKEN, require_token=True)
+    srv = Server(app)
+    yield srv, app
+    srv.stop()
+
+
+def session_cookie(response: httpx.Response) -> dict[str, str]:
+    """The attributes of the response's session cookie (lower-case names; the value under ``value``)."""
+    (header,) = [h for h in response.headers.get_list("set-cookie") if h.startswith("zgen_otel_session=")]
+    first, *rest = (part.strip() for part in header.split(";"))
+    attributes = dict([*a.split("=", 1), ""][:2] for a in rest)
+    return {"value": first.split("=", 1)[1], **{k.lower(): v for k, v in attributes.items()}}
+
+
+def log_in(c: httpx.Client, token: str = TOKEN, next_page: str = "/monitoring", prefix: str = "") -> httpx.Response:
+    """POST the login form as a browser does."""
+    return c.post(f"{prefix}/monitoring/login", data={"token": token, "next": next_page})
+
+
+def test_a_browser_without_credentials_gets_the_login_form(locked: tuple[Server, Any]) -> None:
+    srv, app = locked
+    populate()
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        sent = c.get("/monitoring/alerts", params={"window": 300})
+        assert sent.status_code == 303
+        assert sent.headers["location"] == "/monitoring/login?next=%2Fmonitoring%2Falerts%3Fwindow%3D300"
+        form = c.get(sent.headers["location"])
+        assert form.status_code == 200 and form.headers["content-type"].startswith("text/html")
+        assert '<input type="password" name="token"' in form.text
+        assert 'name="next" value="/monitoring/alerts?window=300"' in form.text
+        assert "disk_full" not in form.text and "data-panel" not in form.text  # no dashboard content
+        assert app.state.zgen_page_token not in form.text and TOKEN not in form.text
+        csp = form.headers["content-security-policy"]
+        assert (
+            "default-src 'none'" in csp and "form-action 'self'" in csp and "http" not in form.text.split("</form>")[0]
+        )
+        assert "set-cookie" not in form.headers
+        hostile = c.get("/monitoring/login", params={"next": '/monitoring?a="><script>alert(1)</script>'}).text
+        assert "<script>alert(1)" not in hostile and "&lt;script&gt;" in hostile  # autoescaped
+        # JSON endpoints, and a client that sends a wrong header, still get 401 problems.
+        for path, headers in (("/api/monitoring", {}), ("/openapi.json", {}), ("/monitoring", bearer("wrong"))):
+            denied = c.get(path, headers=headers)
+            assert denied.status_code == 401 and denied.json()["status"] == 401
+
+
+def test_login_sets_a_session_cookie_for_pages_api_and_buttons(locked: tuple[Server, Any]) -> None:
+    srv, _ = locked
+    alert_id = populate()
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        started = time.monotonic()
+        wrong = log_in(c, "wrong-token", "/monitoring/alerts")
+        assert wrong.status_code == 401 and "not this server" in wrong.text and 'name="token"' in wrong.text
+        assert "set-cookie" not in wrong.headers and not c.cookies and time.monotonic() - started >= 0.4
+        right = log_in(c, next_page="/monitoring/alerts")
+        assert right.status_code == 303 and right.headers["location"] == "/monitoring/alerts"
+        cookie = session_cookie(right)
+        assert cookie["path"] == "/" and cookie["samesite"].lower() == "strict" and "httponly" in cookie
+        assert "secure" not in cookie and int(cookie["max-age"]) > 3600  # plain http here
+        assert TOKEN not in right.headers["set-cookie"] and len(cookie["value"]) >= 32
+        assert c.get("/monitoring").status_code == 200 and "/monitoring/login" not in c.get("/monitoring").text
+        page = c.get("/monitoring/alerts")
+        assert page.status_code == 200 and f"data-id='{alert_id}'" in page.text.replace('"', "'")
+        assert c.get("/api/monitoring/alerts").json()[0]["id"] == alert_id
+        # Writes with the cookie: refused when a browser says another site sent them.
+        url = f"/api/monitoring/alerts/{alert_id}/acknowledge"
+        for foreign in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+            refused = c.post(url, json={"by": "evil"}, headers=foreign)
+            assert refused.status_code == 403 and refused.json()["status"] == 403
+        assert get_alert_manager().get_alert(alert_id).status.value == "firing"
+        acked = c.post(url, json={"by": "web"}, headers={"Origin": srv.url, "Sec-Fetch-Site": "same-origin"})
+        assert acked.status_code == 200 and acked.json()["acknowledgedBy"] == "web"
+        # Logout clears the cookie, and the server forgets the session: the old value no longer works.
+        out = c.post("/monitoring/logout")
+        assert out.status_code == 303 and out.headers["location"] == "/monitoring/login"
+        assert session_cookie(out)["max-age"] == "0" and not c.cookies
+        old = {"zgen_otel_session": cookie["value"]}
+        assert httpx.get(f"{srv.url}/api/monitoring", cookies=old).status_code == 401
+        assert httpx.get(f"{srv.url}/monitoring", cookies=old).status_code == 303
+        # Behind a TLS-terminating proxy on 127.0.0.1 (uvicorn trusts its X-Forwarded-Proto): a Secure cookie.
+        secure = c.post("/monitoring/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
+        assert "secure" in session_cookie(secure)
+    other = Server(make_app(token=TOKEN, require_token=True))  # another app never accepts this app's sessions
+    try:
+        assert (
+            httpx.get(f"{other.url}/api/monitoring", cookies={"zgen_otel_session": cookie["value"]}).status_code == 401
+        )
+    finally:
+        other.stop()
+
+
+def test_login_redirects_only_to_pages_of_the_app(locked: tuple[Server, Any]) -> None:
+    srv, _ = locked
+    refused = ["//evil.example", "http://evil.example/", "https://evil.example/monitoring", "/\\evil.example",
+               "\\\\evil.example", "javascript:alert(1)", "/monitoringevil", "/monitoring/../../admin",
+               "/monitoring//evil.example", "/api/monitoring", "", "/monitoring/x\r\nSet-Cookie: a=b",
+               "/monitoring/\u00e9"]  # fmt: skip
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        for target in refused:
+            sent = log_in(c, next_page=target)
+            assert (sent.status_code, sent.headers["location"]) == (303, "/monitoring"), target
+            form = c.get("/monitoring/login", params={"next": target})
+            assert 'name="next" value="/monitoring"' in form.text, target
+        kept = log_in(c, next_page="/monitoring/system?window=300")
+        assert kept.headers["location"] == "/monitoring/system?window=300"
+
+
+def test_login_under_a_mount_prefix() -> None:
+    from fastapi import FastAPI
+
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    host = FastAPI()
+    host.mount("/ops", make_app(token=TOKEN, require_token=True))
+    srv = Server(host)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            sent = c.get("/ops/monitoring/system")
+            assert sent.status_code == 303
+            assert sent.headers["location"] == "/ops/monitoring/login?next=%2Fmonitoring%2Fsystem"
+            assert 'action="/ops/monitoring/login"' in c.get(sent.headers["location"]).text
+            right = log_in(c, next_page="/monitoring/system", prefix="/ops")
+            assert right.status_code == 303 and right.headers["location"] == "/ops/monitoring/system"
+            assert session_cookie(right)["path"] == "/ops"
+            assert c.get("/ops/monitoring/system").status_code == 200
+            assert c.get("/ops/api/monitoring").json()["enabled"] is True
+            out = c.post("/ops/monitoring/logout")
+            assert out.headers["location"] == "/ops/monitoring/login" and session_cookie(out)["path"] == "/ops"
+            assert c.get("/ops/monitoring/system").status_code == 303
+    finally:
+        srv.stop()
+
+
+def test_web_page_login_acknowledge_and_logout_in_a_browser(browser: Any, locked: tuple[Server, Any]) -> None:
+    srv, _ = locked
+    alert_id = populate()
+    errors: list[str] = []
+    page = browser.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{srv.url}/monitoring")
+        assert "/monitoring/login" in page.url and page.locator("main section").count() == 1
+        page.fill("input[name=token]", TOKEN)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{srv.url}/monitoring")
+        page.click("text=Alerts")
+        page.wait_for_url("**/monitoring/alerts")
+        row = f"section[data-panel=active] tr[data-id='{alert_id}']"
+        page.click(f"{row} button[data-action=acknowledge]")
+        page.locator(row, has_text="acknowledged").wait_for(timeout=10_000)
+        assert get_alert_manager().get_alert(alert_id).status.value == "acknowledged"
+        (cookie,) = [k for k in browser.cookies(srv.url) if k["name"] == "zgen_otel_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != TOKEN
+        page.click("#logout")
+        page.wait_for_url("**/monitoring/login")
+        assert [k for k in browser.cookies(srv.url) if k["name"] == "zgen_otel_session"] == []
+        page.goto(f"{srv.url}/monitoring/alerts")
+        assert "/monitoring/login?next=" in page.url and page.locator("input[name=token]").count() == 1
+        assert errors == []
+    finally:
+        page.close()
+        browser.clear_cookies()
 
 
 def test_web_page_refreshes_live_and_acknowledges(browser: Any, server: Server) -> None:

@@ -3,22 +3,28 @@
 ``make_app()`` returns an ASGI app that a host application can mount (``host.mount("/ops", make_app())``)
 or that ``zgen-otel serve`` runs with uvicorn. It only reads the runtime's store, performance statistics,
 alert manager and dashboards. Write endpoints (acknowledge, resolve) always need the bearer token;
-``require_token=True`` (set by ``serve`` on a non-loopback address) protects every endpoint.
+``require_token=True`` (set by ``serve`` on a non-loopback address) protects every endpoint, and a browser
+opening a page is sent to a login form that takes the token and sets a session cookie.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
 import inspect
 import json
 import math
+import re
 import secrets
+import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,12 +33,12 @@ import zgen_otel
 from zgen_otel import _runtime
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
-from zgen_otel.dashboards.dashboard import get_dashboard_manager, render_dashboard, render_dashboard_index
+from zgen_otel.dashboards.dashboard import _env, get_dashboard_manager, render_dashboard, render_dashboard_index
 from zgen_otel.dashboards.signals import render_trace
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
 from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
 
-__all__ = ["CSP", "MAX_BODY", "make_app"]
+__all__ = ["CSP", "MAX_BODY", "SESSION_COOKIE", "SESSION_SECONDS", "make_app"]
 
 MAX_BODY = 64 * 1024
 CSP = (
@@ -40,6 +46,10 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
 _NAME = r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$"
+SESSION_COOKIE = "zgen_otel_session"
+SESSION_SECONDS = 12 * 3600
+_MAX_SESSIONS = 1000
+_LOGIN_FAILURE_DELAY = 0.5  # seconds: damps guessing, one guess per connection at a time
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -56,8 +66,12 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        too_large = length is not None and (not length.isdigit() or int(length) > MAX_BODY)
+        if length is None and b"transfer-encoding" in headers:  # chunked: read it here, up to the limit
+            receive, too_large = await _buffered(receive)
+        if too_large:
             response = _problem(413, "Payload Too Large", f"request bodies are limited to {MAX_BODY} bytes")
             await response(scope, receive, send)
             return
@@ -68,10 +82,82 @@ class _Guard:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers["Content-Security-Policy"] = CSP
+                    headers.setdefault("Content-Security-Policy", CSP)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+async def _buffered(receive: Receive) -> tuple[Receive, bool]:
+    """Read a body of unknown length, up to :data:`MAX_BODY` + 1 bytes.
+
+    Returns a receive that replays it, and whether it is too large.
+    """
+    chunks: list[bytes] = []
+    size, more = 0, True
+    while more and size <= MAX_BODY:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay, size > MAX_BODY
+
+
+class _Sessions:
+    """The logins of one app, in memory: random ids valid for :data:`SESSION_SECONDS` or until logout.
+
+    Only a SHA-256 of each id is kept, so a lookup's timing tells nothing about the ids.
+    """
+
+    def __init__(self) -> None:
+        self._expiry: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(session_id: str) -> bytes:
+        return hashlib.sha256(session_id.encode()).digest()
+
+    def start(self) -> str:
+        """A new session id; the oldest session ends when :data:`_MAX_SESSIONS` are open."""
+        session_id = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._expiry = {k: t for k, t in self._expiry.items() if t > now}
+            if len(self._expiry) >= _MAX_SESSIONS:
+                del self._expiry[next(iter(self._expiry))]
+            self._expiry[self._key(session_id)] = now + SESSION_SECONDS
+        return session_id
+
+    def valid(self, session_id: str | None) -> bool:
+        """Whether ``session_id`` belongs to an open session."""
+        expiry = self._expiry.get(self._key(session_id)) if session_id else None
+        return expiry is not None and expiry > time.monotonic()
+
+    def end(self, session_id: str | None) -> None:
+        """End the session (logout); unknown ids are ignored."""
+        if session_id:
+            with self._lock:
+                self._expiry.pop(self._key(session_id), None)
+
+
+def _same_origin(request: Request) -> bool:
+    """False for a request a browser marks as sent by another site (``Origin``, ``Sec-Fetch-Site``)."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        return False
+    return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
 
 
 def _auth(request: Request, write: bool) -> None:
@@ -81,8 +167,17 @@ def _auth(request: Request, write: bool) -> None:
     header = request.headers.get("authorization", "")
     given = (header[7:] if header.lower().startswith("bearer ") else "").encode()
     matches = [hmac.compare_digest(given, token.encode()) for token in (state.zgen_token, state.zgen_page_token)]
-    if not any(matches):
-        raise HTTPException(401, "a valid 'Authorization: Bearer <ZGEN_OTEL_API_TOKEN>' header is required")
+    if any(matches):
+        return
+    if state.zgen_sessions.valid(request.cookies.get(SESSION_COOKIE)):
+        if write and not _same_origin(request):  # SameSite=Strict stops this already; a second lock
+            raise HTTPException(403, "a write with the session cookie must come from this server's own page")
+        return
+    raise HTTPException(401, "a valid 'Authorization: Bearer <ZGEN_OTEL_API_TOKEN>' header is required")
+
+
+class _LoginRequired(Exception):
+    """A browser without credentials asked for a page."""
 
 
 async def read_auth(request: Request) -> None:
@@ -93,6 +188,27 @@ async def read_auth(request: Request) -> None:
 async def write_auth(request: Request) -> None:
     """Write endpoints: the token, always."""
     _auth(request, write=True)
+
+
+async def page_auth(request: Request) -> None:
+    """Web pages: like :func:`read_auth`, but a request with no ``Authorization`` header goes to the login form."""
+    try:
+        _auth(request, write=False)
+    except HTTPException:
+        if "authorization" in request.headers:
+            raise
+        raise _LoginRequired from None
+
+
+def _root(request: Request) -> str:
+    """The mount prefix ("" when not mounted)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    path = request.url.path[len(_root(request)) :]
+    here = f"{path}?{request.url.query}" if request.url.query else path
+    return RedirectResponse(f"{_root(request)}/monitoring/login?{urlencode({'next': here})}", status_code=303)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -139,18 +255,24 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
     app.state.zgen_token = token or os.environ.get("ZGEN_OTEL_API_TOKEN") or secrets.token_urlsafe(24)
     app.state.zgen_page_token = secrets.token_urlsafe(24)
     app.state.zgen_require_token = require_token
+    app.state.zgen_sessions = _Sessions()
     app.state.zgen_started = time.time()
     app.add_middleware(_Guard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(Exception, _crashed)
+    app.add_exception_handler(_LoginRequired, _to_login)
     app.include_router(api)
+    app.include_router(session)
     app.include_router(pages)
+    app.include_router(web)
     return app
 
 
 api = APIRouter(prefix="/api/monitoring", dependencies=[Depends(read_auth)])
 pages = APIRouter(dependencies=[Depends(read_auth)], include_in_schema=False)
+session = APIRouter(include_in_schema=False)
+web = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
 
 
 @api.get("", summary="Monitoring status")
@@ -340,7 +462,62 @@ def prometheus_metrics() -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@pages.get("/monitoring")
+_LOGIN_CSP = CSP.replace("form-action 'none'", "form-action 'self'")
+_NEXT = re.compile(r"/monitoring(?:/[\w.\-]+)*(?:\?[!-~]*)?", re.ASCII)
+
+
+def _next_page(value: str | None) -> str:
+    """``value`` when it is a page of this app (a path under ``/monitoring``), else the index: no open redirect."""
+    ok = value is not None and _NEXT.fullmatch(value) and ".." not in value.partition("?")[0]
+    return value if ok and value is not None else "/monitoring"
+
+
+def _login_page(request: Request, next_page: str, error: str = "", status: int = 200) -> HTMLResponse:
+    action = f"{_root(request)}/monitoring/login"
+    html = _env.get_template("login.html").render(action=action, next=next_page, error=error)
+    headers = {"Content-Security-Policy": _LOGIN_CSP, "Cache-Control": "no-store"}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _session_cookie(response: Response, request: Request, value: str, max_age: int) -> Response:
+    """Set (or, with ``max_age=0``, clear) the session cookie: HttpOnly, SameSite=Strict, Path the mount prefix."""
+    response.set_cookie(SESSION_COOKIE, value, max_age=max_age, path=_root(request) or "/",
+                        secure=request.url.scheme == "https", httponly=True, samesite="strict")  # fmt: skip
+    return response
+
+
+@session.get("/monitoring/login")
+def login_form(request: Request, next_page: str | None = Query(None, alias="next", max_length=2000)) -> HTMLResponse:
+    """The login form of the web page: the API token, for a session cookie."""
+    return _login_page(request, _next_page(next_page))
+
+
+@session.post("/monitoring/login")
+async def login(request: Request) -> Response:
+    """The form's token (``token``, compared in constant time) and page (``next``).
+
+    Right: a session cookie and 303 to that page. Wrong: after a short delay, 401 and the form again.
+    """
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    next_page = _next_page(form.get("next", [None])[0])
+    given = form.get("token", [""])[0].encode()
+    state = request.app.state
+    if not hmac.compare_digest(given, state.zgen_token.encode()):
+        await asyncio.sleep(_LOGIN_FAILURE_DELAY)
+        return _login_page(request, next_page, "That is not this server's API token.", 401)
+    redirect = RedirectResponse(_root(request) + next_page, status_code=303)
+    return _session_cookie(redirect, request, state.zgen_sessions.start(), SESSION_SECONDS)
+
+
+@session.post("/monitoring/logout")
+def logout(request: Request) -> Response:
+    """End the session, clear its cookie and 303 to the login form."""
+    request.app.state.zgen_sessions.end(request.cookies.get(SESSION_COOKIE))
+    redirect = RedirectResponse(f"{_root(request)}/monitoring/login", status_code=303)
+    return _session_cookie(redirect, request, "", 0)
+
+
+@web.get("/monitoring")
 def index() -> HTMLResponse:
     """The web page: the dashboard index."""
     return HTMLResponse(render_dashboard_index(link="monitoring/{name}"))
@@ -389,11 +566,14 @@ def logs(
 
 def _live(request: Request, html: str) -> HTMLResponse:
     """A page with the live script: refreshed in place, time-range picker, alert buttons."""
-    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(request.app.state.zgen_page_token))
+    state = request.app.state
+    logged_in = state.zgen_sessions.valid(request.cookies.get(SESSION_COOKIE))
+    script = _LIVE_SCRIPT.replace("__TOKEN__", json.dumps(state.zgen_page_token))
+    script = script.replace("__LOGGED_IN__", json.dumps(logged_in))
     return HTMLResponse(html.replace("</body>", script + "</body>"))
 
 
-@pages.get("/monitoring/traces")
+@web.get("/monitoring/traces")
 def traces_page(
     request: Request,
     operation: str | None = Query(None, max_length=255),
@@ -407,7 +587,7 @@ def traces_page(
     return _live(request, render_dashboard("traces", window_seconds=window, **options))
 
 
-@pages.get("/monitoring/traces/{trace_id}")
+@web.get("/monitoring/traces/{trace_id}")
 def trace_page(trace_id: str = _TRACE_ID) -> HTMLResponse:
     """The web page: one trace's waterfall and logs."""
     try:
@@ -416,7 +596,7 @@ def trace_page(trace_id: str = _TRACE_ID) -> HTMLResponse:
         raise HTTPException(404, str(exc.args[0])) from None
 
 
-@pages.get("/monitoring/logs")
+@web.get("/monitoring/logs")
 def logs_page(
     request: Request,
     min_level: str | None = Query(None, pattern=_LEVELS),
@@ -430,7 +610,7 @@ def logs_page(
     return _live(request, render_dashboard("logs", window_seconds=window, **options))
 
 
-@pages.get("/monitoring/{name}")
+@web.get("/monitoring/{name}")
 def page(request: Request, name: str = _DASHBOARD, window: float = _WINDOW) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
     return _live(request, _render(name, "html", window, interactive=True))
@@ -456,6 +636,14 @@ _LIVE_SCRIPT = """<script>
   back.style.cssText = "color:#93c5fd;margin-right:12px";
   var bar = document.querySelector("header .meta"); bar.appendChild(document.createTextNode(" · "));
   bar.appendChild(back); bar.appendChild(picker);
+  if (__LOGGED_IN__) {
+    var out = document.createElement("button"); out.id = "logout"; out.textContent = "log out";
+    out.style.marginLeft = "12px";
+    out.addEventListener("click", function () {
+      fetch("../monitoring/logout", {method: "POST"}).then(function (r) { location.href = r.url; });
+    });
+    bar.appendChild(out);
+  }
   function wire() {
     document.querySelectorAll("button[data-action]").forEach(function (b) {
       b.addEventListener("click", function () {

@@ -235,7 +235,9 @@ def make_app(*, token: str | None = None, require_token: bool = False, title: st
             random token of their own, accepted like this one, so that their buttons work: whoever can read
             those pages can also acknowledge and resolve alerts. They never embed this one.
         require_token: protect every endpoint, not only the writes. ``serve`` sets it on non-loopback addresses;
-            a host application serving this app on a reachable address should set it too.
+            a host application serving this app on a reachable address should set it too. A browser opening a
+            page without credentials is then sent to ``/monitoring/login``, where the token buys a session
+            cookie (:data:`SESSION_COOKIE`, in this process's memory, :data:`SESSION_SECONDS` long).
         title: the name in the OpenAPI document.
     """
     import os

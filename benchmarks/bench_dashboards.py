@@ -13,6 +13,7 @@ import math
 import statistics
 import sys
 import time
+import timeit
 
 import zgen_otel
 from zgen_otel.dashboards.dashboard import render_dashboard
@@ -59,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             out = render_dashboard("system", format=fmt, window_seconds=86_400)
             timings[fmt].append(time.perf_counter() - t0)
             sizes[fmt] = len(out)
-    print(f"zgen_otel dashboard benchmark, python {sys.version.split()[0]}")
+    # This VM's speed drifts by up to 2x between runs: a fixed loop timed in the same run says how fast it was.
+    reference = min(timeit.repeat("sum(range(100))", number=100_000, repeat=5)) / 100_000 * 1e6
+    print(f"zgen_otel dashboard benchmark, python {sys.version.split()[0]}; "
+          f"machine reference sum(range(100)) = {reference:.2f} us")  # fmt: skip
     print(f"{len(SERIES)} series x {points:,} points (24 h at 10 s) filled in {fill:.1f} s; "
           f"store: {store.stats()['points']:,} stored points (raw + rolled up)")  # fmt: skip
     for fmt, target in (("html", 100), ("json", 50)):

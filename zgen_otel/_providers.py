@@ -33,7 +33,7 @@ from zgen_otel._export import (
     redact_exporter_logs,
 )
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
-from zgen_otel.config import Settings, redact_url
+from zgen_otel.config import ENDPOINT_KEYS, Settings, redact_url
 from zgen_otel.logs import LogBuffer
 from zgen_otel.reader import LocalStoreExporter
 from zgen_otel.store import MetricStore
@@ -198,7 +198,8 @@ def _secrets(settings: Settings) -> list[str]:
     for signal in ("METRICS", "TRACES", "LOGS"):  # per-signal headers, which the exporters read themselves
         raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_HEADERS", "")
         found += [raw] + [pair.partition("=")[2].strip() for pair in raw.split(",")]
-    for url in (settings.otlp_endpoint, settings.otlp_metrics_endpoint, settings.otlp_traces_endpoint):
+    for key in ENDPOINT_KEYS:
+        url = getattr(settings, key)
         if not url:
             continue
         parts = urlsplit(url)

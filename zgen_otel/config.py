@@ -15,12 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from zgen_otel._util import safe_repr
 
-__all__ = ["ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings", "redact_url"]
+__all__ = ["ENDPOINT_KEYS", "ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings", "redact_url"]
 
 OtlpProtocol = Literal["grpc", "http/protobuf"]
 _PROTOCOLS: tuple[str, ...] = ("grpc", "http/protobuf")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
+# The settings holding an OTLP endpoint URL, whose user info and query must be kept out of reprs and logs.
+ENDPOINT_KEYS = ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint", "otlp_logs_endpoint")
 
 
 class ConfigError(ValueError):
@@ -214,7 +216,7 @@ class Settings:
     def __repr__(self) -> str:
         shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["otlp_headers"] = {key: "<redacted>" for key in self.otlp_headers}
-        for key in ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint", "otlp_logs_endpoint"):
+        for key in ENDPOINT_KEYS:
             if shown[key]:
                 shown[key] = redact_url(shown[key])
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"

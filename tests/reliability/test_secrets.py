@@ -545,6 +545,24 @@ def test_an_otlp_endpoint_with_a_query_token_leaks_nowhere(logs: Logs, monkeypat
     logs.assert_clean("OTLP export to an endpoint holding credentials")
 
 
+def test_an_otlp_logs_endpoint_with_credentials_and_a_query_token_leaks_nowhere(
+    logs: Logs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = closed_port()
+    _otlp_env(monkeypatch, "http/protobuf", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                       f"http://otlp:{OTLP_URL_PASSWORD}@127.0.0.1:{port}/v1/logs?api_key={OTLP_QUERY}")  # fmt: skip
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    logging.getLogger("leak.app").warning("a record for the logs exporter")
+    providers = zgen_otel.get_runtime().providers
+    assert providers is not None
+    providers.force_flush(5_000)
+    status = providers.export_status()["logs"]
+    zgen_otel.shutdown()
+    assert status["failed"] >= 1  # the logs exporter really tried the endpoint and failed
+    logs.assert_clean("OTLP logs export to an endpoint holding credentials")
+
+
 # -- (b) HTTP responses, (c) dashboards, (d) CLI ------------------------------------------------------------
 @pytest.fixture
 def loaded(monkeypatch: pytest.MonkeyPatch, logs: Logs) -> Iterator[AlertManager]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -238,6 +239,21 @@ def test_bad_names_formats_and_windows() -> None:
         render_dashboard("system", window_seconds=-5)
     with pytest.raises(TypeError):
         get_dashboard_manager().register_dashboard("system")  # type: ignore[arg-type]
+
+
+def test_traces_and_logs_take_a_window_longer_than_the_epoch() -> None:
+    """A window reaching before 1970 starts at the epoch, as on every other dashboard (no ``since < 0`` error)."""
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+
+    @track("agent.ancient")
+    def call() -> None:
+        logging.getLogger("agent.ancient").warning("still here")
+
+    call()
+    for name, key in (("traces", "traces"), ("logs", "logs")):
+        doc = json.loads(render_dashboard(name, format="json", window_seconds=1e10))
+        assert doc["time_range"]["start"] == 0.0 and doc[key], name
+        assert "<!DOCTYPE html>" in render_dashboard(name, window_seconds=1e10)
 
 
 def test_every_user_string_is_escaped(browser: Any) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from zgen_otel import _runtime
 from zgen_otel._tracker import nearest_rank
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _window
 from zgen_otel.llm import SCOPE as LLM_SCOPE
 from zgen_otel.store import MetricStore, Series
 
@@ -29,11 +29,6 @@ __all__ = [
 ]
 
 Label = Callable[[Series], str]
-
-
-def _window(window_seconds: float) -> tuple[float, float]:
-    end = time.time()
-    return max(end - window_seconds, 0.0), end  # nothing is older than the epoch (window_seconds=1e300)
 
 
 def _stats(values: list[float]) -> dict[str, float | None]:
@@ -265,7 +260,7 @@ class AlertsDashboard(Dashboard):
             [a.severity.label, a.name, a.description, a.status.value, fmt(a.starts_at), a.value, _labels(a.labels)]
             for a in active
         ]
-        history = manager.get_alert_history(since=time.time() - window_seconds, limit=history_limit)
+        history = manager.get_alert_history(since=_window(window_seconds)[0], limit=history_limit)
         history_rows = [[a.severity.label, a.name, a.status.value, fmt(a.starts_at), fmt(a.ends_at),
                          a.acknowledged_by] for a in history]  # fmt: skip
         rules = manager.list_rules()

@@ -36,6 +36,12 @@ DEFAULT_WINDOW = 3600.0
 FORMATS = ("html", "json")
 
 
+def _window(window_seconds: float) -> tuple[float, float]:
+    """``(start, end)`` of the last ``window_seconds``; nothing is older than the epoch (window_seconds=1e300)."""
+    end = time.time()
+    return max(end - window_seconds, 0.0), end
+
+
 def _load_template(name: str) -> str:
     return resources.files("zgen_otel.dashboards").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
@@ -88,14 +94,13 @@ class Dashboard:
         data = _call(self.get_data, options)
         if not isinstance(data, dict):
             raise TypeError(f"{type(self).__name__}.get_data() must return a dict; got {type(data).__name__}")
-        now = time.time()
+        start, now = _window(window)
         doc: dict[str, Any] = {
             "name": self.name,
             "title": self.title,
             "description": self.description,
             "generated_at": _iso(now),
-            # a window longer than the epoch (window_seconds=1e300) starts at the epoch: nothing is older
-            "time_range": {"start": max(now - window, 0.0), "end": now, "window_seconds": window},
+            "time_range": {"start": start, "end": now, "window_seconds": window},
             "panels": [],
         }
         doc.update(data)

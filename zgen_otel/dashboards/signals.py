@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _env
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _env, _window
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
 from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
 
@@ -52,11 +52,8 @@ class TracesDashboard(Dashboard):
         limit: int = 200,
     ) -> dict[str, Any]:
         """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``."""
-        import time
-
-        traces = get_recent_traces(
-            operation, status, min_duration, since=time.time() - window_seconds, limit=limit, order=order
-        )
+        since, _ = _window(window_seconds)
+        traces = get_recent_traces(operation, status, min_duration, since=since, limit=limit, order=order)
         filters = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
         return {"traces": traces, "filters": filters, "buffer": span_buffer_stats()}
 
@@ -82,9 +79,8 @@ class LogsDashboard(Dashboard):
         limit: int = 500,
     ) -> dict[str, Any]:
         """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``."""
-        import time
-
-        logs = get_recent_logs(min_level, logger, contains, trace_id, since=time.time() - window_seconds, limit=limit)
+        since, _ = _window(window_seconds)
+        logs = get_recent_logs(min_level, logger, contains, trace_id, since=since, limit=limit)
         filters = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
         return {"logs": logs, "filters": filters, "buffer": log_buffer_stats()}
 

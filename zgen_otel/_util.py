@@ -17,8 +17,12 @@ __all__ = [
     "MAX_WINDOW",
     "RateLimitedLogger",
     "check_attributes",
+    "check_count",
+    "check_limit",
     "check_number",
+    "check_text",
     "finite_float",
+    "non_negative_seconds",
     "positive_seconds",
     "safe_repr",
 ]
@@ -94,6 +98,27 @@ def check_number(what: str, value: object, *, minimum: float = 0.0) -> float | N
     return number
 
 
+def check_text(what: str, value: object) -> str | None:
+    """A filter's text: ``value`` when a str or None; ``TypeError`` naming ``what`` otherwise."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None; got {safe_repr(value)}")
+    return value
+
+
+def check_limit(limit: object, maximum: int) -> int:
+    """A query's ``limit``: a whole number from 1 to ``maximum`` (bools refused); ``ValueError`` otherwise."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
+        raise ValueError(f"limit must be a whole number from 1 to {maximum}; got {safe_repr(limit)}")
+    return limit
+
+
+def check_count(name: str, value: object, *, minimum: int) -> int:
+    """A whole number >= ``minimum`` (bools refused); ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}; got {safe_repr(value)}")
+    return value
+
+
 def positive_seconds(name: str, value: object) -> float:
     """``value`` as a finite number of seconds > 0 (bools refused); ``ValueError`` naming ``name`` otherwise."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -101,6 +126,15 @@ def positive_seconds(name: str, value: object) -> float:
         if seconds is not None and seconds > 0:
             return seconds
     raise ValueError(f"{name} must be a finite number of seconds > 0; got {safe_repr(value)}")
+
+
+def non_negative_seconds(name: str, value: object) -> float:
+    """``value`` as a finite number of seconds >= 0 (bools refused; ``-0.0`` gives 0.0); ``ValueError`` otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = finite_float(value)
+        if seconds is not None and seconds >= 0:
+            return 0.0 if seconds == 0 else seconds  # -0.0 becomes 0.0
+    raise ValueError(f"{name} must be a finite number of seconds >= 0; got {safe_repr(value)}")
 
 
 def check_attributes(attributes: object) -> dict[str, str | bool | int | float]:

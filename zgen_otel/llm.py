@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _runtime
 from zgen_otel._fork import fork_safe_lock
-from zgen_otel._util import INT64_MAX, finite_float, safe_repr
+from zgen_otel._util import INT64_MAX, finite_float, non_negative_seconds, safe_repr
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -233,8 +233,8 @@ def record_llm_usage(
     _check_text("response_model", response_model)
     _check_text("error_type", error_type)
     tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
-    if duration is not None and not _non_negative(duration):
-        raise ValueError(f"duration must be a finite number of seconds >= 0; got {safe_repr(duration)}")
+    if duration is not None:
+        non_negative_seconds("duration", duration)
     cost = None
     if _prices is not None and (tin is not None or tout is not None):  # no token counts: no cost (not 0)
         # priced by the response model when the table knows it, else the requested one

@@ -25,7 +25,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from zgen_otel import _runtime
 from zgen_otel._records import clip, clip_attributes, hex_id
-from zgen_otel._util import check_number
+from zgen_otel._util import check_limit, check_number, check_text
 
 __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 
@@ -102,12 +102,6 @@ def _buffer() -> LogBuffer | None:
     return buffer
 
 
-def _check_text(what: str, value: object) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{what} must be a str or None; got {value!r}")
-    return value
-
-
 def _level_floor(min_level: object) -> int:
     """The lowest level number a ``min_level`` filter lets through."""
     if min_level is None:
@@ -148,11 +142,10 @@ def get_recent_logs(
         TypeError, ValueError: a filter of the wrong type or out of range, named in the message.
     """
     floor = _level_floor(min_level)
-    name, text = _check_text("logger", logger), _check_text("contains", contains)
-    trace = _check_text("trace_id", trace_id)
+    name, text = check_text("logger", logger), check_text("contains", contains)
+    trace = check_text("trace_id", trace_id)
     lo, hi = check_number("since", since, minimum=-math.inf), check_number("until", until, minimum=-math.inf)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}; got {limit!r}")
+    check_limit(limit, MAX_LIMIT)
     buffer = _buffer()
     if buffer is None:
         return []

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from zgen_otel import _runtime
 from zgen_otel._records import clip_attributes, hex_id
-from zgen_otel._util import check_number
+from zgen_otel._util import check_limit, check_number, check_text
 
 __all__ = ["STATUSES", "SpanBuffer", "get_recent_traces", "get_trace", "span_buffer_stats"]
 
@@ -161,14 +161,12 @@ def get_recent_traces(
     Raises:
         TypeError, ValueError: a filter of the wrong type or out of range, named in the message.
     """
-    if operation is not None and not isinstance(operation, str):
-        raise TypeError(f"operation must be a str or None; got {operation!r}")
+    check_text("operation", operation)
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)} or None; got {status!r}")
     if order not in ("recent", "slowest"):
         raise ValueError(f"order must be 'recent' or 'slowest'; got {order!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}; got {limit!r}")
+    check_limit(limit, MAX_LIMIT)
     shortest = check_number("min_duration", min_duration)
     lo, hi = check_number("since", since), check_number("until", until)
     buffer = _buffer()

@@ -22,9 +22,9 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel._fork import abandon
-from zgen_otel._util import RateLimitedLogger, positive_seconds, safe_repr
+from zgen_otel._util import RateLimitedLogger, check_count, check_text, positive_seconds, safe_repr
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
-from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier, check_count
+from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
 from zgen_otel.alerting.rules import (
     CustomRule,
     MetricRule,
@@ -562,8 +562,7 @@ class AlertManager:
         if not isinstance(description, str):
             raise TypeError(f"description must be a str; got {safe_repr(description)}")
         level = AlertSeverity.parse(severity)
-        if category is not None and not isinstance(category, str):
-            raise TypeError(f"category must be a str or None; got {safe_repr(category)}")
+        check_text("category", category)
         if details is not None:
             if not isinstance(details, Mapping):
                 raise TypeError(f"details must be a mapping or None; got {safe_repr(details)}")
@@ -637,9 +636,8 @@ class AlertManager:
         Raises:
             KeyError: unknown id. ValueError: the alert is already resolved.
         """
-        for what, value in (("by", by), ("note", note)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{what} must be a str or None; got {safe_repr(value)}")
+        check_text("by", by)
+        check_text("note", note)
         with self._lock:
             alert = self.get_alert(alert_id)
             if not alert.active:

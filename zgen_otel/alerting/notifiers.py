@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from zgen_otel._util import positive_seconds, safe_repr
+from zgen_otel._util import check_count, non_negative_seconds
 from zgen_otel.alerting.model import Alert, AlertSeverity
 
 __all__ = [
@@ -61,25 +61,6 @@ class Notification:
         """The alert's labels (``alertname``, ``severity``, ``category`` and the user's)."""
         labels: dict[str, str] = self.alert["labels"]
         return labels
-
-
-def check_seconds(name: str, value: object, *, zero: bool = False) -> float:
-    """A finite number of seconds > 0 (or >= 0 with ``zero=True``); ``ValueError`` naming ``name`` otherwise."""
-    if zero and value == 0 and not isinstance(value, bool) and isinstance(value, (int, float)):
-        return 0.0
-    try:
-        return positive_seconds(name, value)
-    except ValueError:
-        if zero:
-            raise ValueError(f"{name} must be a finite number of seconds >= 0; got {safe_repr(value)}") from None
-        raise
-
-
-def check_count(name: str, value: object, *, minimum: int) -> int:
-    """A whole number >= ``minimum`` (bools refused); ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}; got {safe_repr(value)}")
-    return value
 
 
 def redact(url: str) -> str:
@@ -442,10 +423,10 @@ class Dispatcher:
         Raises:
             ValueError: a value out of range (nothing is changed then), naming it and what is allowed.
         """
-        wait = self.group_wait if group_wait is None else check_seconds("group_wait", group_wait, zero=True)
+        wait = self.group_wait if group_wait is None else non_negative_seconds("group_wait", group_wait)
         size = self.max_queue if max_queue is None else check_count("max_queue", max_queue, minimum=1)
         retries = self.max_retries if max_retries is None else check_count("max_retries", max_retries, minimum=0)
-        delay = self.backoff if backoff is None else check_seconds("backoff", backoff, zero=True)
+        delay = self.backoff if backoff is None else non_negative_seconds("backoff", backoff)
         self.group_wait, self.max_queue, self.max_retries, self.backoff = wait, size, retries, delay
         with self._start_lock:
             for worker in [w for w in (self._grouper,) if w is not None] + list(self._workers.values()):

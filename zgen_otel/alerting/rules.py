@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from zgen_otel._util import MAX_WINDOW, check_attributes, finite_float, safe_repr
+from zgen_otel._util import MAX_WINDOW, check_attributes, check_text, finite_float, safe_repr
 from zgen_otel.alerting.model import AlertSeverity
 
 __all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "check_url", "str_map", "validate_name"]
@@ -124,8 +124,7 @@ class _RuleBase:
         if not isinstance(self.description, str):
             raise TypeError(f"description must be a str; got {safe_repr(self.description)}")
         self.severity = AlertSeverity.parse(self.severity)
-        if self.category is not None and not isinstance(self.category, str):
-            raise TypeError(f"category must be a str or None; got {safe_repr(self.category)}")
+        check_text("category", self.category)
         self.duration = _number("duration", self.duration, minimum=0)
         self.keep_firing_for = _number("keep_firing_for", self.keep_firing_for, minimum=0)
         self.labels = str_map("labels", self.labels)

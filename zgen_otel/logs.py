@@ -25,7 +25,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from zgen_otel import _runtime
 from zgen_otel._records import clip, clip_attributes, hex_id
-from zgen_otel._util import check_limit, check_number, check_text
+from zgen_otel._util import check_limit, check_number, check_text, safe_repr
 
 __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 
@@ -108,11 +108,11 @@ def _level_floor(min_level: object) -> int:
         return 0
     if isinstance(min_level, str):
         if min_level.upper() not in LEVELS:
-            raise ValueError(f"min_level must be one of {', '.join(LEVELS)}; got {min_level!r}")
+            raise ValueError(f"min_level must be one of {', '.join(LEVELS)}; got {safe_repr(min_level)}")
         return LEVELS[min_level.upper()]
     if isinstance(min_level, int) and not isinstance(min_level, bool):
         return min_level
-    raise TypeError(f"min_level must be a level name, a logging level number or None; got {min_level!r}")
+    raise TypeError(f"min_level must be a level name, a logging level number or None; got {safe_repr(min_level)}")
 
 
 def get_recent_logs(

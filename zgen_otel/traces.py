@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from zgen_otel import _runtime
 from zgen_otel._records import clip_attributes, hex_id
-from zgen_otel._util import check_limit, check_number, check_text
+from zgen_otel._util import check_limit, check_number, check_text, safe_repr
 
 __all__ = ["STATUSES", "SpanBuffer", "get_recent_traces", "get_trace", "span_buffer_stats"]
 
@@ -163,9 +163,9 @@ def get_recent_traces(
     """
     check_text("operation", operation)
     if status is not None and status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)} or None; got {status!r}")
+        raise ValueError(f"status must be one of {', '.join(STATUSES)} or None; got {safe_repr(status)}")
     if order not in ("recent", "slowest"):
-        raise ValueError(f"order must be 'recent' or 'slowest'; got {order!r}")
+        raise ValueError(f"order must be 'recent' or 'slowest'; got {safe_repr(order)}")
     check_limit(limit, MAX_LIMIT)
     shortest = check_number("min_duration", min_duration)
     lo, hi = check_number("since", since), check_number("until", until)
@@ -200,7 +200,7 @@ def get_trace(trace_id: str) -> dict[str, Any] | None:
         ValueError: ``trace_id`` is not 32 hex digits.
     """
     if not isinstance(trace_id, str) or len(trace_id) != 32 or any(c not in "0123456789abcdefABCDEF" for c in trace_id):
-        raise ValueError(f"trace_id must be 32 hex digits; got {trace_id!r}")
+        raise ValueError(f"trace_id must be 32 hex digits; got {safe_repr(trace_id)}")
     trace_id = trace_id.lower()
     buffer = _buffer()
     spans = buffer.traces().get(trace_id) if buffer is not None else None

@@ -36,6 +36,7 @@ __all__ = [
     "SeriesInfo",
     "WindowStats",
     "attributes_key",
+    "series_sort_key",
 ]
 
 _log = logging.getLogger(__name__)
@@ -410,6 +411,11 @@ class Series:
         )
 
 
+def series_sort_key(s: Series) -> tuple[str, str]:
+    """The order of series: by name, then by the text of their attributes (values of mixed types do not compare)."""
+    return s.name, repr(s.key)
+
+
 class MetricStore:
     """Bounded in-memory time series keyed by metric name and attributes.
 
@@ -650,7 +656,7 @@ class MetricStore:
         """One :class:`SeriesInfo` per series (of ``name`` only, when given), sorted by name."""
         out = []
         chosen = self.all_series() if name is None else self.series(name)
-        for s in sorted(chosen, key=lambda s: (s.name, repr(s.key))):  # values of mixed types do not compare
+        for s in sorted(chosen, key=series_sort_key):
             latest = s.latest()
             out.append(
                 SeriesInfo(

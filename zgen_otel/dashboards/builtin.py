@@ -17,7 +17,7 @@ from zgen_otel._tracker import nearest_rank
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _window
 from zgen_otel.llm import SCOPE as LLM_SCOPE
-from zgen_otel.store import MetricStore, Series
+from zgen_otel.store import MetricStore, Series, series_sort_key
 
 __all__ = [
     "AlertsDashboard",
@@ -37,18 +37,13 @@ def _stats(values: list[float]) -> dict[str, float | None]:
     return {"latest": values[-1], "avg": mean(values), "min": min(values), "max": max(values)}
 
 
-def _series_order(s: Series) -> tuple[Any, ...]:
-    """A sort key for series: attribute values of different types (1 and "a") do not compare, their text does."""
-    return tuple((k, type(v).__name__, str(v)) for k, v in s.key)
-
-
 def series_entries(
     store: MetricStore, metrics: Iterable[tuple[str, Label]], start: float, end: float
 ) -> list[dict[str, Any]]:
     """One chart series per stored series of each metric: label, attributes, points (downsampled), stats."""
     entries = []
     for name, label in metrics:
-        for s in sorted(store.series(name), key=_series_order):
+        for s in sorted(store.series(name), key=series_sort_key):
             points, stats = s.summary(start, end, MAX_POINTS)
             if points and stats is not None:
                 entries.append(
@@ -303,7 +298,7 @@ class MetricsDashboard(Dashboard):
         start, end = _window(window_seconds)
         groups: dict[str, list[list[Any]]] = defaultdict(list)
         chosen = [s for s in rt.store.all_series() if s.name in names]
-        for s in sorted(chosen, key=lambda s: (s.name, _series_order(s))):
+        for s in sorted(chosen, key=series_sort_key):
             points = [(p.timestamp, p.value) for p in s.points(start, end)]
             st = _stats([v for _, v in points])
             attrs = _labels({k: str(v) for k, v in s.attributes.items()})

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
@@ -207,48 +206,38 @@ class _Guarded:
         return result
 
 
-class GuardedSpanExporter(_Guarded, SpanExporter):
+class _GuardedBatch(_Guarded):
+    """A span or log exporter wrapper: both export a sequence and answer with their class's result enum."""
+
+    _SUCCESS: Any
+    _FAILURE: Any
+
+    def __init__(self, make: Callable[[], Any], health: ExportHealth) -> None:
+        self._connect(make, health)
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        """Send the batch unless the collector is known to be down (then drop and count it)."""
+        return self._send(len(batch), lambda: self.inner.export(batch), self._SUCCESS, self._FAILURE)
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+class GuardedSpanExporter(_GuardedBatch, SpanExporter):
     """An OTLP span exporter behind a circuit breaker, with counters in :attr:`health`."""
 
-    def __init__(self, make: Callable[[], SpanExporter], health: ExportHealth) -> None:
-        self._connect(make, health)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send the batch unless the collector is known to be down (then drop and count it)."""
-        result: SpanExportResult = self._send(
-            len(spans), lambda: self.inner.export(spans), SpanExportResult.SUCCESS, SpanExportResult.FAILURE
-        )
-        return result
-
-    def shutdown(self) -> None:
-        """Shut the wrapped exporter down."""
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Flush the wrapped exporter."""
-        return bool(self.inner.force_flush(timeout_millis))
+    _SUCCESS, _FAILURE = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 
 
-class GuardedLogExporter(_Guarded, LogRecordExporter):
+class GuardedLogExporter(_GuardedBatch, LogRecordExporter):
     """An OTLP log exporter behind a circuit breaker, with counters in :attr:`health`."""
 
-    def __init__(self, make: Callable[[], LogRecordExporter], health: ExportHealth) -> None:
-        self._connect(make, health)
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Send the batch unless the collector is known to be down (then drop and count it)."""
-        result: LogRecordExportResult = self._send(
-            len(batch), lambda: self.inner.export(batch), LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
-        )
-        return result
-
-    def shutdown(self) -> None:
-        """Shut the wrapped exporter down."""
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Flush the wrapped exporter."""
-        return bool(self.inner.force_flush(timeout_millis))
+    _SUCCESS, _FAILURE = LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
 
 
 class GuardedMetricExporter(_Guarded, MetricExporter):

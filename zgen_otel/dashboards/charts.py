@@ -127,15 +127,15 @@ def timeseries_svg(
     span = max(end - start, 1e-9)
     plot_w, plot_h = _W - _LEFT - _RIGHT, height - _TOP - _BOTTOM
 
-    def x(ts: float) -> float:
-        return _LEFT + (ts - start) / span * plot_w
-
-    def y(v: float) -> float:
-        return _TOP + (1 - _fraction(v, lo, hi)) * plot_h
-
-    # x() and y() inlined for the polylines, a thousand points per series: the same arithmetic, no calls
+    # halves, as in _fraction: hi - lo may pass the float range
     kx, bottom, lo2 = plot_w / span, _TOP + plot_h, lo / 2
     half = hi / 2 - lo2
+
+    def x(ts: float) -> float:
+        return _LEFT + (ts - start) * kx
+
+    def y(v: float) -> float:
+        return bottom - ((v / 2 - lo2) / half * plot_h if half else 0.0)
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {_W} {height}" role="img" aria-label="{escape(title)}" '
@@ -153,7 +153,7 @@ def timeseries_svg(
     hover: list[dict[str, Any]] = []
     for i, s in enumerate(drawn):
         colour = PALETTE[i % len(PALETTE)]
-        coords = " ".join(
+        coords = " ".join(  # x() and y() inlined, a thousand points per series: the same arithmetic, no calls
             f"{_LEFT + (ts - start) * kx:.1f},{bottom - ((v / 2 - lo2) / half * plot_h if half else 0.0):.1f}"
             for ts, v in s.points
         )

@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -47,6 +47,8 @@ _global_meter: GlobalMeterProvider | None = None
 _global_tracer: GlobalTracerProvider | None = None
 
 Signal = Literal["metrics", "traces", "logs"]
+GuardedExporter = GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter
+_G = TypeVar("_G", GuardedMetricExporter, GuardedSpanExporter, GuardedLogExporter)
 EXPORT_TIMEOUT = 4.0  # seconds an OTLP export may take, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT says
 
 
@@ -60,8 +62,7 @@ class Providers:
     export_targets: dict[str, str] = field(default_factory=dict)
     installed_globals: bool = False
     prometheus_registry: Any = None
-    export_health: dict[str, ExportHealth] = field(default_factory=dict)
-    exporters: list[GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter] = field(default_factory=list)
+    exporters: list[GuardedExporter] = field(default_factory=list)
     logger_provider: LoggerProvider | None = None
     span_buffer: SpanBuffer | None = None
     log_buffer: LogBuffer | None = None
@@ -93,7 +94,7 @@ class Providers:
 
     def export_status(self) -> dict[str, dict[str, Any]]:
         """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
-        return {signal: health.snapshot() for signal, health in self.export_health.items()}
+        return {exporter.health.signal: exporter.health.snapshot() for exporter in self.exporters}
 
     def collect(self, timeout_millis: float = 10_000) -> bool:
         """Run a collection now: every instrument's points reach the local store before this returns."""
@@ -240,14 +241,21 @@ def build_providers(
     readers: list[MetricReader] = [local, *extra_metric_readers]
     redact_exporter_logs(_secrets(settings))
     targets: dict[str, str] = {}
-    health: dict[str, ExportHealth] = {}
-    guarded: list[GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter] = []
-    metric_exporter = _exporter(settings, "metrics")
-    if metric_exporter is not None:
-        targets["metrics"] = metric_exporter[1]
-        health["metrics"] = ExportHealth("metrics", metric_exporter[1])
-        metric_out = GuardedMetricExporter(metric_exporter[0], health["metrics"])
-        guarded.append(metric_out)
+    guarded: list[GuardedExporter] = []
+
+    def otlp(signal: Signal, guard: Callable[[Callable[[], Any], ExportHealth], _G]) -> _G | None:
+        """The guarded OTLP exporter of ``signal``, recorded in ``targets`` and ``guarded``; None if unset."""
+        found = _exporter(settings, signal)
+        if found is None:
+            return None
+        make, target = found
+        targets[signal] = target
+        exporter = guard(make, ExportHealth(signal, target))
+        guarded.append(exporter)
+        return exporter
+
+    metric_out = otlp("metrics", GuardedMetricExporter)
+    if metric_out is not None:
         readers.append(
             PeriodicExportingMetricReader(metric_out, export_interval_millis=settings.export_interval * 1000)
         )
@@ -263,12 +271,8 @@ def build_providers(
 
     span_buffer = SpanBuffer(settings.max_spans, settings.max_value_length) if settings.max_spans else None
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False, active_span_processor=span_buffer)
-    span_exporter = _exporter(settings, "traces")
-    if span_exporter is not None:
-        targets["traces"] = span_exporter[1]
-        health["traces"] = ExportHealth("traces", span_exporter[1])
-        span_out = GuardedSpanExporter(span_exporter[0], health["traces"])
-        guarded.append(span_out)
+    span_out = otlp("traces", GuardedSpanExporter)
+    if span_out is not None:
         tracer_provider.add_span_processor(CountingBatchSpanProcessor(span_out))
     for processor in extra_span_processors:
         tracer_provider.add_span_processor(processor)
@@ -277,17 +281,13 @@ def build_providers(
     log_buffer = LogBuffer(settings.max_logs, settings.max_value_length) if settings.max_logs else None
     if log_buffer is not None:
         logger_provider.add_log_record_processor(log_buffer)
-    log_exporter = _exporter(settings, "logs")
-    if log_exporter is not None:
-        targets["logs"] = log_exporter[1]
-        health["logs"] = ExportHealth("logs", log_exporter[1])
-        log_out = GuardedLogExporter(log_exporter[0], health["logs"])
-        guarded.append(log_out)
+    log_out = otlp("logs", GuardedLogExporter)
+    if log_out is not None:
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_out))
 
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
     return Providers(
-        meter_provider, tracer_provider, local, targets, installed, registry, health, guarded,
+        meter_provider, tracer_provider, local, targets, installed, registry, guarded,
         logger_provider, span_buffer, log_buffer,
     )  # fmt: skip
 

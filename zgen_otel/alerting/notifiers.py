@@ -27,6 +27,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import check_count, non_negative_seconds
 from zgen_otel.alerting.model import Alert, AlertSeverity
 
@@ -339,7 +340,7 @@ class _Stats:
     dropped: int = 0
     retries: int = 0
     failures: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    lock: threading.Lock = field(default_factory=fork_safe_lock, repr=False)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as a JSON-ready dict."""
@@ -407,7 +408,7 @@ class Dispatcher:
         self.stats = _Stats()
         self._grouper: _Worker | None = None
         self._workers: dict[int, _Worker] = {}
-        self._start_lock = threading.Lock()
+        self._start_lock = fork_safe_lock()
         self.configure(group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff)
 
     def configure(
@@ -433,11 +434,12 @@ class Dispatcher:
                 worker.queue.maxsize = size
 
     def after_fork_in_child(self) -> None:
-        """Forget the parent's workers (their threads do not exist here); new ones start on the next submit."""
+        """Forget the parent's workers (their threads do not exist here); new ones start on the next submit.
+
+        The locks are fork-safe: already fresh here, whoever held them at the fork.
+        """
         self._grouper = None
         self._workers = {}
-        self._start_lock = threading.Lock()
-        self.stats.lock = threading.Lock()
 
     def submit(self, notification: Notification) -> None:
         """Queue a notification; never blocks (drops and counts when the queue is full)."""

@@ -256,8 +256,7 @@ class EmailNotifier(Notifier):
         self.host, self.port, self.sender, self.recipients = host, port, sender, list(recipients)
         self._username, self._password = username, password
         self.starttls, self.timeout = starttls, timeout
-        # Verify the server (certificate and host name) before the password goes over the wire.
-        self._tls_context = tls_context or ssl.create_default_context()
+        self._tls_context = tls_context  # the system's CAs are loaded on the first STARTTLS without one
 
     def message(self, notifications: Sequence[Notification]) -> EmailMessage:
         """The e-mail for a batch."""
@@ -280,6 +279,9 @@ class EmailNotifier(Notifier):
         """Send the batch's e-mail."""
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
+                # Verify the server (certificate and host name) before the password goes over the wire.
+                if self._tls_context is None:
+                    self._tls_context = ssl.create_default_context()
                 smtp.starttls(context=self._tls_context)
             if self._username is not None:
                 smtp.login(self._username, self._password or "")

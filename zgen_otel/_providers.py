@@ -58,12 +58,12 @@ class Providers:
 
     meter_provider: MeterProvider
     tracer_provider: TracerProvider
+    logger_provider: LoggerProvider
     local_reader: PeriodicExportingMetricReader
     export_targets: dict[str, str] = field(default_factory=dict)
     installed_globals: bool = False
     prometheus_registry: Any = None
     exporters: list[GuardedExporter] = field(default_factory=list)
-    logger_provider: LoggerProvider | None = None
     span_buffer: SpanBuffer | None = None
     log_buffer: LogBuffer | None = None
 
@@ -104,17 +104,14 @@ class Providers:
         """Collect locally and push everything pending to the OTLP exporters."""
         self.meter_provider.force_flush(timeout_millis)
         self.tracer_provider.force_flush(int(timeout_millis))
-        if self.logger_provider is not None:
-            self.logger_provider.force_flush(int(timeout_millis))
+        self.logger_provider.force_flush(int(timeout_millis))
 
     def shutdown(self) -> None:
         """Flush and stop readers, processors and exporters.
 
-        Both providers shut down at once, so a dead collector costs one export timeout, not one per signal.
+        The providers shut down at once, so a dead collector costs one export timeout, not one per signal.
         """
-        providers: list[Any] = [self.meter_provider, self.tracer_provider]
-        if self.logger_provider is not None:
-            providers.append(self.logger_provider)
+        providers: list[Any] = [self.meter_provider, self.tracer_provider, self.logger_provider]
         threads = [threading.Thread(target=p.shutdown, daemon=True) for p in providers]
         for t in threads:
             t.start()
@@ -287,8 +284,8 @@ def build_providers(
 
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
     return Providers(
-        meter_provider, tracer_provider, local, targets, installed, registry, guarded,
-        logger_provider, span_buffer, log_buffer,
+        meter_provider, tracer_provider, logger_provider, local, targets, installed, registry, guarded,
+        span_buffer, log_buffer,
     )  # fmt: skip
 
 

@@ -189,6 +189,9 @@ class PerformanceTracker:
         self._meter = meter
         self._genai: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._start_worker()
+
+    def _start_worker(self) -> None:
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
         self._worker.start()
@@ -259,9 +262,7 @@ class PerformanceTracker:
         self._lock.release()
         if child:
             self.queue.clear()  # the parent exports these; the child would export them a second time
-            self._stop = threading.Event()
-            self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
-            self._worker.start()
+            self._start_worker()
 
     def shutdown(self) -> None:
         """Stop the worker and process what is queued."""

@@ -115,6 +115,7 @@ def _summary(trace_id: str, spans: list[ReadableSpan]) -> dict[str, Any]:
     root = min(roots or spans, key=lambda s: s.start_time or 0)
     start = min(s.start_time or 0 for s in spans) / 1e9
     end = max(s.end_time or 0 for s in spans) / 1e9
+    errors = sum(1 for s in spans if s.status.status_code is StatusCode.ERROR)
     return {
         "trace_id": trace_id,
         "name": root.name,
@@ -122,8 +123,8 @@ def _summary(trace_id: str, spans: list[ReadableSpan]) -> dict[str, Any]:
         "end": end,
         "duration_ms": (end - start) * 1000,
         "span_count": len(spans),
-        "error_count": sum(1 for s in spans if s.status.status_code is StatusCode.ERROR),
-        "status": "error" if any(s.status.status_code is StatusCode.ERROR for s in spans) else "ok",
+        "error_count": errors,
+        "status": "error" if errors else "ok",
         "complete": root.parent is None,
         "operations": sorted({s.name for s in spans}),
     }

@@ -432,8 +432,13 @@ class Dispatcher:
         delay = self.backoff if backoff is None else non_negative_seconds("backoff", backoff)
         self.group_wait, self.max_queue, self.max_retries, self.backoff = wait, size, retries, delay
         with self._start_lock:
-            for worker in [w for w in (self._grouper,) if w is not None] + list(self._workers.values()):
+            for worker in self._all_workers():
                 worker.queue.maxsize = size
+
+    def _all_workers(self) -> list[_Worker]:
+        """The grouper (once started) and each channel's worker."""
+        grouper = [] if self._grouper is None else [self._grouper]
+        return grouper + list(self._workers.values())
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's workers (their threads do not exist here); new ones start on the next submit.
@@ -516,9 +521,8 @@ class Dispatcher:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far was delivered or dropped; True unless the timeout passed."""
         deadline = time.monotonic() + timeout
-        workers = [w for w in (self._grouper,) if w is not None]
         while time.monotonic() < deadline:
-            busy = [w for w in [*workers, *self._workers.values()] if w.queue.unfinished_tasks]
+            busy = [w for w in self._all_workers() if w.queue.unfinished_tasks]
             if not busy:
                 return True
             time.sleep(0.01)

@@ -89,8 +89,10 @@ def check_url(what: str, value: object) -> str:
     """An empty str or an absolute http(s) URL (a link Alertmanager accepts); ``ValueError``/``TypeError`` otherwise."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str; got {safe_repr(value)}")
-    if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
-        raise ValueError(f"{what} must be an absolute http:// or https:// URL or ''; got {safe_repr(value)}")
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{what} must be an absolute http:// or https:// URL or ''; got {safe_repr(value)}")
     return value
 
 

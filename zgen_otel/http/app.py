@@ -35,7 +35,7 @@ from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import _env, get_dashboard_manager, render_dashboard, render_dashboard_index
 from zgen_otel.dashboards.signals import render_trace
-from zgen_otel.logs import get_recent_logs, log_buffer_stats
+from zgen_otel.logs import LEVELS, get_recent_logs, log_buffer_stats
 from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
 
 __all__ = ["CSP", "MAX_BODY", "SESSION_COOKIE", "SESSION_SECONDS", "make_app"]
@@ -446,7 +446,7 @@ def performance(window: float | None = Query(None, gt=0, le=366 * 86_400)) -> di
 def openapi_document(request: Request) -> dict[str, Any]:
     """The OpenAPI document of the API; under a mount prefix its ``servers`` name that prefix."""
     document: dict[str, Any] = dict(request.app.openapi())
-    root = request.scope.get("root_path", "").rstrip("/")
+    root = _root(request)
     if root:
         document["servers"] = [{"url": root}, *document.get("servers", [])]
     return document
@@ -525,19 +525,30 @@ def index() -> HTMLResponse:
     return HTMLResponse(render_dashboard_index(link="monitoring/{name}"))
 
 
-_TRACE_ID = Path(..., pattern="^[0-9a-fA-F]{32}$")
-_LEVELS = "^(DEBUG|INFO|WARNING|ERROR|CRITICAL|debug|info|warning|error|critical)$"
+_TRACE_ID_PATTERN = "^[0-9a-fA-F]{32}$"
+_TRACE_ID = Path(..., pattern=_TRACE_ID_PATTERN)
+_LEVELS = f"^({'|'.join([*LEVELS, *(level.lower() for level in LEVELS)])})$"  # the level names, in either case
+# The filters shared by each API endpoint and its page. FastAPI sets a Query's alias to the parameter's
+# name: a constant serves parameters of one name only.
+_OPERATION = Query(None, max_length=255)
+_STATUS = Query(None, pattern="^(ok|error)$")
+_MIN_DURATION = Query(None, ge=0, le=366 * 86_400, description="seconds")
+_ORDER = Query("recent", pattern="^(recent|slowest)$")
+_MIN_LEVEL = Query(None, pattern=_LEVELS)
+_LOGGER = Query(None, max_length=255)
+_CONTAINS = Query(None, max_length=255)
+_TRACE_FILTER = Query(None, pattern=_TRACE_ID_PATTERN)
 
 
 @api.get("/traces", summary="Recent traces in the span buffer")
 def traces(
-    operation: str | None = Query(None, max_length=255),
-    status: str | None = Query(None, pattern="^(ok|error)$"),
-    min_duration: float | None = Query(None, ge=0, le=366 * 86_400, description="seconds"),
+    operation: str | None = _OPERATION,
+    status: str | None = _STATUS,
+    min_duration: float | None = _MIN_DURATION,
     since: float | None = Query(None, ge=0),
     until: float | None = Query(None, ge=0),
     limit: int = Query(50, ge=1, le=1000),
-    order: str = Query("recent", pattern="^(recent|slowest)$"),
+    order: str = _ORDER,
 ) -> list[dict[str, Any]]:
     """Trace summaries (root name, start, duration, span and error counts), newest or slowest first."""
     return get_recent_traces(operation, status, min_duration, since, until, limit, order)
@@ -554,10 +565,10 @@ def trace(trace_id: str = _TRACE_ID) -> dict[str, Any]:
 
 @api.get("/logs", summary="Captured log records, newest first")
 def logs(
-    min_level: str | None = Query(None, pattern=_LEVELS),
-    logger: str | None = Query(None, max_length=255),
-    contains: str | None = Query(None, max_length=255),
-    trace_id: str | None = Query(None, pattern="^[0-9a-fA-F]{32}$"),
+    min_level: str | None = _MIN_LEVEL,
+    logger: str | None = _LOGGER,
+    contains: str | None = _CONTAINS,
+    trace_id: str | None = _TRACE_FILTER,
     since: float | None = Query(None, ge=0),
     until: float | None = Query(None, ge=0),
     limit: int = Query(100, ge=1, le=1000),
@@ -578,10 +589,10 @@ def _live(request: Request, html: str) -> HTMLResponse:
 @web.get("/monitoring/traces")
 def traces_page(
     request: Request,
-    operation: str | None = Query(None, max_length=255),
-    status: str | None = Query(None, pattern="^(ok|error)$"),
-    min_duration: float | None = Query(None, ge=0, le=366 * 86_400),
-    order: str = Query("recent", pattern="^(recent|slowest)$"),
+    operation: str | None = _OPERATION,
+    status: str | None = _STATUS,
+    min_duration: float | None = _MIN_DURATION,
+    order: str = _ORDER,
     window: float = _WINDOW,
 ) -> HTMLResponse:
     """The web page: recent traces, live."""
@@ -601,10 +612,10 @@ def trace_page(trace_id: str = _TRACE_ID) -> HTMLResponse:
 @web.get("/monitoring/logs")
 def logs_page(
     request: Request,
-    min_level: str | None = Query(None, pattern=_LEVELS),
-    logger: str | None = Query(None, max_length=255),
-    contains: str | None = Query(None, max_length=255),
-    trace_id: str | None = Query(None, pattern="^[0-9a-fA-F]{32}$"),
+    min_level: str | None = _MIN_LEVEL,
+    logger: str | None = _LOGGER,
+    contains: str | None = _CONTAINS,
+    trace_id: str | None = _TRACE_FILTER,
     window: float = _WINDOW,
 ) -> HTMLResponse:
     """The web page: log records with filters, live tail."""

@@ -16,7 +16,7 @@ from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _env, _win
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
 from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
 
-__all__ = ["LogsDashboard", "TracesDashboard", "render_trace"]
+__all__ = ["LogsDashboard", "TracesDashboard", "find_trace", "render_trace"]
 
 
 def _clock(ts: float | None) -> str:
@@ -89,8 +89,8 @@ class LogsDashboard(Dashboard):
         return _env.get_template("logs.html").render(doc=self.document(**options))
 
 
-def render_trace(trace_id: str) -> str:
-    """One trace as an HTML page: the waterfall and the trace's logs.
+def find_trace(trace_id: str) -> dict[str, Any]:
+    """:func:`zgen_otel.traces.get_trace`, raising where that returns None.
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits. LookupError: the trace is unknown or was evicted.
@@ -98,4 +98,13 @@ def render_trace(trace_id: str) -> str:
     trace = get_trace(trace_id)
     if trace is None:
         raise LookupError(f"no trace {trace_id!r} in the span buffer (unknown, or evicted)")
-    return _env.get_template("trace.html").render(trace=trace)
+    return trace
+
+
+def render_trace(trace_id: str) -> str:
+    """One trace as an HTML page: the waterfall and the trace's logs.
+
+    Raises:
+        ValueError: ``trace_id`` is not 32 hex digits. LookupError: the trace is unknown or was evicted.
+    """
+    return _env.get_template("trace.html").render(trace=find_trace(trace_id))

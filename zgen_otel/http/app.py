@@ -34,9 +34,9 @@ from zgen_otel import _runtime
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import _env, get_dashboard_manager, render_dashboard, render_dashboard_index
-from zgen_otel.dashboards.signals import render_trace
+from zgen_otel.dashboards.signals import find_trace, render_trace
 from zgen_otel.logs import LEVELS, get_recent_logs, log_buffer_stats
-from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
+from zgen_otel.traces import get_recent_traces, span_buffer_stats
 
 __all__ = ["CSP", "MAX_BODY", "SESSION_COOKIE", "SESSION_SECONDS", "make_app"]
 
@@ -557,10 +557,10 @@ def traces(
 @api.get("/traces/{trace_id}", summary="One trace: its spans and logs")
 def trace(trace_id: str = _TRACE_ID) -> dict[str, Any]:
     """Every span of the trace (start order, with depth, attributes, events) and its logs; 404 when unknown."""
-    found = get_trace(trace_id)
-    if found is None:
-        raise HTTPException(404, f"no trace {trace_id!r} in the span buffer (unknown, or evicted)")
-    return found
+    try:
+        return find_trace(trace_id)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
 
 
 @api.get("/logs", summary="Captured log records, newest first")

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from zgen_otel import _runtime
-from zgen_otel._tracker import nearest_rank
+from zgen_otel._tracker import _QUANTILES, nearest_rank
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _window
 from zgen_otel.llm import SCOPE as LLM_SCOPE
@@ -361,7 +361,7 @@ class LLMDashboard(Dashboard):
         for r in rows.values():
             calls, seconds = r[1], r[4]
             ordered = sorted(latencies.get(r[0], ()))
-            pct = [nearest_rank(ordered, q) if ordered else None for q in (0.50, 0.95, 0.99)]
+            pct = [nearest_rank(ordered, q) if ordered else None for q in _QUANTILES]
             table_rows.append([r[0], calls, r[2], r[3], seconds / calls if calls else None, *pct, r[5], r[6]])
         return {
             "panels": [

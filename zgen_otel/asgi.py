@@ -83,8 +83,9 @@ class MonitoringMiddleware:
         call = None if instrumented else _start(method, SpanKind.SERVER, {"http.request.method": method})
         root_path = scope.get("root_path", "")
         token = CURRENT.set(call[4]) if call is not None else None
-        perf = _runtime.get_runtime().performance
-        started_ns = perf.time_ns() if perf is not None else 0  # the tracker's clock, as _finish reads it
+        # no call (another instrumentation owns the span, or tracking is off): local statistics only, timed here
+        tracker = _runtime.get_runtime().performance if call is None else None
+        started_ns = tracker.time_ns() if tracker is not None else 0  # the tracker's clock, as _finish reads it
         status = {"code": 500}
         started = time.perf_counter()
 
@@ -103,10 +104,18 @@ class MonitoringMiddleware:
             if token is not None:
                 CURRENT.reset(token)
             seconds = time.perf_counter() - started
-            self._done(_route(scope, root_path), call, method, status["code"], error, seconds, started_ns)
+            self._done(_route(scope, root_path), call, method, status["code"], error, seconds, tracker, started_ns)
 
     def _done(
-        self, route: str | None, call: Any, method: str, code: int, error: BaseException | None, seconds: float, t0: int
+        self,
+        route: str | None,
+        call: Any,
+        method: str,
+        code: int,
+        error: BaseException | None,
+        seconds: float,
+        tracker: Any,
+        t0: int,
     ) -> None:
         name = method if route is None else f"{method} {route}"
         attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code}
@@ -114,7 +123,6 @@ class MonitoringMiddleware:
             attrs["http.route"] = route
         failure = error if error is not None else _server_error(code) if code >= 500 else None
         if call is None:  # opentelemetry-instrumentation-asgi owns span and metric: only the local statistics here
-            tracker = _runtime.get_runtime().performance
             if tracker is not None:
                 _finish((tracker, name, t0, trace.INVALID_SPAN, None), failure, False)  # type: ignore[arg-type]
             return
@@ -124,10 +132,8 @@ class MonitoringMiddleware:
         _finish((call[0], name, call[2], span, call[4]), failure, False)
         histogram = self._histogram()
         if histogram is not None:
-            if error is not None:
-                attrs["error.type"] = type(error).__qualname__
-            elif code >= 500:
-                attrs["error.type"] = str(code)
+            if failure is not None:  # the exception's type, or the 5xx status code (_server_error)
+                attrs["error.type"] = type(failure).__qualname__
             histogram.record(seconds, attrs)
 
 

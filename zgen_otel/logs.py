@@ -79,18 +79,36 @@ class LogBuffer(LogRecordProcessor):
                 continue
 
 
+def _record_level(record: ReadWriteLogRecord) -> str:
+    severity = record.log_record.severity_number
+    return _level_name(severity.value if severity else None)
+
+
+def _record_logger(record: ReadWriteLogRecord) -> str:
+    return record.instrumentation_scope.name if record.instrumentation_scope else ""
+
+
+def _record_time(record: ReadWriteLogRecord) -> float:
+    log = record.log_record
+    return (log.timestamp or log.observed_timestamp or 0) / 1e9
+
+
+def _in_logger(logger_name: str, name: str) -> bool:
+    """Whether ``logger_name`` is the logger ``name`` or one of its children."""
+    return logger_name == name or logger_name.startswith(name + ".")
+
+
 def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
     """One log record as a JSON-ready dict; strings longer than ``limit`` are cut with a marker."""
     log = record.log_record
     body = log.body if isinstance(log.body, str) else str(log.body)
     message, cut = clip(body, limit)
     attributes, attributes_cut = clip_attributes(log.attributes, limit)
-    timestamp = (log.timestamp or log.observed_timestamp or 0) / 1e9
     return {
-        "time": timestamp,
-        "level": _level_name(log.severity_number.value if log.severity_number else None),
+        "time": _record_time(record),
+        "level": _record_level(record),
         "severity_text": log.severity_text,
-        "logger": record.instrumentation_scope.name if record.instrumentation_scope else "",
+        "logger": _record_logger(record),
         "message": message,
         "trace_id": hex_id(log.trace_id or 0, 32),
         "span_id": hex_id(log.span_id or 0, 16),
@@ -155,15 +173,17 @@ def get_recent_logs(
     trace = trace.lower() if trace else None
     found: list[dict[str, Any]] = []
     for record in reversed(buffer.snapshot()):
-        row = record_to_dict(record, buffer.max_value_length)
-        if (
-            LEVELS.get(row["level"], 0) >= floor
-            and (name is None or row["logger"] == name or row["logger"].startswith(name + "."))
-            and (needle is None or needle in row["message"].lower())
-            and (trace is None or row["trace_id"] == trace)
-            and (lo is None or row["time"] >= lo)
-            and (hi is None or row["time"] <= hi)
+        # Filter on the record itself; only one that passes is converted (and clipped) for the text filter.
+        if not (
+            (trace is None or hex_id(record.log_record.trace_id or 0, 32) == trace)
+            and LEVELS.get(_record_level(record), 0) >= floor
+            and (name is None or _in_logger(_record_logger(record), name))
+            and (lo is None or _record_time(record) >= lo)
+            and (hi is None or _record_time(record) <= hi)
         ):
+            continue
+        row = record_to_dict(record, buffer.max_value_length)
+        if needle is None or needle in row["message"].lower():
             found.append(row)
             if len(found) >= limit:
                 break

@@ -204,10 +204,12 @@ def get_trace(trace_id: str) -> dict[str, Any] | None:
         raise ValueError(f"trace_id must be 32 hex digits; got {safe_repr(trace_id)}")
     trace_id = trace_id.lower()
     buffer = _buffer()
-    spans = buffer.traces().get(trace_id) if buffer is not None else None
+    if buffer is None:
+        return None
+    wanted = int(trace_id, 16)  # this trace's spans only, oldest first (what traces() would group)
+    spans = [s for s in buffer.snapshot() if s.context is not None and s.context.trace_id == wanted]
     if not spans:
         return None
-    assert buffer is not None
     rows = [span_to_dict(s, buffer.max_value_length) for s in sorted(spans, key=lambda s: s.start_time or 0)]
     by_id = {r["span_id"]: r for r in rows}
     for row in rows:

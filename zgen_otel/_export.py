@@ -8,8 +8,9 @@ once, counted, until a retry time that doubles from 1 s to 60 s; the first expor
 collector and closes the circuit on success, so export resumes without a restart) and keep the counters
 that ``/api/monitoring`` shows.
 
-:class:`CountingBatchSpanProcessor` is the SDK's ``BatchSpanProcessor`` plus a count of the spans its
-bounded queue pushed out (the SDK drops the oldest span when the queue is full and only logs it).
+:class:`CountingBatchSpanProcessor` and :class:`CountingBatchLogRecordProcessor` are the SDK's batch processors
+plus a count of the items their bounded queue pushed out (the SDK drops the oldest item when the queue is full
+and only logs it, once per item).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk._logs import ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -29,6 +31,7 @@ from zgen_otel._fork import abandon, fork_safe_lock
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
+    "CountingBatchLogRecordProcessor",
     "CountingBatchSpanProcessor",
     "ExportHealth",
     "GuardedLogExporter",
@@ -279,26 +282,60 @@ class GuardedMetricExporter(_Guarded, MetricExporter):
         self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
-class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's batch span processor; spans its full queue pushes out are counted in ``health.dropped``."""
+class _CountingQueue:
+    """Counts what the SDK's bounded batch queue pushes out, for the span and the log batch processors alike.
 
-    def __init__(self, exporter: GuardedSpanExporter, *, max_queue_size: int | None = None) -> None:
-        super().__init__(exporter, max_queue_size=max_queue_size)
-        self.health = exporter.health
+    Both wrap the SDK's ``BatchProcessor``, which, when its queue is full, drops the oldest item uncounted and
+    logs a warning for every one on the caller's thread (a log record built and filtered each time, microseconds;
+    the SDK's duplicate filter passes one per 20 s to the root logger's handlers, zgen_otel's log capture
+    included). The oldest is removed here first instead, counted in ``health.dropped``, so the SDK finds room
+    and stays quiet.
+    """
+
+    health: ExportHealth
+
+    def _watch_queue(self, health: ExportHealth) -> None:
+        self.health = health
         # The SDK keeps its queue private; without it, drops stay uncounted (the SDK still logs them).
         batch = getattr(self, "_batch_processor", None)
         self._queue: Any = getattr(batch, "_queue", None)
         self._capacity: int = getattr(batch, "_max_queue_size", 0)
 
-    def on_end(self, span: ReadableSpan) -> None:
-        """Queue the span for export; when the queue is full, the oldest span goes, counted.
+    def _drop_oldest(self) -> None:
+        """Called when the queue is full (``len(self._queue) >= self._capacity``, checked inline by the caller)."""
+        with contextlib.suppress(IndexError):  # the exporter may have emptied it meanwhile
+            self._queue.pop()  # the SDK appends on the left: the oldest is on the right
+        self.health.add_dropped(1)
 
-        The oldest is removed here rather than by the SDK, which would log a warning for every dropped span
-        on the caller's thread (microseconds each, and a flood for any handler on the root logger).
+
+class CountingBatchSpanProcessor(_CountingQueue, BatchSpanProcessor):
+    """The SDK's batch span processor; spans its full queue pushes out are counted in ``health.dropped``."""
+
+    def __init__(self, exporter: GuardedSpanExporter, *, max_queue_size: int | None = None) -> None:
+        super().__init__(exporter, max_queue_size=max_queue_size)
+        self._watch_queue(exporter.health)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the span for export (the SDK queues sampled spans only); a full queue loses its oldest, counted.
+
+        ``span.context`` costs more than the queue check, so it is read only when the queue is full.
         """
         queue = self._queue
         if queue is not None and len(queue) >= self._capacity and span.context and span.context.trace_flags.sampled:
-            with contextlib.suppress(IndexError):  # the exporter may have emptied it meanwhile
-                queue.pop()  # the SDK appends on the left: the oldest is on the right
-            self.health.add_dropped(1)
+            self._drop_oldest()
         super().on_end(span)
+
+
+class CountingBatchLogRecordProcessor(_CountingQueue, BatchLogRecordProcessor):
+    """The SDK's batch log record processor; records its full queue pushes out are counted in ``health.dropped``."""
+
+    def __init__(self, exporter: GuardedLogExporter, *, max_queue_size: int | None = None) -> None:
+        super().__init__(exporter, max_queue_size=max_queue_size)
+        self._watch_queue(exporter.health)
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Queue the record for export; a full queue loses its oldest, counted."""
+        queue = self._queue
+        if queue is not None and len(queue) >= self._capacity:
+            self._drop_oldest()
+        super().on_emit(log_record)

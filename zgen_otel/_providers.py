@@ -18,13 +18,13 @@ from typing import Any, Literal, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from zgen_otel._export import (
+    CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
     ExportHealth,
     GuardedLogExporter,
@@ -280,7 +280,7 @@ def build_providers(
         logger_provider.add_log_record_processor(log_buffer)
     log_out = otlp("logs", GuardedLogExporter)
     if log_out is not None:
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_out))
+        logger_provider.add_log_record_processor(CountingBatchLogRecordProcessor(log_out))
 
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
     return Providers(

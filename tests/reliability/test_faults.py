@@ -6,6 +6,7 @@ one, in one run) is measured by ``benchmarks/bench_faults.py``; these tests prov
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -114,6 +115,28 @@ def test_a_hanging_collector_never_blocks_calls_and_its_queue_drops_oldest_count
     t0 = time.monotonic()
     zgen_otel.shutdown()
     assert time.monotonic() - t0 < 10, "shutdown with a hanging collector must finish within 10 s"
+
+
+def test_a_hanging_collector_s_full_log_queue_drops_oldest_counted_without_the_sdk_s_warning(
+    hanging_collector: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "8")  # a tiny log queue, read by the SDK's batch processor
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4")
+    configure_against(hanging_collector)
+    server = Server(make_app())
+    try:
+        app_log = logging.getLogger("agent.app")
+        for i in range(200):  # far more than the queue holds, while the exporter waits on a hanging collector
+            app_log.warning("step %d", i)
+        # Counted on the caller's thread as they are pushed out, long before the hanging export times out.
+        assert status(server)["export"]["logs"]["dropped"] >= 150  # type: ignore[index]
+        floods = [r for r in caplog.records if "Queue full" in r.getMessage()]
+        assert floods == [], f"{len(floods)} 'Queue full' warning(s) from the SDK"
+        t0 = time.monotonic()
+        zgen_otel.shutdown()
+        assert time.monotonic() - t0 < 10, "shutdown with a hanging collector must finish within 10 s"
+    finally:
+        server.stop()
 
 
 def test_memory_stays_bounded_while_the_collector_is_down() -> None:

@@ -104,15 +104,15 @@ def _headers(raw: str) -> dict[str, str]:
     return headers
 
 
-_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_SECONDS = 0.001  # a shorter interval would spin the background threads
 MAX_SECONDS = 1e8  # about three years; thread timeouts past threading.TIMEOUT_MAX kill the SDK's reader
 
 
 def _level(raw: str) -> str:
     level = raw.strip().upper()
-    if level not in _LEVELS:
-        raise ValueError(f"expected one of {', '.join(_LEVELS)}")
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
     return level
 
 

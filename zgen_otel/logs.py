@@ -26,12 +26,12 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from zgen_otel import _runtime
 from zgen_otel._records import clip, clip_attributes, hex_id
 from zgen_otel._util import check_limit, check_number, check_text, safe_repr
-from zgen_otel.config import _LEVELS
+from zgen_otel.config import LOG_LEVELS
 
 __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 
 #: Python's level number of each level name ``ZGEN_OTEL_LOG_LEVEL`` accepts.
-LEVELS: dict[str, int] = {name: logging.getLevelName(name) for name in _LEVELS}
+LEVELS: dict[str, int] = {name: logging.getLevelName(name) for name in LOG_LEVELS}
 MAX_LIMIT = 1000
 # OTel severity numbers (1-24) back to Python's level names.
 _OTEL_TO_LEVEL = [(21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG")]

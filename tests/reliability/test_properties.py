@@ -980,6 +980,8 @@ ALERT_OPS = st.lists(
     min_size=1,
     max_size=8,
 )  # fmt: skip
+
+
 @dataclass
 class AlertWorld:
     """What the alerting test knows: the alerts raised (by id), the rules added, the custom rules among them."""

@@ -1,8 +1,7 @@
 """zgen_otel: OpenTelemetry instrumentation for Python AI agents that works with no backend."""
 
-__version__ = "0.1.0"
-
 from zgen_otel._runtime import configure, get_runtime, is_configured, shutdown
+from zgen_otel._version import __version__
 from zgen_otel.config import ConfigError, Settings
 from zgen_otel.metrics import (
     get_all_metrics,

@@ -19,9 +19,19 @@ from typing import Any
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 
-from zgen_otel import __version__
+from zgen_otel import _current
+from zgen_otel._persist import SQLitePersistence
+from zgen_otel._tracker import PerformanceTracker
+from zgen_otel._util import safe_repr
+from zgen_otel._version import __version__
+from zgen_otel.alerting import AlertManager, install_default_rules
 from zgen_otel.config import Settings, load_settings
+from zgen_otel.exceptions import ConfigError
+from zgen_otel.logs import LEVELS, capture_handler
+from zgen_otel.metrics import MetricsRecorder
+from zgen_otel.performance import SCOPE
 from zgen_otel.store import MetricStore
+from zgen_otel.system_monitor import SystemMonitor, default_host_lock
 
 __all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shutdown"]
 
@@ -44,8 +54,6 @@ class Runtime:
         extra_metric_readers: Sequence[Any] = (),
         extra_span_processors: Sequence[Any] = (),
     ) -> None:
-        from zgen_otel.metrics import MetricsRecorder
-
         self.settings = settings
         self.clock = clock
         self.started_at = clock()
@@ -73,10 +81,8 @@ class Runtime:
             self._start_alerting(None)
             return
         if settings.store_path:
-            from zgen_otel._persist import SQLitePersistence
-
             self.persistence = SQLitePersistence(settings.store_path, self.store, settings.store_flush_interval)
-        from zgen_otel._providers import build_providers
+        from zgen_otel._providers import build_providers  # the OTel SDK and exporters: imported on first use
 
         self.providers = build_providers(
             settings,
@@ -93,9 +99,6 @@ class Runtime:
         self.meter = self.providers.meter_provider.get_meter(METRICS_SCOPE, __version__)
         self.tracer = self.providers.tracer_provider.get_tracer("zgen_otel", __version__)
         self.metrics = MetricsRecorder(self.store, self.meter)
-        from zgen_otel._tracker import PerformanceTracker
-        from zgen_otel.performance import SCOPE
-
         self.performance = PerformanceTracker(
             self.providers.tracer_provider.get_tracer(SCOPE, __version__),
             self.providers.meter_provider.get_meter(SCOPE, __version__),
@@ -110,8 +113,6 @@ class Runtime:
         When the root logger has no handler of the host's (Python's default set-up), its level is lowered to
         ``log_level`` so INFO records reach the handler; a host that configured logging keeps its levels.
         """
-        from zgen_otel.logs import LEVELS, capture_handler
-
         root = logging.getLogger()
         self._log_handler = capture_handler(self.providers.logger_provider, self.settings.log_level)
         if not root.handlers and root.level > LEVELS[self.settings.log_level]:
@@ -131,8 +132,6 @@ class Runtime:
 
     def _start_alerting(self, meter: Any) -> None:
         """Build the alert manager: evaluating and notifying per the settings, default rules when asked."""
-        from zgen_otel.alerting import AlertManager, install_default_rules
-
         s = self.settings
         enabled = s.enabled and s.alerting_enabled
         self.alert_manager = AlertManager(
@@ -154,8 +153,6 @@ class Runtime:
 
     def _start_system_monitor(self) -> None:
         """Build the system monitor (it writes to the store itself) and start its collector when asked."""
-        from zgen_otel.system_monitor import SystemMonitor, default_host_lock
-
         lock = self.settings.host_lock or default_host_lock(self.settings.service_name)
         self.system_monitor = SystemMonitor(
             self.store,
@@ -234,36 +231,35 @@ class Runtime:
 
 
 _lock = threading.RLock()
-_current: Runtime | None = None
 _shut_down = False
 _atexit_registered = False
 
 
-def get_runtime() -> Runtime:
-    """The current runtime, built from the environment on first use."""
-    rt = _current
-    if rt is not None:
-        return rt
+get_runtime = _current.get_runtime
+
+
+def _build_default() -> Runtime:
+    """Build the runtime from the environment on first use (installed in :mod:`zgen_otel._current`)."""
     return _create(None)
 
 
 def _create(settings: Settings | None, **runtime_args: Any) -> Runtime:
-    global _current, _atexit_registered
+    global _atexit_registered
     with _lock:
-        if _current is not None and settings is None:
-            return _current
+        if _current.runtime is not None and settings is None:
+            return _current.runtime
         if settings is None:
             settings = load_settings()
             if _shut_down:
                 settings = load_settings(enabled=False)
-        old, _current = _current, None
+        old, _current.runtime = _current.runtime, None
         if old is not None:
             old.shutdown()
-        _current = Runtime(settings, **runtime_args)
+        rt = _current.runtime = Runtime(settings, **runtime_args)
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
-        return _current
+        return rt
 
 
 def configure(
@@ -303,9 +299,6 @@ def _check_runtime_args(
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor
 
-    from zgen_otel._util import safe_repr
-    from zgen_otel.config import ConfigError
-
     if clock is not None and not callable(clock):
         raise TypeError(f"clock must be a callable returning Unix seconds; got {safe_repr(clock)}")
     for what, items, kind in (("metric_readers", metric_readers, MetricReader),
@@ -321,14 +314,14 @@ def _check_runtime_args(
 
 def is_configured() -> bool:
     """Whether a runtime exists (built lazily or by :func:`configure`)."""
-    return _current is not None
+    return _current.runtime is not None
 
 
 def shutdown() -> None:
     """Flush telemetry and stop background work; later calls are cheap no-ops until :func:`configure`."""
-    global _current, _shut_down
+    global _shut_down
     with _lock:
-        rt, _current = _current, None
+        rt, _current.runtime = _current.runtime, None
         _shut_down = True
         if rt is not None:
             rt.shutdown()
@@ -343,13 +336,13 @@ def reset() -> None:
 
 
 def _before_fork() -> None:
-    rt = _current
+    rt = _current.runtime
     if rt is not None:
         rt.before_fork()
 
 
 def _after_fork_in_parent() -> None:
-    rt = _current
+    rt = _current.runtime
     if rt is not None:
         rt.after_fork(child=False)
 
@@ -357,7 +350,7 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.RLock()  # a configure() in another thread of the parent must not lock the child out
-    rt = _current
+    rt = _current.runtime
     if rt is not None:
         rt.after_fork(child=True)
         # A multiprocessing child ends with os._exit(), which skips atexit: flush through its own finalizers.
@@ -373,6 +366,7 @@ def _flush_at_multiprocessing_exit(_: Runtime) -> None:
     multiprocessing.util.Finalize(None, _at_exit, exitpriority=0)
 
 
+_current.install_builder(_build_default)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 

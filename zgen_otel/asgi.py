@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._context import CURRENT
 from zgen_otel.performance import _finish, _start
 
@@ -60,7 +60,7 @@ class MonitoringMiddleware:
         self._histograms: dict[int, Any] = {}
 
     def _histogram(self) -> Any:
-        rt = _runtime.get_runtime()
+        rt = _current.get_runtime()
         if rt.providers is None:
             return None
         found = self._histograms.get(id(rt))
@@ -84,7 +84,7 @@ class MonitoringMiddleware:
         root_path = scope.get("root_path", "")
         token = CURRENT.set(call[4]) if call is not None else None
         # no call (another instrumentation owns the span, or tracking is off): local statistics only, timed here
-        tracker = _runtime.get_runtime().performance if call is None else None
+        tracker = _current.get_runtime().performance if call is None else None
         started_ns = tracker.time_ns() if tracker is not None else 0  # the tracker's clock, as _finish reads it
         status = {"code": 500}
         started = time.perf_counter()

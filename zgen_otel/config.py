@@ -14,6 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from zgen_otel._util import safe_repr
+from zgen_otel.exceptions import ConfigError
 
 __all__ = ["ENDPOINT_KEYS", "ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings", "redact_url"]
 
@@ -23,10 +24,6 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 # The settings holding an OTLP endpoint URL, whose user info and query must be kept out of reprs and logs.
 ENDPOINT_KEYS = ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint", "otlp_logs_endpoint")
-
-
-class ConfigError(ValueError):
-    """A setting has a value that is not allowed; the message names the setting, the value and the rule."""
 
 
 def redact_url(url: str) -> str:

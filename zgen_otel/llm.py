@@ -25,14 +25,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import INT64_MAX, finite_float, non_negative_seconds, safe_repr
+
+if TYPE_CHECKING:
+    from zgen_otel._runtime import Runtime
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -138,7 +141,7 @@ class _Instruments:
     _lock = fork_safe_lock()
     _by_runtime: dict[int, _Instruments] = {}
 
-    def __init__(self, rt: _runtime.Runtime) -> None:
+    def __init__(self, rt: Runtime) -> None:
         meter = rt.providers.meter_provider.get_meter(SCOPE)
         self.tracer = rt.providers.tracer_provider.get_tracer(SCOPE)
         self.tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}",
@@ -154,7 +157,7 @@ class _Instruments:
 
     @classmethod
     def get(cls) -> _Instruments | None:
-        rt = _runtime.get_runtime()
+        rt = _current.get_runtime()
         if rt.providers is None:
             return None
         with cls._lock:

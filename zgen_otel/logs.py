@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._records import clip, clip_attributes, hex_id
 from zgen_otel._util import check_limit, check_number, check_text, safe_repr
 from zgen_otel.config import LOG_LEVELS
@@ -118,7 +118,7 @@ def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
 
 
 def _buffer() -> LogBuffer | None:
-    buffer: LogBuffer | None = getattr(_runtime.get_runtime(), "log_buffer", None)
+    buffer: LogBuffer | None = getattr(_current.get_runtime(), "log_buffer", None)
     return buffer
 
 

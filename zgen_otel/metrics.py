@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._util import MAX_WINDOW, RateLimitedLogger, check_attributes, positive_seconds, safe_repr
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
@@ -208,7 +208,7 @@ def record_metric(
         ValueError: ``name`` or ``category`` breaks the naming rule; ``value`` is an int too large for a
             float; ``timestamp`` is not between 0 and year 9999.
     """
-    rec = (_runtime._current or _runtime.get_runtime()).metrics
+    rec = (_current.runtime or _current.get_runtime()).metrics
     if rec is None:
         return  # disabled or shut down
     # The hot path, inlined (a call frame is a tenth of its cost): one cached look-up, one append.
@@ -236,7 +236,7 @@ def record_metric(
 
 
 def _store() -> MetricStore | None:
-    rt = _runtime.get_runtime()
+    rt = _current.get_runtime()
     return rt.store if rt.enabled else None
 
 
@@ -342,7 +342,7 @@ def register_callback(name_or_pattern: str, callback: MetricCallback) -> None:
     _check_pattern(name_or_pattern)
     if not callable(callback):
         raise TypeError(f"callback must be callable; got {safe_repr(callback)}")
-    rt = _runtime.get_runtime()
+    rt = _current.get_runtime()
     if rt.enabled:
         rt.store.subscribe(name_or_pattern, callback)
 
@@ -355,5 +355,5 @@ def _check_pattern(name_or_pattern: object) -> None:
 def unregister_callback(name_or_pattern: str, callback: MetricCallback) -> bool:
     """Remove a callback added with :func:`register_callback`; return whether it was registered."""
     _check_pattern(name_or_pattern)
-    rt = _runtime.get_runtime()
+    rt = _current.get_runtime()
     return rt.enabled and rt.store.unsubscribe(name_or_pattern, callback)

@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._context import CURRENT, with_span
 from zgen_otel._tracker import (
     CANCELLED,
@@ -72,7 +72,7 @@ _Call = tuple[PerformanceTracker, str, int, trace.Span, otel_context.Context]
 
 def _start(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> _Call | None:
     """Start a tracked call, or None when tracking is off or broken (the caller then just runs the code)."""
-    rt = _runtime._current or _runtime.get_runtime()
+    rt = _current.runtime or _current.get_runtime()
     tracker = rt.performance
     if tracker is None:
         return None
@@ -301,7 +301,7 @@ def _wrap_function(fn: Callable[..., Any], target: _Target) -> Callable[..., Any
     op, kind, static, binder, count_base = target
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        rt = _runtime._current
+        rt = _current.runtime
         if rt is not None and rt.performance is None:  # disabled or shut down: straight through
             return fn(*args, **kwargs)
         call = _start(op, kind, static) if binder is None else target.start(args, kwargs)
@@ -325,7 +325,7 @@ def _wrap_coroutine(fn: Callable[..., Any], target: _Target) -> Callable[..., An
     op, kind, static, binder, count_base = target
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        rt = _runtime._current
+        rt = _current.runtime
         if rt is not None and rt.performance is None:  # disabled or shut down: straight through
             return await fn(*args, **kwargs)
         call = _start(op, kind, static) if binder is None else target.start(args, kwargs)
@@ -494,7 +494,7 @@ def get_performance_stats(window_seconds: float | None = None) -> dict[str, Oper
     """Statistics per tracked operation: whole run, or the last ``window_seconds`` (``{}`` when disabled)."""
     if window_seconds is not None:
         window_seconds = positive_seconds("window_seconds", window_seconds)
-    tracker = _runtime.get_runtime().performance
+    tracker = _current.get_runtime().performance
     return {} if tracker is None else tracker.stats(window_seconds)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel.store import MetricStore
 
 __all__ = ["SystemMonitor", "get_monitor", "get_system_metrics", "start", "stop"]
@@ -660,7 +660,7 @@ def default_host_lock(service_name: str) -> str:
 # -- module API ------------------------------------------------------------------------------------------
 def get_monitor() -> SystemMonitor | None:
     """The runtime's system monitor (None when monitoring is disabled or the monitor is turned off)."""
-    monitor: SystemMonitor | None = _runtime.get_runtime().system_monitor
+    monitor: SystemMonitor | None = _current.get_runtime().system_monitor
     return monitor
 
 

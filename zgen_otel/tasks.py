@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._util import positive_seconds, safe_repr
 from zgen_otel.alerting import AlertSeverity, CustomRule, get_alert_manager
 from zgen_otel.metrics import get_latest_value, record_metric
@@ -40,7 +40,7 @@ def task_run(name: str) -> AbstractContextManager[None]:
 def _run(name: str) -> Iterator[None]:
     with track_context(f"task:{name}", attributes={"zgen.task.name": name}):
         yield
-    record_metric("last_success", _runtime.get_runtime().clock(), "task", attributes={"task": name}, unit="s")
+    record_metric("last_success", _current.get_runtime().clock(), "task", attributes={"task": name}, unit="s")
 
 
 def task(name: str | None = None) -> Callable[[F], F]:

@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._records import clip_attributes, hex_id
 from zgen_otel._util import check_limit, check_number, check_text, safe_repr
 
@@ -131,7 +131,7 @@ def _summary(trace_id: str, spans: list[ReadableSpan]) -> dict[str, Any]:
 
 
 def _buffer() -> SpanBuffer | None:
-    buffer: SpanBuffer | None = getattr(_runtime.get_runtime(), "span_buffer", None)
+    buffer: SpanBuffer | None = getattr(_current.get_runtime(), "span_buffer", None)
     return buffer
 
 

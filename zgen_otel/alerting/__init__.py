@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel.alerting.manager import AlertManager, Silence
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
 from zgen_otel.alerting.notifiers import (
@@ -94,7 +94,7 @@ def install_default_rules(manager: AlertManager) -> None:
 
 def get_alert_manager() -> AlertManager:
     """The process-wide alert manager of the current runtime."""
-    manager: AlertManager = _runtime.get_runtime().alert_manager
+    manager: AlertManager = _current.get_runtime().alert_manager
     return manager
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel._tracker import _QUANTILES, nearest_rank
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _window
@@ -92,7 +92,7 @@ class SystemDashboard(Dashboard):
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """Panels of the system monitor's series."""
-        store = _runtime.get_runtime().store
+        store = _current.get_runtime().store
         start, end = _window(window_seconds)
         latest = {name: store.history(name, limit=1) for name in
                   ("system.cpu_percent", "system.memory_percent", "system.swap_percent", "system.load_1m")}  # fmt: skip
@@ -157,7 +157,7 @@ class PerformanceDashboard(Dashboard):
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """A sortable table of operations plus duration and throughput charts."""
-        rt = _runtime.get_runtime()
+        rt = _current.get_runtime()
         tracker = rt.performance
         stats = {} if tracker is None else tracker.stats()
         rows, ids, highlight = [], [], []
@@ -237,7 +237,7 @@ class AlertsDashboard(Dashboard):
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW, history_limit: int = 50) -> dict[str, Any]:
         """Stats, the active alerts (with actions on the web page), the history and the rules."""
-        manager = _runtime.get_runtime().alert_manager
+        manager = _current.get_runtime().alert_manager
         active = manager.get_active_alerts()
         by_severity = [
             {"label": f"firing · {sev}", "value": sum(1 for a in active if a.severity.label == sev and
@@ -293,7 +293,7 @@ class MetricsDashboard(Dashboard):
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """One table per category."""
-        rt = _runtime.get_runtime()
+        rt = _current.get_runtime()
         names = rt.metrics.recorded_names() if rt.metrics is not None else set()
         start, end = _window(window_seconds)
         groups: dict[str, list[list[Any]]] = defaultdict(list)
@@ -326,7 +326,7 @@ class LLMDashboard(Dashboard):
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """A table per model plus token, latency and cost charts (per collection interval)."""
-        store = _runtime.get_runtime().store
+        store = _current.get_runtime().store
         start, end = _window(window_seconds)
 
         def model(s: Series) -> str:
@@ -385,7 +385,7 @@ class LLMDashboard(Dashboard):
 
 def _llm_latencies(start: float) -> dict[str, list[float]]:
     """Durations (s) by requested model of the ``llm_call`` spans that ended since ``start``, from the span ring."""
-    buffer = _runtime.get_runtime().span_buffer
+    buffer = _current.get_runtime().span_buffer
     durations: dict[str, list[float]] = defaultdict(list)
     for span in [] if buffer is None else buffer.snapshot():
         scope, attributes = span.instrumentation_scope, span.attributes or {}

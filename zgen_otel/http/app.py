@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import zgen_otel
-from zgen_otel import _runtime
+from zgen_otel import _current
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import _env, get_dashboard_manager, render_dashboard, render_dashboard_index
@@ -280,7 +280,7 @@ web = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
 @api.get("", summary="Monitoring status")
 def status(request: Request) -> dict[str, Any]:
     """Enabled flags, uptime, version, interval, counts, exporters and notification counters."""
-    rt = _runtime.get_runtime()
+    rt = _current.get_runtime()
     s = rt.settings
     manager = rt.alert_manager
     providers = rt.providers
@@ -315,7 +315,7 @@ async def metrics(
     The body is cached for :data:`LIST_CACHE_SECONDS` per query, so a dashboard polled by many clients costs
     one store walk per second.
     """
-    key = (id(_runtime.get_runtime()), category, prefix)
+    key = (id(_current.get_runtime()), category, prefix)
     now = time.monotonic()
     hit = _list_cache.get(key)
     if hit is None or now - hit[0] > LIST_CACHE_SECONDS:
@@ -344,7 +344,7 @@ def metric(
     resolution: int | None = Query(None, ge=1, le=100_000, description="downsample to at most this many points"),
 ) -> dict[str, Any]:
     """Points ``[timestamp, value]`` in time order; 404 for an unknown metric."""
-    series = [vars(i) for i in _runtime.get_runtime().store.info(metric_name)]
+    series = [vars(i) for i in _current.get_runtime().store.info(metric_name)]
     if not series:
         raise HTTPException(404, f"no metric named {metric_name!r}")
     if window is not None:
@@ -455,7 +455,7 @@ def openapi_document(request: Request) -> dict[str, Any]:
 @pages.get("/metrics")
 def prometheus_metrics() -> Response:
     """Prometheus scrape endpoint (``ZGEN_OTEL_PROMETHEUS=true`` and the ``prometheus`` extra)."""
-    providers = _runtime.get_runtime().providers
+    providers = _current.get_runtime().providers
     registry = providers.prometheus_registry if providers is not None else None
     if registry is None:
         raise HTTPException(404, "the Prometheus endpoint is off: set ZGEN_OTEL_PROMETHEUS=true")

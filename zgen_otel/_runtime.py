@@ -27,11 +27,12 @@ from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertManager, install_default_rules
 from zgen_otel.config import Settings, load_settings
 from zgen_otel.exceptions import ConfigError
-from zgen_otel.logs import LEVELS, capture_handler
+from zgen_otel.logs import LEVELS, capture_handler, log_buffer_stats
 from zgen_otel.metrics import MetricsRecorder
 from zgen_otel.performance import SCOPE
 from zgen_otel.store import MetricStore
 from zgen_otel.system_monitor import SystemMonitor, default_host_lock
+from zgen_otel.traces import span_buffer_stats
 
 __all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shutdown"]
 
@@ -184,6 +185,34 @@ class Runtime:
             self.performance.drain()
         if self.providers is not None:
             self.providers.force_flush()
+
+    def status(self) -> dict[str, Any]:
+        """What the runtime is doing: settings in force, store use, rules, alerts, deliveries, export, drops.
+
+        The one read of the runtime's state for the HTTP API and the CLI; it never blocks on a peer.
+        """
+        s = self.settings
+        manager = self.alert_manager
+        providers = self.providers
+        return {
+            "service_name": s.service_name,
+            "enabled": self.enabled,
+            "alerting_enabled": s.alerting_enabled,
+            "alerting_notifications": s.alerting_notifications,
+            "interval": s.interval,
+            "retention_days": s.retention_days,
+            "uptime_seconds": self.clock() - self.started_at,
+            "store": self.store.stats(),
+            "rules": len(manager.list_rules()),
+            "active_alerts": len(manager.get_active_alerts()),
+            "notifications": manager.dispatcher.stats.snapshot(),
+            "exporters": dict(providers.export_targets) if providers else {},
+            "export": providers.export_status() if providers else {},
+            "tracked_calls_dropped": self.performance.dropped if self.performance else 0,
+            "traces": span_buffer_stats(self.span_buffer),
+            "logs": log_buffer_stats(self.log_buffer),
+            "system_monitor": bool(self.system_monitor and self.system_monitor.running),
+        }
 
     def _forking_parts(self) -> list[Any]:
         """The parts whose locks guard data, in the order their locks are taken before a fork.

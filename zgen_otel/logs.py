@@ -190,9 +190,9 @@ def get_recent_logs(
     return found
 
 
-def log_buffer_stats() -> dict[str, int]:
+def log_buffer_stats(buffer: LogBuffer | None = None) -> dict[str, int]:
     """Records held, capacity and records dropped (evicted) so far."""
-    buffer = _buffer()
+    buffer = buffer or _buffer()
     if buffer is None:
         return {"records": 0, "capacity": 0, "dropped": 0}
     return {"records": len(buffer.records), "capacity": buffer.records.maxlen or 0, "dropped": buffer.dropped}

@@ -225,9 +225,9 @@ def get_trace(trace_id: str) -> dict[str, Any] | None:
     return trace
 
 
-def span_buffer_stats() -> dict[str, int]:
+def span_buffer_stats(buffer: SpanBuffer | None = None) -> dict[str, int]:
     """Spans held, capacity and spans dropped (evicted) so far."""
-    buffer = _buffer()
+    buffer = buffer or _buffer()
     if buffer is None:
         return {"spans": 0, "capacity": 0, "dropped": 0}
     return {"spans": len(buffer.spans), "capacity": buffer.spans.maxlen or 0, "dropped": buffer.dropped}

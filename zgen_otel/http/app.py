@@ -35,8 +35,8 @@ from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import _env, get_dashboard_manager, render_dashboard, render_dashboard_index
 from zgen_otel.dashboards.signals import find_trace, render_trace
-from zgen_otel.logs import LEVELS, get_recent_logs, log_buffer_stats
-from zgen_otel.traces import get_recent_traces, span_buffer_stats
+from zgen_otel.logs import LEVELS, get_recent_logs
+from zgen_otel.traces import get_recent_traces
 
 __all__ = ["CSP", "MAX_BODY", "SESSION_COOKIE", "SESSION_SECONDS", "make_app"]
 
@@ -280,30 +280,9 @@ web = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
 @api.get("", summary="Monitoring status")
 def status(request: Request) -> dict[str, Any]:
     """Enabled flags, uptime, version, interval, counts, exporters and notification counters."""
-    rt = _current.get_runtime()
-    s = rt.settings
-    manager = rt.alert_manager
-    providers = rt.providers
-    return {
-        "version": zgen_otel.__version__,
-        "service_name": s.service_name,
-        "enabled": rt.enabled,
-        "alerting_enabled": s.alerting_enabled,
-        "alerting_notifications": s.alerting_notifications,
-        "interval": s.interval,
-        "retention_days": s.retention_days,
-        "uptime_seconds": time.time() - request.app.state.zgen_started,
-        "store": rt.store.stats(),
-        "rules": len(manager.list_rules()) if manager else 0,
-        "active_alerts": len(manager.get_active_alerts()) if manager else 0,
-        "notifications": manager.dispatcher.stats.snapshot() if manager else {},
-        "exporters": dict(providers.export_targets) if providers else {},
-        "export": providers.export_status() if providers else {},
-        "tracked_calls_dropped": rt.performance.dropped if rt.performance else 0,
-        "traces": span_buffer_stats(),
-        "logs": log_buffer_stats(),
-        "system_monitor": bool(rt.system_monitor and rt.system_monitor.running),
-    }
+    status = _current.get_runtime().status()
+    uptime = time.time() - request.app.state.zgen_started
+    return {"version": zgen_otel.__version__, **status, "uptime_seconds": uptime}
 
 
 @api.get("/metrics", summary="Every metric with its latest value, unit and category", response_model=None)

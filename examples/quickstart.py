@@ -1,4 +1,4 @@
-"""The seed's snippets end to end, printing what they produce. Run: python examples/quickstart.py.
+"""The documented API end to end, printing what each part produces. Run: python examples/quickstart.py.
 
 Recording metrics, tracking performance, creating alerts and working with dashboards, in that order.
 """
@@ -61,7 +61,7 @@ def print_performance() -> None:
 
 
 def create_alerts() -> None:
-    """The seed's "Creating Alerts": an alert raised by hand and a rule on a metric."""
+    """Creating alerts: an alert raised by hand and a rule on a metric."""
     alert = trigger_alert(
         name="high_memory_usage",
         description="Memory usage is above 90%",
@@ -86,7 +86,7 @@ def create_alerts() -> None:
 
 
 def render_dashboards() -> None:
-    """The seed's "Working with Dashboards": a dashboard as HTML and JSON, and the index page."""
+    """Working with dashboards: a dashboard as HTML and JSON, and the index page."""
     html = render_dashboard("system", format="html")
     json_data = render_dashboard("system", format="json")
     panels = [panel["title"] for panel in json.loads(json_data)["panels"]]

@@ -1,6 +1,6 @@
 """The one process-wide runtime: settings, store, OTel providers and background work.
 
-It is created lazily on first use from the environment (so the seed's snippets work with no set-up),
+It is created lazily on first use from the environment (so the documented one-line calls work with no set-up),
 replaced by :func:`configure`, stopped by :func:`shutdown` and at interpreter exit, and reset by
 ``zgen_otel.testing``.
 """
@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
@@ -33,6 +33,11 @@ from zgen_otel.performance import SCOPE
 from zgen_otel.store import MetricStore
 from zgen_otel.system_monitor import SystemMonitor, default_host_lock
 from zgen_otel.traces import span_buffer_stats
+
+if TYPE_CHECKING:
+    from zgen_otel._providers import Providers
+    from zgen_otel.logs import LogBuffer
+    from zgen_otel.traces import SpanBuffer
 
 __all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shutdown"]
 
@@ -65,13 +70,13 @@ class Runtime:
             max_raw_points=settings.max_raw_points,
             clock=clock,
         )
-        self.providers: Any = None
-        self.persistence: Any = None
-        self.performance: Any = None
-        self.system_monitor: Any = None
-        self.alert_manager: Any = None
-        self.span_buffer: Any = None
-        self.log_buffer: Any = None
+        self.providers: Providers | None = None
+        self.persistence: SQLitePersistence | None = None
+        self.performance: PerformanceTracker | None = None
+        self.system_monitor: SystemMonitor | None = None
+        self.alert_manager: AlertManager  # built in every configuration, by _start_alerting
+        self.span_buffer: SpanBuffer | None = None
+        self.log_buffer: LogBuffer | None = None
         self._log_handler: logging.Handler | None = None
         self._root_level: int | None = None
         self._last_prune = clock()
@@ -96,7 +101,7 @@ class Runtime:
         self.span_buffer = self.providers.span_buffer
         self.log_buffer = self.providers.log_buffer
         if settings.capture_logs:
-            self._capture_logs()
+            self._capture_logs(self.providers)
         self.meter = self.providers.meter_provider.get_meter(METRICS_SCOPE, __version__)
         self.tracer = self.providers.tracer_provider.get_tracer("zgen_otel", __version__)
         self.metrics = MetricsRecorder(self.store, self.meter)
@@ -105,17 +110,17 @@ class Runtime:
             self.providers.meter_provider.get_meter(SCOPE, __version__),
             clock,
         )
-        self._start_system_monitor()
+        self._start_system_monitor(self.providers)
         self._start_alerting(self.providers.meter_provider.get_meter(ALERTS_SCOPE, __version__))
 
-    def _capture_logs(self) -> None:
+    def _capture_logs(self, providers: Providers) -> None:
         """Put the OTel logging handler on the root logger.
 
         When the root logger has no handler of the host's (Python's default set-up), its level is lowered to
         ``log_level`` so INFO records reach the handler; a host that configured logging keeps its levels.
         """
         root = logging.getLogger()
-        self._log_handler = capture_handler(self.providers.logger_provider, self.settings.log_level)
+        self._log_handler = capture_handler(providers.logger_provider, self.settings.log_level)
         if not root.handlers and root.level > LEVELS[self.settings.log_level]:
             self._root_level = root.level
             root.setLevel(LEVELS[self.settings.log_level])
@@ -152,12 +157,12 @@ class Runtime:
                 install_default_rules(self.alert_manager)
             self.alert_manager.start()
 
-    def _start_system_monitor(self) -> None:
+    def _start_system_monitor(self, providers: Providers) -> None:
         """Build the system monitor (it writes to the store itself) and start its collector when asked."""
         lock = self.settings.host_lock or default_host_lock(self.settings.service_name)
         self.system_monitor = SystemMonitor(
             self.store,
-            self.providers.meter_provider.get_meter(SYSTEM_SCOPE, __version__),
+            providers.meter_provider.get_meter(SYSTEM_SCOPE, __version__),
             self.settings.interval,
             host_lock=None if lock.lower() == "none" else lock,
             clock=self.clock,

@@ -370,7 +370,7 @@ def test_gpu_panel_appears_with_gpu_series_only(browser: Any) -> None:
     get_system_metrics()
     assert "gpu" not in {p["id"] for p in json.loads(render_dashboard("system", format="json"))["panels"]}
     assert 'data-panel="gpu"' not in render_dashboard("system")
-    # No NVIDIA GPU here: store what the system monitor keeps for each GPU (system_monitor._Nvml.read).
+    # No NVIDIA GPU here: store what the system monitor keeps for each GPU (zgen_otel.system.nvml.Nvml.read).
     store, now = zgen_otel.get_runtime().store, time.time()
     for gpu in (0, 1):
         for i in range(3):

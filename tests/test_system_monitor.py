@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 import zgen_otel
+from zgen_otel import semconv
 from zgen_otel.store import MetricStore
 from zgen_otel.system_monitor import INSTRUMENTS, SystemMonitor, get_monitor, get_system_metrics
 from zgen_otel.testing import Capture, capture
@@ -609,3 +610,25 @@ def test_a_failing_gpu_reading_is_disabled_once_and_the_rest_continue(
         assert "power_watts" not in snap["gpus"][1] and snap["gpus"][1]["temperature_celsius"] == 38
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "hw.power (gpu1)" in warnings[0] and "Not Supported" in warnings[0]
+
+
+def test_semconv_lists_every_series_with_its_unit_kind_and_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml())
+    specs = {m.name: m for m in (*semconv.SYSTEM_INSTRUMENTS, *semconv.SYSTEM_LOCAL_SERIES)}
+    assert len(specs) == len(semconv.SYSTEM_INSTRUMENTS) + len(semconv.SYSTEM_LOCAL_SERIES)  # no name twice
+    monitor = SystemMonitor(MetricStore(), None, host_lock=None)
+    monitor.collect()
+    monitor.collect()  # the second sweep has the utilisations and rates
+    stored = monitor.store.all_series()
+    assert {s.name for s in stored} <= set(specs)
+    for s in stored:
+        assert s.unit == specs[s.name].unit, s.name
+        assert set(s.attributes) <= set(specs[s.name].attributes), s.name
+    assert {s.name for s in stored if s.name.startswith("hw.")} == {m.name for m in semconv.SYSTEM_INSTRUMENTS
+                                                                     if m.name.startswith("hw.")}  # fmt: skip
+    with capture(interval=3600, system_monitor=False) as cap:
+        get_system_metrics()
+        get_system_metrics()
+        kinds = {m.name: type(m.data).__name__ for m in cap.metrics() if m.name in specs}
+    expected = {"counter": "Sum", "updown": "Sum", "gauge": "Gauge"}
+    assert kinds and all(kind == expected[specs[name].kind] for name, kind in kinds.items())

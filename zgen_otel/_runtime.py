@@ -222,9 +222,10 @@ class Runtime:
     def _forking_parts(self) -> list[Any]:
         """The parts whose locks guard data, in the order their locks are taken before a fork.
 
-        The SDK's collection comes first: its callbacks take the alert manager's and the store's locks.
+        The SDK's collection comes first: its callbacks take the alert manager's and the store's locks. The
+        system monitor's lock guards only its collector's start and stop.
         """
-        parts = [self.providers, self.alert_manager, self.performance, self.persistence]
+        parts = [self.providers, self.alert_manager, self.performance, self.persistence, self.system_monitor]
         return [p for p in parts if p is not None]
 
     def before_fork(self) -> None:

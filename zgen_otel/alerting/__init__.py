@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zgen_otel import _current
+from zgen_otel import semconv as sc
 from zgen_otel.alerting.manager import AlertManager, Silence
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
 from zgen_otel.alerting.notifiers import (
@@ -60,25 +61,25 @@ __all__ = [
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "system_cpu_high": {
         "description": "CPU usage above 90% for 5 minutes",
-        "metric_name": "system.cpu_percent",
+        "metric_name": sc.SYSTEM_CPU_PERCENT.name,
         "threshold": 90,
         "clear_threshold": 80,
     },
     "system_memory_high": {
         "description": "Memory usage above 90% for 5 minutes",
-        "metric_name": "system.memory_percent",
+        "metric_name": sc.SYSTEM_MEMORY_PERCENT.name,
         "threshold": 90,
         "clear_threshold": 85,
     },
     "system_disk_high": {
         "description": "Disk usage above 90% on a mount point for 5 minutes",
-        "metric_name": "system.disk_percent",
+        "metric_name": sc.SYSTEM_DISK_PERCENT.name,
         "threshold": 90,
         "clear_threshold": 85,
     },
     "system_swap_high": {
         "description": "Swap usage above 80% for 5 minutes",
-        "metric_name": "system.swap_percent",
+        "metric_name": sc.SYSTEM_SWAP_PERCENT.name,
         "threshold": 80,
         "clear_threshold": 70,
     },
@@ -118,8 +119,8 @@ def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_o
     """The metric rules as a Prometheus rule file (written to ``path`` when given); custom rules are skipped."""
     manager = get_alert_manager()
     units = {s.name: s.unit for s in manager.store.all_series()}  # no sorting: attribute values may not compare
-    units.update({name: "%" for name in ("system.cpu_percent", "system.memory_percent", "system.swap_percent",
-                                         "system.disk_percent")})  # fmt: skip
+    units.update({m.name: m.unit for m in (sc.SYSTEM_CPU_PERCENT, sc.SYSTEM_MEMORY_PERCENT, sc.SYSTEM_SWAP_PERCENT,
+                                            sc.SYSTEM_DISK_PERCENT)})  # fmt: skip
     text = render_rules(manager.list_rules(), units, group)
     if path is not None:
         Path(path).write_text(text)

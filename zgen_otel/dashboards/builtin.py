@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import quote
 
 from zgen_otel import _current
+from zgen_otel import semconv as sc
 from zgen_otel._tracker import _QUANTILES, nearest_rank
 from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _window
 from zgen_otel.llm import SCOPE as LLM_SCOPE
+from zgen_otel.semconv import MetricSpec
 from zgen_otel.store import MetricStore, Series, series_sort_key
 
 __all__ = [
@@ -94,57 +96,35 @@ class SystemDashboard(Dashboard):
         """Panels of the system monitor's series."""
         store = _current.get_runtime().store
         start, end = _window(window_seconds)
-        latest = {name: store.history(name, limit=1) for name in
-                  ("system.cpu_percent", "system.memory_percent", "system.swap_percent", "system.load_1m")}  # fmt: skip
-        items = [
-            {"label": label, "value": latest[name][0].value if latest[name] else None, "unit": unit}
-            for name, label, unit in (
-                ("system.cpu_percent", "CPU", "%"),
-                ("system.memory_percent", "memory", "%"),
-                ("system.swap_percent", "swap", "%"),
-                ("system.load_1m", "load (1 min)", ""),
-            )
-        ]
+        now = ((sc.SYSTEM_CPU_PERCENT, "CPU"), (sc.SYSTEM_MEMORY_PERCENT, "memory"), (sc.SYSTEM_SWAP_PERCENT, "swap"),
+               (sc.SYSTEM_LOAD_1M, "load (1 min)"))  # fmt: skip
+        items = []
+        for metric, label in now:
+            latest = store.history(metric.name, limit=1)
+            unit = "" if metric.unit == "1" else metric.unit  # a plain number (the load): no unit shown
+            items.append({"label": label, "value": latest[0].value if latest else None, "unit": unit})
         panels: list[dict[str, Any]] = [{"id": "now", "type": "stats", "title": "Now", "items": items}]
-        specs: list[tuple[str, str, str, list[tuple[str, Label]]]] = [
-            (
-                "cpu",
-                "CPU",
-                "%",
-                [("system.cpu_percent", _fixed("all cores")), ("system.cpu_core_percent", _attr("cpu", "core "))],
-            ),
-            (
-                "memory",
-                "Memory and swap",
-                "%",
-                [("system.memory_percent", _fixed("memory")), ("system.swap_percent", _fixed("swap"))],
-            ),
-            ("disk", "Disk usage", "%", [("system.disk_percent", _attr("mountpoint"))]),
-            (
-                "disk_io",
-                "Disk I/O",
-                "By/s",
-                [
-                    ("system.disk_read_bytes_per_s", _attr("device", "read ")),
-                    ("system.disk_write_bytes_per_s", _attr("device", "write ")),
-                ],
-            ),
-            (
-                "network",
-                "Network",
-                "By/s",
-                [
-                    ("system.net_recv_bytes_per_s", _attr("interface", "in ")),
-                    ("system.net_sent_bytes_per_s", _attr("interface", "out ")),
-                ],
-            ),
-            ("process_cpu", "This process: CPU (% of one core)", "%", [("process.cpu_percent", _fixed("CPU"))]),
-            ("process_memory", "This process: memory", "By", [("process.memory_rss_bytes", _fixed("RSS"))]),
+        # (panel id, title, [(metric, label)]): the panel's unit is its first metric's.
+        specs: list[tuple[str, str, list[tuple[MetricSpec, Label]]]] = [
+            ("cpu", "CPU", [(sc.SYSTEM_CPU_PERCENT, _fixed("all cores")),
+                            (sc.SYSTEM_CPU_CORE_PERCENT, _attr("cpu", "core "))]),
+            ("memory", "Memory and swap", [(sc.SYSTEM_MEMORY_PERCENT, _fixed("memory")),
+                                           (sc.SYSTEM_SWAP_PERCENT, _fixed("swap"))]),
+            ("disk", "Disk usage", [(sc.SYSTEM_DISK_PERCENT, _attr("mountpoint"))]),
+            ("disk_io", "Disk I/O", [(sc.SYSTEM_DISK_READ_BYTES_PER_S, _attr("device", "read ")),
+                                     (sc.SYSTEM_DISK_WRITE_BYTES_PER_S, _attr("device", "write "))]),
+            ("network", "Network", [(sc.SYSTEM_NET_RECV_BYTES_PER_S, _attr("interface", "in ")),
+                                    (sc.SYSTEM_NET_SENT_BYTES_PER_S, _attr("interface", "out "))]),
+            ("process_cpu", "This process: CPU (% of one core)", [(sc.PROCESS_CPU_PERCENT, _fixed("CPU"))]),
+            ("process_memory", "This process: memory", [(sc.PROCESS_MEMORY_RSS_BYTES, _fixed("RSS"))]),
+        ]  # fmt: skip
+        if store.series(sc.SYSTEM_GPU_PERCENT.name):
+            specs.append(("gpu", "GPU", [(sc.SYSTEM_GPU_PERCENT, _attr("gpu", "GPU ")),
+                                         (sc.SYSTEM_GPU_MEMORY_PERCENT, _attr("gpu", "memory "))]))  # fmt: skip
+        panels += [
+            timeseries(pid, title, metrics[0][0].unit, store, [(m.name, label) for m, label in metrics], start, end)
+            for pid, title, metrics in specs
         ]
-        if store.series("system.gpu_percent"):
-            gpu = [("system.gpu_percent", _attr("gpu", "GPU ")), ("system.gpu_memory_percent", _attr("gpu", "memory "))]
-            specs.append(("gpu", "GPU", "%", gpu))
-        panels += [timeseries(pid, title, unit, store, metrics, start, end) for pid, title, unit, metrics in specs]
         return {"panels": panels}
 
 

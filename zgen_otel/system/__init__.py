@@ -1,0 +1,8 @@
+"""The parts of the system monitor (:mod:`zgen_otel.system_monitor` holds the monitor and its API).
+
+* :mod:`zgen_otel.system.sweep`: what one sweep produced (OTel-named points, local series, the snapshot);
+* :mod:`zgen_otel.system.readers`: the psutil readings (CPU, load, memory, swap, filesystems, disk I/O,
+  network, this process, the garbage collector);
+* :mod:`zgen_otel.system.nvml`: NVIDIA GPUs through NVML;
+* :mod:`zgen_otel.system.host`: the election of the one process per host that reports host-wide series.
+"""

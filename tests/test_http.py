@@ -21,7 +21,10 @@ import uvicorn
 import zgen_otel
 import zgen_otel.system_monitor
 import zgen_otel.traces
+from zgen_otel import _current
+from zgen_otel._runtime import Runtime
 from zgen_otel.alerting import get_alert_manager, trigger_alert
+from zgen_otel.config import load_settings
 from zgen_otel.http import make_app
 from zgen_otel.performance import track
 from zgen_otel.testing import ManualClock
@@ -305,6 +308,59 @@ def test_default_app_writes_only_with_a_token_from_its_own_page() -> None:
             assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
     finally:
         srv.stop()
+
+
+def test_an_app_given_a_runtime_serves_it_on_its_clock_and_never_builds_the_global() -> None:
+    clock = ManualClock()
+    runtime = Runtime(load_settings({}, interval=3600, system_monitor=False, default_rules=False), clock=clock)
+    runtime.store.add("agent.latency", 1.0, timestamp=clock.now - 500, unit="s", category="agent")
+    runtime.store.add("agent.latency", 2.0, timestamp=clock.now - 10, unit="s", category="agent")
+    alert_id = runtime.alert_manager.trigger_alert("disk_full", "disk is full", "critical").id
+    srv = Server(make_app(token=TOKEN, runtime=runtime))
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            assert c.get("/api/monitoring").json()["uptime_seconds"] == 0
+            clock.advance(30)  # the uptime and the metric window follow the runtime's clock
+            assert c.get("/api/monitoring").json()["uptime_seconds"] == 30
+            metrics = c.get("/api/monitoring/metrics").json()
+            assert [(m["name"], m["latest"]) for m in metrics] == [("agent.latency", 2.0)]
+            window = c.get("/api/monitoring/metrics/agent.latency", params={"window": 60}).json()
+            assert window["points"] == [[clock.now - 40, 2.0]]
+            assert [a["id"] for a in c.get("/api/monitoring/alerts").json()] == [alert_id]
+            acked = c.post(f"/api/monitoring/alerts/{alert_id}/acknowledge", headers=bearer(TOKEN))
+            assert acked.status_code == 200 and runtime.alert_manager.get_alert(alert_id).status.value == "acknowledged"
+            assert c.get("/api/monitoring/performance").json() == {}
+            assert c.get("/metrics").status_code == 404  # the Prometheus endpoint is off in this runtime
+        assert _current.runtime is None
+    finally:
+        srv.stop()
+        runtime.shutdown()
+
+
+def test_each_app_has_its_own_metric_list_cache() -> None:
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    zgen_otel.record_metric("first", 1.0, "agent")
+    first, second = make_app(), make_app()
+    servers = [Server(first), Server(second)]
+    try:
+        with httpx.Client(timeout=10) as c:
+            names = [m["name"] for m in c.get(f"{servers[0].url}/api/monitoring/metrics").json()]
+            assert names == ["agent.first"] and len(first.state.zgen_list_cache) == 1
+            zgen_otel.record_metric("second", 2.0, "agent")
+            names = [m["name"] for m in c.get(f"{servers[1].url}/api/monitoring/metrics").json()]
+            assert names == ["agent.first", "agent.second"]  # not the other app's cached body
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("token", 123), ("require_token", "yes"), ("title", None), ("runtime", "the runtime")],
+)
+def test_make_app_names_an_argument_of_the_wrong_type(argument: str, value: Any) -> None:
+    with pytest.raises(TypeError, match=f"make_app: {argument} must be"):
+        make_app(**{argument: value})
 
 
 def test_mounting_into_a_host_app_under_a_prefix() -> None:

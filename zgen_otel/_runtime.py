@@ -219,6 +219,10 @@ class Runtime:
             "system_monitor": bool(self.system_monitor and self.system_monitor.running),
         }
 
+    def prometheus_registry(self) -> Any:
+        """The registry the Prometheus scrape endpoint serves, or None when ``ZGEN_OTEL_PROMETHEUS`` is off."""
+        return self.providers.prometheus_registry if self.providers is not None else None
+
     def _forking_parts(self) -> list[Any]:
         """The parts whose locks guard data, in the order their locks are taken before a fork.
 

@@ -14,6 +14,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 
+import zgen_otel
+from zgen_otel.config import redact_url
+
 __all__ = ["main"]
 
 
@@ -40,14 +43,13 @@ def serve(host: str, port: int) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
+    try:  # uvicorn and FastAPI are the optional `server` extra: imported here so the other commands work without
         import uvicorn
 
         from zgen_otel.http import make_app
     except ImportError:
         print("zgen-otel: serve needs the server extra: pip install 'zgen-otel[server]'", file=sys.stderr)
         return 2
-    import zgen_otel
 
     # SIGTERM (kill, docker stop, systemd) stops like Ctrl-C: uvicorn re-raises the signal after its own
     # shutdown, and the default SIGTERM action would end the process before the flush below.
@@ -65,8 +67,6 @@ def serve(host: str, port: int) -> int:
 
 def status(url: str) -> int:
     """Print what a running server's ``/api/monitoring`` says."""
-    from zgen_otel.config import redact_url
-
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
     try:
         parts = urllib.parse.urlsplit(url)

@@ -1,0 +1,105 @@
+"""The web page under ``/monitoring``: the dashboard index, each dashboard live, traces, one trace, logs.
+
+A live page is a dashboard's HTML with the script of ``templates/live.html`` before ``</body>``: it refreshes
+the page in place, picks the time range and sends the alert buttons' writes with the app's page token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from zgen_otel.dashboards.dashboard import render_dashboard, render_dashboard_index
+from zgen_otel.dashboards.rendering import make_environment
+from zgen_otel.dashboards.signals import render_trace
+from zgen_otel.http.auth import logged_in, page_auth
+from zgen_otel.http.params import (
+    CONTAINS,
+    DASHBOARD,
+    LOGGER,
+    MIN_DURATION,
+    MIN_LEVEL,
+    OPERATION,
+    ORDER,
+    STATUS,
+    TRACE_FILTER,
+    TRACE_ID,
+    WINDOW,
+)
+
+__all__ = ["dashboard_or_404", "router"]
+
+_templates = make_environment("zgen_otel.http")
+
+router = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
+
+
+def dashboard_or_404(name: str, fmt: str, window: float, interactive: bool = False) -> str:
+    """The dashboard ``name`` rendered as ``fmt`` (``html`` or ``json``) over ``window`` seconds.
+
+    Raises:
+        HTTPException: 404 when no dashboard has that name.
+    """
+    try:
+        return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive)
+    except KeyError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
+
+
+def _live(request: Request, html: str) -> HTMLResponse:
+    """A page with the live script: refreshed in place, time-range picker, alert buttons."""
+    script = _templates.get_template("live.html").render(
+        page_token=request.app.state.zgen_page_token, logged_in=logged_in(request)
+    )
+    return HTMLResponse(html.replace("</body>", script + "</body>"))
+
+
+@router.get("/monitoring")
+def index() -> HTMLResponse:
+    """The web page: the dashboard index."""
+    return HTMLResponse(render_dashboard_index(link="monitoring/{name}"))
+
+
+@router.get("/monitoring/traces")
+def traces_page(
+    request: Request,
+    operation: str | None = OPERATION,
+    status: str | None = STATUS,
+    min_duration: float | None = MIN_DURATION,
+    order: str = ORDER,
+    window: float = WINDOW,
+) -> HTMLResponse:
+    """The web page: recent traces, live."""
+    options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
+    return _live(request, render_dashboard("traces", window_seconds=window, **options))
+
+
+@router.get("/monitoring/traces/{trace_id}")
+def trace_page(trace_id: str = TRACE_ID) -> HTMLResponse:
+    """The web page: one trace's waterfall and logs."""
+    try:
+        return HTMLResponse(render_trace(trace_id))
+    except LookupError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
+
+
+@router.get("/monitoring/logs")
+def logs_page(
+    request: Request,
+    min_level: str | None = MIN_LEVEL,
+    logger: str | None = LOGGER,
+    contains: str | None = CONTAINS,
+    trace_id: str | None = TRACE_FILTER,
+    window: float = WINDOW,
+) -> HTMLResponse:
+    """The web page: log records with filters, live tail."""
+    options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
+    return _live(request, render_dashboard("logs", window_seconds=window, **options))
+
+
+@router.get("/monitoring/{name}")
+def page(request: Request, name: str = DASHBOARD, window: float = WINDOW) -> HTMLResponse:
+    """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
+    return _live(request, dashboard_or_404(name, "html", window, interactive=True))

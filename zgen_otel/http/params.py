@@ -1,0 +1,52 @@
+"""The path and query parameters shared by the JSON API and the web pages, with their limits.
+
+FastAPI sets a ``Query``'s alias to the parameter's name: each constant serves parameters of one name only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Path, Query
+
+from zgen_otel.logs import LEVELS
+
+__all__ = [
+    "CONTAINS",
+    "DASHBOARD",
+    "LOGGER",
+    "MIN_DURATION",
+    "MIN_LEVEL",
+    "OPERATION",
+    "ORDER",
+    "STATUS",
+    "TRACE_FILTER",
+    "TRACE_ID",
+    "WINDOW",
+]
+
+_TRACE_ID_PATTERN = "^[0-9a-fA-F]{32}$"
+_LEVELS = f"^({'|'.join([*LEVELS, *(level.lower() for level in LEVELS)])})$"  # the level names, in either case
+
+#: A dashboard's name (``/dashboard/{name}``, ``/monitoring/{name}``).
+DASHBOARD: Any = Path(..., pattern=r"^[A-Za-z0-9_.\-]{1,100}$")
+#: ``window``: seconds of history a dashboard shows.
+WINDOW: Any = Query(3600, gt=0, le=366 * 86_400)
+#: A trace id in the path: 32 hex digits.
+TRACE_ID: Any = Path(..., pattern=_TRACE_ID_PATTERN)
+#: ``operation``: traces with a span of this name.
+OPERATION: Any = Query(None, max_length=255)
+#: ``status``: traces that failed (``error``) or did not (``ok``).
+STATUS: Any = Query(None, pattern="^(ok|error)$")
+#: ``min_duration``: traces lasting at least this many seconds.
+MIN_DURATION: Any = Query(None, ge=0, le=366 * 86_400, description="seconds")
+#: ``order``: newest (``recent``) or ``slowest`` first.
+ORDER: Any = Query("recent", pattern="^(recent|slowest)$")
+#: ``min_level``: log records of this level and above.
+MIN_LEVEL: Any = Query(None, pattern=_LEVELS)
+#: ``logger``: log records of this logger and its children.
+LOGGER: Any = Query(None, max_length=255)
+#: ``contains``: log records whose message contains this text.
+CONTAINS: Any = Query(None, max_length=255)
+#: ``trace_id`` as a filter: log records of this trace.
+TRACE_FILTER: Any = Query(None, pattern=_TRACE_ID_PATTERN)

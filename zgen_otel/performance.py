@@ -39,7 +39,8 @@ from zgen_otel._tracker import (
     OperationStats,
     PerformanceTracker,
 )
-from zgen_otel._util import INT64_MAX, INT64_MIN, RateLimitedLogger, check_attributes, positive_seconds, safe_repr
+from zgen_otel._util import RateLimitedLogger, safe_repr
+from zgen_otel._validate import INT64_MAX, INT64_MIN, check_attributes, positive_seconds
 
 __all__ = [
     "DURATION_BUCKETS",

@@ -141,7 +141,7 @@ def _sample(proc: psutil.Process, started: float, notifier: CountingNotifier) ->
         # AlertManager._notified: the last notification time per alert id (read here to watch its size)
         "notified_ids": len(manager._notified),
         "notifications": notifier.received,
-        "log_records": len(logs.records) if logs is not None else 0,
+        "log_records": logs.stats()["records"] if logs is not None else 0,
         "logs_dropped": logs.dropped if logs is not None else 0,
     }
 

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from zgen_otel._sdk import context_slot
+
 __all__ = ["CURRENT", "with_span"]
 
 
@@ -39,14 +41,8 @@ class _PublicApi:
 
 
 def _find_slot() -> tuple[_ContextSlot, str | None]:
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    var = getattr(runtime, "_current_context", None)
-    key = getattr(getattr(trace, "propagation", None), "_SPAN_KEY", None)
-    if type(runtime).__name__ == "ContextVarsRuntimeContext" and var is not None and isinstance(key, str):
-        probe = var.set(var.get())  # prove the variable behaves like a ContextVar before relying on it
-        var.reset(probe)
-        return var, key
-    return _PublicApi(), None
+    found = context_slot()
+    return (_PublicApi(), None) if found is None else found
 
 
 CURRENT, _SPAN_KEY = _find_slot()

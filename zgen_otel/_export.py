@@ -21,13 +21,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs import ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from zgen_otel._fork import abandon, fork_safe_lock
+from zgen_otel._sdk import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+    ReadWriteLogRecord,
+    batch_queue,
+    exporter_preferences,
+)
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
@@ -251,11 +257,8 @@ class GuardedMetricExporter(_Guarded, MetricExporter):
 
     def __init__(self, make: Callable[[], MetricExporter], health: ExportHealth) -> None:
         self._connect(make, health)
-        MetricExporter.__init__(
-            self,
-            preferred_temporality=getattr(self.inner, "_preferred_temporality", None),
-            preferred_aggregation=getattr(self.inner, "_preferred_aggregation", None),
-        )
+        temporality, aggregation = exporter_preferences(self.inner)
+        MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Send the points unless the collector is known to be down (then drop and count them)."""
@@ -296,10 +299,7 @@ class _CountingQueue:
 
     def _watch_queue(self, health: ExportHealth) -> None:
         self.health = health
-        # The SDK keeps its queue private; without it, drops stay uncounted (the SDK still logs them).
-        batch = getattr(self, "_batch_processor", None)
-        self._queue: Any = getattr(batch, "_queue", None)
-        self._capacity: int = getattr(batch, "_max_queue_size", 0)
+        self._queue, self._capacity = batch_queue(self)  # (None, 0) where the SDK's queue cannot be reached
 
     def _drop_oldest(self) -> None:
         """Called when the queue is full (``len(self._queue) >= self._capacity``, checked inline by the caller)."""

@@ -4,8 +4,8 @@ OTel lets a process set its global providers once. zgen_otel sets them (when the
 proxies, which forward to whichever runtime is current: after ``configure()`` replaces the runtime,
 instruments and tracers that other libraries obtained from the globals keep working on the new one.
 
-The meter side reuses the OTel API's own proxy instruments (``_ProxyMeter``), which already know how to
-re-create their real instrument on a new meter; only the binding is ours, so it can happen more than once.
+The meter side reuses the OTel API's own proxy instruments (``_sdk.RebindableMeter``), which already know how
+to re-create their real instrument on a new meter; only the binding is ours, so it can happen more than once.
 """
 
 from __future__ import annotations
@@ -13,41 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics._internal import _ProxyMeter
 from opentelemetry.util.types import Attributes
 
 from zgen_otel._fork import fork_safe_lock
+from zgen_otel._sdk import RebindableMeter
 
 __all__ = ["GlobalMeterProvider", "GlobalTracerProvider"]
-
-
-class _Instruments(list[Any]):
-    """The proxy meter's instrument list: an instrument added after binding is bound at once."""
-
-    def __init__(self, meter: _RebindableMeter) -> None:
-        super().__init__()
-        self._meter = meter
-
-    def append(self, instrument: Any) -> None:
-        super().append(instrument)
-        if self._meter.current is not None:
-            instrument.on_meter_set(self._meter.current)
-
-
-class _RebindableMeter(_ProxyMeter):
-    """A ``_ProxyMeter`` that always hands out proxy instruments, so they can be re-bound on every swap."""
-
-    def __init__(self, name: str, version: str | None, schema_url: str | None) -> None:
-        super().__init__(name, version=version, schema_url=schema_url)
-        self.current: metrics.Meter | None = None
-        self._instruments = _Instruments(self)
-
-    def on_set_meter_provider(self, meter_provider: metrics.MeterProvider) -> None:
-        real = meter_provider.get_meter(self._name, self._version, self._schema_url)
-        with self._lock:
-            self.current = real
-            for instrument in self._instruments:
-                instrument.on_meter_set(real)
 
 
 class GlobalMeterProvider(metrics.MeterProvider):
@@ -55,7 +26,7 @@ class GlobalMeterProvider(metrics.MeterProvider):
 
     def __init__(self) -> None:
         self._lock = fork_safe_lock()
-        self._meters: dict[tuple[str, str | None, str | None], _RebindableMeter] = {}
+        self._meters: dict[tuple[str, str | None, str | None], RebindableMeter] = {}
         self._target: metrics.MeterProvider | None = None
 
     def get_meter(
@@ -66,7 +37,7 @@ class GlobalMeterProvider(metrics.MeterProvider):
         with self._lock:
             meter = self._meters.get(key)
             if meter is None:
-                meter = self._meters[key] = _RebindableMeter(name, version, schema_url)
+                meter = self._meters[key] = RebindableMeter(name, version, schema_url)
                 if self._target is not None:
                     meter.on_set_meter_provider(self._target)
             return meter

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -33,9 +32,18 @@ from zgen_otel._export import (
     redact_exporter_logs,
 )
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
+from zgen_otel._sdk import (
+    OTLP_LOG_EXPORTER_MODULE,
+    REBINDABLE_METERS,
+    LoggerProvider,
+    collect_lock,
+    is_default_meter_provider,
+    reinit_lock,
+    reinit_metric_locks,
+)
+from zgen_otel._store_exporter import LocalStoreExporter
 from zgen_otel.config import ENDPOINT_KEYS, Settings, redact_url
 from zgen_otel.logs import LogBuffer
-from zgen_otel.reader import LocalStoreExporter
 from zgen_otel.store import MetricStore
 from zgen_otel.traces import SpanBuffer
 
@@ -69,7 +77,7 @@ class Providers:
 
     def before_fork(self) -> None:
         """Wait for a metric collection in flight to end and hold the next one off until after the fork."""
-        self._collect_lock().acquire()
+        collect_lock(self.meter_provider).acquire()
 
     def after_fork(self, child: bool) -> None:
         """Let collections run again; in a child, also free the SDK's locks and reconnect the exporters.
@@ -78,19 +86,14 @@ class Providers:
         its metric storage (open-telemetry/opentelemetry-python#4345): one held by an agent thread at the
         fork would hang the child's next measurement on that stream. They are reset here.
         """
-        lock = self._collect_lock()
+        lock = collect_lock(self.meter_provider)
         if child:
-            lock._at_fork_reinit()
-            _reinit_metric_locks(self.meter_provider)
+            reinit_lock(lock)
+            reinit_metric_locks(self.meter_provider)
             for exporter in self.exporters:
                 exporter.after_fork_in_child()
         else:
             lock.release()
-
-    def _collect_lock(self) -> Any:
-        """The SDK's measurement-consumer lock, held for the whole of each collection."""
-        consumer = getattr(self.meter_provider, "_measurement_consumer", None)
-        return getattr(consumer, "_lock", None) or _NO_LOCK
 
     def export_status(self) -> dict[str, dict[str, Any]]:
         """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
@@ -123,27 +126,6 @@ class Providers:
 # imported while the runtime is built, before any exporter thread runs: a fork while a thread holds a module's
 # import lock leaves that lock held in the child, whose exporters would then wait on it forever.
 _LAZY_IMPORTS = ("netrc", "encodings.idna")
-_NO_LOCK = threading.Lock()  # stands in when an SDK version keeps its collection lock elsewhere
-
-
-def _reinit_locks(obj: object) -> None:
-    for name, value in list(vars(obj).items()):
-        if name.endswith("lock") and hasattr(value, "_at_fork_reinit"):
-            value._at_fork_reinit()
-
-
-def _reinit_metric_locks(meter_provider: MeterProvider) -> None:
-    """Reset every lock of the SDK's metric pipeline (meters, reader storages, streams, aggregations)."""
-    for meter in list(getattr(meter_provider, "_meters", {}).values()):
-        _reinit_locks(meter)
-    consumer = getattr(meter_provider, "_measurement_consumer", None)
-    for storage in list(getattr(consumer, "_reader_storages", {}).values()):
-        _reinit_locks(storage)
-        for matches in list(getattr(storage, "_instrument_view_instrument_matches", {}).values()):
-            for match in matches:
-                _reinit_locks(match)
-                for aggregation in list(getattr(match, "_attributes_aggregation", {}).values()):
-                    _reinit_locks(aggregation)
 
 
 def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
@@ -182,7 +164,7 @@ def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], st
     module, name = {
         "metrics": ("metric_exporter", "OTLPMetricExporter"),
         "traces": ("trace_exporter", "OTLPSpanExporter"),
-        "logs": ("_log_exporter", "OTLPLogExporter"),
+        "logs": (OTLP_LOG_EXPORTER_MODULE, "OTLPLogExporter"),
     }[signal]
     cls = getattr(importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}"), name)
     return functools.partial(cls, **kwargs), f"{protocol} {redact_url(url)}"
@@ -312,7 +294,7 @@ def _install_globals() -> None:
         trace.set_tracer_provider(_global_tracer)
     else:
         _log.info("zgen_otel: a global TracerProvider already exists; leaving it in place")
-    if type(metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider":
+    if REBINDABLE_METERS and is_default_meter_provider(metrics.get_meter_provider()):
         _global_meter = GlobalMeterProvider()
         metrics.set_meter_provider(_global_meter)
     else:

@@ -5,7 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["clip", "clip_attributes", "hex_id"]
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from zgen_otel._sdk import ReadWriteLogRecord
+
+__all__ = [
+    "clip",
+    "clip_attributes",
+    "hex_id",
+    "record_level",
+    "record_logger",
+    "record_time",
+    "record_to_dict",
+    "span_status",
+    "span_to_dict",
+]
 
 MARKER = "… [truncated {n} chars]"
 
@@ -42,3 +57,86 @@ def clip_attributes(attributes: Mapping[str, Any] | None, limit: int) -> tuple[d
 def hex_id(value: int, width: int) -> str | None:
     """A trace (``width`` 32) or span (16) id as lower-case hex; None for the invalid id 0."""
     return format(value, f"0{width}x") if value else None
+
+
+def _seconds(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e9
+
+
+def span_status(span: ReadableSpan) -> str:
+    """A span's status as ``"ok"``, ``"error"`` or ``"unset"``."""
+    code = span.status.status_code
+    return "error" if code is StatusCode.ERROR else "ok" if code is StatusCode.OK else "unset"
+
+
+def span_to_dict(span: ReadableSpan, limit: int) -> dict[str, Any]:
+    """One span as a JSON-ready dict; string values longer than ``limit`` are cut with a marker."""
+    attributes, cut = clip_attributes(span.attributes, limit)
+    events = []
+    for event in span.events:
+        event_attributes, event_cut = clip_attributes(event.attributes, limit)
+        cut = cut or event_cut
+        events.append({"name": event.name, "timestamp": _seconds(event.timestamp), "attributes": event_attributes})
+    start, end = _seconds(span.start_time), _seconds(span.end_time)
+    context = span.context
+    return {
+        "trace_id": hex_id(context.trace_id, 32) if context else None,
+        "span_id": hex_id(context.span_id, 16) if context else None,
+        "parent_span_id": hex_id(span.parent.span_id, 16) if span.parent else None,
+        "name": span.name,
+        "kind": span.kind.name.lower() if isinstance(span.kind, SpanKind) else str(span.kind),
+        "start": start,
+        "end": end,
+        "duration_ms": (end - start) * 1000 if start is not None and end is not None else None,
+        "status": span_status(span),
+        "status_description": span.status.description,
+        "attributes": attributes,
+        "events": events,
+        "service": str(span.resource.attributes.get("service.name", "")) if span.resource else "",
+        "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
+        "truncated": cut,
+    }
+
+
+# OTel severity numbers (1-24) back to Python's level names.
+_OTEL_TO_LEVEL = [(21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG")]
+
+
+def record_level(record: ReadWriteLogRecord) -> str:
+    """A log record's Python level name (``"NOTSET"`` when it has no severity)."""
+    severity = record.log_record.severity_number
+    number = severity.value if severity else 0
+    for floor, name in _OTEL_TO_LEVEL:
+        if number >= floor:
+            return name
+    return "NOTSET"
+
+
+def record_logger(record: ReadWriteLogRecord) -> str:
+    """The name of the logger that emitted a log record."""
+    return record.instrumentation_scope.name if record.instrumentation_scope else ""
+
+
+def record_time(record: ReadWriteLogRecord) -> float:
+    """A log record's time in Unix seconds (its observed time when it has none)."""
+    log = record.log_record
+    return (log.timestamp or log.observed_timestamp or 0) / 1e9
+
+
+def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
+    """One log record as a JSON-ready dict; strings longer than ``limit`` are cut with a marker."""
+    log = record.log_record
+    body = log.body if isinstance(log.body, str) else str(log.body)
+    message, cut = clip(body, limit)
+    attributes, attributes_cut = clip_attributes(log.attributes, limit)
+    return {
+        "time": record_time(record),
+        "level": record_level(record),
+        "severity_text": log.severity_text,
+        "logger": record_logger(record),
+        "message": message,
+        "trace_id": hex_id(log.trace_id or 0, 32),
+        "span_id": hex_id(log.span_id or 0, 16),
+        "attributes": attributes,
+        "truncated": cut or attributes_cut,
+    }

@@ -214,8 +214,8 @@ class Runtime:
             "exporters": dict(providers.export_targets) if providers else {},
             "export": providers.export_status() if providers else {},
             "tracked_calls_dropped": self.performance.dropped if self.performance else 0,
-            "traces": span_buffer_stats(self.span_buffer),
-            "logs": log_buffer_stats(self.log_buffer),
+            "traces": self.span_buffer.stats() if self.span_buffer else span_buffer_stats(None),
+            "logs": self.log_buffer.stats() if self.log_buffer else log_buffer_stats(None),
             "system_monitor": bool(self.system_monitor and self.system_monitor.running),
         }
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any
 
 from opentelemetry import trace
@@ -21,7 +22,16 @@ from opentelemetry.metrics import Meter
 
 from zgen_otel._util import RateLimitedLogger
 
-__all__ = ["CANCELLED", "DURATION_BUCKETS", "ERROR", "SUCCESS", "OperationStats", "PerformanceTracker"]
+__all__ = [
+    "CANCELLED",
+    "DURATION_BUCKETS",
+    "ERROR",
+    "SUCCESS",
+    "GenAIOperation",
+    "OperationStats",
+    "Outcome",
+    "PerformanceTracker",
+]
 
 _warn = RateLimitedLogger(logging.getLogger(__name__))
 
@@ -31,9 +41,37 @@ DURATION_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 _RECENT = 10_000  # timings kept per operation for windowed statistics
 _QUEUE = 1_000_000  # pending timings before the oldest are dropped (counted)
-SUCCESS, ERROR, CANCELLED = "success", "error", "cancelled"
-#: Operations that are GenAI agent or tool work: operation name -> (duration metric, its attributes).
-GENAI_OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+class Outcome(str, Enum):
+    """How a tracked call ended: the value of its ``zgen.operation.outcome`` attribute."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+SUCCESS, ERROR, CANCELLED = Outcome.SUCCESS, Outcome.ERROR, Outcome.CANCELLED
+
+
+class GenAIOperation(str):
+    """The name of an operation that is GenAI agent or tool work, carrying its GenAI duration metric.
+
+    A ``str`` (the operation and span name) that also says which ``gen_ai.*.duration`` histogram its calls go
+    to, with which attributes: what ``track_agent``/``track_tool`` decorate with, so no registry outlives a
+    runtime.
+    """
+
+    __slots__ = ("attributes", "metric")
+    metric: str
+    attributes: dict[str, str]
+
+    def __new__(cls, name: str, metric: str, attributes: dict[str, str]) -> GenAIOperation:
+        """Build the name ``name`` whose calls also go to the histogram ``metric`` with ``attributes``."""
+        self = super().__new__(cls, name)
+        self.metric = metric
+        self.attributes = attributes
+        return self
 
 
 def _error(error_type: str | None) -> dict[str, str]:
@@ -81,9 +119,9 @@ class _Operation:
         self.first: float | None = None
         self.last: float | None = None
         self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
-        self.recent: collections.deque[tuple[float, float, str]] = collections.deque(maxlen=_RECENT)
+        self.recent: collections.deque[tuple[float, float, Outcome]] = collections.deque(maxlen=_RECENT)
 
-    def add(self, end: float, duration: float, outcome: str) -> None:
+    def add(self, end: float, duration: float, outcome: Outcome) -> None:
         self.calls += 1
         if outcome == ERROR:
             self.errors += 1
@@ -182,10 +220,10 @@ class PerformanceTracker:
         self._calls = meter.create_counter(
             "zgen.operation.calls", unit="{call}", description="Calls of tracked agent operations, by outcome."
         )
-        self.queue: collections.deque[tuple[str, int, int, str | None, str]] = collections.deque(maxlen=_QUEUE)
+        self.queue: collections.deque[tuple[str, int, int, str | None, Outcome]] = collections.deque(maxlen=_QUEUE)
         self.dropped = 0
         self._ops: dict[str, _Operation] = {}
-        self._attr_cache: dict[tuple[str, str, str | None], dict[str, str]] = {}
+        self._attr_cache: dict[tuple[str, Outcome, str | None], dict[str, str]] = {}
         self._meter = meter
         self._genai: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -210,7 +248,7 @@ class PerformanceTracker:
             return
         with self._lock:
             record = self._duration.record
-            counts: dict[tuple[str, str, str | None], int] = {}
+            counts: dict[tuple[str, Outcome, str | None], int] = {}
             while queue:
                 name, start_ns, end_ns, error_type, outcome = queue.popleft()
                 duration = (end_ns - start_ns) / 1e9
@@ -221,9 +259,8 @@ class PerformanceTracker:
                 if op is None:
                     op = self._ops[name] = _Operation(name)
                 op.add(end_ns / 1e9, duration, outcome)
-                genai = GENAI_OPERATIONS.get(name)
-                if genai is not None:
-                    self._genai_histogram(genai[0]).record(duration, {**genai[1], **_error(error_type)})
+                if type(name) is GenAIOperation:
+                    self._genai_histogram(name.metric).record(duration, {**name.attributes, **_error(error_type)})
             for key, n in counts.items():  # one counter update per attribute set, not per call
                 self._calls.add(n, self._attributes(key))
 
@@ -235,12 +272,12 @@ class PerformanceTracker:
             )
         return histogram
 
-    def _attributes(self, key: tuple[str, str, str | None]) -> dict[str, str]:
+    def _attributes(self, key: tuple[str, Outcome, str | None]) -> dict[str, str]:
         """The metric attributes of (operation, outcome, error type), built once and reused."""
         attrs = self._attr_cache.get(key)
         if attrs is None:
             name, outcome, error_type = key
-            attrs = {"zgen.operation.name": name, "zgen.operation.outcome": outcome}
+            attrs = {"zgen.operation.name": str(name), "zgen.operation.outcome": Outcome(outcome).value}
             if error_type is not None:
                 attrs["error.type"] = error_type
             self._attr_cache[key] = attrs

@@ -22,8 +22,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from zgen_otel import _current
+from zgen_otel._calls import finish_call, start_call
 from zgen_otel._context import CURRENT
-from zgen_otel.performance import _finish, _start
 
 __all__ = ["DURATION_BUCKETS", "MonitoringMiddleware"]
 
@@ -80,12 +80,12 @@ class MonitoringMiddleware:
         method = scope.get("method", "GET")
         outer = trace.get_current_span()
         instrumented = outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER
-        call = None if instrumented else _start(method, SpanKind.SERVER, {"http.request.method": method})
+        call = None if instrumented else start_call(method, SpanKind.SERVER, {"http.request.method": method})
         root_path = scope.get("root_path", "")
         token = CURRENT.set(call[4]) if call is not None else None
         # no call (another instrumentation owns the span, or tracking is off): local statistics only, timed here
         tracker = _current.get_runtime().performance if call is None else None
-        started_ns = tracker.time_ns() if tracker is not None else 0  # the tracker's clock, as _finish reads it
+        started_ns = tracker.time_ns() if tracker is not None else 0  # the tracker's clock, as finish_call reads it
         status = {"code": 500}
         started = time.perf_counter()
 
@@ -124,12 +124,12 @@ class MonitoringMiddleware:
         failure = error if error is not None else _server_error(code) if code >= 500 else None
         if call is None:  # opentelemetry-instrumentation-asgi owns span and metric: only the local statistics here
             if tracker is not None:
-                _finish((tracker, name, t0, trace.INVALID_SPAN, None), failure, False)  # type: ignore[arg-type]
+                finish_call((tracker, name, t0, trace.INVALID_SPAN, None), failure, False)  # type: ignore[arg-type]
             return
         span = call[3]
         span.update_name(name)
         span.set_attributes(attrs)
-        _finish((call[0], name, call[2], span, call[4]), failure, False)
+        finish_call((call[0], name, call[2], span, call[4]), failure, False)
         histogram = self._histogram()
         if histogram is not None:
             if failure is not None:  # the exception's type, or the 5xx status code (_server_error)

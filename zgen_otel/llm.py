@@ -32,7 +32,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _current
 from zgen_otel._fork import fork_safe_lock
-from zgen_otel._util import INT64_MAX, finite_float, non_negative_seconds, safe_repr
+from zgen_otel._util import safe_repr
+from zgen_otel._validate import INT64_MAX, finite_float, non_negative_seconds
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime

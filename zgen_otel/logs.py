@@ -16,16 +16,17 @@ official OTLP log exporter ships them when an endpoint is configured. Alert stat
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 from typing import Any
 
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
 from zgen_otel import _current
-from zgen_otel._records import clip, clip_attributes, hex_id
-from zgen_otel._util import check_limit, check_number, check_text, safe_repr
+from zgen_otel._buffers import LogBuffer
+from zgen_otel._records import hex_id, record_level, record_logger, record_time, record_to_dict
+from zgen_otel._util import safe_repr
+from zgen_otel._validate import check_choice, check_limit, check_number, check_text
 from zgen_otel.config import LOG_LEVELS
 
 __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
@@ -33,88 +34,11 @@ __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 #: Python's level number of each level name ``ZGEN_OTEL_LOG_LEVEL`` accepts.
 LEVELS: dict[str, int] = {name: logging.getLevelName(name) for name in LOG_LEVELS}
 MAX_LIMIT = 1000
-# OTel severity numbers (1-24) back to Python's level names.
-_OTEL_TO_LEVEL = [(21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG")]
-
-
-def _level_name(severity_number: int | None) -> str:
-    for floor, name in _OTEL_TO_LEVEL:
-        if (severity_number or 0) >= floor:
-            return name
-    return "NOTSET"
-
-
-class LogBuffer(LogRecordProcessor):
-    """A log-record processor keeping the last ``max_logs`` records (oldest dropped first, counted).
-
-    It keeps the SDK's record objects; conversion to dicts (with values clipped to ``max_value_length``)
-    happens when a view reads them.
-    """
-
-    def __init__(self, max_logs: int, max_value_length: int = 4096) -> None:
-        self.records: collections.deque[ReadWriteLogRecord] = collections.deque(maxlen=max_logs)
-        self.max_value_length = max_value_length
-        self.dropped = 0
-
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        """Keep the record (the oldest one leaves when the ring is full)."""
-        records = self.records
-        if len(records) == records.maxlen:
-            self.dropped += 1
-        records.append(log_record)
-
-    def shutdown(self) -> None:
-        """Nothing to release: the records stay readable until the runtime is gone."""
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Records are in the ring as soon as they are emitted: nothing to flush."""
-        return True
-
-    def snapshot(self) -> list[ReadWriteLogRecord]:
-        """The records now in the ring, oldest first."""
-        while True:
-            try:
-                return list(self.records)
-            except RuntimeError:  # another thread appended while copying: copy again
-                continue
-
-
-def _record_level(record: ReadWriteLogRecord) -> str:
-    severity = record.log_record.severity_number
-    return _level_name(severity.value if severity else None)
-
-
-def _record_logger(record: ReadWriteLogRecord) -> str:
-    return record.instrumentation_scope.name if record.instrumentation_scope else ""
-
-
-def _record_time(record: ReadWriteLogRecord) -> float:
-    log = record.log_record
-    return (log.timestamp or log.observed_timestamp or 0) / 1e9
 
 
 def _in_logger(logger_name: str, name: str) -> bool:
     """Whether ``logger_name`` is the logger ``name`` or one of its children."""
     return logger_name == name or logger_name.startswith(name + ".")
-
-
-def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
-    """One log record as a JSON-ready dict; strings longer than ``limit`` are cut with a marker."""
-    log = record.log_record
-    body = log.body if isinstance(log.body, str) else str(log.body)
-    message, cut = clip(body, limit)
-    attributes, attributes_cut = clip_attributes(log.attributes, limit)
-    return {
-        "time": _record_time(record),
-        "level": _record_level(record),
-        "severity_text": log.severity_text,
-        "logger": _record_logger(record),
-        "message": message,
-        "trace_id": hex_id(log.trace_id or 0, 32),
-        "span_id": hex_id(log.span_id or 0, 16),
-        "attributes": attributes,
-        "truncated": cut or attributes_cut,
-    }
 
 
 def _buffer() -> LogBuffer | None:
@@ -127,9 +51,7 @@ def _level_floor(min_level: object) -> int:
     if min_level is None:
         return 0
     if isinstance(min_level, str):
-        if min_level.upper() not in LEVELS:
-            raise ValueError(f"min_level must be one of {', '.join(LEVELS)}; got {safe_repr(min_level)}")
-        return LEVELS[min_level.upper()]
+        return LEVELS[check_choice("min_level", min_level.upper(), LEVELS, shown=min_level)]
     if isinstance(min_level, int) and not isinstance(min_level, bool):
         return min_level
     raise TypeError(f"min_level must be a level name, a logging level number or None; got {safe_repr(min_level)}")
@@ -172,14 +94,14 @@ def get_recent_logs(
     needle = text.lower() if text else None
     trace = trace.lower() if trace else None
     found: list[dict[str, Any]] = []
-    for record in reversed(buffer.snapshot()):
+    for record in reversed(buffer.recent()):
         # Filter on the record itself; only one that passes is converted (and clipped) for the text filter.
         if not (
             (trace is None or hex_id(record.log_record.trace_id or 0, 32) == trace)
-            and LEVELS.get(_record_level(record), 0) >= floor
-            and (name is None or _in_logger(_record_logger(record), name))
-            and (lo is None or _record_time(record) >= lo)
-            and (hi is None or _record_time(record) <= hi)
+            and LEVELS.get(record_level(record), 0) >= floor
+            and (name is None or _in_logger(record_logger(record), name))
+            and (lo is None or record_time(record) >= lo)
+            and (hi is None or record_time(record) <= hi)
         ):
             continue
         row = record_to_dict(record, buffer.max_value_length)
@@ -191,15 +113,11 @@ def get_recent_logs(
 
 
 def log_buffer_stats(buffer: LogBuffer | None = None) -> dict[str, int]:
-    """Records held, capacity and records dropped (evicted) so far."""
+    """Records held, capacity and records dropped (evicted) so far (zeros when no log buffer runs)."""
     buffer = buffer or _buffer()
-    if buffer is None:
-        return {"records": 0, "capacity": 0, "dropped": 0}
-    return {"records": len(buffer.records), "capacity": buffer.records.maxlen or 0, "dropped": buffer.dropped}
+    return {"records": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()
 
 
 def capture_handler(provider: Any, level: str) -> logging.Handler:
     """The OTel logging handler feeding ``provider``, at ``level`` (not yet attached to any logger)."""
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
     return LoggingHandler(level=LEVELS[level], logger_provider=provider)

@@ -17,7 +17,8 @@ from typing import Any, cast
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _current
-from zgen_otel._util import MAX_WINDOW, RateLimitedLogger, check_attributes, positive_seconds, safe_repr
+from zgen_otel._util import RateLimitedLogger, safe_repr
+from zgen_otel._validate import MAX_WINDOW, check_attributes, positive_seconds
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [

@@ -24,22 +24,15 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mappi
 from types import TracebackType
 from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from zgen_otel import _current
-from zgen_otel._context import CURRENT, with_span
-from zgen_otel._tracker import (
-    CANCELLED,
-    DURATION_BUCKETS,
-    ERROR,
-    GENAI_OPERATIONS,
-    SUCCESS,
-    OperationStats,
-    PerformanceTracker,
-)
-from zgen_otel._util import INT64_MAX, INT64_MIN, RateLimitedLogger, check_attributes, positive_seconds, safe_repr
+from zgen_otel._calls import Call, finish_call, start_call
+from zgen_otel._context import CURRENT
+from zgen_otel._tracker import DURATION_BUCKETS, GenAIOperation, OperationStats
+from zgen_otel._util import RateLimitedLogger, safe_repr
+from zgen_otel._validate import INT64_MAX, INT64_MIN, check_attributes, positive_seconds
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -62,67 +55,6 @@ R = TypeVar("R")
 
 SCOPE = "zgen_otel.performance"
 _ATTR_TYPES = (str, bool, int, float)
-
-
-# -- one tracked call ------------------------------------------------------------------------------------
-# A started call: (tracker, operation name, start time in ns, span, the context that makes the span current).
-# A plain tuple: the cheapest thing to build on every call.
-_Call = tuple[PerformanceTracker, str, int, trace.Span, otel_context.Context]
-
-
-def _start(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> _Call | None:
-    """Start a tracked call, or None when tracking is off or broken (the caller then just runs the code)."""
-    rt = _current.runtime or _current.get_runtime()
-    tracker = rt.performance
-    if tracker is None:
-        return None
-    try:
-        start = tracker.time_ns()
-        span = tracker.tracer.start_span(name, kind=kind, start_time=start)
-        if attributes:
-            # Attributes validated at decoration time go straight into the SDK span's attribute dict instead
-            # of being checked and copied again on every call (about a fifth of a span's cost). Any other
-            # span type, a value-length limit, or an SDK whose internals differ takes the public path.
-            bounded = getattr(span, "_attributes", None)
-            target = getattr(bounded, "_dict", None)
-            if (
-                type(target) is dict
-                and not target
-                and bounded.max_value_len is None  # type: ignore[union-attr]
-                and (bounded.maxlen is None or len(attributes) <= bounded.maxlen)  # type: ignore[union-attr]
-            ):
-                target.update(attributes)
-            else:
-                span.set_attributes(attributes)
-        return tracker, name, start, span, with_span(span)
-    except Exception:
-        _warn.exception("start", "zgen_otel: starting a tracked call failed; running the call untracked")
-        return None
-
-
-def _finish(call: _Call, exc: BaseException | None, count_base: bool) -> None:
-    """End the call's span and queue its timing; never raises."""
-    try:
-        tracker, name, start, span, _ = call
-        end = tracker.time_ns()
-        error_type = None
-        outcome = SUCCESS
-        if exc is not None and not isinstance(exc, GeneratorExit):
-            error_type = type(exc).__qualname__
-            failure = isinstance(exc, Exception) or count_base
-            outcome = ERROR if failure else CANCELLED
-            if span.is_recording():
-                span.set_attribute("error.type", error_type)
-                span.record_exception(exc)
-                if failure:
-                    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
-        queue = tracker.queue
-        if len(queue) == queue.maxlen:  # the worker is behind by a million calls: the oldest goes, counted
-            tracker.dropped += 1
-        queue.append((name, start, end, error_type, outcome))
-        span.end(end)
-    except Exception:
-        _warn.exception("finish", "zgen_otel: finishing a tracked call failed; the call itself is unaffected")
 
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -160,10 +92,10 @@ class _Target(NamedTuple):
     binder: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]] | None
     count_base: bool
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         """Start a call with the constant attributes plus any recorded arguments."""
         attributes = self.static if self.binder is None else {**self.static, **self.binder(args, kwargs)}
-        return _start(self.op, self.kind, attributes)
+        return start_call(self.op, self.kind, attributes)
 
 
 # -- the decorator ---------------------------------------------------------------------------------------
@@ -304,18 +236,18 @@ def _wrap_function(fn: Callable[..., Any], target: _Target) -> Callable[..., Any
         rt = _current.runtime
         if rt is not None and rt.performance is None:  # disabled or shut down: straight through
             return fn(*args, **kwargs)
-        call = _start(op, kind, static) if binder is None else target.start(args, kwargs)
+        call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
         if call is None:
             return fn(*args, **kwargs)
         token = CURRENT.set(call[4])
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            _finish(call, exc, count_base)
+            finish_call(call, exc, count_base)
             raise
         finally:
             CURRENT.reset(token)
-        _finish(call, None, count_base)
+        finish_call(call, None, count_base)
         return result
 
     return wrapper
@@ -328,18 +260,18 @@ def _wrap_coroutine(fn: Callable[..., Any], target: _Target) -> Callable[..., An
         rt = _current.runtime
         if rt is not None and rt.performance is None:  # disabled or shut down: straight through
             return await fn(*args, **kwargs)
-        call = _start(op, kind, static) if binder is None else target.start(args, kwargs)
+        call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
         if call is None:
             return await fn(*args, **kwargs)
         token = CURRENT.set(call[4])
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            _finish(call, exc, count_base)
+            finish_call(call, exc, count_base)
             raise
         finally:
             CURRENT.reset(token)
-        _finish(call, None, count_base)
+        finish_call(call, None, count_base)
         return result
 
     return wrapper
@@ -360,10 +292,10 @@ def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], target: _Target
             try:
                 item = gen.throw(thrown) if thrown is not None else gen.send(sent)
             except StopIteration as stop:
-                _finish(call, None, count_base)
+                finish_call(call, None, count_base)
                 return stop.value
             except BaseException as exc:
-                _finish(call, exc, count_base)
+                finish_call(call, exc, count_base)
                 raise
             finally:
                 CURRENT.reset(token)
@@ -372,7 +304,7 @@ def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], target: _Target
                 sent = yield item
             except GeneratorExit:
                 gen.close()
-                _finish(call, None, count_base)
+                finish_call(call, None, count_base)
                 raise
             except BaseException as exc:
                 thrown = exc
@@ -397,10 +329,10 @@ def _wrap_async_generator(fn: Callable[..., AsyncGenerator[Any, Any]], target: _
             try:
                 item = await (agen.athrow(thrown) if thrown is not None else agen.asend(sent))
             except StopAsyncIteration:
-                _finish(call, None, count_base)
+                finish_call(call, None, count_base)
                 return
             except BaseException as exc:
-                _finish(call, exc, count_base)
+                finish_call(call, exc, count_base)
                 raise
             finally:
                 CURRENT.reset(token)
@@ -409,7 +341,7 @@ def _wrap_async_generator(fn: Callable[..., AsyncGenerator[Any, Any]], target: _
                 sent = yield item
             except GeneratorExit:
                 await agen.aclose()
-                _finish(call, None, count_base)
+                finish_call(call, None, count_base)
                 raise
             except BaseException as exc:
                 thrown = exc
@@ -436,11 +368,11 @@ class track_context:
         self._attributes = _check_attributes(attributes)
         self._kind = _check_kind(kind)
         self._count_base = count_base_exceptions
-        self._call: _Call | None = None
+        self._call: Call | None = None
         self._token: object = None
 
     def __enter__(self) -> trace.Span:
-        self._call = call = _start(self._name, self._kind, self._attributes)
+        self._call = call = start_call(self._name, self._kind, self._attributes)
         if call is None:
             return trace.INVALID_SPAN
         self._token = CURRENT.set(call[4])
@@ -452,7 +384,7 @@ class track_context:
         call, self._call = self._call, None
         if call is not None:
             CURRENT.reset(self._token)
-            _finish(call, exc, self._count_base)
+            finish_call(call, exc, self._count_base)
 
     async def __aenter__(self) -> trace.Span:
         return self.__enter__()
@@ -479,8 +411,7 @@ def track_tool(name: str, *, attributes: Mapping[str, str | bool | int | float] 
 def _genai(operation: str, key: str, name: str, attributes: Mapping[str, Any] | None) -> Any:
     _check_name(name)
     genai = {"gen_ai.operation.name": operation, key: name}
-    op = f"{operation} {name}"
-    GENAI_OPERATIONS[op] = (f"gen_ai.{operation}.duration", genai)
+    op = GenAIOperation(f"{operation} {name}", f"gen_ai.{operation}.duration", genai)
     return track(op, attributes={**_check_attributes(attributes), **genai})
 
 

@@ -14,22 +14,23 @@ It never imports the alerting, dashboard or HTTP layers: those subscribe to upda
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import math
 import threading
 import time
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple
 
+from zgen_otel._observers import Listener, Observers
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
     "AttributeKey",
+    "Listener",
     "MetricPoint",
     "MetricStore",
     "Series",
@@ -45,7 +46,6 @@ _warn = RateLimitedLogger(_log)
 AttributeValue = str | bool | int | float
 AttributeKey = tuple[tuple[str, AttributeValue], ...]
 _Bucket = tuple[float, float, float, float]
-Listener = Callable[[str, float, float, Mapping[str, AttributeValue]], None]
 
 _MINUTE = 60.0
 _HOUR = 3600.0
@@ -416,7 +416,7 @@ def series_sort_key(s: Series) -> tuple[str, str]:
     return s.name, repr(s.key)
 
 
-class MetricStore:
+class MetricStore(Observers):
     """Bounded in-memory time series keyed by metric name and attributes.
 
     Args:
@@ -439,6 +439,7 @@ class MetricStore:
         minute_window: float = 2 * 86_400.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.retention_seconds = retention_seconds
         self.max_series = max_series
         self.max_raw_points = max_raw_points
@@ -449,11 +450,6 @@ class MetricStore:
         self._lock = threading.Lock()
         self._series: dict[tuple[str, AttributeKey], Series] = {}
         self._by_name: dict[str, list[Series]] = {}
-        self._exact_listeners: dict[str, list[Listener]] = {}
-        self._pattern_listeners: list[tuple[str, Listener]] = []
-        self._listener_cache: dict[str, tuple[Listener, ...]] = {}
-        self._sinks: list[Callable[[Series, float, float], None]] = []
-        self._watchers: dict[str, tuple[Callable[[Series, float, float], None], ...]] = {}
 
     # -- writing -----------------------------------------------------------------------------------
     def add(
@@ -475,21 +471,6 @@ class MetricStore:
         series.append(self.clock() if timestamp is None else timestamp, value)
         return True
 
-    def dispatch(self, series: Series, ts: float, value: float) -> None:
-        """Hand a stored sample to the sinks, the watchers and the listeners of its metric name."""
-        for sink in self._sinks:
-            sink(series, ts, value)
-        name = series.name
-        watchers = self._watchers.get(name)
-        if watchers:
-            for watcher in watchers:
-                watcher(series, ts, value)
-        listeners = self._listener_cache.get(name)
-        if listeners is None:
-            listeners = self._listeners_for(name)
-        if listeners:
-            self._notify(listeners, name, value, ts, series.attributes)
-
     def _create(self, name: str, key: AttributeKey, unit: str, category: str | None) -> Series | None:
         with self._lock:
             series = self._series.get((name, key))
@@ -509,12 +490,6 @@ class MetricStore:
             self._series[(name, key)] = series
             self._by_name.setdefault(name, []).append(series)
             return series
-
-    def add_sink(self, sink: Callable[[Series, float, float], None]) -> None:
-        """Call ``sink(series, timestamp, value)`` for every stored sample (used by persistence)."""
-        with self._lock:
-            self._sinks.append(sink)
-            self._rewatch(None)
 
     def get_or_create(self, name: str, key: AttributeKey, unit: str = "", category: str | None = None) -> Series | None:
         """The series for ``name`` and ``key``, created when missing (None past the series cap)."""
@@ -544,93 +519,6 @@ class MetricStore:
         for series in self._series.values():
             series._lock.release()
         self._lock.release()
-
-    def watch(self, name: str, watcher: Callable[[Series, float, float], None]) -> None:
-        """Call ``watcher(series, timestamp, value)`` on every sample of the metric ``name`` (exact name).
-
-        For in-process consumers such as the alert evaluator: the watcher gets the series itself, and must
-        not raise (it runs on the recording thread).
-        """
-        with self._lock:
-            self._watchers[name] = (*self._watchers.get(name, ()), watcher)
-            self._rewatch((name,))
-
-    def unwatch(self, name: str, watcher: Callable[[Series, float, float], None]) -> None:
-        """Stop calling a watcher added with :meth:`watch`."""
-        with self._lock:
-            rest = tuple(w for w in self._watchers.get(name, ()) if w != watcher)
-            if rest:
-                self._watchers[name] = rest
-            else:
-                self._watchers.pop(name, None)
-            self._rewatch((name,))
-
-    # -- listeners ---------------------------------------------------------------------------------
-    def subscribe(self, name_or_pattern: str, listener: Listener) -> None:
-        """Call ``listener(name, value, timestamp, attributes)`` on every sample of matching metrics.
-
-        ``name_or_pattern`` is an exact metric name or a glob (``system.*``, ``agent.?_latency``).
-        """
-        with self._lock:
-            if any(c in name_or_pattern for c in "*?["):
-                self._pattern_listeners.append((name_or_pattern, listener))
-                self._rewatch(None)
-            else:
-                self._exact_listeners.setdefault(name_or_pattern, []).append(listener)
-                self._rewatch((name_or_pattern,))
-            self._listener_cache = {}
-
-    def unsubscribe(self, name_or_pattern: str, listener: Listener) -> bool:
-        """Remove a listener added with :meth:`subscribe`; return whether it was there."""
-        with self._lock:
-            found = False
-            exact = self._exact_listeners.get(name_or_pattern, [])
-            if listener in exact:
-                exact.remove(listener)
-                found = True
-            elif (name_or_pattern, listener) in self._pattern_listeners:
-                self._pattern_listeners.remove((name_or_pattern, listener))
-                found = True
-            self._listener_cache = {}
-            if found:
-                self._rewatch(None)
-            return found
-
-    def _listeners_for(self, name: str) -> tuple[Listener, ...]:
-        with self._lock:
-            result = self._match_listeners(name)
-            self._listener_cache[name] = result
-            return result
-
-    def _match_listeners(self, name: str) -> tuple[Listener, ...]:
-        found = list(self._exact_listeners.get(name, ()))
-        found += [fn for pattern, fn in self._pattern_listeners if fnmatch.fnmatchcase(name, pattern)]
-        return tuple(found)
-
-    def _wanted(self, name: str) -> bool:
-        """Whether a sample of ``name`` goes to :meth:`dispatch` (the store's lock is held)."""
-        return bool(self._sinks) or name in self._watchers or bool(self._match_listeners(name))
-
-    def _rewatch(self, names: Iterable[str] | None) -> None:
-        """Refresh the ``watched`` flag of the series of ``names`` (all when None; the lock is held).
-
-        The flag lives on each series so that a sample of a metric nobody watches costs no
-        :meth:`dispatch` call, even while alert rules watch other metrics.
-        """
-        for name in self._by_name if names is None else names:
-            wanted = self._wanted(name)
-            for series in self._by_name.get(name, ()):
-                series.watched = wanted
-
-    @staticmethod
-    def _notify(
-        listeners: Iterable[Listener], name: str, value: float, ts: float, attrs: Mapping[str, AttributeValue]
-    ) -> None:
-        for fn in listeners:
-            try:
-                fn(name, value, ts, attrs)
-            except Exception:
-                _warn.exception(f"listener:{name}", "metric callback %r for %r raised; ignored", fn, name)
 
     # -- reading -----------------------------------------------------------------------------------
     def names(self) -> list[str]:

@@ -15,7 +15,8 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from zgen_otel import _current
-from zgen_otel._util import positive_seconds, safe_repr
+from zgen_otel._util import safe_repr
+from zgen_otel._validate import positive_seconds
 from zgen_otel.alerting import AlertSeverity, CustomRule, get_alert_manager
 from zgen_otel.metrics import get_latest_value, record_metric
 from zgen_otel.performance import track_context

@@ -22,7 +22,8 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel._fork import abandon
-from zgen_otel._util import RateLimitedLogger, check_count, check_text, positive_seconds, safe_repr
+from zgen_otel._util import RateLimitedLogger, safe_repr
+from zgen_otel._validate import check_count, check_text, positive_seconds
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
 from zgen_otel.alerting.notifiers import Dispatcher, Notification, Notifier
 from zgen_otel.alerting.rules import (

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from zgen_otel._fork import fork_safe_lock
-from zgen_otel._util import check_count, non_negative_seconds
+from zgen_otel._validate import check_count, non_negative_seconds
 from zgen_otel.alerting.model import Alert, AlertSeverity
 
 __all__ = [

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from zgen_otel._util import MAX_WINDOW, check_attributes, check_text, finite_float, safe_repr
+from zgen_otel._util import safe_repr
+from zgen_otel._validate import MAX_WINDOW, check_attributes, check_text, finite_float
 from zgen_otel.alerting.model import AlertSeverity
 
 __all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "check_url", "str_map", "validate_name"]

@@ -367,7 +367,7 @@ def _llm_latencies(start: float) -> dict[str, list[float]]:
     """Durations (s) by requested model of the ``llm_call`` spans that ended since ``start``, from the span ring."""
     buffer = _current.get_runtime().span_buffer
     durations: dict[str, list[float]] = defaultdict(list)
-    for span in [] if buffer is None else buffer.snapshot():
+    for span in [] if buffer is None else buffer.recent():
         scope, attributes = span.instrumentation_scope, span.attributes or {}
         model = attributes.get("gen_ai.request.model")
         if scope is None or scope.name != LLM_SCOPE or model is None or not span.start_time or not span.end_time:

@@ -20,7 +20,8 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
 from zgen_otel._fork import fork_safe_lock
-from zgen_otel._util import positive_seconds, safe_repr
+from zgen_otel._util import safe_repr
+from zgen_otel._validate import positive_seconds
 from zgen_otel.dashboards.charts import Series, format_value, sparkline, timeseries_svg
 
 __all__ = [

@@ -1,0 +1,271 @@
+"""Every use of an OpenTelemetry SDK or API private attribute, each with its fallback, in one place.
+
+zgen_otel takes a few shortcuts through private parts of the OTel packages: to keep a tracked call cheap, to
+count what the batch queues drop, to make global meters re-bindable and to make a fork safe. Each shortcut
+lives here, next to what happens when a new SDK version moved the private part: the public, slower or less
+complete path. :func:`fast_paths` says which shortcuts are active with the installed versions;
+``tests/test_sdk_access.py`` asserts they all are, so an SDK upgrade cannot silently lose one.
+
+The SDK's log signal is still published under the private module ``opentelemetry.sdk._logs``; its classes are
+imported here, and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+__all__ = [
+    "OTLP_LOG_EXPORTER_MODULE",
+    "REBINDABLE_METERS",
+    "SPAN_PROCESSOR_TUPLE",
+    "BatchLogRecordProcessor",
+    "LogRecordExportResult",
+    "LogRecordExporter",
+    "LogRecordProcessor",
+    "LoggerProvider",
+    "ReadWriteLogRecord",
+    "RebindableMeter",
+    "SpanChain",
+    "batch_queue",
+    "collect_lock",
+    "context_slot",
+    "exporter_preferences",
+    "fast_paths",
+    "is_default_meter_provider",
+    "preset_attributes",
+    "reinit_lock",
+    "reinit_metric_locks",
+]
+
+#: The module (under ``opentelemetry.exporter.otlp.proto.<transport>``) of the OTLP log exporter.
+OTLP_LOG_EXPORTER_MODULE = "_log_exporter"
+
+
+# -- tracked calls: a span's attributes ------------------------------------------------------------------------
+def preset_attributes(span: trace.Span, attributes: Mapping[str, Any]) -> None:
+    """Give a just-started span ``attributes`` that were validated once, at decoration time.
+
+    On an SDK span they go straight into its attribute dict (about a fifth of a span's cost saved). Any other
+    span type, a value-length limit, too many attributes, or an SDK whose internals differ takes the public
+    ``span.set_attributes``.
+    """
+    bounded = getattr(span, "_attributes", None)
+    target = getattr(bounded, "_dict", None)
+    if (
+        type(target) is dict
+        and not target
+        and bounded.max_value_len is None  # type: ignore[union-attr]
+        and (bounded.maxlen is None or len(attributes) <= bounded.maxlen)  # type: ignore[union-attr]
+    ):
+        target.update(attributes)
+    else:
+        span.set_attributes(attributes)
+
+
+# -- the current context -------------------------------------------------------------------------------------
+def context_slot() -> tuple[Any, str] | None:
+    """The ``ContextVar`` holding the OTel context and the context key of the current span, when reachable.
+
+    None where the runtime context is not the default ``contextvars`` one (``OTEL_PYTHON_CONTEXT``) or the
+    API's internals differ: the caller then uses the public ``attach``/``detach``/``set_span_in_context``.
+    """
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    key = getattr(getattr(trace, "propagation", None), "_SPAN_KEY", None)
+    if type(runtime).__name__ == "ContextVarsRuntimeContext" and var is not None and isinstance(key, str):
+        probe = var.set(var.get())  # prove the variable behaves like a ContextVar before relying on it
+        var.reset(probe)
+        return var, key
+    return None
+
+
+# -- the span processor chain ----------------------------------------------------------------------------------
+#: Whether the SDK's processor chain keeps its processors in the ``_span_processors`` tuple.
+SPAN_PROCESSOR_TUPLE = isinstance(
+    getattr(SynchronousMultiSpanProcessor(), "_span_processors", None),  # type: ignore[no-untyped-call]
+    tuple,
+)
+
+
+class SpanChain(SynchronousMultiSpanProcessor):
+    """The SDK's span-processor chain with a :meth:`keep` step before the processors' ``on_end``.
+
+    It walks the SDK's own processor tuple instead of calling the base ``on_end`` (one Python call less per
+    span); where the SDK keeps its processors elsewhere it calls the base ``on_end``.
+    """
+
+    def keep(self, span: ReadableSpan) -> None:
+        """Called with every span that ends, before the processors; a subclass keeps it somewhere."""
+
+    if SPAN_PROCESSOR_TUPLE:
+
+        def on_end(self, span: ReadableSpan) -> None:
+            """Keep the span, then run the processors."""
+            self.keep(span)
+            for processor in self._span_processors:
+                processor.on_end(span)
+
+    else:  # pragma: no cover - an SDK without the private tuple
+
+        def on_end(self, span: ReadableSpan) -> None:
+            """Keep the span, then run the processors."""
+            self.keep(span)
+            super().on_end(span)
+
+
+# -- batch processors and exporters --------------------------------------------------------------------------
+def batch_queue(processor: object) -> tuple[Any, int]:
+    """The bounded queue of an SDK batch span or log processor and its capacity; ``(None, 0)`` when unreachable.
+
+    The SDK appends on the left, so the oldest item is on the right. Without the queue, drops stay uncounted
+    (the SDK still logs them).
+    """
+    batch = getattr(processor, "_batch_processor", None)
+    queue = getattr(batch, "_queue", None)
+    return queue, getattr(batch, "_max_queue_size", 0) if queue is not None else 0
+
+
+def exporter_preferences(exporter: object) -> tuple[Any, Any]:
+    """The (temporality, aggregation) preferences an SDK metric exporter was built with; None for unknown."""
+    return getattr(exporter, "_preferred_temporality", None), getattr(exporter, "_preferred_aggregation", None)
+
+
+# -- the metric pipeline and fork safety ---------------------------------------------------------------------
+_NO_LOCK = threading.Lock()  # stands in when an SDK version keeps its collection lock elsewhere
+
+
+def collect_lock(meter_provider: MeterProvider) -> Any:
+    """The SDK's measurement-consumer lock, held for the whole of each collection (a free lock if unreachable)."""
+    consumer = getattr(meter_provider, "_measurement_consumer", None)
+    return getattr(consumer, "_lock", None) or _NO_LOCK
+
+
+def reinit_lock(lock: Any) -> None:
+    """Make a lock inherited over a fork free again (``threading`` locks' own after-fork reset)."""
+    with contextlib.suppress(AttributeError):
+        lock._at_fork_reinit()
+
+
+def _reinit_locks(obj: object) -> None:
+    for name, value in list(vars(obj).items()):
+        if name.endswith("lock") and hasattr(value, "_at_fork_reinit"):
+            value._at_fork_reinit()
+
+
+def reinit_metric_locks(meter_provider: MeterProvider) -> None:
+    """Reset every lock of the SDK's metric pipeline (meters, reader storages, streams, aggregations).
+
+    The SDK does not reinitialise them in a forked child (open-telemetry/opentelemetry-python#4345); where its
+    internals differ, the parts that cannot be found are left as they are.
+    """
+    for meter in list(getattr(meter_provider, "_meters", {}).values()):
+        _reinit_locks(meter)
+    consumer = getattr(meter_provider, "_measurement_consumer", None)
+    for storage in list(getattr(consumer, "_reader_storages", {}).values()):
+        _reinit_locks(storage)
+        for matches in list(getattr(storage, "_instrument_view_instrument_matches", {}).values()):
+            for match in matches:
+                _reinit_locks(match)
+                for aggregation in list(getattr(match, "_attributes_aggregation", {}).values()):
+                    _reinit_locks(aggregation)
+
+
+# -- global meters ---------------------------------------------------------------------------------------------
+def is_default_meter_provider(provider: object) -> bool:
+    """Whether ``provider`` is the API's placeholder global MeterProvider (nobody installed one yet)."""
+    return type(provider).__name__ == "_ProxyMeterProvider"
+
+
+#: The API's proxy meter class (re-creates its instruments on a real meter), or None in an API without it.
+ProxyMeter: type[Any] | None = getattr(metrics_internal, "_ProxyMeter", None)
+#: Whether :class:`RebindableMeter` works; without it zgen_otel leaves the global MeterProvider alone.
+REBINDABLE_METERS = ProxyMeter is not None and {"_name", "_version", "_schema_url", "_lock", "_instruments"} <= set(
+    vars(ProxyMeter("zgen_otel.probe", version=None, schema_url=None))
+)
+
+
+class _Instruments(list[Any]):
+    """The proxy meter's instrument list: an instrument added after binding is bound at once."""
+
+    def __init__(self, meter: RebindableMeter) -> None:
+        super().__init__()
+        self.meter = meter
+
+    def append(self, instrument: Any) -> None:
+        super().append(instrument)
+        if self.meter.current is not None:
+            instrument.on_meter_set(self.meter.current)
+
+
+class RebindableMeter(ProxyMeter or metrics.NoOpMeter):  # type: ignore[misc]
+    """The API's proxy meter, handing out proxy instruments that can be re-bound on every provider swap.
+
+    Only usable where :data:`REBINDABLE_METERS` is true.
+    """
+
+    def __init__(self, name: str, version: str | None, schema_url: str | None) -> None:
+        super().__init__(name, version=version, schema_url=schema_url)
+        self.current: metrics.Meter | None = None
+        self._instruments = _Instruments(self)
+
+    def on_set_meter_provider(self, meter_provider: metrics.MeterProvider) -> None:
+        """Bind this meter and every instrument it handed out to ``meter_provider``."""
+        real = meter_provider.get_meter(self._name, self._version, self._schema_url)
+        with self._lock:
+            self.current = real
+            for instrument in self._instruments:
+                instrument.on_meter_set(real)
+
+
+def fast_paths() -> dict[str, bool]:
+    """Which shortcuts work with the installed OTel versions: shortcut name -> active (builds probe objects)."""
+    span = TracerProvider().get_tracer("zgen_otel.probe").start_span("probe")
+    bounded = getattr(span, "_attributes", None)
+    span.end()
+    span_batch = BatchSpanProcessor(ConsoleSpanExporter())
+    log_batch = BatchLogRecordProcessor(ConsoleLogRecordExporter())
+    provider = MeterProvider()
+    try:
+        return {
+            "span_attribute_dict": type(getattr(bounded, "_dict", None)) is dict
+            and hasattr(bounded, "max_value_len")
+            and hasattr(bounded, "maxlen"),
+            "context_slot": context_slot() is not None,
+            "span_processor_tuple": SPAN_PROCESSOR_TUPLE,
+            "span_batch_queue": batch_queue(span_batch)[0] is not None,
+            "log_batch_queue": batch_queue(log_batch)[0] is not None,
+            "exporter_preferences": {"_preferred_temporality", "_preferred_aggregation"}
+            <= set(vars(ConsoleMetricExporter())),
+            "collect_lock": collect_lock(provider) is not _NO_LOCK,
+            "metric_locks": hasattr(provider, "_meters") and hasattr(provider, "_measurement_consumer"),
+            "rebindable_meters": REBINDABLE_METERS,
+            "default_meter_provider": is_default_meter_provider(metrics.get_meter_provider())
+            or hasattr(metrics_internal, "_ProxyMeterProvider"),
+            "log_exporter_module": importlib.util.find_spec(
+                f"opentelemetry.exporter.otlp.proto.http.{OTLP_LOG_EXPORTER_MODULE}"
+            )
+            is not None,
+        }
+    finally:
+        span_batch.shutdown()  # type: ignore[no-untyped-call]
+        log_batch.shutdown()  # type: ignore[no-untyped-call]
+        provider.shutdown()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 
+from tests.support.binaries import require_binary
 from zgen_otel.config import ENV_VARS
 from zgen_otel.testing import reset
-
-T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -25,31 +22,6 @@ def _clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Tem
     reset()
     yield
     reset()
-
-
-def require_binary(path: str) -> str:
-    """A Debian binary a test needs: skipped where it is not installed, but required in CI (CI=true)."""
-    import os
-    import shutil
-
-    found = shutil.which(path)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is required in CI (.ci/run installs it)")
-        pytest.skip(f"{path} is not installed (apt-get install it, as .ci/run does)")
-    return found
-
-
-def wait_for(probe: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll ``probe`` every 20 ms until it returns something truthy (returned); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 CHROMIUM_ARGS = [

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 
 import zgen_otel
+from tests.support.waiting import wait_for
 from zgen_otel.alerting import (
     AlertManager,
     AlertSeverity,

@@ -14,10 +14,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
-from test_http import Server
-from test_llm import flush, otlp_points, otlp_spans, over_otlp
 
 import zgen_otel
+from tests.support.otlp import flush, otlp_points, otlp_spans, over_otlp
+from tests.support.servers import Server
 from zgen_otel.asgi import DURATION_BUCKETS, MonitoringMiddleware
 from zgen_otel.testing import Capture, capture
 

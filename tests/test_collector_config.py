@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import require_binary
+
+from tests.support.binaries import require_binary
 
 CONFIG = Path(__file__).resolve().parent.parent / "collector-config"
 KINDS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "connectors": "connector",

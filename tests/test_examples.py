@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support.net import free_port
+from tests.support.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,8 +73,6 @@ def test_agent_demo_tracks_tools_llm_tasks_alerts_and_writes_dashboards(tmp_path
 
 
 def test_ship_to_collector_sends_over_otlp() -> None:
-    from otlp_receiver import OtlpReceiver
-
     with OtlpReceiver("http/protobuf") as receiver:
         out = _run("ship_to_collector.py", extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}).stdout
         assert "exported to: {'metrics'" in out
@@ -87,9 +87,7 @@ def _serving(script: str) -> Iterator[httpx.Client]:
 
     uvicorn shuts down gracefully on SIGTERM and then re-raises it: the exit status is -SIGTERM.
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / script), str(port)], env=_env(None),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:

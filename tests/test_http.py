@@ -6,21 +6,22 @@ import json
 import os
 import re
 import signal
-import socket
+import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 import zgen_otel
 import zgen_otel.system_monitor
 import zgen_otel.traces
+from tests.support.net import free_port
+from tests.support.otlp import OtlpReceiver
+from tests.support.servers import Server
 from zgen_otel import _current
 from zgen_otel._runtime import Runtime
 from zgen_otel.alerting import get_alert_manager, trigger_alert
@@ -30,28 +31,6 @@ from zgen_otel.performance import track
 from zgen_otel.testing import ManualClock
 
 TOKEN = "test-token-123"
-
-
-class Server:
-    """uvicorn on 127.0.0.1, an ephemeral port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._sock = sock
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
 
 
 @pytest.fixture
@@ -628,14 +607,7 @@ def test_cli_help_dashboard_rules_and_refusal(tmp_path: Any) -> None:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_status_and_clean_stop_with_flush(tmp_path: Any, stop: signal.Signals) -> None:
     """``zgen-otel serve`` until Ctrl-C (or SIGTERM): exit 0, and the last samples reach OTLP and SQLite."""
-    import sqlite3
-
-    from otlp_receiver import OtlpReceiver
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     store = tmp_path / "store.db"
     env = {k: v for k, v in os.environ.items() if k != "ZGEN_OTEL_API_TOKEN"}
     # Samples every second; the SQLite flusher and the OTLP export wait an hour: only the stop can flush.

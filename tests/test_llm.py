@@ -7,16 +7,14 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
-from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_binary
-from otlp_receiver import OtlpReceiver, attributes_dict
 
 import zgen_otel
+from tests.support.binaries import require_binary
+from tests.support.otlp import OtlpReceiver, attributes_dict, flush, otlp_points, otlp_spans, over_otlp
 from zgen_otel.llm import DURATION_BUCKETS, TOKEN_BUCKETS, PriceTable, llm_call, record_llm_usage, set_price_table
 from zgen_otel.testing import Capture, capture
 
@@ -36,42 +34,6 @@ def cap(prices: None) -> Iterator[Capture]:
 
 def points(cap: Capture, name: str) -> list[Any]:
     return [p for m in cap.metrics() if m.name == name for p in m.data.data_points]
-
-
-@contextmanager
-def over_otlp(**settings: Any) -> Iterator[tuple[Capture, OtlpReceiver]]:
-    """A fresh runtime that ships to an OTLP/HTTP receiver on 127.0.0.1 (and captures in memory too)."""
-    with OtlpReceiver("http/protobuf") as receiver, capture(otlp_endpoint=receiver.endpoint, interval=3600,
-                                                            system_monitor=False, **settings) as cap:  # fmt: skip
-        yield cap, receiver
-
-
-def otlp_metrics(receiver: OtlpReceiver) -> dict[str, Any]:
-    """The latest OTLP ``Metric`` message received under each name (cumulative: the latest holds it all)."""
-    return {m.name: m for r in receiver.metrics_requests for rm in r.resource_metrics for sm in rm.scope_metrics
-            for m in sm.metrics}  # fmt: skip
-
-
-def flush(receiver: OtlpReceiver, metrics: AbstractSet[str], spans: AbstractSet[str] = frozenset()) -> dict[str, Any]:
-    """Push everything now and wait until ``metrics`` and ``spans`` (names) arrived; return :func:`otlp_metrics`."""
-    zgen_otel.get_runtime().force_flush()
-    arrived = receiver.wait_for(lambda: metrics <= set(otlp_metrics(receiver)) and spans <= set(receiver.span_names()))
-    assert arrived, (sorted(otlp_metrics(receiver)), receiver.span_names())
-    return otlp_metrics(receiver)
-
-
-def otlp_points(metric: Any) -> list[tuple[dict[str, Any], Any]]:
-    """``(attributes, point)`` of each point of an OTLP metric (sum, gauge or histogram)."""
-    data = getattr(metric, metric.WhichOneof("data"))
-    return [(attributes_dict(p.attributes), p) for p in data.data_points]
-
-
-def otlp_spans(receiver: OtlpReceiver) -> dict[str, list[dict[str, Any]]]:
-    """Attributes of the received spans, by span name."""
-    spans: dict[str, list[dict[str, Any]]] = {}
-    for _, span in receiver.spans():
-        spans.setdefault(span.name, []).append(attributes_dict(span.attributes))
-    return spans
 
 
 def test_llm_call_records_genai_span_and_metrics(cap: Capture) -> None:

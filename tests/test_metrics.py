@@ -9,11 +9,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from conftest import wait_for
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 
 import zgen_otel
+from tests.support.waiting import wait_for
 from zgen_otel.metrics import (
     get_all_metrics,
     get_latest_value,

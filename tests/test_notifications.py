@@ -9,7 +9,6 @@ import itertools
 import json
 import logging
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -26,9 +25,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from conftest import require_binary, wait_for
 
 import zgen_otel
+from tests.support.binaries import require_binary
+from tests.support.net import free_port, hanging_port
+from tests.support.waiting import wait_for
 from zgen_otel.alerting import (
     AlertManager,
     AlertmanagerNotifier,
@@ -119,25 +120,11 @@ class HttpRecorder:
 @contextlib.contextmanager
 def dead_peer(kind: str) -> Iterator[int]:
     """A port where nothing answers: ``hang`` accepts connections (kernel backlog) and never replies; ``refused``."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     if kind == "refused":
-        sock.close()
-        yield port
+        yield free_port()
         return
-    sock.listen(16)
-    try:
+    with hanging_port() as port:
         yield port
-    finally:
-        sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get_json(url: str) -> Any:

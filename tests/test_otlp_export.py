@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from otlp_receiver import MetricPoint, OtlpReceiver, Protocol
 
 import zgen_otel
 import zgen_otel.testing
+from tests.support.otlp import MetricPoint, OtlpReceiver, Protocol
 
 PROTOCOLS: list[Protocol] = ["grpc", "http/protobuf"]
 _OTLP_ENV = (

@@ -13,10 +13,10 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
-from otlp_receiver import OtlpReceiver, Protocol, attributes_dict
 
 import zgen_otel
 import zgen_otel.testing
+from tests.support.otlp import OtlpReceiver, Protocol, attributes_dict
 from zgen_otel.performance import (
     current_span,
     get_operation_stats,

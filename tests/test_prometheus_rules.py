@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
 
 import zgen_otel
+from tests.support.binaries import require_binary
 from zgen_otel.alerting import DEFAULT_RULES, export_prometheus_rules, get_alert_manager
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from conftest import require_binary
+
+from tests.support.binaries import require_binary
+from tests.support.net import free_port
+from tests.support.waiting import poll_until
 
 CONFIG = Path(__file__).resolve().parent.parent / "collector-config"
 TOKEN = "scrape-token-for-tests"
@@ -40,12 +41,6 @@ AGENT = textwrap.dedent(
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def query(client: httpx.Client, promql: str) -> list[dict[str, Any]]:
@@ -102,12 +97,6 @@ def running(*procs: subprocess.Popen[bytes]) -> Iterator[list[subprocess.Popen[b
             proc.wait(15)
 
 
-def wait_for(found: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not found():
-        time.sleep(0.5)
-
-
 def test_shipped_prometheus_config_scrapes_a_token_protected_zgen_process(tmp_path: Path) -> None:
     """The shipped scrape job (with its authorization example on) and the shipped rules, against a real agent."""
     require_binary("prometheus")
@@ -132,7 +121,7 @@ def test_shipped_prometheus_config_scrapes_a_token_protected_zgen_process(tmp_pa
                 found.update({label: r for label, promql in wanted.items() if (r := query(client, promql))})
                 return len(found) == len(wanted)
 
-            wait_for(all_found, 40)
+            poll_until(all_found, 40)
             rules = client.get("/api/v1/rules").json()["data"]["groups"][0]["rules"]
         # The agent refuses a scrape without the token: the series above came through the authorization block.
         assert httpx.get(f"http://127.0.0.1:{agent_port}/metrics").status_code == 401
@@ -194,7 +183,7 @@ def test_generated_rules_fire_in_prometheus_and_reach_alertmanager_like_the_loca
     )
     states: dict[str, dict[str, Any]] = {}
     with running(am, agent) as procs:
-        wait_for(rules.exists, 20)
+        poll_until(rules.exists, 20)
         procs.append(start_prometheus(config, tmp_path, prom_port))
         with httpx.Client(timeout=5) as client:
 
@@ -209,7 +198,7 @@ def test_generated_rules_fire_in_prometheus_and_reach_alertmanager_like_the_loca
                         states["prometheus" if labels.get("job") == "zgen-agents" else "zgen_otel"] = alert["status"]
                 return set(states) == {"prometheus", "zgen_otel"} and states["zgen_otel"]["state"] == "suppressed"
 
-            wait_for(both_arrived, 60)
+            poll_until(both_arrived, 60)
     assert set(states) == {"prometheus", "zgen_otel"}  # the same rule, evaluated in both places
     # The shipped inhibit rule keeps one of the two: Prometheus's copy is active, the agent's own is muted.
     assert states["prometheus"]["state"] == "active"

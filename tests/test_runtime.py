@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 import zgen_otel
+from tests.support.net import free_port
+from tests.support.waiting import wait_for
 from zgen_otel.alerting import MetricRule, get_alert_manager, trigger_alert
 from zgen_otel.dashboards import get_dashboard_manager, render_dashboard, render_dashboard_index
 from zgen_otel.llm import llm_call, record_llm_usage
@@ -103,13 +106,25 @@ def test_a_killed_process_loses_at_most_the_last_flush_interval(tmp_path: Path) 
     for line in proc.stdout:
         if int(line) >= 3000:
             break
-    time.sleep(0.5)  # at least one flush after 3,000 samples
+
+    def stored() -> int:
+        """Points of ``beat`` in the file: what the child's background flusher has written so far."""
+        try:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                query = "SELECT count(*) FROM points JOIN series ON series.id = points.series_id WHERE series.name = ?"
+                count: int = db.execute(query, ("beat",)).fetchone()[0]
+                return count
+        except sqlite3.OperationalError:  # the child is still creating the schema
+            return 0
+
+    wait_for(lambda: stored() >= 3000, timeout=10, what="the background flusher to write 3,000 samples")
+    flushed = stored()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
     zgen_otel.configure(store_path=str(path), max_raw_points=10**6)
     values = [p.value for p in zgen_otel.get_metric_history("beat")]
-    assert len(values) >= 3000
+    assert len(values) >= flushed >= 3000  # what was flushed before the kill survived it
     assert values == [float(i) for i in range(len(values))]  # intact and gap-free
 
 
@@ -133,11 +148,7 @@ def test_import_and_first_use_need_no_setup(value: str) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_exit_with_a_dead_collector_takes_seconds_not_minutes(protocol: str) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     script = textwrap.dedent(
         f"""
         import zgen_otel

@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 import zgen_otel
+from tests.support.waiting import wait_for
 from zgen_otel import semconv
 from zgen_otel.store import MetricStore
 from zgen_otel.system_monitor import INSTRUMENTS, SystemMonitor, get_monitor, get_system_metrics
@@ -242,9 +243,7 @@ def test_collector_runs_in_the_background_and_stops() -> None:
     zgen_otel.configure(interval=0.2)
     monitor = get_monitor()
     assert monitor is not None and monitor.running
-    deadline = time.monotonic() + 10
-    while len(zgen_otel.get_metric_history("system.memory_percent")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(zgen_otel.get_metric_history("system.memory_percent")) >= 3, 10, "three background sweeps")
     assert len(zgen_otel.get_metric_history("system.memory_percent")) >= 3
     zgen_otel.system_monitor.stop()
     assert not monitor.running

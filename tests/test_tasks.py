@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from otlp_receiver import attributes_dict
-from test_llm import flush, otlp_points, over_otlp
 
 import zgen_otel
+from tests.support.otlp import attributes_dict, flush, otlp_points, over_otlp
 from zgen_otel.alerting import get_alert_manager
 from zgen_otel.tasks import add_staleness_rule, last_success, task, task_run
 from zgen_otel.testing import ManualClock

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from otlp_receiver import OtlpReceiver, Protocol, attributes_dict
-from test_http import Server
 
 import zgen_otel
+from tests.support.otlp import OtlpReceiver, Protocol, attributes_dict
+from tests.support.servers import Server
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.dashboards import render_dashboard
 from zgen_otel.dashboards.signals import render_trace

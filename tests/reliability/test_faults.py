@@ -7,17 +7,18 @@ one, in one run) is measured by ``benchmarks/bench_faults.py``; these tests prov
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Iterator
 
 import httpx
 import psutil
 import pytest
-from otlp_receiver import OtlpReceiver, Protocol
-from test_http import Server  # the uvicorn-in-a-thread helper of the HTTP tests
 
 import zgen_otel
+from tests.support.net import free_port, hanging_port
+from tests.support.otlp import OtlpReceiver, Protocol
+from tests.support.servers import Server
+from tests.support.waiting import wait_for
 from zgen_otel import _runtime
 from zgen_otel.alerting import get_alert_manager
 from zgen_otel.http import make_app
@@ -29,22 +30,11 @@ def step(i: int) -> int:
     return i
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def hanging_collector() -> Iterator[str]:
     """A port that accepts connections (the kernel's backlog) and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
+    with hanging_port(backlog=1) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def configure_against(endpoint: str, protocol: Protocol = "http/protobuf") -> None:
@@ -59,13 +49,10 @@ def status(server: Server) -> dict[str, object]:
     return data
 
 
-def wait(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
+def trace_export(server: Server) -> dict[str, object]:
+    """The status's ``export.traces`` part: last result, counts and the circuit."""
+    traces: dict[str, object] = status(server)["export"]["traces"]  # type: ignore[index]
+    return traces
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
@@ -81,9 +68,9 @@ def test_a_dead_collector_costs_nothing_local_and_export_resumes_when_it_returns
         # Local history, statistics and alerts are unaffected by the dead collector.
         assert zgen_otel.get_metric_history("agent.queue_depth")[-1].value == 9
         assert get_performance_stats()["agent.step"].calls == 3000
-        assert wait(lambda: [a.name for a in get_alert_manager().get_active_alerts()] == ["deep"], 5)
+        wait_for(lambda: [a.name for a in get_alert_manager().get_active_alerts()] == ["deep"], 5, "the alert to fire")
         # The failure is visible in the status: last result, errors, the open circuit and the dropped batches.
-        assert wait(lambda: status(server)["export"]["traces"]["last_result"] == "failure", 15)  # type: ignore[index]
+        wait_for(lambda: trace_export(server)["last_result"] == "failure", 15, "a failed trace export in the status")
         traces = status(server)["export"]["traces"]  # type: ignore[index]
         assert traces["failed"] + traces["dropped"] >= 1 and traces["exported"] == 0
         # The collector comes back on the same port: export resumes without a restart.
@@ -95,7 +82,7 @@ def test_a_dead_collector_costs_nothing_local_and_export_resumes_when_it_returns
             assert receiver.wait_for(
                 lambda: any(p.name == "agent.queue_depth" for p in receiver.metric_points()), timeout=20
             )
-            assert wait(lambda: status(server)["export"]["traces"]["last_result"] == "success", 10)  # type: ignore[index]
+            wait_for(lambda: trace_export(server)["last_result"] == "success", 10, "a successful trace export")
             assert status(server)["export"]["traces"]["circuit"] == "closed"  # type: ignore[index]
             zgen_otel.shutdown()  # the last export while the receiver still listens
     finally:
@@ -110,7 +97,7 @@ def test_a_hanging_collector_never_blocks_calls_and_its_queue_drops_oldest_count
     elapsed = time.monotonic() - started
     assert elapsed < 10, f"20,000 tracked calls took {elapsed:.1f} s against a hanging collector"
     providers = _runtime.get_runtime().providers
-    assert wait(lambda: providers.export_status()["traces"]["dropped"] > 0, 10)
+    wait_for(lambda: providers.export_status()["traces"]["dropped"] > 0, 10, "dropped spans in the export status")
     assert get_performance_stats()["agent.step"].calls == 20_000  # the local view lost nothing
     t0 = time.monotonic()
     zgen_otel.shutdown()

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from otlp_receiver import OtlpReceiver
 
 import zgen_otel
+from tests.support.otlp import OtlpReceiver
+from tests.support.waiting import wait_for
 from zgen_otel import _runtime
 from zgen_otel.performance import get_performance_stats, track
 
@@ -117,7 +118,11 @@ def test_multiprocessing_fork_children_record_track_and_export(busy_parent: Otlp
     assert receiver.wait_for(shipped, timeout=10)
     # The parent carried on: its threads still record and its own export still works.
     before = len(zgen_otel.get_metric_history("parent.busy", attributes={"thread": "0", "k": "1"}))
-    time.sleep(0.3)
+    wait_for(
+        lambda: len(zgen_otel.get_metric_history("parent.busy", attributes={"thread": "0", "k": "1"})) > before,
+        timeout=10,
+        what="the parent's threads to record more",
+    )
     assert len(zgen_otel.get_metric_history("parent.busy", attributes={"thread": "0", "k": "1"})) > before
 
 

@@ -26,8 +26,7 @@ import logging
 import secrets
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,9 +35,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
-from test_http import Server  # the uvicorn-in-a-thread helper of the HTTP tests
 
 import zgen_otel
+from tests.support.net import free_port, hanging_port
+from tests.support.servers import serving
 from zgen_otel import _providers
 from zgen_otel.alerting import (
     AlertManager,
@@ -236,22 +236,6 @@ def peer(status: int = 200, location: str | None = None, body: bytes = b"{}") ->
         p.close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def hanging_port() -> Iterator[int]:
-    """A port that accepts connections (in the kernel's backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
-
-
 class _SmtpController(Controller):
     """aiosmtpd on an ephemeral port (its readiness probe needs the real port)."""
 
@@ -280,22 +264,6 @@ def smtp_refusing_login() -> Iterator[int]:
         yield controller.port
     finally:
         controller.stop()
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[Server]:
-    srv = Server(app)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def wait_for(probe: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 _LOOPBACK_NAMES = {"127.0.0.1", "::1", "localhost", "", None}
@@ -372,7 +340,7 @@ def test_settings_repr_str_and_config_errors_hide_otlp_headers_and_url_credentia
     assert "http://127.0.0.1:4318/v1/metrics" in texts[0] and "http://127.0.0.1:4318/v1/traces" in texts[0]
 
     for k, v in env.items():
-        monkeypatch.setenv(k, v.replace("127.0.0.1:4318", f"127.0.0.1:{closed_port()}"))
+        monkeypatch.setenv(k, v.replace("127.0.0.1:4318", f"127.0.0.1:{free_port()}"))
     monkeypatch.setattr(_providers, "EXPORT_TIMEOUT", 0.3)
     running = zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
     assert_clean("the running runtime's Settings", repr(running), repr(zgen_otel.get_runtime().settings))
@@ -398,7 +366,7 @@ def test_settings_repr_str_and_config_errors_hide_otlp_headers_and_url_credentia
 def test_notifier_and_alert_manager_reprs_hide_every_secret() -> None:
     manager = quick_manager()
     try:
-        for notifier in secret_notifiers(closed_port()):
+        for notifier in secret_notifiers(free_port()):
             manager.add_notifier(notifier)
         texts = object_texts(manager)
         assert_clean("repr/str of notifiers and the alert manager", *texts)
@@ -416,7 +384,7 @@ def test_notification_failures_log_no_secret(logs: Logs, peer_kind: str) -> None
     try:
         smtp_port = None
         if peer_kind == "refused":
-            port = closed_port()
+            port = free_port()
         elif peer_kind == "hanging":
             port = stack.enter_context(hanging_port())
         else:
@@ -498,7 +466,7 @@ def test_otlp_export_failures_log_no_header_secret(
 ) -> None:
     with contextlib.ExitStack() as stack:
         if peer_kind == "refused":
-            endpoint, answering = f"http://127.0.0.1:{closed_port()}", None
+            endpoint, answering = f"http://127.0.0.1:{free_port()}", None
         else:
             answering = stack.enter_context(peer(int(peer_kind), body=b"denied"))
             endpoint = answering.url
@@ -528,7 +496,7 @@ def test_an_otlp_header_value_opentelemetry_cannot_parse_is_not_logged(
 
 
 def test_an_otlp_endpoint_with_a_query_token_leaks_nowhere(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = closed_port()
+    port = free_port()
     _otlp_env(monkeypatch, "http/protobuf", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
                        f"http://otlp:{OTLP_URL_PASSWORD}@127.0.0.1:{port}/v1/metrics?api_key={OTLP_QUERY}")  # fmt: skip
@@ -548,7 +516,7 @@ def test_an_otlp_endpoint_with_a_query_token_leaks_nowhere(logs: Logs, monkeypat
 def test_an_otlp_logs_endpoint_with_credentials_and_a_query_token_leaks_nowhere(
     logs: Logs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = closed_port()
+    port = free_port()
     _otlp_env(monkeypatch, "http/protobuf", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
                        f"http://otlp:{OTLP_URL_PASSWORD}@127.0.0.1:{port}/v1/logs?api_key={OTLP_QUERY}")  # fmt: skip
@@ -571,13 +539,13 @@ def loaded(monkeypatch: pytest.MonkeyPatch, logs: Logs) -> Iterator[AlertManager
     Its set-up is logged too (channel failures): tests that take ``logs`` check those records as well.
     """
     monkeypatch.setenv("ZGEN_OTEL_API_TOKEN", API_TOKEN)
-    _otlp_env(monkeypatch, "http/protobuf", f"http://127.0.0.1:{closed_port()}")
+    _otlp_env(monkeypatch, "http/protobuf", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "3600000")
     monkeypatch.setattr(_providers, "EXPORT_TIMEOUT", 0.3)
     zgen_otel.configure(interval=3600, system_monitor=False, default_rules=True)
     manager = get_alert_manager()
     manager.dispatcher.max_retries = 0
-    for channel in secret_notifiers(closed_port(), timeout=0.5):
+    for channel in secret_notifiers(free_port(), timeout=0.5):
         manager.add_notifier(channel)
     for v in range(5):
         zgen_otel.record_metric("latency", v, "agent", attributes={"tool": "search"}, unit="s")
@@ -670,9 +638,9 @@ def test_cli_status_prints_no_secret(loaded: AlertManager, logs: Logs) -> None:
     assert_clean("zgen-otel status", out)
 
     unreachable = [
-        f"http://{URL_USER}:{URL_PASSWORD}@127.0.0.1:{closed_port()}/?token={WEBHOOK_QUERY}",
-        f"http://127.0.0.1:{closed_port()}/?token={WEBHOOK_QUERY}",
-        f"http://127.0.0.1:{closed_port()}/?token={WEBHOOK_QUERY} x",
+        f"http://{URL_USER}:{URL_PASSWORD}@127.0.0.1:{free_port()}/?token={WEBHOOK_QUERY}",
+        f"http://127.0.0.1:{free_port()}/?token={WEBHOOK_QUERY}",
+        f"http://127.0.0.1:{free_port()}/?token={WEBHOOK_QUERY} x",
         f"127.0.0.1/?token={WEBHOOK_QUERY}",
     ]
     for url in unreachable:

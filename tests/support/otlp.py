@@ -1,4 +1,6 @@
-"""A small in-process OTLP receiver for tests: gRPC or HTTP/protobuf, on 127.0.0.1 with an ephemeral port.
+"""A small in-process OTLP receiver for tests, and a runtime that ships to one.
+
+The receiver speaks gRPC or HTTP/protobuf, on 127.0.0.1 with an ephemeral port.
 
 It decodes what the official OTLP exporters send into the opentelemetry-proto request messages and keeps
 them in thread-safe lists, so a test can wait for them and assert on metric points, resource attributes
@@ -17,8 +19,10 @@ import gzip
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, NamedTuple
@@ -30,7 +34,21 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["MetricPoint", "OtlpReceiver", "Protocol", "any_value", "attributes_dict"]
+import zgen_otel
+from zgen_otel.testing import Capture, capture
+
+__all__ = [
+    "MetricPoint",
+    "OtlpReceiver",
+    "Protocol",
+    "any_value",
+    "attributes_dict",
+    "flush",
+    "otlp_metrics",
+    "otlp_points",
+    "otlp_spans",
+    "over_otlp",
+]
 
 Protocol = Literal["grpc", "http/protobuf"]
 Signal = Literal["metrics", "traces", "logs"]
@@ -323,3 +341,42 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
+
+
+# --- a runtime that ships to a receiver -------------------------------------------------------------
+
+
+@contextmanager
+def over_otlp(**settings: Any) -> Iterator[tuple[Capture, OtlpReceiver]]:
+    """A fresh runtime that ships to an OTLP/HTTP receiver on 127.0.0.1 (and captures in memory too)."""
+    with OtlpReceiver("http/protobuf") as receiver, capture(otlp_endpoint=receiver.endpoint, interval=3600,
+                                                            system_monitor=False, **settings) as cap:  # fmt: skip
+        yield cap, receiver
+
+
+def otlp_metrics(receiver: OtlpReceiver) -> dict[str, Any]:
+    """The latest OTLP ``Metric`` message received under each name (cumulative: the latest holds it all)."""
+    return {m.name: m for r in receiver.metrics_requests for rm in r.resource_metrics for sm in rm.scope_metrics
+            for m in sm.metrics}  # fmt: skip
+
+
+def flush(receiver: OtlpReceiver, metrics: AbstractSet[str], spans: AbstractSet[str] = frozenset()) -> dict[str, Any]:
+    """Push everything now and wait until ``metrics`` and ``spans`` (names) arrived; return :func:`otlp_metrics`."""
+    zgen_otel.get_runtime().force_flush()
+    arrived = receiver.wait_for(lambda: metrics <= set(otlp_metrics(receiver)) and spans <= set(receiver.span_names()))
+    assert arrived, (sorted(otlp_metrics(receiver)), receiver.span_names())
+    return otlp_metrics(receiver)
+
+
+def otlp_points(metric: Any) -> list[tuple[dict[str, Any], Any]]:
+    """``(attributes, point)`` of each point of an OTLP metric (sum, gauge or histogram)."""
+    data = getattr(metric, metric.WhichOneof("data"))
+    return [(attributes_dict(p.attributes), p) for p in data.data_points]
+
+
+def otlp_spans(receiver: OtlpReceiver) -> dict[str, list[dict[str, Any]]]:
+    """Attributes of the received spans, by span name."""
+    spans: dict[str, list[dict[str, Any]]] = {}
+    for _, span in receiver.spans():
+        spans.setdefault(span.name, []).append(attributes_dict(span.attributes))
+    return spans

@@ -33,8 +33,9 @@ import zgen_otel
 from zgen_otel import _current
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
-from zgen_otel.dashboards.dashboard import _env, get_dashboard_manager, render_dashboard, render_dashboard_index
-from zgen_otel.dashboards.signals import find_trace, render_trace
+from zgen_otel.dashboards.dashboard import get_dashboard_manager, render_dashboard, render_dashboard_index
+from zgen_otel.dashboards.rendering import environment
+from zgen_otel.dashboards.traces_logs import find_trace, render_trace
 from zgen_otel.logs import LEVELS, get_recent_logs
 from zgen_otel.traces import get_recent_traces
 
@@ -455,7 +456,7 @@ def _next_page(value: str | None) -> str:
 
 def _login_page(request: Request, next_page: str, error: str = "", status: int = 200) -> HTMLResponse:
     action = f"{_root(request)}/monitoring/login"
-    html = _env.get_template("login.html").render(action=action, next=next_page, error=error)
+    html = environment.get_template("login.html").render(action=action, next=next_page, error=error)
     headers = {"Content-Security-Policy": _LOGIN_CSP, "Cache-Control": "no-store"}
     return HTMLResponse(html, status_code=status, headers=headers)
 

@@ -22,10 +22,8 @@ from zgen_otel.testing import Capture, capture
 
 
 @pytest.fixture
-def prices() -> Iterator[None]:
+def prices() -> None:
     set_price_table(PriceTable({"small-1": (0.15, 0.60)}, currency="USD"))
-    yield
-    set_price_table(None)
 
 
 @pytest.fixture
@@ -181,20 +179,17 @@ def test_budget_alert_on_cost_over_a_window() -> None:
     from zgen_otel.alerting import get_alert_manager
 
     set_price_table(PriceTable({"big": (3.0, 15.0)}))
-    try:
-        zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
-        manager = get_alert_manager()
-        manager.add_metric_rule("llm_budget", "LLM spend above $1 in an hour", "zgen.llm.cost", threshold=1.0,
-                                aggregate="increase", window=3600, severity="error")  # fmt: skip
-        record_llm_usage("big", 100_000, 10_000)  # $0.45
-        zgen_otel.get_runtime().collect()
-        assert manager.get_active_alerts() == []
-        record_llm_usage("big", 200_000, 40_000)  # +$1.20: $1.65 in the hour, $1.20 since the first sample
-        zgen_otel.get_runtime().collect()
-        (alert,) = manager.get_active_alerts()
-        assert alert.name == "llm_budget" and alert.value == pytest.approx(1.20)
-    finally:
-        set_price_table(None)
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    manager = get_alert_manager()
+    manager.add_metric_rule("llm_budget", "LLM spend above $1 in an hour", "zgen.llm.cost", threshold=1.0,
+                            aggregate="increase", window=3600, severity="error")  # fmt: skip
+    record_llm_usage("big", 100_000, 10_000)  # $0.45
+    zgen_otel.get_runtime().collect()
+    assert manager.get_active_alerts() == []
+    record_llm_usage("big", 200_000, 40_000)  # +$1.20: $1.65 in the hour, $1.20 since the first sample
+    zgen_otel.get_runtime().collect()
+    (alert,) = manager.get_active_alerts()
+    assert alert.name == "llm_budget" and alert.value == pytest.approx(1.20)
 
 
 def test_async_with_times_the_first_chunk_and_the_whole_call(cap: Capture) -> None:

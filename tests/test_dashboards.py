@@ -21,9 +21,12 @@ from zgen_otel.dashboards.dashboard import (
     render_dashboard,
     render_dashboard_index,
 )
+from zgen_otel.dashboards.rendering import make_environment
+from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.llm import PriceTable, llm_call, set_price_table
 from zgen_otel.performance import get_performance_stats, track
 from zgen_otel.system_monitor import get_system_metrics
+from zgen_otel.testing import ManualClock
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 BUILTIN = ("system", "performance", "alerts", "metrics", "llm")
@@ -223,10 +226,65 @@ def test_a_subclass_may_implement_only_get_data_without_options() -> None:
     assert "42" in render_dashboard("minimal")
 
 
+def test_get_data_may_take_the_runtime_and_a_dashboard_registered_before_configure_stays() -> None:
+    seen: list[Any] = []
+
+    class Probe(Dashboard):
+        name = "probe"
+
+        def get_data(self, window_seconds: float = 3600, *, runtime: Any = None) -> dict[str, Any]:
+            seen.append(runtime)
+            return {"window": window_seconds}
+
+    get_dashboard_manager().register_dashboard(Probe())
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    rt = zgen_otel.get_runtime()
+    assert json.loads(render_dashboard("probe", format="json"))["window"] == 3600
+    assert "probe" in render_dashboard("probe", runtime=rt)
+    assert seen == [rt, rt]
+    zgen_otel.testing.reset()  # forgets the custom dashboard; the built-in ones stay
+    assert {d.name for d in get_dashboard_manager().list_dashboards()} == {*BUILTIN, "traces", "logs"}
+
+
+def test_windows_follow_the_runtime_clock() -> None:
+    clock = ManualClock(1_000_000.0)
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False, clock=clock)
+    zgen_otel.record_metric("tokens", 5, "llm")
+    clock.advance(120)
+    zgen_otel.record_metric("tokens", 7, "llm")
+    for name in (*BUILTIN, "traces", "logs"):
+        doc = json.loads(render_dashboard(name, format="json", window_seconds=60))
+        assert doc["time_range"] == {"start": clock.now - 60, "end": clock.now, "window_seconds": 60}, name
+        assert doc["generated_at"] == "1970-01-12T13:48:40Z", name
+    (table,) = json.loads(render_dashboard("metrics", format="json", window_seconds=60))["panels"]
+    assert [row[3] for row in table["rows"]] == [7]  # the latest value; the one 2 minutes ago is out of the window
+    assert "generated 1970-01-12T13:48:40Z" in render_dashboard_index()
+
+
+def test_an_environment_for_another_package_has_the_filters_and_the_shared_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "pages_pkg"
+    (package / "templates").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    page = '{% include "_style.html" %}<p>{{ text }} {{ 0.25 | value("s") }} {{ 1500 | ms }} {{ 0 | clock }}</p>'
+    (package / "templates" / "page.html").write_text(page)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    html = make_environment("pages_pkg").get_template("page.html").render(text=XSS[0])
+    assert "<style>" in html and html.endswith(
+        "<p>&lt;script&gt;window.__xss = 1&lt;/script&gt; 250 ms 1.5 s 00:00:00.000Z</p>"
+    )
+
+
 def test_bad_names_formats_and_windows() -> None:
     with pytest.raises(KeyError) as err:
         render_dashboard("nope")
     assert "available" in str(err.value) and "system" in str(err.value)
+    assert isinstance(err.value, NotFoundError)
+    with pytest.raises(DefinitionError, match="a dashboard named 'system' exists"):
+        get_dashboard_manager().register_dashboard(Dashboard("system"))
+    with pytest.raises(DefinitionError, match="dashboard name must be a non-empty str"):
+        Dashboard(" ")
     with pytest.raises(ValueError, match="format must be one of html, json; got 'xml'"):
         render_dashboard("system", format="xml")
     with pytest.raises(ValueError, match="window_seconds"):

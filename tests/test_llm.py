@@ -17,6 +17,7 @@ from conftest import require_binary
 from otlp_receiver import OtlpReceiver, attributes_dict
 
 import zgen_otel
+from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.llm import DURATION_BUCKETS, TOKEN_BUCKETS, PriceTable, llm_call, record_llm_usage, set_price_table
 from zgen_otel.testing import Capture, capture
 
@@ -134,8 +135,9 @@ def test_record_llm_usage_and_cost(tmp_path: Path, cap: Capture) -> None:
     prices.write_text(json.dumps({"currency": "EUR", "models": {"big": {"input": 3, "output": 15}}}))
     table = PriceTable.from_file(prices, strict=True)
     assert table.cost("big", 2000, 1000) == pytest.approx((2000 * 3 + 1000 * 15) / 1e6)
-    with pytest.raises(LookupError, match="no price for model 'other'"):
+    with pytest.raises(LookupError, match="no price for model 'other'") as missing:
         table.cost("other", 1, 1)
+    assert isinstance(missing.value, NotFoundError)
 
 
 @pytest.mark.parametrize(
@@ -152,8 +154,18 @@ def test_bad_input(cap: Capture, kwargs: dict[str, Any], error: type[Exception])
         record_llm_usage("small-1", **kwargs)
     with pytest.raises(ValueError, match="model"):
         llm_call(model="")
-    with pytest.raises(ValueError, match="price"):
+    with pytest.raises(DefinitionError, match="price"):
         PriceTable({"m": (-1, 1)})
+    with pytest.raises(DefinitionError, match="currency"):
+        PriceTable({"m": (1, 1)}, currency="")
+
+
+def test_the_price_table_survives_configure_and_testing_reset_forgets_it() -> None:
+    set_price_table(PriceTable({"small-1": (0.15, 0.60)}))
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    assert record_llm_usage("small-1", 1_000_000, 0) == pytest.approx(0.15)
+    zgen_otel.testing.reset()
+    assert record_llm_usage("small-1", 1_000_000, 0) is None
 
 
 def test_genai_metrics_arrive_over_otlp() -> None:

@@ -63,11 +63,13 @@ class Dashboard:
         if not isinstance(self.name, str) or not self.name.strip():
             raise DefinitionError(f"dashboard name must be a non-empty str; got {safe_repr(self.name)}")
 
-    def get_data(self, window_seconds: float = DEFAULT_WINDOW, *, runtime: Runtime | None = None) -> dict[str, Any]:
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """The dashboard's content over the last ``window_seconds``: a dict, with ``panels``. Override this.
 
-        Overrides may add keyword options of their own, take no ``window_seconds`` at all, and take
-        ``runtime`` (the runtime to read; ``None`` means the current one) or not.
+        Overrides may add keyword options of their own, take no ``window_seconds`` at all, and may add a
+        keyword parameter ``runtime: Runtime | None = None`` (the runtime to read; ``None`` means the current
+        one), as the built-in dashboards do. The base signature leaves it out, so an override without it
+        still type-checks.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement get_data()")
 

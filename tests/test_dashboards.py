@@ -21,9 +21,12 @@ from zgen_otel.dashboards.dashboard import (
     render_dashboard,
     render_dashboard_index,
 )
+from zgen_otel.dashboards.rendering import make_environment
+from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.llm import PriceTable, llm_call, set_price_table
 from zgen_otel.performance import get_performance_stats, track
 from zgen_otel.system_monitor import get_system_metrics
+from zgen_otel.testing import ManualClock
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 BUILTIN = ("system", "performance", "alerts", "metrics", "llm")
@@ -63,7 +66,6 @@ def populated() -> None:
         call.set_usage(input_tokens=1000, output_tokens=200)
     with pytest.raises(TimeoutError), llm_call(model="small-1"):
         raise TimeoutError
-    set_price_table(None)
     zgen_otel.get_runtime().collect()
     mgr = get_alert_manager()
     mgr.add_metric_rule("tokens_high", "many tokens", "llm.tokens", threshold=110)
@@ -192,25 +194,23 @@ def test_custom_dashboard_in_both_formats(browser: Any) -> None:
     zgen_otel.record_metric("tokens", 700, "llm")
     manager = get_dashboard_manager()
     manager.register_dashboard(TokenBudget(), replace=True)
-    try:
-        doc = json.loads(render_dashboard("budget", format="json", budget=500))
-        assert doc["over_budget"] is True and doc["panels"][0]["items"][1]["value"] == 500
-        page, errors = open_page(browser, render_dashboard("budget", budget=500), "dashboard-custom")
-        assert errors == [] and "700" in page.inner_text("section") and "over_budget" in page.inner_text("body")
-        page.close()
-        index, errors = open_page(browser, render_dashboard_index(), "dashboard-index")
-        assert errors == []
-        link = index.locator("a", has_text="Token budget")
-        assert link.get_attribute("href") == "budget.html"
-        assert "Tokens against a budget" in index.inner_text("body")
-        assert {a.get_attribute("href") for a in index.locator("a").all()} >= {f"{n}.html" for n in BUILTIN}
-        index.close()
-        with pytest.raises(ValueError, match="unknown dashboard option"):
-            render_dashboard("budget", colour="red")
-        with pytest.raises(ValueError, match="a dashboard named 'budget' exists"):
-            manager.register_dashboard(TokenBudget())
-    finally:
-        assert manager.unregister_dashboard("budget")
+    doc = json.loads(render_dashboard("budget", format="json", budget=500))
+    assert doc["over_budget"] is True and doc["panels"][0]["items"][1]["value"] == 500
+    page, errors = open_page(browser, render_dashboard("budget", budget=500), "dashboard-custom")
+    assert errors == [] and "700" in page.inner_text("section") and "over_budget" in page.inner_text("body")
+    page.close()
+    index, errors = open_page(browser, render_dashboard_index(), "dashboard-index")
+    assert errors == []
+    link = index.locator("a", has_text="Token budget")
+    assert link.get_attribute("href") == "budget.html"
+    assert "Tokens against a budget" in index.inner_text("body")
+    assert {a.get_attribute("href") for a in index.locator("a").all()} >= {f"{n}.html" for n in BUILTIN}
+    index.close()
+    with pytest.raises(ValueError, match="unknown dashboard option"):
+        render_dashboard("budget", colour="red")
+    with pytest.raises(ValueError, match="a dashboard named 'budget' exists"):
+        manager.register_dashboard(TokenBudget())
+    assert manager.unregister_dashboard("budget")
 
 
 def test_a_subclass_may_implement_only_get_data_without_options() -> None:
@@ -222,17 +222,69 @@ def test_a_subclass_may_implement_only_get_data_without_options() -> None:
 
     manager = get_dashboard_manager()
     manager.register_dashboard(Minimal())
-    try:
-        assert json.loads(render_dashboard("minimal", format="json"))["answer"] == 42
-        assert "42" in render_dashboard("minimal")
-    finally:
-        manager.unregister_dashboard("minimal")
+    assert json.loads(render_dashboard("minimal", format="json"))["answer"] == 42
+    assert "42" in render_dashboard("minimal")
+
+
+def test_get_data_may_take_the_runtime_and_a_dashboard_registered_before_configure_stays() -> None:
+    seen: list[Any] = []
+
+    class Probe(Dashboard):
+        name = "probe"
+
+        def get_data(self, window_seconds: float = 3600, *, runtime: Any = None) -> dict[str, Any]:
+            seen.append(runtime)
+            return {"window": window_seconds}
+
+    get_dashboard_manager().register_dashboard(Probe())
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    rt = zgen_otel.get_runtime()
+    assert json.loads(render_dashboard("probe", format="json"))["window"] == 3600
+    assert "probe" in render_dashboard("probe", runtime=rt)
+    assert seen == [rt, rt]
+    zgen_otel.testing.reset()  # forgets the custom dashboard; the built-in ones stay
+    assert {d.name for d in get_dashboard_manager().list_dashboards()} == {*BUILTIN, "traces", "logs"}
+
+
+def test_windows_follow_the_runtime_clock() -> None:
+    clock = ManualClock(1_000_000.0)
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False, clock=clock)
+    zgen_otel.record_metric("tokens", 5, "llm")
+    clock.advance(120)
+    zgen_otel.record_metric("tokens", 7, "llm")
+    for name in (*BUILTIN, "traces", "logs"):
+        doc = json.loads(render_dashboard(name, format="json", window_seconds=60))
+        assert doc["time_range"] == {"start": clock.now - 60, "end": clock.now, "window_seconds": 60}, name
+        assert doc["generated_at"] == "1970-01-12T13:48:40Z", name
+    (table,) = json.loads(render_dashboard("metrics", format="json", window_seconds=60))["panels"]
+    assert [row[3] for row in table["rows"]] == [7]  # the latest value; the one 2 minutes ago is out of the window
+    assert "generated 1970-01-12T13:48:40Z" in render_dashboard_index()
+
+
+def test_an_environment_for_another_package_has_the_filters_and_the_shared_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "pages_pkg"
+    (package / "templates").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    page = '{% include "_style.html" %}<p>{{ text }} {{ 0.25 | value("s") }} {{ 1500 | ms }} {{ 0 | clock }}</p>'
+    (package / "templates" / "page.html").write_text(page)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    html = make_environment("pages_pkg").get_template("page.html").render(text=XSS[0])
+    assert "<style>" in html and html.endswith(
+        "<p>&lt;script&gt;window.__xss = 1&lt;/script&gt; 250 ms 1.5 s 00:00:00.000Z</p>"
+    )
 
 
 def test_bad_names_formats_and_windows() -> None:
     with pytest.raises(KeyError) as err:
         render_dashboard("nope")
     assert "available" in str(err.value) and "system" in str(err.value)
+    assert isinstance(err.value, NotFoundError)
+    with pytest.raises(DefinitionError, match="a dashboard named 'system' exists"):
+        get_dashboard_manager().register_dashboard(Dashboard("system"))
+    with pytest.raises(DefinitionError, match="dashboard name must be a non-empty str"):
+        Dashboard(" ")
     with pytest.raises(ValueError, match="format must be one of html, json; got 'xml'"):
         render_dashboard("system", format="xml")
     with pytest.raises(ValueError, match="window_seconds"):
@@ -280,28 +332,23 @@ def test_every_user_string_is_escaped(browser: Any) -> None:
             ], "note": XSS[0]}  # fmt: skip
 
     get_dashboard_manager().register_dashboard(Hostile())
-    try:
-        for name in (*BUILTIN, "hostile"):
-            html = render_dashboard(name)
-            for payload in (*XSS, UNIT):
-                assert payload not in html
-            page, errors = open_page(browser, html, f"xss-{name}")
-            if name == "hostile":  # the chart, its axis, legend, hover data and the stats show the unit as text
-                chart = page.locator("section[data-panel=c]")
-                assert len(drawn_lines(chart)) == len(XSS) and UNIT in chart.locator(".legend").inner_text()
-                assert (
-                    chart_data(page, "c")["unit"] == UNIT and UNIT in page.locator("section[data-panel=s]").inner_text()
-                )
-                chart.locator("svg.chart").hover()
-                assert UNIT in page.locator("#tooltip").inner_text()
-            if name == "metrics":
-                assert UNIT in page.locator("section[data-panel=category-xss]").inner_text()
-            assert page.evaluate("window.__xss === undefined") and errors == []
-            page.close()
-        index = render_dashboard_index()
-        assert XSS[0] not in index and XSS[1] not in index
-    finally:
-        get_dashboard_manager().unregister_dashboard("hostile")
+    for name in (*BUILTIN, "hostile"):
+        html = render_dashboard(name)
+        for payload in (*XSS, UNIT):
+            assert payload not in html
+        page, errors = open_page(browser, html, f"xss-{name}")
+        if name == "hostile":  # the chart, its axis, legend, hover data and the stats show the unit as text
+            chart = page.locator("section[data-panel=c]")
+            assert len(drawn_lines(chart)) == len(XSS) and UNIT in chart.locator(".legend").inner_text()
+            assert chart_data(page, "c")["unit"] == UNIT and UNIT in page.locator("section[data-panel=s]").inner_text()
+            chart.locator("svg.chart").hover()
+            assert UNIT in page.locator("#tooltip").inner_text()
+        if name == "metrics":
+            assert UNIT in page.locator("section[data-panel=category-xss]").inner_text()
+        assert page.evaluate("window.__xss === undefined") and errors == []
+        page.close()
+    index = render_dashboard_index()
+    assert XSS[0] not in index and XSS[1] not in index
 
 
 def test_system_dashboard_panel_by_panel(browser: Any) -> None:
@@ -578,17 +625,14 @@ def test_llm_dashboard_tokens_latency_percentiles_errors_cost(browser: Any) -> N
     zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
     prices = PriceTable({"small-1": (0.15, 0.6), "big-2": (3.0, 15.0)})
     set_price_table(prices)
-    try:
-        for pause, tokens in ((0.01, 100), (0.03, 200), (0.2, 300)):
-            with llm_call(model="small-1", provider="openai") as call:
-                time.sleep(pause)
-                call.set_usage(input_tokens=tokens, output_tokens=tokens // 10)
-        with pytest.raises(TimeoutError), llm_call(model="big-2", provider="acme"):
-            raise TimeoutError
-        with llm_call(model="big-2", provider="acme") as call:
-            call.set_usage(input_tokens=1000, output_tokens=500)
-    finally:
-        set_price_table(None)
+    for pause, tokens in ((0.01, 100), (0.03, 200), (0.2, 300)):
+        with llm_call(model="small-1", provider="openai") as call:
+            time.sleep(pause)
+            call.set_usage(input_tokens=tokens, output_tokens=tokens // 10)
+    with pytest.raises(TimeoutError), llm_call(model="big-2", provider="acme"):
+        raise TimeoutError
+    with llm_call(model="big-2", provider="acme") as call:
+        call.set_usage(input_tokens=1000, output_tokens=500)
     zgen_otel.get_runtime().collect()
     doc = json.loads(render_dashboard("llm", format="json"))
     models = panel(doc, "models")

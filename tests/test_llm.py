@@ -15,15 +15,14 @@ import pytest
 import zgen_otel
 from tests.support.binaries import require_binary
 from tests.support.otlp import OtlpReceiver, attributes_dict, flush, otlp_points, otlp_spans, over_otlp
+from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.llm import DURATION_BUCKETS, TOKEN_BUCKETS, PriceTable, llm_call, record_llm_usage, set_price_table
 from zgen_otel.testing import Capture, capture
 
 
 @pytest.fixture
-def prices() -> Iterator[None]:
+def prices() -> None:
     set_price_table(PriceTable({"small-1": (0.15, 0.60)}, currency="USD"))
-    yield
-    set_price_table(None)
 
 
 @pytest.fixture
@@ -98,8 +97,9 @@ def test_record_llm_usage_and_cost(tmp_path: Path, cap: Capture) -> None:
     prices.write_text(json.dumps({"currency": "EUR", "models": {"big": {"input": 3, "output": 15}}}))
     table = PriceTable.from_file(prices, strict=True)
     assert table.cost("big", 2000, 1000) == pytest.approx((2000 * 3 + 1000 * 15) / 1e6)
-    with pytest.raises(LookupError, match="no price for model 'other'"):
+    with pytest.raises(LookupError, match="no price for model 'other'") as missing:
         table.cost("other", 1, 1)
+    assert isinstance(missing.value, NotFoundError)
 
 
 @pytest.mark.parametrize(
@@ -116,8 +116,18 @@ def test_bad_input(cap: Capture, kwargs: dict[str, Any], error: type[Exception])
         record_llm_usage("small-1", **kwargs)
     with pytest.raises(ValueError, match="model"):
         llm_call(model="")
-    with pytest.raises(ValueError, match="price"):
+    with pytest.raises(DefinitionError, match="price"):
         PriceTable({"m": (-1, 1)})
+    with pytest.raises(DefinitionError, match="currency"):
+        PriceTable({"m": (1, 1)}, currency="")
+
+
+def test_the_price_table_survives_configure_and_testing_reset_forgets_it() -> None:
+    set_price_table(PriceTable({"small-1": (0.15, 0.60)}))
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    assert record_llm_usage("small-1", 1_000_000, 0) == pytest.approx(0.15)
+    zgen_otel.testing.reset()
+    assert record_llm_usage("small-1", 1_000_000, 0) is None
 
 
 def test_genai_metrics_arrive_over_otlp() -> None:
@@ -143,20 +153,17 @@ def test_budget_alert_on_cost_over_a_window() -> None:
     from zgen_otel.alerting import get_alert_manager
 
     set_price_table(PriceTable({"big": (3.0, 15.0)}))
-    try:
-        zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
-        manager = get_alert_manager()
-        manager.add_metric_rule("llm_budget", "LLM spend above $1 in an hour", "zgen.llm.cost", threshold=1.0,
-                                aggregate="increase", window=3600, severity="error")  # fmt: skip
-        record_llm_usage("big", 100_000, 10_000)  # $0.45
-        zgen_otel.get_runtime().collect()
-        assert manager.get_active_alerts() == []
-        record_llm_usage("big", 200_000, 40_000)  # +$1.20: $1.65 in the hour, $1.20 since the first sample
-        zgen_otel.get_runtime().collect()
-        (alert,) = manager.get_active_alerts()
-        assert alert.name == "llm_budget" and alert.value == pytest.approx(1.20)
-    finally:
-        set_price_table(None)
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    manager = get_alert_manager()
+    manager.add_metric_rule("llm_budget", "LLM spend above $1 in an hour", "zgen.llm.cost", threshold=1.0,
+                            aggregate="increase", window=3600, severity="error")  # fmt: skip
+    record_llm_usage("big", 100_000, 10_000)  # $0.45
+    zgen_otel.get_runtime().collect()
+    assert manager.get_active_alerts() == []
+    record_llm_usage("big", 200_000, 40_000)  # +$1.20: $1.65 in the hour, $1.20 since the first sample
+    zgen_otel.get_runtime().collect()
+    (alert,) = manager.get_active_alerts()
+    assert alert.name == "llm_budget" and alert.value == pytest.approx(1.20)
 
 
 def test_async_with_times_the_first_chunk_and_the_whole_call(cap: Capture) -> None:

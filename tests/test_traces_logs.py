@@ -16,7 +16,7 @@ from tests.support.otlp import OtlpReceiver, Protocol, attributes_dict
 from tests.support.servers import Server
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.dashboards import render_dashboard
-from zgen_otel.dashboards.signals import render_trace
+from zgen_otel.dashboards.traces_logs import render_trace
 from zgen_otel.http import make_app
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
 from zgen_otel.performance import track

@@ -20,6 +20,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.metrics import Meter
 
+from zgen_otel._stats import QUANTILES, bucket_quantile, nearest_rank
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
@@ -76,9 +77,6 @@ class GenAIOperation(str):
 
 def _error(error_type: str | None) -> dict[str, str]:
     return {} if error_type is None else {"error.type": error_type}
-
-
-_QUANTILES = (0.5, 0.95, 0.99)
 
 
 @dataclass(frozen=True)
@@ -144,9 +142,9 @@ class _Operation:
             lo, hi = (self.min, self.max) if calls else (None, None)
             if calls and calls == len(self.recent):  # every call is still in the recent buffer: exact
                 ordered = sorted(r[1] for r in self.recent)
-                pct = [nearest_rank(ordered, q) for q in _QUANTILES]
+                pct = [nearest_rank(ordered, q) for q in QUANTILES]
             elif calls:  # interpolated from the histogram buckets, like PromQL's histogram_quantile
-                pct = [_bucket_percentile(self.buckets, q, self.max) for q in _QUANTILES]
+                pct = [bucket_quantile(self.buckets, DURATION_BUCKETS, q, self.max) for q in QUANTILES]
             span = max(now - (self.first or now), 1.0)
         else:
             rows = [r for r in self.recent if r[0] >= now - window]
@@ -157,7 +155,7 @@ class _Operation:
             mean = sum(durations) / calls if calls else None
             lo, hi = (durations[0], durations[-1]) if calls else (None, None)
             if calls:
-                pct = [nearest_rank(durations, q) for q in _QUANTILES]
+                pct = [nearest_rank(durations, q) for q in QUANTILES]
             span = window
         return OperationStats(
             name=self.name,
@@ -182,25 +180,6 @@ def _bucket_index(duration: float) -> int:
         if duration <= bound:
             return i
     return len(DURATION_BUCKETS)
-
-
-def _bucket_percentile(buckets: list[int], q: float, observed_max: float) -> float:
-    """Percentile from bucket counts, linearly interpolated inside the bucket (like PromQL's quantile)."""
-    total = sum(buckets)
-    target = q * total
-    seen = 0
-    for i, n in enumerate(buckets):
-        if n and seen + n >= target:
-            lower = DURATION_BUCKETS[i - 1] if i else 0.0
-            upper = DURATION_BUCKETS[i] if i < len(DURATION_BUCKETS) else observed_max
-            return min(lower + (upper - lower) * (target - seen) / n, observed_max)
-        seen += n
-    return observed_max
-
-
-def nearest_rank(ordered: list[float], q: float) -> float:
-    """The ``q`` quantile (0-1) of sorted, non-empty ``ordered`` by the nearest-rank method."""
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 class PerformanceTracker:

@@ -34,6 +34,7 @@ from zgen_otel import _current
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import INT64_MAX, finite_float, non_negative_seconds
+from zgen_otel.exceptions import DefinitionError, NotFoundError
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -46,6 +47,7 @@ __all__ = [
     "PriceTable",
     "llm_call",
     "record_llm_usage",
+    "reset",
     "set_price_table",
 ]
 
@@ -69,7 +71,12 @@ class PriceTable:
     Args:
         prices: model -> ``Price`` or ``(input_per_million, output_per_million)``.
         currency: the unit of ``zgen.llm.cost`` (e.g. ``"USD"``).
-        strict: an unknown model raises ``LookupError`` (otherwise its cost is simply not recorded).
+        strict: an unknown model raises ``NotFoundError`` (a ``LookupError``; otherwise its cost is simply not
+            recorded).
+
+    Raises:
+        TypeError: ``prices`` is not a mapping.
+        DefinitionError: an empty currency or model name, or a price that is not two finite numbers >= 0.
     """
 
     def __init__(self, prices: Mapping[str, Price | tuple[float, float]], currency: str = "USD", strict: bool = False):
@@ -77,25 +84,26 @@ class PriceTable:
             got = safe_repr(prices)
             raise TypeError(f"prices must be a mapping of model name to (input, output) prices; got {got}")
         if not isinstance(currency, str) or not currency:
-            raise ValueError(f"currency must be a non-empty str such as 'USD'; got {safe_repr(currency)}")
+            raise DefinitionError(f"currency must be a non-empty str such as 'USD'; got {safe_repr(currency)}")
         self.currency = currency
         self.strict = strict
         self._prices: dict[str, Price] = {}
         for model, price in prices.items():
             if not isinstance(model, str) or not model:
-                raise ValueError(f"model names must be non-empty str; got {safe_repr(model)}")
+                raise DefinitionError(f"model names must be non-empty str; got {safe_repr(model)}")
             if isinstance(price, Price):
                 p = price
             elif isinstance(price, (tuple, list)) and len(price) == 2:
                 p = Price(*price)
             else:
-                raise ValueError(
+                raise DefinitionError(
                     f"price of {safe_repr(model)} must be a Price or (input, output) per million tokens; "
                     f"got {safe_repr(price)}"
                 )
             for value in (p.input_per_million, p.output_per_million):
                 if not _non_negative(value):
-                    raise ValueError(f"price of {safe_repr(model)} must be finite numbers >= 0; got {safe_repr(price)}")
+                    got = safe_repr(price)
+                    raise DefinitionError(f"price of {safe_repr(model)} must be finite numbers >= 0; got {got}")
             self._prices[model] = p
 
     @classmethod
@@ -110,11 +118,11 @@ class PriceTable:
         return model in self._prices
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
-        """The cost of a call, or None for an unknown model (``LookupError`` in strict mode)."""
+        """The cost of a call, or None for an unknown model (``NotFoundError``, a ``LookupError``, in strict mode)."""
         price = self._prices.get(model)
         if price is None:
             if self.strict:
-                raise LookupError(f"no price for model {safe_repr(model)}; known: {sorted(self._prices)}")
+                raise NotFoundError(f"no price for model {safe_repr(model)}; known: {sorted(self._prices)}")
             return None
         cost = (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1e6
         if not math.isfinite(cost):
@@ -136,6 +144,17 @@ def set_price_table(table: PriceTable | None) -> None:
     _prices = table
 
 
+def reset() -> None:
+    """Forget the price table and the GenAI instruments of earlier runtimes.
+
+    ``zgen_otel.testing.reset()`` calls this. ``zgen_otel.configure()`` does not: a price table set before
+    configuring stays in use.
+    """
+    global _prices
+    _prices = None
+    _Instruments.clear()
+
+
 class _Instruments:
     """The GenAI instruments of one runtime (created on first use)."""
 
@@ -155,6 +174,12 @@ class _Instruments:
                                                   description="Time to receive the first chunk of a stream.",
                                                   explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
         self.cost = meter.create_counter("zgen.llm.cost", unit="{currency}", description="Cost of LLM calls.")
+
+    @classmethod
+    def clear(cls) -> None:
+        """Forget every runtime's instruments."""
+        with cls._lock:
+            cls._by_runtime.clear()
 
     @classmethod
     def get(cls) -> _Instruments | None:

@@ -24,15 +24,22 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from zgen_otel import _runtime
+from zgen_otel import _runtime, llm
 from zgen_otel._runtime import Runtime
+from zgen_otel.dashboards import dashboard
 
 __all__ = ["Capture", "ManualClock", "capture", "reset"]
 
 
 def reset() -> None:
-    """Shut down the current runtime and forget it; the next use builds a fresh one from the environment."""
+    """Shut down the current runtime and forget it; the next use builds a fresh one from the environment.
+
+    What outlives a runtime (and ``configure()``) is forgotten too: the LLM price table
+    (:func:`zgen_otel.llm.reset`) and the custom dashboards (:func:`zgen_otel.dashboards.dashboard.reset`).
+    """
     _runtime.reset()
+    llm.reset()
+    dashboard.reset()
 
 
 class ManualClock:

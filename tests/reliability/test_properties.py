@@ -155,7 +155,6 @@ class Guard:
 @pytest.fixture(autouse=True)
 def _no_leftover_runtime() -> Iterator[None]:
     yield
-    set_price_table(None)
     reset()
 
 
@@ -1273,37 +1272,34 @@ def test_dashboards_with_arbitrary_names_formats_and_options(
         fresh(clock=time.time)
         manager = get_dashboard_manager()
         manager.register_dashboard(CustomBoard(), replace=True)
-        try:
-            _populate_for_dashboards(values)
-            out = attempt(render_dashboard, name, fmt, **options)
-            if expect(out, "render_dashboard", dashboard_problems(name, fmt, options), (name, fmt, *options.values())):
-                if fmt == "json":
-                    doc = strict_json(out.result)
-                    assert doc["name"] == name and isinstance(doc["panels"], list)
-                    assert doc["time_range"]["start"] >= 0
-                else:
-                    assert out.result.startswith("<!DOCTYPE html>") and "<script>alert(1)" not in out.result
-            out = attempt(render_dashboard_index, **index_options)
-            bad = [k for k in index_options if k != "link"]
-            if "link" in index_options and not isinstance(index_options["link"], str):
-                bad.append(index_options["link"])
-            if expect(out, "render_dashboard_index", bad, (*index_options, *index_options.values())):
-                assert "&lt;i&gt;Custom&lt;/i&gt;" in out.result
-            made = attempt(CustomBoard, name)  # a dashboard's own name: a non-empty str (or the class default)
-            if expect(made, "Dashboard", [] if not name or _name_problem(name) == [] else [name], (name,)):
-                assert made.result.name == (name or "custom_props")
-            expect(attempt(manager.register_dashboard, name), "register_dashboard", [name], (name,))
-            out = attempt(manager.get_dashboard, name)
-            if not out.ok:
-                assert isinstance(out.error, KeyError)
-                check_documented(out.error, "get_dashboard", name)
-            if name not in BUILTIN_DASHBOARDS:  # never take a built-in away from the other tests
-                assert attempt(manager.unregister_dashboard, name).result is (name == "custom_props")
-            for builtin in BUILTIN_DASHBOARDS:  # whatever happened, every built-in still renders
-                strict_json(render_dashboard(builtin, format="json"))
-                assert render_dashboard(builtin).startswith("<!DOCTYPE html>")
-        finally:
-            manager.unregister_dashboard("custom_props")
+        _populate_for_dashboards(values)
+        out = attempt(render_dashboard, name, fmt, **options)
+        if expect(out, "render_dashboard", dashboard_problems(name, fmt, options), (name, fmt, *options.values())):
+            if fmt == "json":
+                doc = strict_json(out.result)
+                assert doc["name"] == name and isinstance(doc["panels"], list)
+                assert doc["time_range"]["start"] >= 0
+            else:
+                assert out.result.startswith("<!DOCTYPE html>") and "<script>alert(1)" not in out.result
+        out = attempt(render_dashboard_index, **index_options)
+        bad = [k for k in index_options if k != "link"]
+        if "link" in index_options and not isinstance(index_options["link"], str):
+            bad.append(index_options["link"])
+        if expect(out, "render_dashboard_index", bad, (*index_options, *index_options.values())):
+            assert "&lt;i&gt;Custom&lt;/i&gt;" in out.result
+        made = attempt(CustomBoard, name)  # a dashboard's own name: a non-empty str (or the class default)
+        if expect(made, "Dashboard", [] if not name or _name_problem(name) == [] else [name], (name,)):
+            assert made.result.name == (name or "custom_props")
+        expect(attempt(manager.register_dashboard, name), "register_dashboard", [name], (name,))
+        out = attempt(manager.get_dashboard, name)
+        if not out.ok:
+            assert isinstance(out.error, KeyError)
+            check_documented(out.error, "get_dashboard", name)
+        if name not in BUILTIN_DASHBOARDS:  # never take a built-in away from the other tests
+            assert attempt(manager.unregister_dashboard, name).result is (name == "custom_props")
+        for builtin in BUILTIN_DASHBOARDS:  # whatever happened, every built-in still renders
+            strict_json(render_dashboard(builtin, format="json"))
+            assert render_dashboard(builtin).startswith("<!DOCTYPE html>")
         reset()
     guard.check(allowed_log=lambda r: False)
 

@@ -1,25 +1,30 @@
-"""The built-in dashboards: ``system``, ``performance``, ``alerts`` and ``metrics``.
+"""The built-in metric dashboards: ``system``, ``performance``, ``alerts``, ``metrics`` and ``llm``.
 
-Each reads the current runtime's store, performance statistics and alert manager; each is a small class
-whose ``get_data`` returns panels (``timeseries``, ``stats``, ``table``). Adding one is another such class.
+Each reads a runtime's store, performance statistics and alert manager (the current runtime unless
+``get_data`` is given one); each is a small class whose ``get_data`` returns panels (``timeseries``,
+``stats``, ``table``). Adding one is another such class, listed in :func:`builtin_dashboards`.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from zgen_otel import _current
 from zgen_otel import semconv as sc
-from zgen_otel._tracker import _QUANTILES, nearest_rank
-from zgen_otel.dashboards.charts import MAX_POINTS, downsample, mean
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _window
+from zgen_otel._stats import QUANTILES, mean, nearest_rank
+from zgen_otel.dashboards.charts import MAX_POINTS, downsample
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.dashboards.rendering import format_time, window
+from zgen_otel.dashboards.traces_logs import LogsDashboard, TracesDashboard
 from zgen_otel.llm import SCOPE as LLM_SCOPE
 from zgen_otel.semconv import MetricSpec
 from zgen_otel.store import MetricStore, Series, series_sort_key
+
+if TYPE_CHECKING:
+    from zgen_otel._runtime import Runtime
 
 __all__ = [
     "AlertsDashboard",
@@ -33,7 +38,7 @@ __all__ = [
 Label = Callable[[Series], str]
 
 
-def _stats(values: list[float]) -> dict[str, float | None]:
+def _value_stats(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"latest": None, "avg": None, "min": None, "max": None}
     return {"latest": values[-1], "avg": mean(values), "min": min(values), "max": max(values)}
@@ -92,10 +97,11 @@ class SystemDashboard(Dashboard):
     title = "System"
     description = "CPU, memory and swap, disk usage and I/O, network, this process, and GPUs when present."
 
-    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW, *, runtime: Runtime | None = None) -> dict[str, Any]:
         """Panels of the system monitor's series."""
-        store = _current.get_runtime().store
-        start, end = _window(window_seconds)
+        rt = runtime or _current.get_runtime()
+        store = rt.store
+        start, end = window(window_seconds, rt)
         now = ((sc.SYSTEM_CPU_PERCENT, "CPU"), (sc.SYSTEM_MEMORY_PERCENT, "memory"), (sc.SYSTEM_SWAP_PERCENT, "swap"),
                (sc.SYSTEM_LOAD_1M, "load (1 min)"))  # fmt: skip
         items = []
@@ -135,9 +141,9 @@ class PerformanceDashboard(Dashboard):
     title = "Performance"
     description = "Every tracked operation: calls, errors, duration percentiles and throughput."
 
-    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW, *, runtime: Runtime | None = None) -> dict[str, Any]:
         """A sortable table of operations plus duration and throughput charts."""
-        rt = _current.get_runtime()
+        rt = runtime or _current.get_runtime()
         tracker = rt.performance
         stats = {} if tracker is None else tracker.stats()
         rows, ids, highlight = [], [], []
@@ -146,7 +152,7 @@ class PerformanceDashboard(Dashboard):
             recent, slowest = {"text": "recent", "href": traces}, {"text": "slowest", "href": traces + "&order=slowest"}
             links = {"links": [recent, slowest]}
             rows.append([name, st.calls, st.errors, st.error_rate, st.mean, st.p50, st.p95, st.p99, st.max,
-                         st.calls_per_minute, time.strftime("%H:%M:%S", time.localtime(st.last_call))
+                         st.calls_per_minute, format_time(st.last_call, "%H:%M:%S")
                          if st.last_call else None, links])  # fmt: skip
             ids.append(name)
             if st.errors:
@@ -175,7 +181,7 @@ class PerformanceDashboard(Dashboard):
             "highlight": highlight,
             "empty": "no tracked calls yet: decorate functions with @track()",
         }
-        start, end = _window(window_seconds)
+        start, end = window(window_seconds, rt)
         durations, throughput = self._charts(rt.store, start, end)
         return {
             "panels": [
@@ -199,12 +205,12 @@ class PerformanceDashboard(Dashboard):
         durations, throughput = [], []
         for op in sorted(counts):
             times = sorted(counts[op])
-            mean = [(t, sums[op][t] / counts[op][t]) for t in times if counts[op][t]]
+            means = [(t, sums[op][t] / counts[op][t]) for t in times if counts[op][t]]
             calls = [(t, counts[op][t]) for t in times]
-            durations.append({"label": op, "points": [list(p) for p in downsample(mean)],
-                              "stats": _stats([v for _, v in mean])})  # fmt: skip
+            durations.append({"label": op, "points": [list(p) for p in downsample(means)],
+                              "stats": _value_stats([v for _, v in means])})  # fmt: skip
             throughput.append({"label": op, "points": [list(p) for p in downsample(calls)],
-                               "stats": _stats([v for _, v in calls])})  # fmt: skip
+                               "stats": _value_stats([v for _, v in calls])})  # fmt: skip
         return durations, throughput
 
 
@@ -215,9 +221,12 @@ class AlertsDashboard(Dashboard):
     title = "Alerts"
     description = "Active alerts by severity, acknowledgements, recent history, and every rule's state."
 
-    def get_data(self, window_seconds: float = DEFAULT_WINDOW, history_limit: int = 50) -> dict[str, Any]:
+    def get_data(
+        self, window_seconds: float = DEFAULT_WINDOW, history_limit: int = 50, *, runtime: Runtime | None = None
+    ) -> dict[str, Any]:
         """Stats, the active alerts (with actions on the web page), the history and the rules."""
-        manager = _current.get_runtime().alert_manager
+        rt = runtime or _current.get_runtime()
+        manager = rt.alert_manager
         active = manager.get_active_alerts()
         by_severity = [
             {"label": f"firing · {sev}", "value": sum(1 for a in active if a.severity.label == sev and
@@ -226,16 +235,15 @@ class AlertsDashboard(Dashboard):
         ]  # fmt: skip
         by_severity.append({"label": "acknowledged", "unit": "{alert}",
                             "value": sum(1 for a in active if a.status.value == "acknowledged")})  # fmt: skip
-        when = time.localtime
 
         def fmt(ts: float | None) -> str | None:
-            return time.strftime("%m-%d %H:%M:%S", when(ts)) if ts else None
+            return format_time(ts, "%m-%d %H:%M:%S") if ts else None
 
         active_rows = [
             [a.severity.label, a.name, a.description, a.status.value, fmt(a.starts_at), a.value, _labels(a.labels)]
             for a in active
         ]
-        history = manager.get_alert_history(since=_window(window_seconds)[0], limit=history_limit)
+        history = manager.get_alert_history(since=window(window_seconds, rt)[0], limit=history_limit)
         history_rows = [[a.severity.label, a.name, a.status.value, fmt(a.starts_at), fmt(a.ends_at),
                          a.acknowledged_by] for a in history]  # fmt: skip
         rules = manager.list_rules()
@@ -271,16 +279,16 @@ class MetricsDashboard(Dashboard):
     title = "Custom metrics"
     description = "Every metric recorded with record_metric, by category: sparkline, latest and average."
 
-    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW, *, runtime: Runtime | None = None) -> dict[str, Any]:
         """One table per category."""
-        rt = _current.get_runtime()
+        rt = runtime or _current.get_runtime()
         names = rt.metrics.recorded_names() if rt.metrics is not None else set()
-        start, end = _window(window_seconds)
+        start, end = window(window_seconds, rt)
         groups: dict[str, list[list[Any]]] = defaultdict(list)
         chosen = [s for s in rt.store.all_series() if s.name in names]
         for s in sorted(chosen, key=series_sort_key):
             points = [(p.timestamp, p.value) for p in s.points(start, end)]
-            st = _stats([v for _, v in points])
+            st = _value_stats([v for _, v in points])
             attrs = _labels({k: str(v) for k, v in s.attributes.items()})
             groups[s.category or "uncategorised"].append(
                 [s.name, attrs, {"spark": [list(p) for p in points]}, st["latest"], st["avg"], st["min"],
@@ -304,10 +312,11 @@ class LLMDashboard(Dashboard):
     title = "LLM calls"
     description = "Tokens by model and type, latency percentiles, errors and cost of LLM calls (GenAI conventions)."
 
-    def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
+    def get_data(self, window_seconds: float = DEFAULT_WINDOW, *, runtime: Runtime | None = None) -> dict[str, Any]:
         """A table per model plus token, latency and cost charts (per collection interval)."""
-        store = _current.get_runtime().store
-        start, end = _window(window_seconds)
+        rt = runtime or _current.get_runtime()
+        store = rt.store
+        start, end = window(window_seconds, rt)
 
         def model(s: Series) -> str:
             return str(s.attributes.get("gen_ai.request.model", "?"))
@@ -336,12 +345,12 @@ class LLMDashboard(Dashboard):
                     row[column] += total
                 if metric.endswith("duration.count") and "error.type" in s.attributes:
                     row[5] += total
-        latencies = _llm_latencies(start)
+        latencies = _llm_latencies(rt, start)
         table_rows = []
         for r in rows.values():
             calls, seconds = r[1], r[4]
             ordered = sorted(latencies.get(r[0], ()))
-            pct = [nearest_rank(ordered, q) if ordered else None for q in _QUANTILES]
+            pct = [nearest_rank(ordered, q) if ordered else None for q in QUANTILES]
             table_rows.append([r[0], calls, r[2], r[3], seconds / calls if calls else None, *pct, r[5], r[6]])
         return {
             "panels": [
@@ -363,9 +372,9 @@ class LLMDashboard(Dashboard):
         }  # fmt: skip
 
 
-def _llm_latencies(start: float) -> dict[str, list[float]]:
+def _llm_latencies(rt: Runtime, start: float) -> dict[str, list[float]]:
     """Durations (s) by requested model of the ``llm_call`` spans that ended since ``start``, from the span ring."""
-    buffer = _current.get_runtime().span_buffer
+    buffer = rt.span_buffer
     durations: dict[str, list[float]] = defaultdict(list)
     for span in [] if buffer is None else buffer.recent():
         scope, attributes = span.instrumentation_scope, span.attributes or {}
@@ -378,9 +387,7 @@ def _llm_latencies(start: float) -> dict[str, list[float]]:
 
 
 def builtin_dashboards() -> list[Dashboard]:
-    """New instances of every built-in dashboard."""
-    from zgen_otel.dashboards.signals import LogsDashboard, TracesDashboard
-
+    """New instances of every built-in dashboard (the package registers them with the dashboard manager)."""
     return [
         SystemDashboard(), PerformanceDashboard(), AlertsDashboard(), MetricsDashboard(), LLMDashboard(),
         TracesDashboard(), LogsDashboard(),

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["MAX_POINTS", "Series", "downsample", "format_value", "mean", "sparkline", "timeseries_svg"]
+from zgen_otel._stats import mean
+from zgen_otel.dashboards.rendering import format_time, format_value
+
+__all__ = [
+    "MAX_POINTS",
+    "Series",
+    "downsample",
+    "format_value",
+    "mean",
+    "panel_chart",
+    "panel_sparkline",
+    "sparkline",
+    "timeseries_svg",
+]
 
 MAX_POINTS = 1000
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
@@ -32,13 +44,6 @@ class Series:
     label: str
     points: list[tuple[float, float]]
     labels: dict[str, Any] = field(default_factory=dict)
-
-
-def mean(values: Sequence[float]) -> float:
-    """The mean of finite values, also when their sum passes the float range (values near 1.8e308)."""
-    n = len(values)
-    total = sum(values)
-    return total / n if math.isfinite(total) else sum(v / n for v in values)
 
 
 def _fraction(v: float, lo: float, hi: float) -> float:
@@ -58,32 +63,6 @@ def downsample(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -
         chunk = points[int(i * step) : int((i + 1) * step)] or [points[min(n - 1, int(i * step))]]
         out.append((mean([p[0] for p in chunk]), mean([p[1] for p in chunk])))
     return out
-
-
-def format_value(value: float | None, unit: str = "") -> str:
-    """A short human reading of a value in its unit (``12.3 %``, ``1.5 GiB``, ``250 ms``)."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    if abs(value) < 1e-9:
-        value = 0.0
-    if unit == "By" or unit.startswith("By/"):
-        size = abs(value)
-        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if size < 1024 or suffix == "TiB":
-                scaled = value / 1024 ** ("B", "KiB", "MiB", "GiB", "TiB").index(suffix)
-                return f"{scaled:.3g} {suffix}{unit[2:]}"
-            size /= 1024
-    if unit == "s":
-        if abs(value) < 1e-3:
-            return f"{value * 1e6:.3g} µs"
-        if abs(value) < 1:
-            return f"{value * 1e3:.3g} ms"
-        return f"{value:.3g} s"
-    if unit == "1":
-        return f"{value * 100:.3g} %"
-    shown = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
-    text_unit = "" if unit.startswith("{") or not unit else f" {unit}"
-    return f"{shown}{text_unit}"
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
@@ -106,7 +85,7 @@ def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
 
 def _time_label(ts: float, span: float) -> str:
     fmt = "%H:%M:%S" if span <= 600 else "%H:%M" if span <= 2 * 86_400 else "%m-%d %H:%M"
-    return time.strftime(fmt, time.localtime(ts))
+    return format_time(ts, fmt)
 
 
 def timeseries_svg(
@@ -188,3 +167,14 @@ def sparkline(points: Sequence[tuple[float, float]], width: int = 120, height: i
         f'<svg class="spark" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
         f'<polyline fill="none" stroke="#2563eb" stroke-width="1.2" points="{coords}"/></svg>'
     )
+
+
+def panel_chart(panel: Mapping[str, Any], start: float, end: float) -> Markup:
+    """The chart of a ``timeseries`` panel of a dashboard document (``chart(...)`` in ``dashboard.html``)."""
+    series = [Series(str(s.get("label", "")), [(p[0], p[1]) for p in s.get("points", ())]) for s in panel["series"]]
+    return timeseries_svg(series, str(panel.get("unit", "")), start, end, title=str(panel.get("title", "")))
+
+
+def panel_sparkline(points: Sequence[Sequence[float]]) -> Markup:
+    """The sparkline of a table cell's ``[[t, v], ...]`` points (``spark(...)`` in ``dashboard.html``)."""
+    return sparkline([(p[0], p[1]) for p in points])

@@ -1,9 +1,13 @@
-"""Dashboards (the seed's ``dashboards.dashboard``): the base class, the manager and the render functions.
+"""Dashboards: the base class, the registry (:class:`DashboardManager`) and the render functions.
 
 A dashboard implements :meth:`Dashboard.get_data` (a dict, usually with ``panels``); the default
 :meth:`Dashboard.to_html` draws it as a complete, self-contained HTML page (inline CSS, server-side SVG
 charts, a few lines of inline script for hover values and sorting; no network). ``render_dashboard(name,
 format="json")`` returns a ``str`` of JSON with a stable schema (see the README).
+
+This module knows no particular dashboard: the built-in ones (:mod:`zgen_otel.dashboards.builtin`,
+:mod:`zgen_otel.dashboards.traces_logs`) import it, and the package ``zgen_otel.dashboards`` hands them to
+the process-wide manager with :func:`set_builtin_dashboards` when it is imported.
 """
 
 from __future__ import annotations
@@ -11,18 +15,19 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import time
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from importlib import resources
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FunctionLoader, select_autoescape
-
+from zgen_otel import _current
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import positive_seconds
-from zgen_otel.dashboards.charts import Series, format_value, sparkline, timeseries_svg
+from zgen_otel.dashboards.charts import panel_chart, panel_sparkline
+from zgen_otel.dashboards.rendering import environment, format_time, window
+from zgen_otel.exceptions import DefinitionError, NotFoundError
+
+if TYPE_CHECKING:
+    from zgen_otel._runtime import Runtime
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -31,44 +36,21 @@ __all__ = [
     "get_dashboard_manager",
     "render_dashboard",
     "render_dashboard_index",
+    "reset",
+    "set_builtin_dashboards",
 ]
 
 DEFAULT_WINDOW = 3600.0
 FORMATS = ("html", "json")
 
 
-def _window(window_seconds: float) -> tuple[float, float]:
-    """``(start, end)`` of the last ``window_seconds``; nothing is older than the epoch (window_seconds=1e300)."""
-    end = time.time()
-    return max(end - window_seconds, 0.0), end
-
-
-def _load_template(name: str) -> str:
-    return resources.files("zgen_otel.dashboards").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
-
-
-_env = Environment(loader=FunctionLoader(_load_template), autoescape=select_autoescape(default=True))
-_env.filters["value"] = format_value
-
-
-def _chart(panel: Mapping[str, Any], start: float, end: float) -> Any:
-    series = [Series(str(s.get("label", "")), [(p[0], p[1]) for p in s.get("points", ())]) for s in panel["series"]]
-    return timeseries_svg(series, str(panel.get("unit", "")), start, end, title=str(panel.get("title", "")))
-
-
-_env.globals["chart"] = _chart
-_env.globals["spark"] = lambda points: sparkline([(p[0], p[1]) for p in points])
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 class Dashboard:
     """Base class of a dashboard: set ``name``, ``title``, ``description`` and implement :meth:`get_data`.
 
     ``get_data`` may accept ``window_seconds`` and any options of its own as keyword arguments;
-    ``render_dashboard`` passes only the options it accepts and rejects the others.
+    ``render_dashboard`` passes only the options it accepts and rejects the others. A ``get_data`` (or
+    ``to_html``) with a ``runtime`` parameter is given the runtime to read; one without it (as written before
+    that parameter existed) is called as before and reads the current runtime.
     """
 
     name: str = ""
@@ -80,74 +62,100 @@ class Dashboard:
         self.title = title or self.title or self.name
         self.description = description if description is not None else self.description
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(f"dashboard name must be a non-empty str; got {safe_repr(self.name)}")
+            raise DefinitionError(f"dashboard name must be a non-empty str; got {safe_repr(self.name)}")
 
     def get_data(self, window_seconds: float = DEFAULT_WINDOW) -> dict[str, Any]:
         """The dashboard's content over the last ``window_seconds``: a dict, with ``panels``. Override this.
 
-        Overrides may add keyword options of their own, or take no ``window_seconds`` at all.
+        Overrides may add keyword options of their own, take no ``window_seconds`` at all, and may add a
+        keyword parameter ``runtime: Runtime | None = None`` (the runtime to read; ``None`` means the current
+        one), as the built-in dashboards do. The base signature leaves it out, so an override without it
+        still type-checks.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement get_data()")
 
-    def document(self, **options: Any) -> dict[str, Any]:
-        """``get_data`` wrapped in the JSON schema: name, title, description, generated_at, time_range."""
-        window = options.get("window_seconds", DEFAULT_WINDOW)
-        data = _call(self.get_data, options)
+    def document(self, *, runtime: Runtime | None = None, **options: Any) -> dict[str, Any]:
+        """``get_data`` wrapped in the JSON schema: name, title, description, generated_at, time_range.
+
+        Args:
+            runtime: the runtime to read and whose clock ends the window; the current one by default.
+            options: ``window_seconds`` and the options ``get_data`` accepts.
+        """
+        rt = runtime or _current.get_runtime()
+        window_seconds = options.get("window_seconds", DEFAULT_WINDOW)
+        data = _call(self.get_data, options, rt)
         if not isinstance(data, dict):
             raise TypeError(f"{type(self).__name__}.get_data() must return a dict; got {type(data).__name__}")
-        start, now = _window(window)
+        start, now = window(window_seconds, rt)
         doc: dict[str, Any] = {
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "generated_at": _iso(now),
-            "time_range": {"start": start, "end": now, "window_seconds": window},
+            "generated_at": format_time(now),
+            "time_range": {"start": start, "end": now, "window_seconds": window_seconds},
             "panels": [],
         }
         doc.update(data)
         return doc
 
-    def to_html(self, **options: Any) -> str:
-        """A complete, self-contained HTML page of :meth:`get_data`."""
-        doc = self.document(**options)
+    def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
+        """A complete, self-contained HTML page of :meth:`get_data` (``runtime``: as for :meth:`document`)."""
+        doc = self.document(runtime=runtime, **options)
         extra = {k: v for k, v in doc.items() if k not in _RESERVED}
-        return _env.get_template("dashboard.html").render(
-            doc=doc, extra=extra, interactive=bool(options.get("interactive")), api_base=options.get("api_base", "")
-        )
+        return environment.get_template("dashboard.html").render(
+            doc=doc, extra=extra, interactive=bool(options.get("interactive")), api_base=options.get("api_base", ""),
+            chart=panel_chart, spark=panel_sparkline,
+        )  # fmt: skip
 
 
 _RESERVED = {"name", "title", "description", "generated_at", "time_range", "panels"}
+_RENDER_OPTIONS = {"window_seconds", "interactive", "api_base"}
 
 
-def _call(fn: Callable[..., Any], options: Mapping[str, Any]) -> Any:
-    """Call ``fn`` with the options it accepts; ``ValueError`` for options it does not."""
+def _runtime_argument(params: Mapping[str, inspect.Parameter], runtime: Runtime) -> dict[str, Runtime]:
+    """``{"runtime": runtime}`` for a method with a ``runtime`` parameter; nothing for one written without it."""
+    return {"runtime": runtime} if "runtime" in params else {}
+
+
+def _call(fn: Callable[..., Any], options: Mapping[str, Any], runtime: Runtime) -> Any:
+    """Call ``fn`` with the options it accepts (and ``runtime`` if it takes it); ``ValueError`` for other options."""
     params = inspect.signature(fn).parameters
+    given = _runtime_argument(params, runtime)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(**options)
+        return fn(**options, **given)
     accepted = {k: v for k, v in options.items() if k in params}
     unknown = sorted(set(options) - set(accepted) - _RENDER_OPTIONS)
     if unknown:
         raise ValueError(f"unknown dashboard option(s) {unknown}; this dashboard accepts {sorted(params)}")
-    return fn(**accepted)
-
-
-_RENDER_OPTIONS = {"window_seconds", "interactive", "api_base"}
+    return fn(**accepted, **given)
 
 
 class DashboardManager:
-    """The registry of dashboards, built-in and custom."""
+    """The registry of dashboards, built-in and custom.
 
-    def __init__(self) -> None:
-        self._dashboards: dict[str, Dashboard] = {}
+    Args:
+        builtins: makes the dashboards the manager starts with and holds again after :meth:`reset`.
+    """
+
+    def __init__(self, builtins: Callable[[], Iterable[Dashboard]] | None = None) -> None:
+        self._builtins = builtins
         self._lock = fork_safe_lock()
+        self._dashboards = self._fresh()
+
+    def _fresh(self) -> dict[str, Dashboard]:
+        return {d.name: d for d in self._builtins()} if self._builtins is not None else {}
 
     def register_dashboard(self, dashboard: Dashboard, *, replace: bool = False) -> Dashboard:
-        """Add a dashboard (``ValueError`` on a duplicate name unless ``replace=True``)."""
+        """Add a dashboard.
+
+        Raises:
+            TypeError: not a :class:`Dashboard`. DefinitionError: the name is taken and ``replace`` is False.
+        """
         if not isinstance(dashboard, Dashboard):
             raise TypeError(f"dashboard must be a zgen_otel Dashboard; got {safe_repr(dashboard)}")
         with self._lock:
             if dashboard.name in self._dashboards and not replace:
-                raise ValueError(f"a dashboard named {dashboard.name!r} exists; pass replace=True to replace it")
+                raise DefinitionError(f"a dashboard named {dashboard.name!r} exists; pass replace=True to replace it")
             self._dashboards[dashboard.name] = dashboard
         return dashboard
 
@@ -159,63 +167,85 @@ class DashboardManager:
             return self._dashboards.pop(name, None) is not None
 
     def get_dashboard(self, name: str) -> Dashboard:
-        """The dashboard called ``name`` (``KeyError`` listing the available ones otherwise)."""
+        """The dashboard called ``name``.
+
+        Raises:
+            NotFoundError: no such dashboard (a ``KeyError``; the message lists the available ones).
+        """
         try:
             return self._dashboards[name]
         except (KeyError, TypeError):
-            raise KeyError(f"no dashboard named {safe_repr(name)}; available: {sorted(self._dashboards)}") from None
+            available = sorted(self._dashboards)
+            raise NotFoundError(f"no dashboard named {safe_repr(name)}; available: {available}") from None
 
     def list_dashboards(self) -> list[Dashboard]:
         """Every registered dashboard, by name."""
         with self._lock:
             return [self._dashboards[n] for n in sorted(self._dashboards)]
 
+    def reset(self) -> None:
+        """Remove every dashboard registered since the manager was made; the built-in ones are made anew."""
+        fresh = self._fresh()
+        with self._lock:
+            self._dashboards = fresh
 
-_manager: DashboardManager | None = None
-_manager_lock = fork_safe_lock()
+
+_manager = DashboardManager()
+
+
+def set_builtin_dashboards(builtins: Callable[[], Iterable[Dashboard]]) -> None:
+    """Give the process-wide manager its built-in dashboards (``zgen_otel.dashboards`` does this on import).
+
+    Args:
+        builtins: makes new instances of the built-in dashboards, now and on every :func:`reset`.
+    """
+    global _manager
+    _manager = DashboardManager(builtins)
 
 
 def get_dashboard_manager() -> DashboardManager:
     """The process-wide dashboard manager, with the built-in dashboards registered."""
-    global _manager
-    if _manager is None:
-        with _manager_lock:
-            if _manager is None:
-                from zgen_otel.dashboards.builtin import builtin_dashboards
-
-                manager = DashboardManager()
-                for dashboard in builtin_dashboards():
-                    manager.register_dashboard(dashboard)
-                _manager = manager
     return _manager
+
+
+def reset() -> None:
+    """Forget the custom dashboards: the process-wide manager holds new built-in ones only.
+
+    ``zgen_otel.testing.reset()`` calls this. ``zgen_otel.configure()`` does not: a dashboard registered
+    before configuring stays registered.
+    """
+    _manager.reset()
 
 
 def _check_window(options: dict[str, Any]) -> None:
     options["window_seconds"] = positive_seconds("window_seconds", options.get("window_seconds", DEFAULT_WINDOW))
 
 
-def render_dashboard(name: str, format: str = "html", **options: Any) -> str:
+def render_dashboard(name: str, format: str = "html", *, runtime: Runtime | None = None, **options: Any) -> str:
     """Render a dashboard as an HTML page or as a ``str`` of JSON.
 
     Args:
         name: a registered dashboard (``system``, ``performance``, ``alerts``, ``metrics``, or your own).
         format: ``"html"`` or ``"json"``.
+        runtime: the runtime to read; the current one by default.
         options: ``window_seconds`` (default 3600) and any option the dashboard accepts.
 
     Raises:
-        KeyError: unknown dashboard (the message lists the available ones). ValueError: unknown format or option.
+        NotFoundError: unknown dashboard (a ``KeyError``; the message lists the available ones).
+        ValueError: unknown format or option.
     """
     if not isinstance(format, str) or format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {safe_repr(format)}")
     dashboard = get_dashboard_manager().get_dashboard(name)
     _check_window(options)
+    rt = runtime or _current.get_runtime()
     if format == "json":
-        doc = dashboard.document(**options)
+        doc = dashboard.document(runtime=rt, **options)
         try:
             return json.dumps(doc, default=_json_default, allow_nan=False)
         except ValueError:  # a NaN or infinity somewhere (e.g. the mean of huge values): JSON has null for them
             return json.dumps(_finite(doc), default=_json_default, allow_nan=False)
-    return dashboard.to_html(**options)
+    return dashboard.to_html(**options, **_runtime_argument(inspect.signature(dashboard.to_html).parameters, rt))
 
 
 def _json_default(value: Any) -> Any:
@@ -235,10 +265,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def render_dashboard_index(**options: Any) -> str:
+def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) -> str:
     """An HTML page linking every registered dashboard with its title and description.
 
-    Options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``).
+    Args:
+        runtime: the runtime whose clock dates the page; the current one by default.
+        options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``).
 
     Raises:
         ValueError: an unknown option, or a ``link`` that is not a str.
@@ -250,4 +282,5 @@ def render_dashboard_index(**options: Any) -> str:
     if not isinstance(link, str):
         raise ValueError(f"link must be a str such as '{{name}}.html'; got {safe_repr(link)}")
     dashboards = get_dashboard_manager().list_dashboards()
-    return _env.get_template("index.html").render(dashboards=dashboards, link=link, generated_at=_iso(time.time()))
+    generated_at = format_time((runtime or _current.get_runtime()).clock())
+    return environment.get_template("index.html").render(dashboards=dashboards, link=link, generated_at=generated_at)

@@ -1,110 +1,11 @@
-"""The ``traces`` and ``logs`` dashboards and the trace page: the local view of the other two OTel signals.
+"""The former name of :mod:`zgen_otel.dashboards.traces_logs`: its public names, re-exported.
 
-``render_dashboard("traces")`` lists recent traces (root operation, duration, span count, error mark);
-``render_trace(trace_id)`` draws one trace as a waterfall (bars placed by start and duration, nested by
-parent, failed spans in red, each span opening to its attributes and events) with the trace's logs;
-``render_dashboard("logs")`` lists captured log records with level, logger, text and trace filters. The
-data comes from :mod:`zgen_otel.traces` and :mod:`zgen_otel.logs`; the HTML is autoescaped like every page.
+Kept so that ``zgen_otel.dashboards.signals.render_trace`` (as the README shows it) and code written against
+this name still import; new code imports :mod:`zgen_otel.dashboards.traces_logs`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, _env, _window
-from zgen_otel.logs import get_recent_logs, log_buffer_stats
-from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
+from zgen_otel.dashboards.traces_logs import LogsDashboard, TracesDashboard, find_trace, render_trace
 
 __all__ = ["LogsDashboard", "TracesDashboard", "find_trace", "render_trace"]
-
-
-def _clock(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _ms_plain(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    return f"{ms:.3g} ms" if ms < 1000 else f"{ms / 1000:.3g} s"
-
-
-_env.filters["clock"] = _clock
-_env.filters["ms"] = _ms_plain
-
-
-class TracesDashboard(Dashboard):
-    """Recent traces from the in-process span buffer, newest (or slowest) first."""
-
-    name = "traces"
-    title = "Traces"
-    description = "Recent traces in this process: open one for its waterfall, attributes, events and logs."
-
-    def get_data(
-        self,
-        window_seconds: float = DEFAULT_WINDOW,
-        operation: str | None = None,
-        status: str | None = None,
-        min_duration: float | None = None,
-        order: str = "recent",
-        limit: int = 200,
-    ) -> dict[str, Any]:
-        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``."""
-        since, _ = _window(window_seconds)
-        traces = get_recent_traces(operation, status, min_duration, since=since, limit=limit, order=order)
-        filters = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
-        return {"traces": traces, "filters": filters, "buffer": span_buffer_stats()}
-
-    def to_html(self, **options: Any) -> str:
-        """The traces list page."""
-        return _env.get_template("traces.html").render(doc=self.document(**options))
-
-
-class LogsDashboard(Dashboard):
-    """Captured log records, newest first, filtered by level, logger, text and trace."""
-
-    name = "logs"
-    title = "Logs"
-    description = "Python logging records of this process, with their trace; alert state changes included."
-
-    def get_data(
-        self,
-        window_seconds: float = DEFAULT_WINDOW,
-        min_level: str | None = None,
-        logger: str | None = None,
-        contains: str | None = None,
-        trace_id: str | None = None,
-        limit: int = 500,
-    ) -> dict[str, Any]:
-        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``."""
-        since, _ = _window(window_seconds)
-        logs = get_recent_logs(min_level, logger, contains, trace_id, since=since, limit=limit)
-        filters = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
-        return {"logs": logs, "filters": filters, "buffer": log_buffer_stats()}
-
-    def to_html(self, **options: Any) -> str:
-        """The logs page, with its filters."""
-        return _env.get_template("logs.html").render(doc=self.document(**options))
-
-
-def find_trace(trace_id: str) -> dict[str, Any]:
-    """:func:`zgen_otel.traces.get_trace`, raising where that returns None.
-
-    Raises:
-        ValueError: ``trace_id`` is not 32 hex digits. LookupError: the trace is unknown or was evicted.
-    """
-    trace = get_trace(trace_id)
-    if trace is None:
-        raise LookupError(f"no trace {trace_id!r} in the span buffer (unknown, or evicted)")
-    return trace
-
-
-def render_trace(trace_id: str) -> str:
-    """One trace as an HTML page: the waterfall and the trace's logs.
-
-    Raises:
-        ValueError: ``trace_id`` is not 32 hex digits. LookupError: the trace is unknown or was evicted.
-    """
-    return _env.get_template("trace.html").render(trace=find_trace(trace_id))

@@ -21,7 +21,7 @@ from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import get_dashboard_manager
-from zgen_otel.dashboards.signals import find_trace
+from zgen_otel.dashboards.traces_logs import find_trace
 from zgen_otel.http.auth import mount_prefix, read_auth, write_auth
 from zgen_otel.http.pages import dashboard_or_404
 from zgen_otel.http.params import (

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from zgen_otel.dashboards.dashboard import render_dashboard, render_dashboard_index
 from zgen_otel.dashboards.rendering import make_environment
-from zgen_otel.dashboards.signals import render_trace
+from zgen_otel.dashboards.traces_logs import render_trace
 from zgen_otel.http.auth import logged_in, page_auth
 from zgen_otel.http.params import (
     CONTAINS,

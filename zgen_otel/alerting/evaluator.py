@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from zgen_otel.alerting.lifecycle import AlertLifecycle
+from zgen_otel.alerting.model import Alert
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState
 from zgen_otel.store import MetricStore, Series
 
@@ -151,8 +152,9 @@ class RuleEvaluator:
             alert.occurrences += 1
             alert.last_seen, alert.value = now, state.value
         else:
-            alert = self.alerts.open(rule.name, rule.description, rule.severity, rule.category, labels,
-                                     rule.annotations, details, now, rule.generator_url)  # fmt: skip
+            alert = Alert(rule.name, rule.description, rule.severity, rule.category, labels, dict(rule.annotations),
+                          details, now, last_seen=now, generator_url=rule.generator_url)  # fmt: skip
+            self.alerts.open(alert, now)
             alert.rule, alert.value = rule.name, state.value
         state.state, state.since, state.alert_id = RuleState.FIRING, now, alert.id
         self.alerts.history.save(alert)

@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zgen_otel._util import safe_repr
+from zgen_otel._util import check_text, safe_repr
 from zgen_otel.alerting.history import AlertHistory
-from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, fingerprint
+from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, check_details, fingerprint
 from zgen_otel.alerting.notifiers import NotificationEvent
+from zgen_otel.alerting.rules import check_url, str_map, validate_name
 from zgen_otel.exceptions import NotFoundError
 
-__all__ = ["AlertLifecycle", "Announce"]
+__all__ = ["AlertLifecycle", "Announce", "checked_alert"]
 
 _events = logging.getLogger("zgen_otel.alerts")
 
@@ -65,27 +66,37 @@ class AlertLifecycle:
                 return alert
         raise NotFoundError(f"no alert with id {safe_repr(alert_id)}")
 
-    def open(
-        self,
-        name: str,
-        description: str,
-        severity: AlertSeverity,
-        category: str | None,
-        labels: dict[str, str],
-        annotations: Mapping[str, str],
-        details: dict[str, Any],
-        now: float,
-        generator_url: str,
-    ) -> Alert:
+    def query_active(self, severity: AlertSeverity | str | None, category: str | None) -> list[Alert]:
+        """The active alerts of that severity and category (None: any), most severe first, then newest first."""
+        level = None if severity is None else AlertSeverity.parse(severity)
+        alerts = [
+            a
+            for a in self.active.values()
+            if (level is None or a.severity == level) and (category is None or a.category == category)
+        ]
+        return sorted(alerts, key=lambda a: (-a.severity, -a.starts_at))
+
+    def open(self, alert: Alert, now: float) -> None:
         """Fire a new alert: it becomes active, goes into the history, the log and the notifications."""
-        alert = Alert(name, description, severity, category, labels, dict(annotations), details, now, last_seen=now,
-                      generator_url=generator_url)  # fmt: skip
         self.active[alert.id] = alert
         self._by_fingerprint[alert.fingerprint] = alert
         self.history.add(alert)
-        _events.warning("alert fired: %s [%s] %s", name, severity.label, description)
+        _events.warning("alert fired: %s [%s] %s", alert.name, alert.severity.label, alert.description)
         self._announce(NotificationEvent.FIRING, alert, now)
-        return alert
+
+    def raise_alert(self, alert: Alert) -> Alert:
+        """An alert raised by hand: the active alert of the same name and labels is updated, or this one fires.
+
+        Returns:
+            The active alert, updated (``occurrences``, ``last_seen``, description, details), or ``alert``.
+        """
+        now = alert.starts_at
+        existing = self.find(alert.name, alert.labels)
+        if existing is None:
+            self.open(alert, now)
+            return alert
+        self.recur(existing, now, alert.description, alert.details)
+        return existing
 
     def recur(self, alert: Alert, now: float, description: str, details: Mapping[str, Any]) -> None:
         """The condition of an active alert was raised again: count it and take the new description and details."""
@@ -117,3 +128,32 @@ class AlertLifecycle:
         alert.acknowledged_at, alert.acknowledged_by, alert.acknowledgement_note = now, by, note
         self.history.save(alert)
         _events.info("alert acknowledged: %s by %s", alert.name, by or "someone")
+
+
+def checked_alert(
+    name: str,
+    description: str,
+    severity: AlertSeverity | str,
+    category: str | None,
+    details: Mapping[str, Any] | None,
+    labels: Mapping[str, str] | None,
+    annotations: Mapping[str, str] | None,
+    generator_url: str,
+    now: float,
+) -> Alert:
+    """A new alert raised by hand at ``now``, its fields checked (see ``AlertManager.trigger_alert``).
+
+    Raises:
+        DefinitionError, TypeError: a bad name, severity, details, labels, annotations or link, naming it.
+    """
+    validate_name("alert name", name)
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str; got {safe_repr(description)}")
+    level = AlertSeverity.parse(severity)
+    check_text("category", category)
+    detail_map = check_details(details)
+    label_map = str_map("labels", labels)
+    note_map = str_map("annotations", annotations)
+    link = check_url("generator_url", generator_url)
+    return Alert(name, description, level, category, label_map, note_map, detail_map, now, last_seen=now,
+                 generator_url=link)  # fmt: skip

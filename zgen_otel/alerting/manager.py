@@ -22,10 +22,10 @@ from zgen_otel._util import check_count, check_text, positive_seconds, safe_repr
 from zgen_otel.alerting.dispatch import Dispatcher
 from zgen_otel.alerting.evaluator import RuleEvaluator
 from zgen_otel.alerting.history import AlertHistory
-from zgen_otel.alerting.lifecycle import AlertLifecycle
-from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, check_details
+from zgen_otel.alerting.lifecycle import AlertLifecycle, checked_alert
+from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
 from zgen_otel.alerting.notifiers import Notification, NotificationEvent, Notifier
-from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, check_url, str_map, validate_name
+from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState
 from zgen_otel.alerting.silences import Silence, SilenceRegistry
 from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.store import MetricStore
@@ -106,10 +106,6 @@ class AlertManager:
     def evaluating(self) -> bool:
         """Whether rules run (``ALERTING_ENABLED``); manual ``trigger_alert`` works either way."""
         return self._evaluator.enabled
-
-    @evaluating.setter
-    def evaluating(self, value: bool) -> None:
-        self._evaluator.enabled = value
 
     @property
     def evaluation_errors(self) -> int:
@@ -310,25 +306,12 @@ class AlertManager:
 
         ``generator_url`` is the alert's ``generatorURL``: a link to where it comes from (a dashboard, a runbook).
         """
-        validate_name("alert name", name)
-        if not isinstance(description, str):
-            raise TypeError(f"description must be a str; got {safe_repr(description)}")
-        level = AlertSeverity.parse(severity)
-        check_text("category", category)
-        detail_map = check_details(details)
-        label_map = str_map("labels", labels)
-        note_map = str_map("annotations", annotations)
-        link = check_url("generator_url", generator_url)
-        now = self.clock()
+        alert = checked_alert(name, description, severity, category, details, labels, annotations, generator_url,
+                              self.clock())  # fmt: skip
         if not self.recording:  # monitoring disabled: the checked alert comes back, nothing is kept or sent
-            return Alert(name, description, level, category, label_map, note_map, detail_map, now, last_seen=now,
-                         generator_url=link)  # fmt: skip
+            return alert
         with self._lock:
-            existing = self._alerts.find(name, label_map)
-            if existing is None:
-                return self._alerts.open(name, description, level, category, label_map, note_map, detail_map, now, link)
-            self._alerts.recur(existing, now, description, detail_map)
-            return existing
+            return self._alerts.raise_alert(alert)
 
     def get_alert(self, alert_id: str) -> Alert:
         """An alert by id: an active one or one from the history.
@@ -368,14 +351,8 @@ class AlertManager:
         self, severity: AlertSeverity | str | None = None, category: str | None = None
     ) -> list[Alert]:
         """Firing and acknowledged alerts, most severe first, then newest first."""
-        level = None if severity is None else AlertSeverity.parse(severity)
         with self._lock:
-            alerts = [
-                a
-                for a in self._alerts.active.values()
-                if (level is None or a.severity == level) and (category is None or a.category == category)
-            ]
-        return sorted(alerts, key=lambda a: (-a.severity, -a.starts_at))
+            return self._alerts.query_active(severity, category)
 
     def get_alert_history(
         self,

@@ -2,14 +2,15 @@
 
 Metric rules are indexed by metric name and evaluated on the thread that records a sample of that metric
 (only the rules watching it run); :meth:`RuleEvaluator.tick` handles time (``for`` durations,
-``keep_firing_for``, metrics that stop reporting) and runs the custom conditions.
+``keep_firing_for``, metrics that stop reporting) and runs the custom conditions, at each tick of the
+alert manager's background :class:`Ticker`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from zgen_otel.alerting.lifecycle import AlertLifecycle
@@ -17,7 +18,7 @@ from zgen_otel.alerting.model import Alert
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState
 from zgen_otel.store import MetricStore, Series
 
-__all__ = ["RuleEvaluator"]
+__all__ = ["RuleEvaluator", "Ticker"]
 
 _log = logging.getLogger(__name__)
 
@@ -190,3 +191,45 @@ class RuleEvaluator:
             state = rule.states[None] = SeriesState(RuleState.PENDING, since=now)
         state.value, state.last_sample = value, now
         self._advance(rule, state, holds, now, None)
+
+
+class Ticker:
+    """The background evaluator: calls ``tick`` every ``interval()`` seconds on a daemon thread until stopped.
+
+    Args:
+        tick: one evaluation (an exception is logged; the next tick comes all the same).
+        interval: seconds to the next tick, read before each wait (so a new setting applies at once).
+    """
+
+    def __init__(self, tick: Callable[[], None], interval: Callable[[], float]) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start ticking (nothing when already started)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="zgen-otel-alerting", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval()):
+            try:
+                self._tick()
+            except Exception:
+                _log.exception("zgen_otel: alert evaluation tick failed")
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child (where the parent's thread does not exist): start a thread of its own if running."""
+        if self._thread is not None and not self._stop.is_set():
+            self._stop = threading.Event()
+            self._thread = None
+            self.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop ticking; wait up to ``timeout`` seconds for a tick in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None

@@ -20,7 +20,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel._util import check_count, check_text, positive_seconds, safe_repr
 from zgen_otel.alerting.dispatch import Dispatcher
-from zgen_otel.alerting.evaluator import RuleEvaluator
+from zgen_otel.alerting.evaluator import RuleEvaluator, Ticker
 from zgen_otel.alerting.history import AlertHistory
 from zgen_otel.alerting.lifecycle import AlertLifecycle, checked_alert
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
@@ -92,8 +92,7 @@ class AlertManager:
         self.dispatcher = Dispatcher(
             group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self.evaluate, lambda: self.evaluation_interval)
         if meter is not None:
             meter.create_observable_gauge(
                 "zgen.alerts",
@@ -442,16 +441,7 @@ class AlertManager:
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the background evaluator (a tick every ``evaluation_interval`` seconds)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="zgen-otel-alerting", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.evaluation_interval):
-            try:
-                self.evaluate()
-            except Exception:
-                _log.exception("zgen_otel: alert evaluation tick failed")
+        self._ticker.start()
 
     def before_fork(self) -> None:
         """Hold the alert state's lock, so the child's copy is consistent."""
@@ -464,17 +454,11 @@ class AlertManager:
             return
         self._alerts.history.detach()
         self.dispatcher.after_fork_in_child()
-        if self._thread is not None and not self._stop.is_set():
-            self._stop = threading.Event()
-            self._thread = None
-            self.start()
+        self._ticker.after_fork_in_child()
 
     def shutdown(self) -> None:
         """Stop evaluating, deliver queued notifications, close the history file."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._ticker.stop(timeout=5)
         with self._lock:
             self._evaluator.unwatch_all()
         self.dispatcher.shutdown()

@@ -297,7 +297,7 @@ def run_soak(
     final = store.stats()
     dropped_nonfinite = rt.metrics.dropped_nonfinite if rt.metrics else 0
     rule_info = {r.name: {"state": r.state, "errors": r.errors} for r in manager.list_rules()}
-    dispatch = manager.dispatcher.stats.snapshot()
+    dispatch = manager.notification_stats()
     zgen_otel.shutdown()  # stops the monitor, the evaluator and the reader: nothing prunes from here on
     accounting = account(store, names, done, load.before_boundary, retention, wall_started)
 

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from typing import Any
 
-from zgen_otel._fork import abandon
+from zgen_otel._sqlite import detach, open_database
 from zgen_otel.store import MetricStore, Series
 
 __all__ = ["SQLitePersistence"]
@@ -59,9 +59,7 @@ class SQLitePersistence:
         self._pending: collections.deque[tuple[Series, float, float]] = collections.deque()
         self._ids: dict[Series, int] = {}
         self._db_lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_database(path)
         self._db.executescript(_SCHEMA)
         self.flush_errors = 0
         # True in a forked child: the file belongs to the parent, whose store the child's started as a copy
@@ -87,7 +85,7 @@ class SQLitePersistence:
         if child:
             self.detached = True
             self._pending.clear()
-            abandon(self._db)
+            detach(self._db)
 
     def _load(self) -> None:
         """Read every series, rolled-up bucket and raw point back into the store."""

@@ -210,7 +210,7 @@ class Runtime:
             "store": self.store.stats(),
             "rules": len(manager.list_rules()),
             "active_alerts": len(manager.get_active_alerts()),
-            "notifications": manager.dispatcher.stats.snapshot(),
+            "notifications": manager.notification_stats(),
             "exporters": dict(providers.export_targets) if providers else {},
             "export": providers.export_status() if providers else {},
             "tracked_calls_dropped": self.performance.dropped if self.performance else 0,

@@ -37,7 +37,7 @@ from zgen_otel._validate import INT64_MAX, finite_float, non_negative_seconds
 from zgen_otel.exceptions import DefinitionError, NotFoundError
 
 if TYPE_CHECKING:
-    from zgen_otel._runtime import Runtime
+    from zgen_otel._providers import Providers
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -161,9 +161,9 @@ class _Instruments:
     _lock = fork_safe_lock()
     _by_runtime: dict[int, _Instruments] = {}
 
-    def __init__(self, rt: Runtime) -> None:
-        meter = rt.providers.meter_provider.get_meter(SCOPE)
-        self.tracer = rt.providers.tracer_provider.get_tracer(SCOPE)
+    def __init__(self, providers: Providers) -> None:
+        meter = providers.meter_provider.get_meter(SCOPE)
+        self.tracer = providers.tracer_provider.get_tracer(SCOPE)
         self.tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}",
                                              description="Number of input and output tokens used.",
                                              explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)  # fmt: skip
@@ -184,13 +184,14 @@ class _Instruments:
     @classmethod
     def get(cls) -> _Instruments | None:
         rt = _current.get_runtime()
-        if rt.providers is None:
+        providers = rt.providers
+        if providers is None:
             return None
         with cls._lock:
             found = cls._by_runtime.get(id(rt))
             if found is None:
                 cls._by_runtime.clear()  # one runtime at a time
-                found = cls._by_runtime[id(rt)] = cls(rt)
+                found = cls._by_runtime[id(rt)] = cls(providers)
             return found
 
 

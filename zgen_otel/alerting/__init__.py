@@ -1,4 +1,4 @@
-"""Alerting (the seed's ``alerting``): ``trigger_alert``, ``AlertSeverity``, ``get_alert_manager`` and rules.
+"""Alerting: ``trigger_alert``, ``AlertSeverity``, ``get_alert_manager`` and rules.
 
 Example::
 
@@ -26,7 +26,9 @@ from zgen_otel.alerting.notifiers import (
     EmailNotifier,
     LoggingNotifier,
     Notification,
+    NotificationEvent,
     Notifier,
+    NotifyResult,
     SlackNotifier,
     WebhookNotifier,
 )
@@ -45,7 +47,9 @@ __all__ = [
     "LoggingNotifier",
     "MetricRule",
     "Notification",
+    "NotificationEvent",
     "Notifier",
+    "NotifyResult",
     "RuleState",
     "Silence",
     "SlackNotifier",
@@ -106,13 +110,27 @@ def trigger_alert(
     category: str | None = None,
     details: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    generator_url: str = "",
 ) -> Alert:
-    """Raise an alert by hand; the same name and labels while it is active update it instead.
+    """Raise an alert on the process-wide manager: :meth:`AlertManager.trigger_alert`, same arguments.
+
+    The same name and labels while that alert is active update it instead.
 
     Raises:
-        ValueError, TypeError: an empty or malformed name, an unknown severity, labels that are not str->str.
+        DefinitionError, TypeError: an empty or malformed name, an unknown severity, labels that are not
+            str->str, details that are not JSON-serialisable, a ``generator_url`` that is not an http(s) URL.
     """
-    return get_alert_manager().trigger_alert(name, description, severity, category, details, labels)
+    return get_alert_manager().trigger_alert(
+        name,
+        description,
+        severity,
+        category,
+        details=details,
+        labels=labels,
+        annotations=annotations,
+        generator_url=generator_url,
+    )
 
 
 def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_otel") -> str:

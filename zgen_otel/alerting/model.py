@@ -12,8 +12,23 @@ from datetime import datetime, timezone
 from typing import Any
 
 from zgen_otel._util import safe_repr
+from zgen_otel.exceptions import DefinitionError
 
-__all__ = ["Alert", "AlertSeverity", "AlertStatus", "fingerprint", "iso"]
+__all__ = ["Alert", "AlertSeverity", "AlertStatus", "TextEnum", "check_details", "fingerprint", "iso"]
+
+
+class TextEnum(str, enum.Enum):
+    """An enum whose members are their text: equal to it, written as it in JSON, ``str()`` and f-strings.
+
+    The base of the alerting states that were plain strings (``RuleState``, ``NotificationEvent``...), so code
+    comparing them with ``"firing"`` keeps working.
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        return format(str(self.value), format_spec)
 
 
 class AlertSeverity(enum.IntEnum):
@@ -52,6 +67,26 @@ def fingerprint(name: str, labels: Mapping[str, str]) -> str:
     """A stable 16-hex-digit identity of an alert name plus its labels (order-independent)."""
     body = json.dumps({"alertname": name, **labels}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def check_details(details: object) -> dict[str, Any]:
+    """An alert's ``details`` (a mapping or None) as a new dict, checked to be writable as JSON.
+
+    The alert's JSON form (API, history file, notifications) must be writable; values JSON has no form for
+    are written as their ``str``.
+
+    Raises:
+        TypeError: not a mapping. DefinitionError: a value JSON cannot write (a cycle, a key of a bad type).
+    """
+    if details is None:
+        return {}
+    if not isinstance(details, Mapping):
+        raise TypeError(f"details must be a mapping or None; got {safe_repr(details)}")
+    try:
+        json.dumps(dict(details), default=str)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise DefinitionError(f"details must be JSON-serialisable ({exc}); got {safe_repr(details)}") from None
+    return dict(details)
 
 
 def iso(ts: float | None) -> str | None:

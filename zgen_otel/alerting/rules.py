@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import MAX_WINDOW, check_attributes, check_text, finite_float
-from zgen_otel.alerting.model import AlertSeverity
+from zgen_otel.alerting.model import AlertSeverity, TextEnum
+from zgen_otel.exceptions import DefinitionError
 
 __all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "check_url", "str_map", "validate_name"]
 
@@ -34,19 +35,22 @@ AGGREGATES = ("avg", "max", "min", "increase")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
 
 
-class RuleState:
-    """The states of a rule for one series."""
+class RuleState(TextEnum):
+    """The states of a rule for one series (equal to their names in lower case: ``"pending"``...)."""
 
     INACTIVE = "inactive"
     PENDING = "pending"
     FIRING = "firing"
 
 
+_RANK = {RuleState.INACTIVE: 0, RuleState.PENDING: 1, RuleState.FIRING: 2}
+
+
 @dataclass
 class SeriesState:
     """Where one rule stands for one series."""
 
-    state: str = RuleState.INACTIVE
+    state: RuleState = RuleState.INACTIVE
     since: float = 0.0  # when the condition started to hold (pending) or the alert fired
     cleared_since: float | None = None  # firing, but the condition stopped holding at this time
     value: float | None = None
@@ -56,11 +60,11 @@ class SeriesState:
 
 
 def validate_name(what: str, name: object) -> str:
-    """Check a rule or alert name; ``ValueError``/``TypeError`` naming the rule otherwise."""
+    """Check a rule or alert name; ``DefinitionError``/``TypeError`` naming it otherwise."""
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a str; got {type(name).__name__} {safe_repr(name)}")
     if not _NAME.fullmatch(name):
-        raise ValueError(
+        raise DefinitionError(
             f"{what} {safe_repr(name)} is not valid: it must start with a letter or '_' and hold only letters, digits, "
             "'_', '.', ':' and '-' (at most 200 characters)"
         )
@@ -73,7 +77,7 @@ def _number(what: str, value: object, *, minimum: float | None = None) -> float:
     number = finite_float(value)  # None for NaN, infinities and ints beyond the float range
     if number is None or (minimum is not None and number < minimum):
         bound = f" >= {minimum:g}" if minimum is not None else ""
-        raise ValueError(f"{what} must be a finite number{bound}; got {safe_repr(value)}")
+        raise DefinitionError(f"{what} must be a finite number{bound}; got {safe_repr(value)}")
     return number
 
 
@@ -87,13 +91,17 @@ def str_map(what: str, value: object) -> dict[str, str]:
 
 
 def check_url(what: str, value: object) -> str:
-    """An empty str or an absolute http(s) URL (a link Alertmanager accepts); ``ValueError``/``TypeError`` otherwise."""
+    """An empty str or an absolute http(s) URL (a link Alertmanager accepts).
+
+    Raises:
+        TypeError: not a str. DefinitionError: not an absolute http(s) URL, naming it.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str; got {safe_repr(value)}")
     if value:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{what} must be an absolute http:// or https:// URL or ''; got {safe_repr(value)}")
+            raise DefinitionError(f"{what} must be an absolute http:// or https:// URL or ''; got {safe_repr(value)}")
     return value
 
 
@@ -135,10 +143,9 @@ class _RuleBase:
         self.generator_url = check_url("generator_url", self.generator_url)
 
     @property
-    def state(self) -> str:
+    def state(self) -> RuleState:
         """The most advanced state over the rule's series (``firing`` > ``pending`` > ``inactive``)."""
-        order = {RuleState.INACTIVE: 0, RuleState.PENDING: 1, RuleState.FIRING: 2}
-        return max((s.state for s in self.states.values()), key=order.__getitem__, default=RuleState.INACTIVE)
+        return max((s.state for s in self.states.values()), key=_RANK.__getitem__, default=RuleState.INACTIVE)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description with the current state."""
@@ -152,7 +159,7 @@ class _RuleBase:
             "labels": self.labels,
             "annotations": self.annotations,
             "enabled": self.enabled,
-            "state": self.state,
+            "state": self.state.value,
             "last_value": self.last_value,
             "generator_url": self.generator_url,
             "errors": self.errors,
@@ -180,28 +187,29 @@ class MetricRule(_RuleBase):
     def __post_init__(self) -> None:
         self._check_common()
         if not isinstance(self.metric_name, str) or not self.metric_name:
-            raise ValueError(f"metric_name must be a non-empty str; got {safe_repr(self.metric_name)}")
+            raise DefinitionError(f"metric_name must be a non-empty str; got {safe_repr(self.metric_name)}")
         self.threshold = _number("threshold", self.threshold)
         if not isinstance(self.operator, str) or self.operator not in OPERATORS:
             allowed = ", ".join(f"'{o}'" for o in OPERATORS)
-            raise ValueError(f"operator must be one of {allowed}; got {safe_repr(self.operator)}")
+            raise DefinitionError(f"operator must be one of {allowed}; got {safe_repr(self.operator)}")
         self.test = OPERATORS[self.operator]
         if self.clear_threshold is not None:
             self.clear_threshold = _number("clear_threshold", self.clear_threshold)
             if self.operator in ("==", "!="):
-                raise ValueError(f"clear_threshold needs an ordering operator (>, >=, <, <=); got {self.operator!r}")
+                got = f"got {self.operator!r}"
+                raise DefinitionError(f"clear_threshold needs an ordering operator (>, >=, <, <=); {got}")
         if self.aggregate is not None:
             if not isinstance(self.aggregate, str) or self.aggregate not in AGGREGATES:
                 allowed = ", ".join(AGGREGATES)
-                raise ValueError(f"aggregate must be one of {allowed} or None; got {safe_repr(self.aggregate)}")
+                raise DefinitionError(f"aggregate must be one of {allowed} or None; got {safe_repr(self.aggregate)}")
             # "increase": the rise of a cumulative counter over the window (e.g. spend in the last hour)
             if self.window is None:
                 got = f"aggregate={self.aggregate!r}, window=None"
-                raise ValueError(f"aggregate needs window (seconds > 0); got {got}")
+                raise DefinitionError(f"aggregate needs window (seconds > 0); got {got}")
         if self.window is not None:
             window = _number("window", self.window, minimum=0)
             if window == 0:
-                raise ValueError(f"window must be > 0 seconds; got {safe_repr(self.window)}")
+                raise DefinitionError(f"window must be > 0 seconds; got {safe_repr(self.window)}")
             self.window = min(window, MAX_WINDOW)  # longer reaches past every sample just the same
         # the series filter: like a sample's attributes (str keys; str, bool, int or finite float values)
         self.attributes = check_attributes(self.attributes)

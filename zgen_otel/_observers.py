@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from zgen_otel._util import RateLimitedLogger
 
 if TYPE_CHECKING:
-    from zgen_otel.store import AttributeValue, Series
+    from zgen_otel._series import AttributeValue, Series
 
 __all__ = ["Listener", "Observers", "Watcher"]
 

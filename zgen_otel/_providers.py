@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
+from zgen_otel._buffers import LogBuffer, SpanBuffer
 from zgen_otel._export import (
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
@@ -43,9 +44,7 @@ from zgen_otel._sdk import (
 )
 from zgen_otel._store_exporter import LocalStoreExporter
 from zgen_otel.config import ENDPOINT_KEYS, Settings, redact_url
-from zgen_otel.logs import LogBuffer
 from zgen_otel.store import MetricStore
-from zgen_otel.traces import SpanBuffer
 
 __all__ = ["Providers", "build_providers"]
 

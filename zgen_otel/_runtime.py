@@ -35,9 +35,8 @@ from zgen_otel.system_monitor import SystemMonitor, default_host_lock
 from zgen_otel.traces import span_buffer_stats
 
 if TYPE_CHECKING:
+    from zgen_otel._buffers import LogBuffer, SpanBuffer
     from zgen_otel._providers import Providers
-    from zgen_otel.logs import LogBuffer
-    from zgen_otel.traces import SpanBuffer
 
 __all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shutdown"]
 

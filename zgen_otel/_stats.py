@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["QUANTILES", "bucket_quantile", "mean", "nearest_rank"]
+__all__ = ["QUANTILES", "Bucket", "bucket_quantile", "mean", "nearest_rank", "weighted_percentiles"]
+
+#: A rolled-up bucket of a stored series: its (min, max, sum, count).
+Bucket = tuple[float, float, float, float]
 
 #: The quantiles reported everywhere as p50, p95 and p99, in that order.
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
@@ -57,3 +60,26 @@ def mean(values: Sequence[float]) -> float:
     n = len(values)
     total = sum(values)
     return total / n if math.isfinite(total) else sum(v / n for v in values)
+
+
+def weighted_percentiles(raw: Sequence[float], buckets: Sequence[Bucket], qs: tuple[float, ...]) -> list[float]:
+    """Percentiles of a stored window: raw values plus rolled-up buckets, each bucket's mean weighted by its count.
+
+    With raw values only, these are exact :func:`nearest_rank` percentiles.
+    """
+    if not buckets:
+        ordered = sorted(raw)
+        return [nearest_rank(ordered, q) for q in qs]
+    weighted = sorted([(v, 1.0) for v in raw] + [(b[2] / b[3], b[3]) for b in buckets])
+    total = sum(w for _, w in weighted)
+    out = []
+    for q in qs:
+        target, acc = q * total, 0.0
+        for v, w in weighted:
+            acc += w
+            if acc >= target:
+                out.append(v)
+                break
+        else:
+            out.append(weighted[-1][0])
+    return out

@@ -142,7 +142,7 @@ def _sample(proc: psutil.Process, started: float, notifier: CountingNotifier) ->
         "notified_ids": len(manager._notified),
         "notifications": notifier.received,
         "log_records": logs.stats()["records"] if logs is not None else 0,
-        "logs_dropped": logs.dropped if logs is not None else 0,
+        "logs_dropped": logs.stats()["dropped"] if logs is not None else 0,
     }
 
 

@@ -1399,7 +1399,9 @@ def test_llm_helpers_with_arbitrary_models_tokens_and_prices(
                           response_model=call[5], duration=call[6], error_type=call[7])  # fmt: skip
             if expect(out, "record_llm_usage", llm_problems(*call), call):
                 assert out.result is None or (math.isfinite(out.result) and out.result >= 0)
-                assert (out.result is not None) == (table is not None and (table.knows(call[0]) or (
+                # A cost needs a price for the model (or the served model) and at least one token count.
+                counted = call[1] is not None or call[2] is not None
+                assert (out.result is not None) == (counted and table is not None and (table.knows(call[0]) or (
                     call[5] is not None and table.knows(call[5]))))  # fmt: skip
                 for kind, count in (("input", call[1]), ("output", call[2])):
                     if count is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -295,6 +296,9 @@ def test_an_app_given_a_runtime_serves_it_on_its_clock_and_never_builds_the_glob
     runtime.store.add("agent.latency", 1.0, timestamp=clock.now - 500, unit="s", category="agent")
     runtime.store.add("agent.latency", 2.0, timestamp=clock.now - 10, unit="s", category="agent")
     alert_id = runtime.alert_manager.trigger_alert("disk_full", "disk is full", "critical").id
+    with runtime.tracer.start_as_current_span("plan") as span:
+        logging.getLogger("agent").warning("planning in the given runtime")
+    trace_id = format(span.get_span_context().trace_id, "032x")
     srv = Server(make_app(token=TOKEN, runtime=runtime))
     try:
         with httpx.Client(base_url=srv.url, timeout=10) as c:
@@ -310,6 +314,17 @@ def test_an_app_given_a_runtime_serves_it_on_its_clock_and_never_builds_the_glob
             assert acked.status_code == 200 and runtime.alert_manager.get_alert(alert_id).status.value == "acknowledged"
             assert c.get("/api/monitoring/performance").json() == {}
             assert c.get("/metrics").status_code == 404  # the Prometheus endpoint is off in this runtime
+            # Traces, logs and dashboards come from the given runtime too, in the API and on the pages.
+            assert [t["trace_id"] for t in c.get("/api/monitoring/traces").json()] == [trace_id]
+            assert [sp["name"] for sp in c.get(f"/api/monitoring/traces/{trace_id}").json()["spans"]] == ["plan"]
+            logs = c.get("/api/monitoring/logs", params={"logger": "agent"}).json()
+            assert [r["message"] for r in logs] == ["planning in the given runtime"]
+            trace_page = c.get(f"/monitoring/traces/{trace_id}", headers=bearer(TOKEN)).text
+            assert "planning in the given runtime" in trace_page
+            assert trace_id in c.get("/monitoring/traces", headers=bearer(TOKEN)).text
+            generated = c.get("/api/monitoring/dashboard/metrics").json()["generated_at"]
+            assert generated == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now))  # the runtime's clock
+            assert "disk is full" in c.get("/monitoring/alerts", headers=bearer(TOKEN)).text
         assert _current.runtime is None
     finally:
         srv.stop()

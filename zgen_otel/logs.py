@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
@@ -28,6 +28,9 @@ from zgen_otel._records import hex_id, record_level, record_logger, record_time,
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import check_choice, check_limit, check_number, check_text
 from zgen_otel.config import LOG_LEVELS
+
+if TYPE_CHECKING:
+    from zgen_otel._runtime import Runtime
 
 __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 
@@ -41,9 +44,9 @@ def _in_logger(logger_name: str, name: str) -> bool:
     return logger_name == name or logger_name.startswith(name + ".")
 
 
-def _buffer() -> LogBuffer | None:
-    buffer: LogBuffer | None = getattr(_current.get_runtime(), "log_buffer", None)
-    return buffer
+def _buffer(runtime: Runtime | None) -> LogBuffer | None:
+    """The log buffer of ``runtime`` (the current runtime when None)."""
+    return (runtime or _current.get_runtime()).log_buffer
 
 
 def _level_floor(min_level: object) -> int:
@@ -65,6 +68,8 @@ def get_recent_logs(
     since: float | None = None,
     until: float | None = None,
     limit: int = 100,
+    *,
+    runtime: Runtime | None = None,
 ) -> list[dict[str, Any]]:
     """Captured log records, newest first.
 
@@ -76,6 +81,7 @@ def get_recent_logs(
         since: only records from this time on (Unix seconds).
         until: only records up to this time (Unix seconds).
         limit: at most this many (1 to 1,000).
+        runtime: whose log buffer to read; the current runtime when None.
 
     Each record: ``time``, ``level``, ``severity_text``, ``logger``, ``message``, ``trace_id``, ``span_id``,
     ``attributes`` (``code.*``, ``exception.*`` and the record's ``extra`` fields) and ``truncated``.
@@ -88,7 +94,7 @@ def get_recent_logs(
     trace = check_text("trace_id", trace_id)
     lo, hi = check_number("since", since, minimum=-math.inf), check_number("until", until, minimum=-math.inf)
     check_limit(limit, MAX_LIMIT)
-    buffer = _buffer()
+    buffer = _buffer(runtime)
     if buffer is None:
         return []
     needle = text.lower() if text else None
@@ -114,7 +120,7 @@ def get_recent_logs(
 
 def log_buffer_stats(buffer: LogBuffer | None = None) -> dict[str, int]:
     """Records held, capacity and records dropped (evicted) so far (zeros when no log buffer runs)."""
-    buffer = buffer or _buffer()
+    buffer = buffer or _buffer(None)
     return {"records": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()
 
 

@@ -15,7 +15,7 @@ processor); grouping into traces and conversion to dicts happen when a view asks
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -26,6 +26,9 @@ from zgen_otel._records import span_to_dict
 from zgen_otel._validate import check_choice, check_limit, check_number, check_text, check_trace_id
 from zgen_otel.exceptions import NotFoundError
 from zgen_otel.logs import get_recent_logs
+
+if TYPE_CHECKING:
+    from zgen_otel._runtime import Runtime
 
 __all__ = ["STATUSES", "SpanBuffer", "find_trace", "get_recent_traces", "get_trace", "span_buffer_stats"]
 
@@ -55,9 +58,9 @@ def _summary(trace_id: str, spans: list[ReadableSpan]) -> dict[str, Any]:
     }
 
 
-def _buffer() -> SpanBuffer | None:
-    buffer: SpanBuffer | None = getattr(_current.get_runtime(), "span_buffer", None)
-    return buffer
+def _buffer(runtime: Runtime | None) -> SpanBuffer | None:
+    """The span buffer of ``runtime`` (the current runtime when None)."""
+    return (runtime or _current.get_runtime()).span_buffer
 
 
 def get_recent_traces(
@@ -68,6 +71,8 @@ def get_recent_traces(
     until: float | None = None,
     limit: int = 50,
     order: str = "recent",
+    *,
+    runtime: Runtime | None = None,
 ) -> list[dict[str, Any]]:
     """Summaries of the traces in the span buffer, newest first (or slowest first with ``order="slowest"``).
 
@@ -79,6 +84,7 @@ def get_recent_traces(
         until: only traces that started at this time or earlier (Unix seconds).
         limit: at most this many (1 to 1,000).
         order: ``"recent"`` or ``"slowest"``.
+        runtime: whose span buffer to read; the current runtime when None.
 
     Each summary: ``trace_id``, ``name`` (the root span's), ``start``, ``end``, ``duration_ms``,
     ``span_count``, ``error_count``, ``status``, ``complete`` (False when the root was evicted or has not
@@ -94,7 +100,7 @@ def get_recent_traces(
     check_limit(limit, MAX_LIMIT)
     shortest = check_number("min_duration", min_duration)
     lo, hi = check_number("since", since), check_number("until", until)
-    buffer = _buffer()
+    buffer = _buffer(runtime)
     if buffer is None:
         return []
     found = []
@@ -114,7 +120,7 @@ def get_recent_traces(
     return found[:limit]
 
 
-def get_trace(trace_id: str) -> dict[str, Any] | None:
+def get_trace(trace_id: str, *, runtime: Runtime | None = None) -> dict[str, Any] | None:
     """One trace from the span buffer, or None when it is unknown or was evicted (:func:`find_trace` raises).
 
     The dict is the trace's summary plus ``spans`` (start order; each with ``depth`` under its parent and the
@@ -125,7 +131,7 @@ def get_trace(trace_id: str) -> dict[str, Any] | None:
         ValueError: ``trace_id`` is not 32 hex digits.
     """
     trace_id = check_trace_id(trace_id)
-    buffer = _buffer()
+    buffer = _buffer(runtime)
     if buffer is None:
         return None
     wanted = int(trace_id, 16)  # this trace's spans only, oldest first (what traces() would group)
@@ -141,18 +147,18 @@ def get_trace(trace_id: str) -> dict[str, Any] | None:
         row["depth"] = depth
     trace = _summary(trace_id, spans)
     trace["spans"] = rows
-    trace["logs"] = list(reversed(get_recent_logs(trace_id=trace_id, limit=MAX_LIMIT)))
+    trace["logs"] = list(reversed(get_recent_logs(trace_id=trace_id, limit=MAX_LIMIT, runtime=runtime)))
     return trace
 
 
-def find_trace(trace_id: str) -> dict[str, Any]:
+def find_trace(trace_id: str, *, runtime: Runtime | None = None) -> dict[str, Any]:
     """:func:`get_trace` for a trace that must be there: the same dict, or an error when it is not.
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits.
         NotFoundError: the trace is unknown or was evicted from the span buffer.
     """
-    trace = get_trace(trace_id)
+    trace = get_trace(trace_id, runtime=runtime)
     if trace is None:
         raise NotFoundError(f"no trace {trace_id!r} in the span buffer (unknown, or evicted)")
     return trace
@@ -160,5 +166,5 @@ def find_trace(trace_id: str) -> dict[str, Any]:
 
 def span_buffer_stats(buffer: SpanBuffer | None = None) -> dict[str, int]:
     """Spans held, capacity and spans dropped (evicted) so far (zeros when no span buffer runs)."""
-    buffer = buffer or _buffer()
+    buffer = buffer or _buffer(None)
     return {"spans": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()

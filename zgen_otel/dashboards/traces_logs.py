@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 from zgen_otel import _current
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.dashboards.rendering import environment, window
-from zgen_otel.exceptions import NotFoundError
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
-from zgen_otel.traces import get_recent_traces, get_trace, span_buffer_stats
+from zgen_otel.traces import find_trace, get_recent_traces, span_buffer_stats
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -45,7 +44,7 @@ class TracesDashboard(Dashboard):
         """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``."""
         rt = runtime or _current.get_runtime()
         since, _ = window(window_seconds, rt)
-        traces = get_recent_traces(operation, status, min_duration, since=since, limit=limit, order=order)
+        traces = get_recent_traces(operation, status, min_duration, since=since, limit=limit, order=order, runtime=rt)
         filters = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
         return {"traces": traces, "filters": filters, "buffer": span_buffer_stats(rt.span_buffer)}
 
@@ -75,7 +74,7 @@ class LogsDashboard(Dashboard):
         """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``."""
         rt = runtime or _current.get_runtime()
         since, _ = window(window_seconds, rt)
-        logs = get_recent_logs(min_level, logger, contains, trace_id, since=since, limit=limit)
+        logs = get_recent_logs(min_level, logger, contains, trace_id, since=since, limit=limit, runtime=rt)
         filters = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
         return {"logs": logs, "filters": filters, "buffer": log_buffer_stats(rt.log_buffer)}
 
@@ -84,24 +83,11 @@ class LogsDashboard(Dashboard):
         return environment.get_template("logs.html").render(doc=self.document(runtime=runtime, **options))
 
 
-def find_trace(trace_id: str) -> dict[str, Any]:
-    """:func:`zgen_otel.traces.get_trace`, raising where that returns None.
-
-    Raises:
-        ValueError: ``trace_id`` is not 32 hex digits.
-        NotFoundError: the trace is unknown or was evicted (a ``KeyError``, so a ``LookupError``).
-    """
-    trace = get_trace(trace_id)
-    if trace is None:
-        raise NotFoundError(f"no trace {trace_id!r} in the span buffer (unknown, or evicted)")
-    return trace
-
-
-def render_trace(trace_id: str) -> str:
+def render_trace(trace_id: str, *, runtime: Runtime | None = None) -> str:
     """One trace as an HTML page: the waterfall and the trace's logs.
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits.
         NotFoundError: the trace is unknown or was evicted (a ``KeyError``, so a ``LookupError``).
     """
-    return environment.get_template("trace.html").render(trace=find_trace(trace_id))
+    return environment.get_template("trace.html").render(trace=find_trace(trace_id, runtime=runtime))

@@ -1,6 +1,6 @@
 """The JSON API under ``/api/monitoring``, the OpenAPI document and the Prometheus scrape endpoint.
 
-Every handler reads the runtime through :func:`runtime_of`: the one given to ``make_app(runtime=...)``, or
+Every handler reads the runtime through :func:`zgen_otel.http.params.runtime_of`: the one given to ``make_app(runtime=...)``, or
 else the current runtime at each request. It reads only what the runtime and its parts offer for reading
 (``status()``, the store's ``info``/``history``, the alert manager's queries, the tracker's ``stats``).
 """
@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from zgen_otel import _current
 from zgen_otel._runtime import Runtime
 from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import get_dashboard_manager
-from zgen_otel.dashboards.traces_logs import find_trace
 from zgen_otel.http.auth import mount_prefix, read_auth, write_auth
 from zgen_otel.http.pages import dashboard_or_404
 from zgen_otel.http.params import (
@@ -36,11 +34,12 @@ from zgen_otel.http.params import (
     TRACE_FILTER,
     TRACE_ID,
     WINDOW,
+    CurrentRuntime,
 )
 from zgen_otel.logs import get_recent_logs
-from zgen_otel.traces import get_recent_traces
+from zgen_otel.traces import find_trace, get_recent_traces
 
-__all__ = ["LIST_CACHE_SECONDS", "ListCache", "router", "runtime_of", "service_router"]
+__all__ = ["LIST_CACHE_SECONDS", "ListCache", "router", "service_router"]
 
 #: How long ``GET /api/monitoring/metrics`` serves the same body for the same query.
 LIST_CACHE_SECONDS = 1.0
@@ -54,15 +53,6 @@ ListCache = dict[tuple[int, str | None, str | None], tuple[float, bytes]]
 router = APIRouter(prefix="/api/monitoring", dependencies=[Depends(read_auth)])
 #: ``/openapi.json`` and ``/metrics``: at the root, outside the API's prefix.
 service_router = APIRouter(dependencies=[Depends(read_auth)], include_in_schema=False)
-
-
-async def runtime_of(request: Request) -> Runtime:
-    """Dependency: the app's runtime (``make_app(runtime=...)``), else the current one at this request."""
-    runtime: Runtime | None = request.app.state.zgen_runtime
-    return runtime if runtime is not None else _current.get_runtime()
-
-
-CurrentRuntime = Annotated[Runtime, Depends(runtime_of)]
 
 
 def _finite(value: float | None) -> float | None:
@@ -194,10 +184,11 @@ def dashboards() -> list[dict[str, str]]:
 
 @router.get("/dashboard/{name}", summary="One dashboard, as JSON (default) or HTML", response_model=None)
 def dashboard(
+    runtime: CurrentRuntime,
     name: str = DASHBOARD, format: str = Query("json", pattern="^(html|json)$"), window: float = WINDOW
 ) -> Response:
     """The dashboard's JSON document, or its HTML page with ``format=html``."""
-    text = dashboard_or_404(name, format, window)
+    text = dashboard_or_404(runtime, name, format, window)
     return HTMLResponse(text) if format == "html" else Response(text, media_type="application/json")
 
 
@@ -210,6 +201,7 @@ def performance(runtime: CurrentRuntime, window: float | None = Query(None, gt=0
 
 @router.get("/traces", summary="Recent traces in the span buffer")
 def traces(
+    runtime: CurrentRuntime,
     operation: str | None = OPERATION,
     status: str | None = STATUS,
     min_duration: float | None = MIN_DURATION,
@@ -219,20 +211,21 @@ def traces(
     order: str = ORDER,
 ) -> list[dict[str, Any]]:
     """Trace summaries (root name, start, duration, span and error counts), newest or slowest first."""
-    return get_recent_traces(operation, status, min_duration, since, until, limit, order)
+    return get_recent_traces(operation, status, min_duration, since, until, limit, order, runtime=runtime)
 
 
 @router.get("/traces/{trace_id}", summary="One trace: its spans and logs")
-def trace(trace_id: str = TRACE_ID) -> dict[str, Any]:
+def trace(runtime: CurrentRuntime, trace_id: str = TRACE_ID) -> dict[str, Any]:
     """Every span of the trace (start order, with depth, attributes, events) and its logs; 404 when unknown."""
     try:
-        return find_trace(trace_id)
+        return find_trace(trace_id, runtime=runtime)
     except LookupError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
 
 
 @router.get("/logs", summary="Captured log records, newest first")
 def logs(
+    runtime: CurrentRuntime,
     min_level: str | None = MIN_LEVEL,
     logger: str | None = LOGGER,
     contains: str | None = CONTAINS,
@@ -242,7 +235,7 @@ def logs(
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Log records filtered by minimum level, logger (and its children), text, trace and time."""
-    return get_recent_logs(min_level, logger, contains, trace_id, since, until, limit)
+    return get_recent_logs(min_level, logger, contains, trace_id, since, until, limit, runtime=runtime)
 
 
 @service_router.get("/openapi.json")

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from zgen_otel._runtime import Runtime
 from zgen_otel.dashboards.dashboard import render_dashboard, render_dashboard_index
 from zgen_otel.dashboards.rendering import make_environment
 from zgen_otel.dashboards.traces_logs import render_trace
@@ -27,6 +28,7 @@ from zgen_otel.http.params import (
     TRACE_FILTER,
     TRACE_ID,
     WINDOW,
+    CurrentRuntime,
 )
 
 __all__ = ["dashboard_or_404", "router"]
@@ -36,14 +38,14 @@ _templates = make_environment("zgen_otel.http")
 router = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
 
 
-def dashboard_or_404(name: str, fmt: str, window: float, interactive: bool = False) -> str:
-    """The dashboard ``name`` rendered as ``fmt`` (``html`` or ``json``) over ``window`` seconds.
+def dashboard_or_404(runtime: Runtime, name: str, fmt: str, window: float, interactive: bool = False) -> str:
+    """The dashboard ``name`` of ``runtime`` rendered as ``fmt`` (``html`` or ``json``) over ``window`` seconds.
 
     Raises:
         HTTPException: 404 when no dashboard has that name.
     """
     try:
-        return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive)
+        return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive, runtime=runtime)
     except KeyError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
 
@@ -57,14 +59,15 @@ def _live(request: Request, html: str) -> HTMLResponse:
 
 
 @router.get("/monitoring")
-def index() -> HTMLResponse:
+def index(runtime: CurrentRuntime) -> HTMLResponse:
     """The web page: the dashboard index."""
-    return HTMLResponse(render_dashboard_index(link="monitoring/{name}"))
+    return HTMLResponse(render_dashboard_index(link="monitoring/{name}", runtime=runtime))
 
 
 @router.get("/monitoring/traces")
 def traces_page(
     request: Request,
+    runtime: CurrentRuntime,
     operation: str | None = OPERATION,
     status: str | None = STATUS,
     min_duration: float | None = MIN_DURATION,
@@ -73,14 +76,14 @@ def traces_page(
 ) -> HTMLResponse:
     """The web page: recent traces, live."""
     options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
-    return _live(request, render_dashboard("traces", window_seconds=window, **options))
+    return _live(request, render_dashboard("traces", window_seconds=window, runtime=runtime, **options))
 
 
 @router.get("/monitoring/traces/{trace_id}")
-def trace_page(trace_id: str = TRACE_ID) -> HTMLResponse:
+def trace_page(runtime: CurrentRuntime, trace_id: str = TRACE_ID) -> HTMLResponse:
     """The web page: one trace's waterfall and logs."""
     try:
-        return HTMLResponse(render_trace(trace_id))
+        return HTMLResponse(render_trace(trace_id, runtime=runtime))
     except LookupError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
 
@@ -88,6 +91,7 @@ def trace_page(trace_id: str = TRACE_ID) -> HTMLResponse:
 @router.get("/monitoring/logs")
 def logs_page(
     request: Request,
+    runtime: CurrentRuntime,
     min_level: str | None = MIN_LEVEL,
     logger: str | None = LOGGER,
     contains: str | None = CONTAINS,
@@ -96,10 +100,10 @@ def logs_page(
 ) -> HTMLResponse:
     """The web page: log records with filters, live tail."""
     options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
-    return _live(request, render_dashboard("logs", window_seconds=window, **options))
+    return _live(request, render_dashboard("logs", window_seconds=window, runtime=runtime, **options))
 
 
 @router.get("/monitoring/{name}")
-def page(request: Request, name: str = DASHBOARD, window: float = WINDOW) -> HTMLResponse:
+def page(request: Request, runtime: CurrentRuntime, name: str = DASHBOARD, window: float = WINDOW) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
-    return _live(request, dashboard_or_404(name, "html", window, interactive=True))
+    return _live(request, dashboard_or_404(runtime, name, "html", window, interactive=True))

@@ -1,14 +1,16 @@
-"""The path and query parameters shared by the JSON API and the web pages, with their limits.
+"""What the JSON API and the web pages take from a request: the runtime to read, and parameters with their limits.
 
 FastAPI sets a ``Query``'s alias to the parameter's name: each constant serves parameters of one name only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query, Request
 
+from zgen_otel import _current
+from zgen_otel._runtime import Runtime
 from zgen_otel.logs import LEVELS
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "TRACE_FILTER",
     "TRACE_ID",
     "WINDOW",
+    "CurrentRuntime",
+    "runtime_of",
 ]
 
 _TRACE_ID_PATTERN = "^[0-9a-fA-F]{32}$"
@@ -50,3 +54,12 @@ LOGGER: Any = Query(None, max_length=255)
 CONTAINS: Any = Query(None, max_length=255)
 #: ``trace_id`` as a filter: log records of this trace.
 TRACE_FILTER: Any = Query(None, pattern=_TRACE_ID_PATTERN)
+
+
+async def runtime_of(request: Request) -> Runtime:
+    """Dependency: the app's runtime (``make_app(runtime=...)``), else the current one at this request."""
+    runtime: Runtime | None = request.app.state.zgen_runtime
+    return runtime if runtime is not None else _current.get_runtime()
+
+
+CurrentRuntime = Annotated[Runtime, Depends(runtime_of)]

@@ -20,6 +20,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.metrics import Meter
 
+from zgen_otel import semconv
 from zgen_otel._stats import QUANTILES, bucket_quantile, nearest_rank
 from zgen_otel._util import RateLimitedLogger
 
@@ -190,15 +191,14 @@ class PerformanceTracker:
         self.clock = clock
         # Call start/end times (ns) follow the runtime's clock, so a test clock moves durations and windows too.
         self.time_ns: Callable[[], int] = time.time_ns if clock is time.time else lambda: round(clock() * 1e9)
+        duration, calls = semconv.OPERATION_DURATION, semconv.OPERATION_CALLS
         self._duration = meter.create_histogram(
-            "zgen.operation.duration",
-            unit="s",
-            description="Duration of tracked agent operations.",
+            duration.name,
+            unit=duration.unit,
+            description=duration.description,
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self._calls = meter.create_counter(
-            "zgen.operation.calls", unit="{call}", description="Calls of tracked agent operations, by outcome."
-        )
+        self._calls = meter.create_counter(calls.name, unit=calls.unit, description=calls.description)
         self.queue: collections.deque[tuple[str, int, int, str | None, Outcome]] = collections.deque(maxlen=_QUEUE)
         self.dropped = 0
         self._ops: dict[str, _Operation] = {}

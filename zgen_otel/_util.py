@@ -1,4 +1,4 @@
-"""Small internal helpers shared by several modules: a rate-limited logger and an error-message ``repr``.
+"""Small helpers shared by several modules: a rate-limited logger, an error-message ``repr``, RFC 3339 time.
 
 The input checks live in :mod:`zgen_otel._validate`.
 """
@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 import reprlib
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from zgen_otel._fork import fork_safe_lock
 
-__all__ = ["RateLimitedLogger", "safe_repr"]
+__all__ = ["RateLimitedLogger", "iso_utc", "safe_repr"]
 
 class RateLimitedLogger:
     """Log a message at most once per ``interval`` seconds per key, counting what was suppressed.
@@ -87,3 +88,8 @@ class _SafeRepr(reprlib.Repr):
             return repr(x)
         except Exception:
             return f"<{type(x).__name__} object at {id(x):#x}>"
+
+
+def iso_utc(ts: float) -> str:
+    """A Unix time as RFC 3339 UTC text with a ``Z``, as Alertmanager and the dashboards' JSON write it."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")

@@ -21,16 +21,17 @@ import inspect
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context, trace
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from zgen_otel import _current
+from zgen_otel import _current, semconv
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import INT64_MAX, finite_float, non_negative_seconds
@@ -164,16 +165,16 @@ class _Instruments:
     def __init__(self, providers: Providers) -> None:
         meter = providers.meter_provider.get_meter(SCOPE)
         self.tracer = providers.tracer_provider.get_tracer(SCOPE)
-        self.tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}",
-                                             description="Number of input and output tokens used.",
-                                             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)  # fmt: skip
-        self.duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s",
-                                               description="GenAI operation duration.",
-                                               explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
-        self.first_chunk = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s",
-                                                  description="Time to receive the first chunk of a stream.",
-                                                  explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
-        self.cost = meter.create_counter("zgen.llm.cost", unit="{currency}", description="Cost of LLM calls.")
+
+        def histogram(spec: semconv.MetricSpec, buckets: Sequence[float]) -> Histogram:
+            return meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
+                                          explicit_bucket_boundaries_advisory=buckets)  # fmt: skip
+
+        self.tokens = histogram(semconv.GEN_AI_CLIENT_TOKEN_USAGE, TOKEN_BUCKETS)
+        self.duration = histogram(semconv.GEN_AI_CLIENT_OPERATION_DURATION, DURATION_BUCKETS)
+        self.first_chunk = histogram(semconv.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, DURATION_BUCKETS)
+        cost = semconv.LLM_COST
+        self.cost = meter.create_counter(cost.name, unit=cost.unit, description=cost.description)
 
     @classmethod
     def clear(cls) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from zgen_otel import semconv
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import check_count, check_text, positive_seconds
 from zgen_otel.alerting.dispatch import Dispatcher
@@ -95,11 +96,9 @@ class AlertManager:
         )
         self._ticker = Ticker(self.evaluate, lambda: self.evaluation_interval)
         if meter is not None:
+            spec = semconv.ALERTS
             meter.create_observable_gauge(
-                "zgen.alerts",
-                callbacks=[self._observe_alerts],
-                unit="{alert}",
-                description="Active alerts (1 per alert) by name, severity and state, like Prometheus' ALERTS.",
+                spec.name, callbacks=[self._observe_alerts], unit=spec.unit, description=spec.description
             )
 
     @property

@@ -8,10 +8,9 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from zgen_otel._util import safe_repr
+from zgen_otel._util import iso_utc, safe_repr
 from zgen_otel.exceptions import DefinitionError
 
 __all__ = ["Alert", "AlertSeverity", "AlertStatus", "TextEnum", "check_details", "fingerprint", "iso"]
@@ -91,9 +90,7 @@ def check_details(details: object) -> dict[str, Any]:
 
 def iso(ts: float | None) -> str | None:
     """RFC 3339 UTC time, as Alertmanager writes it, or None."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if ts is None else iso_utc(ts)
 
 
 @dataclass

@@ -197,7 +197,8 @@ class PerformanceDashboard(Dashboard):
     def _charts(store: MetricStore, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         sums: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
         counts: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-        for target, metric in ((sums, "zgen.operation.duration.sum"), (counts, "zgen.operation.duration.count")):
+        duration = sc.OPERATION_DURATION.name
+        for target, metric in ((sums, f"{duration}.sum"), (counts, f"{duration}.count")):
             for s in store.series(metric):
                 op = str(s.attributes.get("zgen.operation.name", "?"))
                 for p in s.points(start, end):
@@ -330,11 +331,13 @@ class LLMDashboard(Dashboard):
             return " · ".join(p for p in parts if p)
 
         rows: dict[str, list[Any]] = {}
-        for metric, column in (("gen_ai.client.token.usage.sum", None), ("gen_ai.client.operation.duration.count", 1),
-                               ("gen_ai.client.operation.duration.sum", 4), ("zgen.llm.cost", 6)):  # fmt: skip
+        tokens, duration = sc.GEN_AI_CLIENT_TOKEN_USAGE.name, sc.GEN_AI_CLIENT_OPERATION_DURATION.name
+        cost = sc.LLM_COST.name
+        for metric, column in ((f"{tokens}.sum", None), (f"{duration}.count", 1), (f"{duration}.sum", 4),
+                               (cost, 6)):  # fmt: skip
             for s in store.series(metric):
                 row = rows.setdefault(model(s), [model(s), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-                if metric == "zgen.llm.cost":  # a running total: its latest value
+                if metric == cost:  # a running total: its latest value
                     latest = s.latest()
                     total = latest.value if latest is not None else 0.0
                 else:  # per-interval deltas: their sum over the window
@@ -363,11 +366,11 @@ class LLMDashboard(Dashboard):
                          "buffer (ZGEN_OTEL_MAX_SPANS)",
                  "empty": "no LLM calls yet: wrap them in zgen_otel.llm.llm_call(...)"},
                 timeseries("tokens", "Tokens per collection interval", "{token}", store,
-                           [("gen_ai.client.token.usage.sum",
+                           [(f"{tokens}.sum",
                              lambda s: f"{model(s)} {s.attributes.get('gen_ai.token.type', '')}")], start, end),
                 timeseries("latency", "Slowest call per collection interval", "s", store,
-                           [("gen_ai.client.operation.duration.max", label)], start, end),
-                timeseries("cost", "Cost (running total)", "", store, [("zgen.llm.cost", label)], start, end),
+                           [(f"{duration}.max", label)], start, end),
+                timeseries("cost", "Cost (running total)", "", store, [(cost, label)], start, end),
             ]
         }  # fmt: skip
 

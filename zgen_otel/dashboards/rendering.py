@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
 from zgen_otel import _current
+from zgen_otel._util import iso_utc
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -53,7 +54,7 @@ def format_time(ts: float, pattern: str = ISO) -> str:
         The formatted time.
     """
     if pattern == ISO:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+        return iso_utc(ts)
     if pattern == CLOCK:
         return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
     return time.strftime(pattern, time.localtime(ts))

@@ -1,8 +1,9 @@
 """The JSON API under ``/api/monitoring``, the OpenAPI document and the Prometheus scrape endpoint.
 
-Every handler reads the runtime through :func:`zgen_otel.http.params.runtime_of`: the one given to ``make_app(runtime=...)``, or
-else the current runtime at each request. It reads only what the runtime and its parts offer for reading
-(``status()``, the store's ``info``/``history``, the alert manager's queries, the tracker's ``stats``).
+Every handler reads the runtime through :func:`zgen_otel.http.params.runtime_of`: the one given to
+``make_app(runtime=...)``, or else the current runtime at each request. It reads only what the runtime and
+its parts offer for reading (``status()``, the store's ``info``/``history``, the alert manager's queries,
+the tracker's ``stats``).
 """
 
 from __future__ import annotations

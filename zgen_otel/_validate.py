@@ -8,6 +8,7 @@ is allowed. NaN and infinities count as "not a finite number" everywhere.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping
 
 from zgen_otel._util import safe_repr
@@ -20,6 +21,7 @@ __all__ = [
     "check_choice",
     "check_count",
     "check_limit",
+    "check_name",
     "check_number",
     "check_text",
     "check_trace_id",
@@ -55,7 +57,7 @@ def check_number(what: str, value: object, *, minimum: float = 0.0) -> float | N
     except OverflowError:  # an int past the float range
         raise ValueError(f"{what} is out of range; got {safe_repr(value)}") from None
     if not math.isfinite(number):
-        raise TypeError(f"{what} must be a finite number or None; got {safe_repr(value)}")
+        raise ValueError(f"{what} must be a finite number or None; got {safe_repr(value)}")
     if number < minimum:
         raise ValueError(f"{what} must be >= {minimum}; got {safe_repr(value)}")
     return number
@@ -66,6 +68,22 @@ def check_text(what: str, value: object) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{what} must be a str or None; got {safe_repr(value)}")
     return value
+
+
+def check_name(
+    what: str, name: object, pattern: re.Pattern[str], rule: str, *, error: type[ValueError] = ValueError
+) -> str:
+    """A name (of a metric, an operation, a rule): ``name`` when it is a str matching ``pattern``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: (or the ``error`` subclass given) it does not match; the message names it and says ``rule``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str; got {type(name).__name__} {safe_repr(name)}")
+    if not pattern.fullmatch(name):
+        raise error(f"{what} {safe_repr(name)} is not valid: it {rule}")
+    return name
 
 
 def check_limit(limit: object, maximum: int) -> int:

@@ -1,4 +1,4 @@
-"""Record custom metrics, read their history and averages, and react to updates (the seed's ``metrics``).
+"""Record custom metrics, read their history and averages, and react to updates.
 
 ``record_metric`` writes the sample into the local store at once and exactly, and exposes the metric to
 OTel as an observable gauge read at collection time, so it also ships over OTLP when an exporter is
@@ -18,7 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _current
 from zgen_otel._util import RateLimitedLogger, safe_repr
-from zgen_otel._validate import MAX_WINDOW, check_attributes, positive_seconds
+from zgen_otel._validate import MAX_WINDOW, check_attributes, check_name, positive_seconds
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
@@ -49,11 +49,7 @@ MAX_TIMESTAMP = 253_402_300_799.0
 
 
 def _check_name(what: str, name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str; got {type(name).__name__} {safe_repr(name)}")
-    if not _NAME_RE.fullmatch(name):
-        raise ValueError(f"{what} {safe_repr(name)} is not valid: it {_NAME_RULE}")
-    return name
+    return check_name(what, name, _NAME_RE, _NAME_RULE)
 
 
 _NO_UNIT = ""  # the default: one identity test on the hot path (CPython has one empty str)

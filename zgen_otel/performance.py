@@ -1,7 +1,7 @@
-"""Track agent functions and blocks: spans, duration and outcome metrics, statistics (the seed's ``performance``).
+"""Track agent functions and blocks: spans, duration and outcome metrics, statistics.
 
 ``@track()`` works on functions, coroutine functions, generators and async generators; ``@track_async()``
-is the seed's name for the same thing; ``with track_context("op")`` (or ``async with``) tracks a block.
+is another name for the same thing; ``with track_context("op")`` (or ``async with``) tracks a block.
 
 On the caller's thread a tracked call costs one span (started with ``Tracer.start_span`` and made current
 with ``context.attach``, without the context-manager machinery of ``start_as_current_span``) and one
@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
@@ -32,7 +33,7 @@ from zgen_otel._calls import Call, finish_call, start_call
 from zgen_otel._context import CURRENT
 from zgen_otel._tracker import DURATION_BUCKETS, GenAIOperation, OperationStats
 from zgen_otel._util import RateLimitedLogger, safe_repr
-from zgen_otel._validate import INT64_MAX, INT64_MIN, check_attributes, positive_seconds
+from zgen_otel._validate import INT64_MAX, INT64_MIN, check_attributes, check_name, positive_seconds
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -58,12 +59,11 @@ _ATTR_TYPES = (str, bool, int, float)
 
 
 # -- validation ------------------------------------------------------------------------------------------
+_NAME = re.compile(r".*\S.*", re.DOTALL)  # any text that is not empty or blank
+
+
 def _check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"track name must be a str; got {type(name).__name__} {safe_repr(name)}")
-    if not name.strip():
-        raise ValueError(f"track name must be a non-empty string; got {name!r}")
-    return name
+    return check_name("track name", name, _NAME, "must be non-empty and not only whitespace")
 
 
 def _check_kind(kind: object) -> SpanKind:
@@ -166,7 +166,7 @@ def track_async(
     kind: SpanKind = SpanKind.INTERNAL,
     count_base_exceptions: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """The seed's decorator for coroutine functions; :func:`track` handles them too, and this is the same."""
+    """The decorator for coroutine functions, by its explicit name; :func:`track` handles them too, the same way."""
     return track(
         name,
         attributes=attributes,

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zgen_otel._util import safe_repr
-from zgen_otel._validate import MAX_WINDOW, check_attributes, check_text, finite_float
+from zgen_otel._validate import MAX_WINDOW, check_attributes, check_name, check_text, finite_float
 from zgen_otel.alerting.model import AlertSeverity, TextEnum
 from zgen_otel.exceptions import DefinitionError
 
@@ -33,6 +33,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 AGGREGATES = ("avg", "max", "min", "increase")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
+_NAME_RULE = (
+    "must start with a letter or '_' and hold only letters, digits, '_', '.', ':' and '-' (at most 200 characters)"
+)
 
 
 class RuleState(TextEnum):
@@ -61,14 +64,7 @@ class SeriesState:
 
 def validate_name(what: str, name: object) -> str:
     """Check a rule or alert name; ``DefinitionError``/``TypeError`` naming it otherwise."""
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str; got {type(name).__name__} {safe_repr(name)}")
-    if not _NAME.fullmatch(name):
-        raise DefinitionError(
-            f"{what} {safe_repr(name)} is not valid: it must start with a letter or '_' and hold only letters, digits, "
-            "'_', '.', ':' and '-' (at most 200 characters)"
-        )
-    return name
+    return check_name(what, name, _NAME, _NAME_RULE, error=DefinitionError)
 
 
 def _number(what: str, value: object, *, minimum: float | None = None) -> float:

@@ -35,6 +35,10 @@ from zgen_otel.alerting import (
     AlertmanagerNotifier,
     AlertSeverity,
     EmailNotifier,
+    NotificationEvent,
+    Notifier,
+    NotifyResult,
+    RuleState,
     SlackNotifier,
     WebhookNotifier,
     get_alert_manager,
@@ -742,3 +746,55 @@ def test_a_silence_mutes_notifications_but_not_the_alert(http: HttpRecorder) -> 
     trigger_alert("muted", "no longer silenced", "critical")
     assert mgr.dispatcher.flush(5)
     assert http.alertnames() == ["loud", "muted"]
+
+
+# -- the channel interface ----------------------------------------------------------------------------
+class ResultChannel(Notifier):
+    """A user channel that reports each delivery's outcome instead of raising, and buffers what it was given."""
+
+    def __init__(self, results: list[object]) -> None:
+        super().__init__(name="result")
+        self.results = results
+        self.batches: list[list[str]] = []
+        self.pending: list[str] = []
+        self.flushed: list[str] = []
+
+    def notify(self, notifications: Any) -> Any:
+        self.batches.append([n.alert["labels"]["alertname"] for n in notifications])
+        self.pending.extend(self.batches[-1])
+        return self.results.pop(0) if self.results else NotifyResult.SUCCESS
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        self.flushed, self.pending = self.flushed + self.pending, []
+        return True
+
+
+def test_a_channel_reports_failure_by_result_and_the_batch_is_retried_then_flushed(manager: AlertManager) -> None:
+    manager.configure(max_retries=3)
+    channel = ResultChannel([NotifyResult.FAILURE, NotifyResult.FAILURE])
+    manager.add_notifier(channel)
+    manager.trigger_alert("result_alert", "told by a result", "error")
+    assert manager.dispatcher.flush(5)
+    assert channel.batches == [["result_alert"]] * 3  # two failures reported without raising, then delivered
+    stats = manager.notification_stats()
+    assert (stats["delivered"], stats["dropped"], stats["failures"]) == (1, 0, {"result": 2})
+    assert channel.flushed == ["result_alert"] * 3 and channel.pending == []  # flush reached the channel's buffer
+
+
+def test_a_channel_written_against_the_boolean_interface_still_delivers(manager: AlertManager) -> None:
+    channel = ResultChannel([True])  # a channel from before NotifyResult returned True for success
+    manager.add_notifier(channel)
+    manager.trigger_alert("legacy_alert", "delivered", "warning")
+    assert manager.dispatcher.flush(5)
+    stats = manager.notification_stats()
+    assert (stats["delivered"], stats["failures"]) == (1, {})
+
+
+def test_states_and_events_are_enums_that_read_as_their_names(http: HttpRecorder, manager: AlertManager) -> None:
+    manager.add_notifier(WebhookNotifier(http.url("/hook"), timeout=2.0))
+    alert = manager.trigger_alert("enum_alert", "shown as text", "critical")
+    assert manager.dispatcher.flush(5)
+    body = http.bodies("/hook")[0]
+    assert body["status"] == NotificationEvent.FIRING == "firing" and isinstance(NotificationEvent.FIRING, str)
+    assert json.loads(json.dumps(alert.to_dict()))["status"] == alert.status == "firing"
+    assert f"{RuleState.PENDING}" == "pending" and RuleState("firing") is RuleState.FIRING

@@ -6,18 +6,18 @@ the child, and none of the parent's background threads exist there. So:
 - locks that guard only small bookkeeping come from :func:`fork_safe_lock` and are fresh in every child;
 - locks that guard data (the store, the tracker's statistics, the alert state, the SQLite writer) are taken
   by the runtime before the fork and released after it on both sides, so the child gets consistent data;
+- the package has one fork hook, in ``zgen_otel._runtime``: it calls :func:`reinit_locks` first;
 - the runtime restarts its background work in the child (see ``Runtime.after_fork``), and resources that
   belong to the parent (an open SQLite connection) are abandoned there with :func:`abandon`.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from typing import Any
 
-__all__ = ["abandon", "fork_safe_lock"]
+__all__ = ["abandon", "fork_safe_lock", "reinit_locks"]
 
 _locks: weakref.WeakSet[Any] = weakref.WeakSet()
 _abandoned: list[Any] = []
@@ -39,10 +39,7 @@ def abandon(resource: Any) -> None:
     _abandoned.append(resource)
 
 
-def _reinit_locks() -> None:
+def reinit_locks() -> None:
+    """In a forked child: unlock every lock from :func:`fork_safe_lock` (called first by the runtime's fork hook)."""
     for lock in list(_locks):
         lock._at_fork_reinit()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_locks)

@@ -20,6 +20,7 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 
 from zgen_otel import _current
+from zgen_otel._fork import reinit_locks
 from zgen_otel._persist import SQLitePersistence
 from zgen_otel._tracker import PerformanceTracker
 from zgen_otel._util import safe_repr
@@ -387,6 +388,7 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     global _lock
+    reinit_locks()
     _lock = threading.RLock()  # a configure() in another thread of the parent must not lock the child out
     rt = _current.runtime
     if rt is not None:

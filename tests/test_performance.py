@@ -200,6 +200,41 @@ def test_base_exceptions_are_cancellations_unless_asked(cap: Capture) -> None:
     assert stats["counted"].errors == 1
 
 
+def test_an_async_callable_object_is_tracked_until_its_coroutine_ends(cap: Capture) -> None:
+    class Fetch:
+        async def __call__(self, url: str) -> str:
+            await asyncio.sleep(0.2)
+            raise ConnectionError(url)
+
+    async def late(x: int) -> int:
+        await asyncio.sleep(0.2)
+        return x
+
+    fetch = track("fetch")(Fetch())
+    lazy = track("lazy")(lambda x: late(x))  # a plain function that returns a coroutine
+    assert inspect.iscoroutinefunction(fetch)
+    with pytest.raises(ConnectionError):
+        asyncio.run(fetch("http://x"))
+    assert asyncio.run(lazy(7)) == 7
+    stats = get_performance_stats()
+    assert (stats["fetch"].calls, stats["fetch"].errors) == (1, 1), stats["fetch"]
+    assert stats["fetch"].max is not None and stats["fetch"].max >= 0.2, stats["fetch"]
+    assert (stats["lazy"].calls, stats["lazy"].errors) == (1, 0) and (stats["lazy"].max or 0) >= 0.2
+    spans = by_name(cap)
+    assert spans["fetch"].status.status_code is StatusCode.ERROR
+    assert spans["fetch"].end_time - spans["fetch"].start_time >= 200_000_000  # type: ignore[operator]
+
+
+def test_a_class_is_refused_instead_of_replaced_by_a_function() -> None:
+    class Agent:
+        pass
+
+    for decorate in (track, track("agent"), track_async()):
+        with pytest.raises(TypeError, match=r"cannot decorate a class \(.*Agent\).*isinstance"):
+            decorate(Agent)
+    assert isinstance(Agent(), Agent)
+
+
 def test_record_args_puts_chosen_arguments_on_the_span(cap: Capture) -> None:
     @track(record_args=["query", "k"])
     def search(query: str, k: int = 5, api_key: str = "secret") -> None:

@@ -150,7 +150,11 @@ class MetricStore(Observers):
                         self.max_series_per_metric,
                         name,
                     )
-                    return overflow or self._new_series(name, OVERFLOW_KEY, unit, category, source)
+                    return (
+                        overflow
+                        if overflow is not None
+                        else self._new_series(name, OVERFLOW_KEY, unit, category, source)
+                    )
             return self._new_series(name, key, unit, category, source)
 
     def _new_series(self, name: str, key: AttributeKey, unit: str, category: str | None, source: str) -> Series | None:

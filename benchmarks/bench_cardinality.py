@@ -1,9 +1,11 @@
-"""Cardinality attack: 1,000,000 distinct attribute sets on one metric through record_metric.
+"""Cardinality attacks: 1,000,000 attribute sets on one metric (record_metric), 1,000,000 operation names.
+
+The operation names go through track_context.
 
 Run from the repository root::
 
-    python benchmarks/bench_cardinality.py                  # 1,000,000 attribute sets, default max_series (10,000)
-    python benchmarks/bench_cardinality.py --quick          # 100,000 attribute sets
+    python benchmarks/bench_cardinality.py                  # 1,000,000 attribute sets, then 1,000,000 operations
+    python benchmarks/bench_cardinality.py --quick          # 100,000 of each
     python benchmarks/bench_cardinality.py --calls 2000000 --max-series 50000 --json out.json
 
 One process, no background work (``interval=3600``, no system monitor, no rules), with an
@@ -12,12 +14,17 @@ One process, no background work (``interval=3600``, no system monitor, no rules)
 1. ``--existing`` series of ``attack.requests`` (``{"user": "existing0"}``...) are recorded first, and the cost of
    ``record_metric`` on one of them is timed (minimum over batches);
 2. the attack: ``record_metric("requests", 1.0, "attack", {"user": f"u{i}"})`` for ``i`` in ``range(--calls)``,
-   in chunks; the calls that still create series (until the store holds ``max_series``) and the calls past the
-   cap are timed apart, and the RSS (psutil, after ``gc.collect()``) is read after each chunk;
-3. afterwards: ``store.stats()`` (series, ``overflow_dropped``), the recorder's series cache, the warnings the
-   store logged, whether the existing series still record (and a new series of another metric does not), the
-   cost on an existing series again, and one OTel collection: the SDK keeps at most 2,000 attribute sets per
-   metric stream and folds the rest into one point with ``otel.metric.overflow=true``.
+   in chunks; the calls that still create series (until the metric holds ``max_series_per_metric``) and the
+   calls past that cap (folded into the metric's ``otel.metric.overflow=true`` series, counted) are timed apart,
+   and the RSS (psutil, after ``gc.collect()``) is read after each chunk;
+3. afterwards: ``store.stats()`` (series, ``overflow_folded``), the recorder's series cache, the warnings the
+   store logged, whether the existing series still record and a new metric name still does, the cost on an
+   existing series again, and one OTel collection: the SDK keeps at most 2,000 attribute sets per metric stream
+   and folds the rest into one point with ``otel.metric.overflow=true``.
+
+The operations run (``run_operations``) makes ``--operations`` distinct ``track_context(f"fetch {i}")`` blocks,
+drains the tracker and collects after each chunk (so the OTel reader writes the ``zgen.operation.*`` series into
+the store), reads the RSS, and then checks that ``record_metric`` of a new name is stored.
 
 Per-call figures include the loop and building the attribute dict; the loop alone (same body, a no-op function)
 is timed too and shown. The process exits 0 either way.
@@ -111,6 +118,49 @@ def _otel_points(reader: InMemoryMetricReader) -> dict[str, Any]:
     }
 
 
+def run_operations(*, calls: int = 1_000_000, chunk: int = 100_000) -> dict[str, Any]:
+    """``calls`` distinct operation names through ``track_context``; RSS, the caps and ``record_metric`` afterwards."""
+    from zgen_otel.performance import track_context
+
+    configure_isolated(interval=3600, system_monitor=False, default_rules=False)
+    try:
+        rt = zgen_otel.get_runtime()
+        tracker, providers = rt.performance, rt.providers
+        assert tracker is not None and providers is not None
+        proc = psutil.Process()
+        with track_context("warm-up"):
+            pass
+        providers.collect()
+        rss_before = _rss(proc)
+        rss: list[float] = []
+        t0 = time.perf_counter()
+        for start in range(0, calls, chunk):
+            for i in range(start, min(calls, start + chunk)):
+                with track_context(f"fetch {i}"):
+                    pass
+            tracker.drain()
+            providers.collect()
+            rss.append(_rss(proc) / MIB)
+        seconds = time.perf_counter() - t0
+        zgen_otel.record_metric("after_operations", 1.0, CATEGORY)
+        stats = zgen_otel.get_performance_stats()
+        return {
+            "calls": calls,
+            "us_per_call": seconds / calls * 1e6,
+            "rss_before_mib": rss_before / MIB,
+            "rss_after_mib": rss[-1],
+            "rss_growth_mib": rss[-1] - rss_before / MIB,
+            "rss_per_chunk_mib": rss,
+            "operations": len(stats),
+            "overflow_calls": tracker.overflow_calls,
+            "other_calls": stats["_OTHER"].calls if "_OTHER" in stats else 0,
+            "store": rt.store.stats(),
+            "new_metric_stored": zgen_otel.get_latest_value(f"{CATEGORY}.after_operations") == 1.0,
+        }
+    finally:
+        zgen_otel.shutdown()
+
+
 def run_attack(
     *, calls: int = 1_000_000, max_series: int = 10_000, existing: int = 100, chunk: int = 100_000
 ) -> dict[str, Any]:
@@ -143,7 +193,8 @@ def _run(
     samples_before = {a["user"]: len(zgen_otel.get_metric_history(FULL, attributes=a)) for a in existing}
     rss_before = _rss(proc)
 
-    room = max(0, min(calls, max_series - store.stats()["series"]))  # calls that still create a series
+    per_metric = store.max_series_per_metric
+    room = max(0, min(calls, min(per_metric, max_series) - store.stats()["series"]))  # calls that still create a series
     t_create = _attack(0, room)
     rss_at_cap = _rss(proc)
     chunks: list[dict[str, Any]] = [{"calls": room, "rss": rss_at_cap, "seconds": t_create}]
@@ -158,7 +209,7 @@ def _run(
     rss_after = chunks[-1]["rss"]
     stats = store.stats()
 
-    # the series that existed before the attack still record; a new series of another metric does not
+    # the series that existed before the attack still record; a new series of another metric does too
     for attrs in existing:
         zgen_otel.record_metric(NAME, 2.0, CATEGORY, attrs)
     still = sum(
@@ -166,10 +217,8 @@ def _run(
         and zgen_otel.get_latest_value(FULL, attributes=a) == 2.0
         for a in existing
     )
-    dropped_before = store.overflow_dropped
     zgen_otel.record_metric("latecomer", 1.0, CATEGORY, {"k": "v"})
     latecomer_stored = bool(zgen_otel.get_metric_history(f"{CATEGORY}.latecomer"))
-    latecomer_counted = store.overflow_dropped == dropped_before + 1
     existing_after_us = _existing_us(existing)
     otel = _otel_points(reader)
     otel_again = _otel_points(reader)
@@ -181,7 +230,7 @@ def _run(
         "rss_after_mib": rss_after / MIB,
         "rss_growth_mib": (rss_after - rss_before) / MIB,
         "rss_growth_after_cap_mib": (rss_after - rss_at_cap) / MIB,
-        "rss_bound_mib": (RSS_FIXED + max_series * RSS_PER_SERIES) / MIB,
+        "rss_bound_mib": (RSS_FIXED + min(per_metric, max_series) * RSS_PER_SERIES) / MIB,
         "rss_after_cap_bound_mib": RSS_AFTER_CAP / MIB,
         "chunks": [{**c, "rss": c["rss"] / MIB} for c in chunks],
         "creating_calls": room,
@@ -201,7 +250,7 @@ def _run(
         "store_warning_example": counter.messages[0] if counter.messages else None,
         "existing_still_record": still,
         "latecomer_stored": latecomer_stored,
-        "latecomer_counted": latecomer_counted,
+        "max_series_per_metric": per_metric,
         "otel": otel,
         "otel_second_collection": otel_again,
     }
@@ -209,17 +258,18 @@ def _run(
 
 def _summary(r: dict[str, Any]) -> list[dict[str, Any]]:
     s, store, otel = r["settings"], r["store"], r["otel"]
-    expected_points = min(SDK_LIMIT, s["max_series"]) + (s["max_series"] > SDK_LIMIT)
-    return [
+    cap = min(r["max_series_per_metric"], s["max_series"])
+    expected_points = min(SDK_LIMIT, cap + 1) + (cap + 1 > SDK_LIMIT)
+    rows = [
         summary_row(
-            f"series cap holds: series <= {s['max_series']:,}",
+            f"per-metric cap holds: series <= {cap:,} + the overflow series (+ the latecomer)",
             f"{store['series']:,}",
-            store["series"] <= s["max_series"],
+            store["series"] <= cap + 2,
         ),
         summary_row(
-            "every call past the cap counted in overflow_dropped",
-            f"{store['overflow_dropped']:,} / {r['expected_overflow']:,}",
-            store["overflow_dropped"] == r["expected_overflow"],
+            "every call past the cap counted in overflow_folded",
+            f"{store['overflow_folded']:,} / {r['expected_overflow']:,}",
+            store["overflow_folded"] == r["expected_overflow"],
         ),
         summary_row(
             f"RSS growth <= {r['rss_bound_mib']:.0f} MiB (16 MiB + 4 KiB per allowed series)",
@@ -236,12 +286,33 @@ def _summary(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{r['existing_still_record']} / {s['existing']}",
             r["existing_still_record"] == s["existing"],
         ),
+        summary_row("a new metric name records after the attack", str(r["latecomer_stored"]), r["latecomer_stored"]),
         summary_row(
             f"OTel stream: <= {SDK_LIMIT:,} sets + one {OVERFLOW_ATTRIBUTE} point",
             f"{otel['points']:,} points, {otel['overflow_points']} overflow",
-            otel["points"] == expected_points and otel["overflow_points"] == (s["max_series"] > SDK_LIMIT),
+            otel["points"] == expected_points and otel["overflow_points"] >= 1,
         ),
     ]
+    ops = r.get("operations_run")
+    if ops:
+        rows += [
+            summary_row(
+                f"{ops['calls']:,} operation names add <= 100 MiB",
+                f"{ops['rss_growth_mib']:+.1f} MiB",
+                ops["rss_growth_mib"] <= 100,
+            ),
+            summary_row(
+                "operations capped (max_operations + _OTHER), the rest counted",
+                f"{ops['operations']:,} ops, {ops['overflow_calls']:,} folded",
+                ops["other_calls"] == ops["overflow_calls"] > 0,
+            ),
+            summary_row(
+                "record_metric of a new name after the operations",
+                str(ops["new_metric_stored"]),
+                ops["new_metric_stored"],
+            ),
+        ]
+    return rows
 
 
 def print_results(r: dict[str, Any]) -> None:
@@ -253,7 +324,10 @@ def print_results(r: dict[str, Any]) -> None:
         [
             ["series in the store (max_series)", f"{store['series']:,} ({s['max_series']:,})"],
             ["calls that created a series / calls past the cap", f"{r['creating_calls']:,} / {r['overflow_calls']:,}"],
-            ["overflow_dropped", f"{store['overflow_dropped']:,}"],
+            [
+                "overflow_folded (into attack.requests' overflow series) / overflow_dropped",
+                f"{store['overflow_folded']:,} / {store['overflow_dropped']:,}",
+            ],
             ["store points / bytes", f"{store['points']:,} / {store['bytes'] / MIB:.2f} MiB"],
             ["recorder series cache entries", f"{r['recorder_cache']:,}"],
             ["warnings logged by the store", f"{r['store_warnings']}"],
@@ -287,9 +361,7 @@ def print_results(r: dict[str, Any]) -> None:
             ["existing series record again", f"{r['existing_still_record']} / {s['existing']}"],
             [
                 "a new series of another metric",
-                "stored"
-                if r["latecomer_stored"]
-                else ("dropped, counted" if r["latecomer_counted"] else "dropped, NOT counted"),
+                "stored" if r["latecomer_stored"] else "dropped",
             ],
             [
                 "OTel points for attack.requests",
@@ -305,6 +377,26 @@ def print_results(r: dict[str, Any]) -> None:
     )
     if r["store_warning_example"]:
         print(f"store warning: {r['store_warning_example']}")
+    ops = r.get("operations_run")
+    if ops:
+        print_table(
+            f"{ops['calls']:,} distinct operation names (track_context)",
+            ["figure", "value"],
+            [
+                ["RSS before / after", f"{ops['rss_before_mib']:.1f} / {ops['rss_after_mib']:.1f} MiB"],
+                ["RSS growth", f"{ops['rss_growth_mib']:+.1f} MiB"],
+                ["RSS after each chunk", ", ".join(f"{m:.1f}" for m in ops["rss_per_chunk_mib"])],
+                ["operations in the statistics", f"{ops['operations']:,}"],
+                ["calls counted under _OTHER (overflow_calls)", f"{ops['other_calls']:,} ({ops['overflow_calls']:,})"],
+                [
+                    "store series / series_instruments / overflow_folded",
+                    f"{ops['store']['series']:,} / {ops['store']['series_instruments']:,} / "
+                    f"{ops['store']['overflow_folded']:,}",
+                ],
+                ["µs per tracked block (drain and collections included)", f"{ops['us_per_call']:.2f}"],
+                ["record_metric of a new name afterwards", "stored" if ops["new_metric_stored"] else "DROPPED"],
+            ],
+        )
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -312,7 +404,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=1_000_000, help="distinct attribute sets (default 1,000,000)")
     parser.add_argument("--max-series", type=int, default=10_000, help="ZGEN_OTEL_MAX_SERIES (default 10,000)")
     parser.add_argument("--existing", type=int, default=100, help="series recorded before the attack (default 100)")
-    parser.add_argument("--quick", action="store_true", help="100,000 attribute sets (overrides --calls)")
+    parser.add_argument(
+        "--operations", type=int, default=1_000_000, help="distinct operation names (default 1,000,000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="100,000 of each (overrides --calls, --operations)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     return parser.parse_args(argv)
 
@@ -334,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"versions": found}
     results.update(run_attack(calls=calls, max_series=args.max_series, existing=args.existing))
+    if args.operations:
+        results["operations_run"] = run_operations(calls=100_000 if args.quick else args.operations)
     print_results(results)
     finish(results, started, _summary, args.json, with_rss=True)
     return 0

@@ -101,6 +101,29 @@ def test_a_bare_asgi_app_gets_spans_metrics_and_statistics_named_by_method_never
         assert list(stats) == ["GET"] and (stats["GET"].calls, stats["GET"].errors) == (3, 2)
 
 
+def test_made_up_methods_behind_an_h11_server_fold_into_one_other_operation() -> None:
+    # h11 passes any method token a client sends; 200 made-up ones must not make 200 operations or series
+    with capture(interval=3600, system_monitor=False) as cap:
+        srv = Server(MonitoringMiddleware(plain_app), http="h11")
+        try:
+            with httpx.Client(base_url=srv.url, timeout=10) as client:
+                for i in range(200):
+                    assert client.request(f"X{i}", "/ok").status_code == 200
+                assert client.request("PATCH", "/ok").status_code == 200
+        finally:
+            srv.stop()
+        stats = zgen_otel.get_performance_stats()
+        assert sorted(stats) == ["HTTP", "PATCH"] and stats["HTTP"].calls == 200, sorted(stats)[:5]
+        spans = [s for s in cap.spans() if s.kind.name == "SERVER"]
+        assert {s.name for s in spans} == {"HTTP", "PATCH"}
+        other = [dict(s.attributes or {}) for s in spans if s.name == "HTTP"]
+        assert {a["http.request.method"] for a in other} == {"_OTHER"}
+        assert other[0]["http.request.method_original"] == "X0" and other[-1]["http.request.method_original"] == "X199"
+        methods = {p.attributes["http.request.method"] for p in durations(cap)}
+        assert methods == {"_OTHER", "PATCH"}
+        assert not any("http.request.method_original" in p.attributes for p in durations(cap))
+
+
 async def item(request: Request) -> PlainTextResponse:
     """A Starlette endpoint: 404 for item 0."""
     item_id = request.path_params["item_id"]

@@ -240,3 +240,28 @@ def test_bad_windows_raise_value_error(window: object) -> None:
     for fn in (get_metric_average, get_metric_stats):
         with pytest.raises(ValueError, match="window_seconds"):
             fn("m", window_seconds=window)  # type: ignore[operator]
+
+
+def test_attribute_sets_are_cut_to_the_limits_like_span_attributes(caplog: pytest.LogCaptureFixture) -> None:
+    with capture(interval=3600, system_monitor=False, max_attributes=8, max_value_length=100):
+        wide = {f"k{i:02}": i for i in range(50)}
+        zgen_otel.record_metric("wide", 1.0, attributes=wide)
+        zgen_otel.record_metric("long", 2.0, attributes={"prompt": "x" * 1_000_000})
+        (wide_info,) = [s for s in zgen_otel.get_all_metrics() if s.name == "wide"]
+        assert wide_info.attributes == {f"k{i:02}": i for i in range(8)}  # the first 8, as given (SDK span limits)
+        (long_info,) = [s for s in zgen_otel.get_all_metrics() if s.name == "long"]
+        assert long_info.attributes == {"prompt": "x" * 100}
+        assert zgen_otel.get_runtime().status()["metric_attributes_limited"] == 2
+        assert sum("max_attributes=8" in r.getMessage() for r in caplog.records) == 1  # rate-limited
+
+
+def test_a_flood_of_attribute_sets_on_one_metric_leaves_room_for_new_metrics() -> None:
+    with capture(interval=3600, system_monitor=False, max_series=500, max_series_per_metric=100):
+        for i in range(5000):
+            zgen_otel.record_metric("requests", 1.0, attributes={"user": f"u{i}"})
+        stats = zgen_otel.get_runtime().store.stats()
+        assert stats["series_metrics"] == 101 and stats["overflow_folded"] == 4900
+        folded = zgen_otel.get_metric_history("requests", attributes={"otel.metric.overflow": True})
+        assert sum(p.samples for p in folded) == 4900
+        zgen_otel.record_metric("tokens", 5.0, attributes={"model": "m"})
+        assert zgen_otel.get_latest_value("tokens") == 5.0

@@ -200,6 +200,62 @@ def test_base_exceptions_are_cancellations_unless_asked(cap: Capture) -> None:
     assert stats["counted"].errors == 1
 
 
+def test_an_async_callable_object_is_tracked_until_its_coroutine_ends(cap: Capture) -> None:
+    class Fetch:
+        async def __call__(self, url: str) -> str:
+            await asyncio.sleep(0.2)
+            raise ConnectionError(url)
+
+    async def late(x: int) -> int:
+        await asyncio.sleep(0.2)
+        return x
+
+    fetch = track("fetch")(Fetch())
+    lazy = track("lazy")(lambda x: late(x))  # a plain function that returns a coroutine
+    assert inspect.iscoroutinefunction(fetch)
+    with pytest.raises(ConnectionError):
+        asyncio.run(fetch("http://x"))
+    assert asyncio.run(lazy(7)) == 7
+    stats = get_performance_stats()
+    assert (stats["fetch"].calls, stats["fetch"].errors) == (1, 1), stats["fetch"]
+    assert stats["fetch"].max is not None and stats["fetch"].max >= 0.2, stats["fetch"]
+    assert (stats["lazy"].calls, stats["lazy"].errors) == (1, 0) and (stats["lazy"].max or 0) >= 0.2
+    spans = by_name(cap)
+    assert spans["fetch"].status.status_code is StatusCode.ERROR
+    assert spans["fetch"].end_time - spans["fetch"].start_time >= 200_000_000  # type: ignore[operator]
+
+
+def test_a_class_is_refused_instead_of_replaced_by_a_function() -> None:
+    class Agent:
+        pass
+
+    for decorate in (track, track("agent"), track_async()):
+        with pytest.raises(TypeError, match=r"cannot decorate a class \(.*Agent\).*isinstance"):
+            decorate(Agent)
+    assert isinstance(Agent(), Agent)
+
+
+def test_distinct_operations_past_max_operations_count_under_one_overflow_operation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with capture(interval=3600, system_monitor=False, max_operations=50) as cap:
+        for i in range(500):
+            with track_context(f"fetch https://example.com/{i}"):
+                pass
+        stats = get_performance_stats()
+        assert len(stats) == 51 and stats["_OTHER"].calls == 450, len(stats)
+        status = zgen_otel.get_runtime().status()
+        assert status["tracked_operations_overflow"] == 450
+        assert sum("max_operations=50" in r.getMessage() for r in caplog.records) == 1  # rate-limited
+        points = [p for m in cap.metrics() if m.name == "zgen.operation.calls" for p in m.data.data_points]
+        names = {p.attributes["zgen.operation.name"] for p in points}
+        assert len(names) == 51 and "_OTHER" in names
+        (other,) = [p for p in points if p.attributes["zgen.operation.name"] == "_OTHER"]
+        assert other.value == 450 and other.attributes["otel.metric.overflow"] is True
+        zgen_otel.record_metric("after", 1.0)  # the agent's own metrics still record
+        assert zgen_otel.get_latest_value("after") == 1.0
+
+
 def test_record_args_puts_chosen_arguments_on_the_span(cap: Capture) -> None:
     @track(record_args=["query", "k"])
     def search(query: str, k: int = 5, api_key: str = "secret") -> None:

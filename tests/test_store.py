@@ -149,3 +149,30 @@ def test_retention_drops_a_rolled_up_bucket_that_ends_exactly_at_the_cutoff() ->
     store.add("m", 2.0, timestamp=minute + 700)
     store.prune(now=minute + 600)  # the cutoff is exactly the end of that bucket
     assert [p.timestamp for p in store.history("m")] == [minute + 700]
+
+
+def test_each_source_has_its_own_series_budget_and_each_metric_its_own_limit(caplog: pytest.LogCaptureFixture) -> None:
+    from zgen_otel.store import INSTRUMENTS, METRICS, OVERFLOW_KEY
+
+    store = MetricStore(max_series=100, max_series_per_metric=10)
+    for i in range(1000):  # one noisy metric: ten attribute sets, the rest folded into its overflow series
+        assert store.add("zgen.operation.calls", 1.0, (("op", f"fetch {i}"),), T0, source=INSTRUMENTS)
+    assert len(store.series("zgen.operation.calls")) == 11
+    assert [p.samples for p in store.history("zgen.operation.calls", {"otel.metric.overflow": True})] == [1] * 990
+    assert store.stats()["overflow_folded"] == 990
+    assert sum("max_series_per_metric=10" in r.getMessage() for r in caplog.records) == 1  # rate-limited
+    for i in range(200):  # many noisy metrics: the reader's budget fills, and its drops are counted
+        store.add(f"lib.metric{i}", 1.0, (), T0, source=INSTRUMENTS)
+    stats = store.stats()
+    assert stats["series_instruments"] == 100 and stats["dropped_instruments"] == 111
+    # record_metric's series keep their own budget
+    series = store.get_or_create("agent.tokens", (("model", "m"),), source=METRICS)
+    assert series is not None and series.key == (("model", "m"),)
+    assert store.stats()["series_metrics"] == 1 and store.stats()["overflow_dropped"] == 111
+    folded = [store.get_or_create("agent.latency", (("user", str(i)),)) for i in range(12)]
+    assert [s.key for s in folded if s is not None][10:] == [OVERFLOW_KEY, OVERFLOW_KEY]
+    # a pruned series gives its place in the budget back
+    assert store.stats()["series_metrics"] == 12  # agent.tokens, ten of agent.latency, its overflow series
+    assert store.prune(T0 + store.retention_seconds + 10) == 112
+    assert store.stats()["series_instruments"] == store.stats()["series_metrics"] == 0
+    assert store.add("lib.metric199", 1.0, (), T0 + store.retention_seconds + 20, source=INSTRUMENTS)

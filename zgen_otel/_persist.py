@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from zgen_otel._sqlite import detach, open_database
-from zgen_otel.store import MetricStore, Series
+from zgen_otel.store import RESTORED, MetricStore, Series
 
 __all__ = ["SQLitePersistence"]
 
@@ -94,8 +94,8 @@ class SQLitePersistence:
             "SELECT id, name, attributes, unit, category FROM series"
         ):
             key = tuple(sorted((k, v) for k, v in json.loads(attributes).items()))
-            series = self._store.get_or_create(name, key, unit, category)
-            if series is not None:
+            series = self._store.get_or_create(name, key, unit, category, source=RESTORED)
+            if series is not None and series.key == key:  # not folded into an overflow series
                 by_id[sid] = series
                 self._ids[series] = sid
         for sid, step, ts, lo, hi, total, n in self._db.execute(

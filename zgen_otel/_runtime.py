@@ -67,6 +67,7 @@ class Runtime:
         self.store = MetricStore(
             retention_seconds=settings.retention_seconds,
             max_series=settings.max_series,
+            max_series_per_metric=settings.max_series_per_metric,
             max_raw_points=settings.max_raw_points,
             clock=clock,
         )
@@ -104,11 +105,12 @@ class Runtime:
             self._capture_logs(self.providers)
         self.meter = self.providers.meter_provider.get_meter(METRICS_SCOPE, __version__)
         self.tracer = self.providers.tracer_provider.get_tracer("zgen_otel", __version__)
-        self.metrics = MetricsRecorder(self.store, self.meter)
+        self.metrics = MetricsRecorder(self.store, self.meter, settings.max_attributes, settings.max_value_length)
         self.performance = PerformanceTracker(
             self.providers.tracer_provider.get_tracer(SCOPE, __version__),
             self.providers.meter_provider.get_meter(SCOPE, __version__),
             clock,
+            settings.max_operations,
         )
         self._start_system_monitor(self.providers)
         self._start_alerting(self.providers.meter_provider.get_meter(ALERTS_SCOPE, __version__))
@@ -214,6 +216,8 @@ class Runtime:
             "exporters": dict(providers.export_targets) if providers else {},
             "export": providers.export_status() if providers else {},
             "tracked_calls_dropped": self.performance.dropped if self.performance else 0,
+            "tracked_operations_overflow": self.performance.overflow_calls if self.performance else 0,
+            "metric_attributes_limited": self.metrics.attributes_limited if self.metrics else 0,
             "traces": self.span_buffer.stats() if self.span_buffer else span_buffer_stats(None),
             "logs": self.log_buffer.stats() if self.log_buffer else log_buffer_stats(None),
             "system_monitor": bool(self.system_monitor and self.system_monitor.running),

@@ -162,12 +162,16 @@ class Series:
         "category",
         "key",
         "name",
+        "source",
         "unit",
         "watched",
     )
 
-    def __init__(self, store: MetricStore, name: str, key: AttributeKey, unit: str, category: str | None) -> None:
+    def __init__(
+        self, store: MetricStore, name: str, key: AttributeKey, unit: str, category: str | None, source: str = "metrics"
+    ) -> None:
         self._store = store
+        self.source = source  # what created it (see MetricStore): whose series budget it counts in
         self.name = name
         self.key = key
         self.attributes: dict[str, AttributeValue] = dict(key)
@@ -405,5 +409,3 @@ class Series:
 def series_sort_key(s: Series) -> tuple[str, str]:
     """The order of series: by name, then by the text of their attributes (values of mixed types do not compare)."""
     return s.name, repr(s.key)
-
-

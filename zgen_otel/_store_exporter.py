@@ -14,6 +14,7 @@ Mapping (one store series per metric name and attribute set):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -28,7 +29,7 @@ from opentelemetry.sdk.metrics.export import (
     NumberDataPoint,
 )
 
-from zgen_otel.store import MetricStore, attributes_key
+from zgen_otel.store import INSTRUMENTS, MetricStore, attributes_key
 
 __all__ = ["LocalStoreExporter"]
 
@@ -64,7 +65,7 @@ class LocalStoreExporter(MetricExporter):
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Store every point of ``metrics_data``; never raises."""
-        add = self._store.add
+        add = functools.partial(self._store.add, source=INSTRUMENTS)  # the reader's own series budget
         for resource_metrics in metrics_data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 if scope_metrics.scope.name in self._skip:

@@ -28,6 +28,7 @@ __all__ = [
     "CANCELLED",
     "DURATION_BUCKETS",
     "ERROR",
+    "OVERFLOW_OPERATION",
     "SUCCESS",
     "GenAIOperation",
     "OperationStats",
@@ -43,6 +44,10 @@ DURATION_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 _RECENT = 10_000  # timings kept per operation for windowed statistics
 _QUEUE = 1_000_000  # pending timings before the oldest are dropped (counted)
+#: The operation that calls of operations past ``max_operations`` are counted under (like the SDK's overflow series).
+OVERFLOW_OPERATION = "_OTHER"
+#: The attribute the OTel SDK puts on the overflow point of a metric stream; on the overflow operation's points too.
+OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
 
 
 class Outcome(str, Enum):
@@ -186,7 +191,9 @@ def _bucket_index(duration: float) -> int:
 class PerformanceTracker:
     """The tracking state of one runtime: tracer, instruments, the timing queue and the statistics."""
 
-    def __init__(self, tracer: trace.Tracer, meter: Meter, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, tracer: trace.Tracer, meter: Meter, clock: Callable[[], float] = time.time, max_operations: int = 2000
+    ) -> None:
         self.tracer = tracer
         self.clock = clock
         # Call start/end times (ns) follow the runtime's clock, so a test clock moves durations and windows too.
@@ -201,8 +208,10 @@ class PerformanceTracker:
         self._calls = meter.create_counter(calls.name, unit=calls.unit, description=calls.description)
         self.queue: collections.deque[tuple[str, int, int, str | None, Outcome]] = collections.deque(maxlen=_QUEUE)
         self.dropped = 0
+        self.max_operations = max_operations
+        self.overflow_calls = 0  # calls of operations past max_operations, counted under OVERFLOW_OPERATION
         self._ops: dict[str, _Operation] = {}
-        self._attr_cache: dict[tuple[str, Outcome, str | None], dict[str, str]] = {}
+        self._attr_cache: dict[tuple[str, Outcome, str | None], dict[str, Any]] = {}
         self._meter = meter
         self._genai: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -231,17 +240,33 @@ class PerformanceTracker:
             while queue:
                 name, start_ns, end_ns, error_type, outcome = queue.popleft()
                 duration = (end_ns - start_ns) / 1e9
-                key = (name, outcome, error_type)
+                op = self._ops.get(name) or self._new_operation(name)
+                key = (op.name, outcome, error_type)
                 counts[key] = counts.get(key, 0) + 1
                 record(duration, self._attributes(key))
-                op = self._ops.get(name)
-                if op is None:
-                    op = self._ops[name] = _Operation(name)
                 op.add(end_ns / 1e9, duration, outcome)
                 if type(name) is GenAIOperation:
                     self._genai_histogram(name.metric).record(duration, {**name.attributes, **_error(error_type)})
             for key, n in counts.items():  # one counter update per attribute set, not per call
                 self._calls.add(n, self._attributes(key))
+
+    def _new_operation(self, name: str) -> _Operation:
+        """The statistics of an operation seen for the first time, or past ``max_operations`` the overflow one."""
+        ops = self._ops
+        if len(ops) - (OVERFLOW_OPERATION in ops) < self.max_operations:
+            ops[name] = _Operation(name)
+            return ops[name]
+        self.overflow_calls += 1
+        _warn.warning(
+            "operations-cap",
+            "zgen_otel tracks max_operations=%d operations; calls of further ones (e.g. %r) are counted under %r",
+            self.max_operations,
+            name[:200],
+            OVERFLOW_OPERATION,
+        )
+        if OVERFLOW_OPERATION not in ops:
+            ops[OVERFLOW_OPERATION] = _Operation(OVERFLOW_OPERATION)
+        return ops[OVERFLOW_OPERATION]
 
     def _genai_histogram(self, name: str) -> Any:
         histogram = self._genai.get(name)
@@ -251,12 +276,14 @@ class PerformanceTracker:
             )
         return histogram
 
-    def _attributes(self, key: tuple[str, Outcome, str | None]) -> dict[str, str]:
+    def _attributes(self, key: tuple[str, Outcome, str | None]) -> dict[str, Any]:
         """The metric attributes of (operation, outcome, error type), built once and reused."""
         attrs = self._attr_cache.get(key)
         if attrs is None:
             name, outcome, error_type = key
             attrs = {"zgen.operation.name": str(name), "zgen.operation.outcome": Outcome(outcome).value}
+            if name == OVERFLOW_OPERATION:
+                attrs[OVERFLOW_ATTRIBUTE] = True
             if error_type is not None:
                 attrs["error.type"] = error_type
             self._attr_cache[key] = attrs

@@ -7,6 +7,7 @@ is allowed. NaN and infinities count as "not a finite number" everywhere.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -26,6 +27,7 @@ __all__ = [
     "check_text",
     "check_trace_id",
     "finite_float",
+    "limit_attributes",
     "non_negative_seconds",
     "positive_seconds",
 ]
@@ -158,3 +160,22 @@ def check_trace_id(trace_id: object) -> str:
     if not isinstance(trace_id, str) or len(trace_id) != 32 or any(c not in "0123456789abcdefABCDEF" for c in trace_id):
         raise ValueError(f"trace_id must be 32 hex digits; got {safe_repr(trace_id)}")
     return trace_id.lower()
+
+
+def limit_attributes(
+    attributes: dict[str, str | bool | int | float], max_count: int, max_length: int
+) -> tuple[dict[str, str | bool | int | float], int]:
+    """``attributes`` within the limits, as the OTel SDK applies its span limits, and how many items it changed.
+
+    The first ``max_count`` attributes are kept (in the order given) and the rest dropped; str values longer
+    than ``max_length`` characters are cut to it. ``attributes`` comes back as is when it is within both.
+    """
+    changed = max(0, len(attributes) - max_count)
+    kept = dict(itertools.islice(attributes.items(), max_count)) if changed else attributes
+    for k, v in kept.items():
+        if isinstance(v, str) and len(v) > max_length:
+            if kept is attributes:
+                kept = dict(attributes)
+            kept[k] = v[:max_length]
+            changed += 1
+    return kept, changed

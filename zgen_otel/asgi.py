@@ -6,7 +6,10 @@ with the prefix of the mounts it went through), never the raw path — and an op
 performance statistics; ``http.server.request.duration`` (seconds; ``http.request.method``, ``http.route``,
 ``http.response.status_code``, ``error.type`` for 5xx and exceptions) follows the HTTP semantic conventions.
 A request no route template is known for (a bare ASGI app, a 404) is named by its method alone and has no
-``http.route``, so raw paths never make span names, series or statistics.
+``http.route``, so raw paths never make span names, series or statistics. Likewise a method that is not one
+of the HTTP methods the semantic conventions know (an h11 server passes any token a client sends) is recorded
+as ``http.request.method=_OTHER``, with the token in ``http.request.method_original`` on the span only, and
+the span and operation are named ``HTTP`` (or ``HTTP {route}``): made-up methods cannot make new operations.
 
 When opentelemetry-instrumentation-asgi already made a SERVER span for the request, this middleware leaves
 span and duration metric to it (no double counting) and only adds the request to the local statistics.
@@ -27,6 +30,9 @@ from zgen_otel._context import CURRENT
 
 __all__ = ["DURATION_BUCKETS", "MonitoringMiddleware"]
 
+#: The methods the HTTP semantic conventions know (RFC 9110, RFC 5789 PATCH, and QUERY); any other is ``_OTHER``.
+KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
+OTHER_METHOD = "_OTHER"
 DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 Scope = dict[str, Any]
 
@@ -77,10 +83,10 @@ class MonitoringMiddleware:
         if scope["type"] != "http" or scope.get("path") in self.exclude:
             await self.app(scope, receive, send)
             return
-        method = scope.get("method", "GET")
+        method, start_attrs = _method(scope.get("method", "GET"))
         outer = trace.get_current_span()
         instrumented = outer.is_recording() and getattr(outer, "kind", None) is SpanKind.SERVER
-        call = None if instrumented else start_call(method, SpanKind.SERVER, {"http.request.method": method})
+        call = None if instrumented else start_call(_span_prefix(method), SpanKind.SERVER, start_attrs)
         root_path = scope.get("root_path", "")
         token = CURRENT.set(call[4]) if call is not None else None
         # no call (another instrumentation owns the span, or tracking is off): local statistics only, timed here
@@ -117,7 +123,8 @@ class MonitoringMiddleware:
         tracker: Any,
         t0: int,
     ) -> None:
-        name = method if route is None else f"{method} {route}"
+        prefix = _span_prefix(method)
+        name = prefix if route is None else f"{prefix} {route}"
         attrs: dict[str, Any] = {"http.request.method": method, "http.response.status_code": code}
         if route is not None:
             attrs["http.route"] = route
@@ -135,6 +142,22 @@ class MonitoringMiddleware:
             if failure is not None:  # the exception's type, or the 5xx status code (_server_error)
                 attrs["error.type"] = type(failure).__qualname__
             histogram.record(seconds, attrs)
+
+
+def _method(raw: object) -> tuple[str, dict[str, Any]]:
+    """The ``http.request.method`` of a request (``_OTHER`` for an unknown one) and the span's starting attributes.
+
+    As the HTTP semantic conventions say: methods are case-sensitive, and the original token of an unknown one
+    goes in ``http.request.method_original`` (on the span only, never on a metric).
+    """
+    if raw in KNOWN_METHODS:
+        return str(raw), {"http.request.method": raw}
+    return OTHER_METHOD, {"http.request.method": OTHER_METHOD, "http.request.method_original": str(raw)}
+
+
+def _span_prefix(method: str) -> str:
+    """What a request's span and operation name start with: the method, or ``HTTP`` for ``_OTHER`` (semconv)."""
+    return "HTTP" if method == OTHER_METHOD else method
 
 
 def _route(scope: Scope, root_path: str) -> str | None:

@@ -146,6 +146,9 @@ ENV_VARS: dict[str, _Spec] = {
     "store_path": _Spec("ZGEN_OTEL_STORE_PATH", _optional_text, "a file path for the SQLite store"),
     "store_flush_interval": _Spec("ZGEN_OTEL_STORE_FLUSH_INTERVAL", _positive_float, "a number of seconds > 0"),
     "max_series": _Spec("ZGEN_OTEL_MAX_SERIES", _positive_int, "a whole number > 0"),
+    "max_series_per_metric": _Spec("ZGEN_OTEL_MAX_SERIES_PER_METRIC", _positive_int, "a whole number > 0"),
+    "max_operations": _Spec("ZGEN_OTEL_MAX_OPERATIONS", _positive_int, "a whole number > 0"),
+    "max_attributes": _Spec("ZGEN_OTEL_MAX_ATTRIBUTES", _positive_int, "a whole number > 0"),
     "max_raw_points": _Spec("ZGEN_OTEL_MAX_RAW_POINTS", _positive_int, "a whole number >= 16"),
     "set_global_providers": _Spec("ZGEN_OTEL_SET_GLOBAL_PROVIDERS", _bool, "true or false"),
     "system_monitor": _Spec("ZGEN_OTEL_SYSTEM_MONITOR", _bool, "true or false"),
@@ -183,6 +186,9 @@ class Settings:
     store_path: str | None = None
     store_flush_interval: float = 5.0
     max_series: int = 10_000
+    max_series_per_metric: int = 2000
+    max_operations: int = 2000
+    max_attributes: int = 128
     max_raw_points: int = 4096
     set_global_providers: bool = True
     system_monitor: bool = True

@@ -18,7 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _current
 from zgen_otel._util import RateLimitedLogger, safe_repr
-from zgen_otel._validate import MAX_WINDOW, check_attributes, check_name, positive_seconds
+from zgen_otel._validate import MAX_WINDOW, check_attributes, check_name, limit_attributes, positive_seconds
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
@@ -73,11 +73,6 @@ def _as_float(value: object, what: str = "metric value") -> float:
     raise TypeError(f"{what} must be a real number (int or float); got {type(value).__name__} {safe_repr(value)}")
 
 
-def _attributes(attributes: object) -> AttributeKey:
-    """Validate an attribute mapping and return its store key (sorted items)."""
-    return tuple(sorted(check_attributes(attributes).items()))
-
-
 class MetricsRecorder:
     """The metrics API of one runtime: validation, the store write and the OTel gauge for each name.
 
@@ -85,9 +80,14 @@ class MetricsRecorder:
     attribute sets and series are validated once, on first use, and cached.
     """
 
-    def __init__(self, store: MetricStore, meter: Meter) -> None:
+    def __init__(
+        self, store: MetricStore, meter: Meter, max_attributes: int = 128, max_value_length: int = 4096
+    ) -> None:
         self._store = store
         self._meter = meter
+        self.max_attributes = max_attributes
+        self.max_value_length = max_value_length
+        self.attributes_limited = 0  # attribute sets cut to the limits (attributes dropped, values shortened)
         self.clock = store.clock
         self._names: dict[tuple[str, str | None], str] = {}  # (name, category) -> full name, once stored
         self._gauges: set[str] = set()  # full names with an OTel gauge
@@ -110,8 +110,22 @@ class MetricsRecorder:
     ) -> str:
         """Validate a sample's name, category, attributes and unit without creating its series."""
         if attributes is not None:
-            _attributes(attributes)
+            check_attributes(attributes)
         return self._full_name(name, category, unit)
+
+    def _key(self, attributes: object) -> tuple[AttributeKey, bool]:
+        """Validate an attribute set, cut it to the limits (counted, warned); its store key and whether it was cut."""
+        checked, changed = limit_attributes(check_attributes(attributes), self.max_attributes, self.max_value_length)
+        if changed:
+            self.attributes_limited += 1
+            _warn.warning(
+                "attribute-limits",
+                "zgen_otel cut a metric attribute set to max_attributes=%d and max_value_length=%d (%d items changed)",
+                self.max_attributes,
+                self.max_value_length,
+                changed,
+            )
+        return tuple(sorted(checked.items())), bool(changed)
 
     def _full_name(self, name: str, category: str | None, unit: str) -> str:
         try:
@@ -125,9 +139,11 @@ class MetricsRecorder:
     ) -> Series | None:
         """Validate a name and attribute set seen for the first time; find or create and cache its series.
 
-        Returns None when the store's series cap drops it (the store counts and warns).
+        Returns None when the store's series cap drops it (the store counts and warns). Past the metric's
+        ``max_series_per_metric`` it is the metric's overflow series, which is not cached: each sample of a folded
+        set is counted by the store.
         """
-        key = _attributes(attributes) if attributes is not None else ()
+        key, cut = self._key(attributes) if attributes is not None else ((), False)
         full = self._full_name(name, category, unit)
         unit = self._units.get(full, unit)  # the first sample of a name sets the unit of all its series
         series = self._store.get_or_create(full, key, unit, category)
@@ -139,6 +155,8 @@ class MetricsRecorder:
                 self._gauges.add(full)
                 self._meter.create_observable_gauge(full, callbacks=[self._observer(full)], unit=unit)
             self._names[(name, category)] = full
+            if series.key != key or cut:  # folded (every sample is counted) or cut (the set as given is too large)
+                return series
             if len(self.series) >= _SERIES_CACHE_SIZE:
                 self.series.clear()
             self.series[(name, category, tuple(attributes.items()) if attributes is not None else ())] = series

@@ -22,7 +22,7 @@ import inspect
 import logging
 import re
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
 
 from opentelemetry import trace
@@ -127,7 +127,10 @@ def track(
     """Track every call of a function: a span, its duration and outcome metrics, and statistics.
 
     Use it bare (``@track``) or called (``@track()``, ``@track("plan", attributes={"agent": "a1"})``) on
-    functions, methods, classmethods, staticmethods, coroutine functions, generators and async generators.
+    functions, methods, classmethods, staticmethods, coroutine functions, generators and async generators, and on
+    callable objects (an ``async def __call__`` is tracked until its coroutine ends). A function that returns a
+    coroutine (a lambda or wrapper around an async function) is tracked until that coroutine ends. Classes are
+    refused (``TypeError``): the decorated name would be a function, so ``isinstance`` would break.
 
     Args:
         name: the span and operation name; defaults to the function's qualified name.
@@ -139,7 +142,7 @@ def track(
             ``BaseException`` s as failures (by default they are recorded on the span as ``cancelled``).
 
     Raises:
-        TypeError, ValueError: at decoration time, for a bad name, attributes, ``record_args`` or target.
+        TypeError, ValueError: at decoration time, for a bad name, attributes, ``record_args`` or target (a class).
     """
     _check_kind(kind)
     if callable(name) or isinstance(name, (classmethod, staticmethod)):
@@ -188,6 +191,11 @@ def _decorate(
         return type(fn)(_decorate(fn.__func__, name, attrs, record_args, kind, count_base))
     if not callable(fn):
         raise TypeError(f"track can only decorate a callable; got {type(fn).__name__} {safe_repr(fn)}")
+    if inspect.isclass(fn):
+        raise TypeError(
+            f"track cannot decorate a class ({fn.__qualname__}): the class would become a function and isinstance "
+            "and subclassing would break; decorate its methods (__init__, __call__, ...) instead"
+        )
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
     module = getattr(fn, "__module__", None) or ""
     op = name or qualname
@@ -197,15 +205,24 @@ def _decorate(
     binder = _arg_binder(fn, record_args) if record_args else None
 
     target = _Target(op, kind, static, binder, count_base)
-    if inspect.isasyncgenfunction(fn):
+    code = _code_of(fn)
+    if inspect.isasyncgenfunction(code):
         wrapper: Any = _wrap_async_generator(fn, target)
-    elif inspect.iscoroutinefunction(fn):
+    elif inspect.iscoroutinefunction(code):
         wrapper = _wrap_coroutine(fn, target)
-    elif inspect.isgeneratorfunction(fn):
+    elif inspect.isgeneratorfunction(code):
         wrapper = _wrap_generator(fn, target)
     else:
         wrapper = _wrap_function(fn, target)
     return functools.wraps(fn)(wrapper)
+
+
+def _code_of(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What says how ``fn`` runs: ``fn`` itself, or for a callable object its ``__call__`` (maybe ``async def``)."""
+    if inspect.isroutine(fn) or isinstance(fn, functools.partial):
+        return fn
+    call: Callable[..., Any] = getattr(fn, "__call__", fn)  # noqa: B004 - the method itself is wanted
+    return call
 
 
 def _arg_binder(
@@ -247,10 +264,26 @@ def _wrap_function(fn: Callable[..., Any], target: _Target) -> Callable[..., Any
             raise
         finally:
             CURRENT.reset(token)
+        if type(result) is CoroutineType:  # e.g. a lambda or wrapper around an async function: the call is its await
+            return _finish_when_awaited(result, call, count_base)
         finish_call(call, None, count_base)
         return result
 
     return wrapper
+
+
+async def _finish_when_awaited(coro: CoroutineType[Any, Any, Any], call: Call, count_base: bool) -> Any:
+    """Await ``coro`` with the call's span current, then end the call with its outcome."""
+    token = CURRENT.set(call[4])
+    try:
+        result = await coro
+    except BaseException as exc:
+        finish_call(call, exc, count_base)
+        raise
+    finally:
+        CURRENT.reset(token)
+    finish_call(call, None, count_base)
+    return result
 
 
 def _wrap_coroutine(fn: Callable[..., Any], target: _Target) -> Callable[..., Any]:
@@ -263,16 +296,12 @@ def _wrap_coroutine(fn: Callable[..., Any], target: _Target) -> Callable[..., An
         call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
         if call is None:
             return await fn(*args, **kwargs)
-        token = CURRENT.set(call[4])
         try:
-            result = await fn(*args, **kwargs)
+            coro = fn(*args, **kwargs)  # raises here on bad arguments
         except BaseException as exc:
             finish_call(call, exc, count_base)
             raise
-        finally:
-            CURRENT.reset(token)
-        finish_call(call, None, count_base)
-        return result
+        return await _finish_when_awaited(coro, call, count_base)
 
     return wrapper
 

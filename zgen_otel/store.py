@@ -36,6 +36,12 @@ from zgen_otel._stats import Bucket, weighted_percentiles
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
+    "INSTRUMENTS",
+    "METRICS",
+    "OVERFLOW_KEY",
+    "RESTORED",
+    "SOURCES",
+    "SYSTEM",
     "AttributeKey",
     "AttributeValue",
     "Listener",
@@ -51,13 +57,26 @@ __all__ = [
 _log = logging.getLogger(__name__)
 _warn = RateLimitedLogger(_log)
 
+#: Where series come from; each source has its own budget of ``max_series``, so one cannot starve another.
+METRICS, INSTRUMENTS, SYSTEM, RESTORED = "metrics", "instruments", "system", "restored"
+SOURCES = (METRICS, INSTRUMENTS, SYSTEM, RESTORED)
+#: The attribute set of a metric's overflow series (the OTel SDK's overflow point has the same one).
+OVERFLOW_KEY: AttributeKey = (("otel.metric.overflow", True),)
+
+
 class MetricStore(Observers):
     """Bounded in-memory time series keyed by metric name and attributes.
 
     Args:
         retention_seconds: points older than this are dropped by :meth:`prune`.
-        max_series: cap on distinct (name, attributes) series; samples for new series past it are dropped
-            and counted in ``overflow_dropped`` with a rate-limited warning.
+        max_series: cap on distinct (name, attributes) series of each source: ``record_metric`` (``metrics``),
+            the OTel reader (``instruments``: tracking, LLM, alerting and other libraries' instruments), the
+            system monitor (``system``) and a SQLite file read back at start (``restored``) each have this
+            budget of their own. Samples for new series past it are dropped and counted in ``overflow_dropped``
+            (and ``dropped_<source>``) with a rate-limited warning.
+        max_series_per_metric: cap on the attribute sets of one metric name, like the OTel SDK's cardinality
+            limit per metric stream: samples of further sets go to the metric's overflow series (attributes
+            ``{"otel.metric.overflow": True}``), counted in ``overflow_folded`` with a rate-limited warning.
         max_raw_points: raw points kept per series before the oldest are rolled up into minute buckets.
         raw_window: seconds of raw history kept per series (older points are rolled up).
         minute_window: seconds of minute buckets kept before they are rolled into hour buckets.
@@ -69,6 +88,7 @@ class MetricStore(Observers):
         *,
         retention_seconds: float = 30 * 86_400.0,
         max_series: int = 10_000,
+        max_series_per_metric: int = 2000,
         max_raw_points: int = 4096,
         raw_window: float = 86_400.0,
         minute_window: float = 2 * 86_400.0,
@@ -77,11 +97,15 @@ class MetricStore(Observers):
         super().__init__()
         self.retention_seconds = retention_seconds
         self.max_series = max_series
+        self.max_series_per_metric = max_series_per_metric
         self.max_raw_points = max_raw_points
         self.raw_window_ms = int(min(raw_window, 40 * 86_400.0) * 1000)
         self.minute_window = minute_window
         self.clock = clock
         self.overflow_dropped = 0
+        self.overflow_folded = 0
+        self._by_source = dict.fromkeys(SOURCES, 0)  # series per source
+        self._dropped = dict.fromkeys(SOURCES, 0)  # samples dropped per source by its budget
         self._lock = threading.Lock()
         self._series: dict[tuple[str, AttributeKey], Series] = {}
         self._by_name: dict[str, list[Series]] = {}
@@ -96,39 +120,71 @@ class MetricStore(Observers):
         *,
         unit: str = "",
         category: str | None = None,
+        source: str = METRICS,
     ) -> bool:
-        """Store one validated sample; return False when it was dropped by the series cap."""
+        """Store one validated sample from ``source``; return False when it was dropped by the series cap.
+
+        A new attribute set past ``max_series_per_metric`` goes to the metric's overflow series.
+        """
         series = self._series.get((name, key))
         if series is None:
-            series = self._create(name, key, unit, category)
+            series = self._create(name, key, unit, category, source)
             if series is None:
                 return False
         series.append(self.clock() if timestamp is None else timestamp, value)
         return True
 
-    def _create(self, name: str, key: AttributeKey, unit: str, category: str | None) -> Series | None:
+    def _create(self, name: str, key: AttributeKey, unit: str, category: str | None, source: str) -> Series | None:
         with self._lock:
             series = self._series.get((name, key))
             if series is not None:
                 return series
-            if len(self._series) >= self.max_series:
-                self.overflow_dropped += 1
-                _warn.warning(
-                    "series-cap",
-                    "zgen_otel store holds max_series=%d series; dropping samples for new series (e.g. %r)",
-                    self.max_series,
-                    name,
-                )
-                return None
-            series = Series(self, name, key, unit, category)
-            series.watched = self._wanted(name)
-            self._series[(name, key)] = series
-            self._by_name.setdefault(name, []).append(series)
-            return series
+            if key != OVERFLOW_KEY:
+                overflow = self._series.get((name, OVERFLOW_KEY))
+                if len(self._by_name.get(name, ())) - (overflow is not None) >= self.max_series_per_metric:
+                    self.overflow_folded += 1
+                    _warn.warning(
+                        "metric-cap",
+                        "zgen_otel store holds max_series_per_metric=%d series of %r; samples of further attribute "
+                        "sets go to its series with otel.metric.overflow=true",
+                        self.max_series_per_metric,
+                        name,
+                    )
+                    return (
+                        overflow
+                        if overflow is not None
+                        else self._new_series(name, OVERFLOW_KEY, unit, category, source)
+                    )
+            return self._new_series(name, key, unit, category, source)
 
-    def get_or_create(self, name: str, key: AttributeKey, unit: str = "", category: str | None = None) -> Series | None:
-        """The series for ``name`` and ``key``, created when missing (None past the series cap)."""
-        return self._series.get((name, key)) or self._create(name, key, unit, category)
+    def _new_series(self, name: str, key: AttributeKey, unit: str, category: str | None, source: str) -> Series | None:
+        """Add a series unless ``source`` used up its budget (then count, warn and return None); under the lock."""
+        if self._by_source[source] >= self.max_series:
+            self.overflow_dropped += 1
+            self._dropped[source] += 1
+            _warn.warning(
+                f"series-cap:{source}",
+                "zgen_otel store holds max_series=%d series from %s; dropping samples for new series (e.g. %r)",
+                self.max_series,
+                source,
+                name,
+            )
+            return None
+        series = Series(self, name, key, unit, category, source)
+        series.watched = self._wanted(name)
+        self._series[(name, key)] = series
+        self._by_name.setdefault(name, []).append(series)
+        self._by_source[source] += 1
+        return series
+
+    def get_or_create(
+        self, name: str, key: AttributeKey, unit: str = "", category: str | None = None, *, source: str = METRICS
+    ) -> Series | None:
+        """The series for ``name`` and ``key``, created when missing (None past ``source``'s series cap).
+
+        Past ``max_series_per_metric`` it is the metric's overflow series, whose ``key`` is :data:`OVERFLOW_KEY`.
+        """
+        return self._series.get((name, key)) or self._create(name, key, unit, category, source)
 
     def prune(self, now: float | None = None) -> int:
         """Drop points older than the retention and forget empty series; return how many series went."""
@@ -138,6 +194,7 @@ class MetricStore(Observers):
             for k in gone:
                 series = self._series.pop(k)
                 series.alive = False
+                self._by_source[series.source] -= 1
                 self._by_name[series.name].remove(series)
                 if not self._by_name[series.name]:
                     del self._by_name[series.name]
@@ -269,13 +326,19 @@ class MetricStore(Observers):
         return WindowStats(count, total, lo_v, hi_v, latest.value, latest.timestamp, p50, p95, p99)
 
     def stats(self) -> dict[str, int]:
-        """Size of the store: series, stored points and buffer bytes, and samples dropped by the cap."""
+        """Size of the store: series (in all and per source), points, buffer bytes, samples dropped and folded."""
         series = self.all_series()
+        with self._lock:
+            per_source = {f"series_{source}": n for source, n in self._by_source.items()}
+            dropped = {f"dropped_{source}": n for source, n in self._dropped.items()}
         return {
             "series": len(series),
             "points": sum(len(s) for s in series),
             "bytes": sum(s.nbytes() for s in series),
             "overflow_dropped": self.overflow_dropped,
+            "overflow_folded": self.overflow_folded,
+            **per_source,
+            **dropped,
         }
 
 

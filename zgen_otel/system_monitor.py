@@ -18,6 +18,7 @@ The names, units and attributes are listed in :mod:`zgen_otel.semconv`; the read
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _current
 from zgen_otel.semconv import SYSTEM_INSTRUMENTS, SYSTEM_LOCAL_SERIES
-from zgen_otel.store import MetricStore
+from zgen_otel.store import SYSTEM, MetricStore
 from zgen_otel.system.host import HostLock, default_host_lock
 from zgen_otel.system.nvml import Nvml
 from zgen_otel.system.readers import PsutilReaders
@@ -162,7 +163,7 @@ class SystemMonitor:
         return sweep.snapshot
 
     def _write(self, sweep: Sweep) -> None:
-        add, ts = self.store.add, sweep.now
+        add, ts = functools.partial(self.store.add, source=SYSTEM), sweep.now  # the monitor's own series budget
         for name, points in sweep.otel.items():
             unit = INSTRUMENTS[name][1]
             category = name.split(".", 1)[0]

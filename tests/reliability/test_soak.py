@@ -97,11 +97,12 @@ def test_a_million_attribute_sets_on_one_metric_are_capped_and_counted(bench: Si
     r = card.run_attack(calls=1_000_000, max_series=10_000, existing=100)
     store, otel = r["store"], r["otel"]
     summary = {k: v for k, v in r.items() if k != "chunks"}
-    # the cap holds and every dropped call is counted
-    assert store["series"] == 10_000, summary
-    assert r["creating_calls"] == 10_000 - 100, summary
-    assert store["overflow_dropped"] == 1_000_000 - r["creating_calls"], summary
-    assert r["latecomer_counted"] and not r["latecomer_stored"], summary
+    # the metric's cap holds (its 2,000 sets plus its overflow series) and every folded call is counted
+    per_metric = r["max_series_per_metric"]
+    assert store["series"] == per_metric + 1, summary
+    assert r["creating_calls"] == per_metric - 100, summary
+    assert store["overflow_folded"] == 1_000_000 - r["creating_calls"] and store["overflow_dropped"] == 0, summary
+    assert r["latecomer_stored"], summary  # a new metric still records: the attack is contained to its metric
     assert r["recorder_cache"] <= 10_000, summary
     assert r["store_warnings"] <= 2, summary  # rate-limited: one a minute
     # existing series keep recording, at the usual cost (a generous bound: the point is no per-call slow-down)
@@ -150,3 +151,12 @@ def test_distinct_metric_names_past_the_series_cap_are_not_registered() -> None:
     assert rt.store.stats()["series"] == 100 and rt.store.overflow_dropped == 1900
     assert rt.metrics is not None
     assert len(rt.metrics.recorded_names()) <= 100, len(rt.metrics.recorded_names())
+
+
+def test_a_million_distinct_operation_names_add_at_most_100_mib(bench: SimpleNamespace) -> None:
+    r = bench.cardinality.run_operations(calls=1_000_000)
+    summary = {k: v for k, v in r.items() if k != "rss_per_chunk_mib"}
+    assert r["rss_growth_mib"] <= 100, summary
+    assert r["operations"] == 2001 and r["other_calls"] == r["overflow_calls"] == 1_000_000 - 1999, summary
+    assert r["new_metric_stored"], summary
+    assert r["store"]["series_metrics"] == 1 and r["store"]["dropped_metrics"] == 0, summary

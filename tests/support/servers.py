@@ -14,14 +14,17 @@ from tests.support.waiting import wait_for
 
 
 class Server:
-    """uvicorn on 127.0.0.1, an ephemeral port, in a thread; started by the constructor, ended by :meth:`stop`."""
+    """uvicorn on 127.0.0.1, an ephemeral port, in a thread; started by the constructor, ended by :meth:`stop`.
 
-    def __init__(self, app: Any) -> None:
+    ``options`` go to ``uvicorn.Config`` (e.g. ``http="h11"``).
+    """
+
+    def __init__(self, app: Any, **options: Any) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **options))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._sock = sock
         self._thread.start()

@@ -681,3 +681,17 @@ def test_agent_and_tool_operations_follow_the_genai_conventions(cap: Capture) ->
     assert metrics["gen_ai.invoke_agent.duration"].unit == "s"
     tools = {p.attributes["gen_ai.tool.name"]: p for p in metrics["gen_ai.execute_tool.duration"].data.data_points}
     assert tools["web_search"].count == 1 and tools["calculator"].attributes["error.type"] == "ZeroDivisionError"
+
+
+def test_tracked_operations_have_a_series_budget_of_their_own_beside_other_instruments() -> None:
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False, max_series=40)
+    rt = zgen_otel.get_runtime()
+    for i in range(60):  # 60 operations x (calls, duration.count/sum/min/max): far past 40 series
+        with track_context(f"fetch {i}"):
+            pass
+    assert rt.providers is not None
+    rt.providers.meter_provider.get_meter("some.library").create_counter("library.requests").add(3)
+    rt.collect()
+    stats = rt.store.stats()
+    assert stats["series_tracking"] == 40 and stats["dropped_tracking"] > 0  # the flood hit its own cap...
+    assert [s.latest() and s.latest().value for s in rt.store.series("library.requests")] == [3.0]  # ...only

@@ -12,7 +12,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -206,6 +206,7 @@ def build_providers(
     store: MetricStore,
     *,
     skip_scopes: Sequence[str],
+    scope_sources: Mapping[str, str] | None = None,
     after_export: Callable[[], None] | None = None,
     extra_metric_readers: Sequence[MetricReader] = (),
     extra_span_processors: Sequence[SpanProcessor] = (),
@@ -213,7 +214,7 @@ def build_providers(
     """Build the providers of one runtime: the local reader always, OTLP exporters when configured."""
     resource = _resource(settings)
     local = PeriodicExportingMetricReader(
-        LocalStoreExporter(store, skip_scopes=skip_scopes, after_export=after_export),
+        LocalStoreExporter(store, skip_scopes=skip_scopes, after_export=after_export, scope_sources=scope_sources),
         export_interval_millis=settings.interval * 1000,
     )
     readers: list[MetricReader] = [local, *extra_metric_readers]

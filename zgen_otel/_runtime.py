@@ -31,7 +31,7 @@ from zgen_otel.exceptions import ConfigError
 from zgen_otel.logs import LEVELS, capture_handler, log_buffer_stats
 from zgen_otel.metrics import MetricsRecorder
 from zgen_otel.performance import SCOPE
-from zgen_otel.store import MetricStore
+from zgen_otel.store import TRACKING, MetricStore
 from zgen_otel.system_monitor import SystemMonitor, default_host_lock
 from zgen_otel.traces import span_buffer_stats
 
@@ -95,6 +95,7 @@ class Runtime:
             settings,
             self.store,
             skip_scopes=(METRICS_SCOPE, SYSTEM_SCOPE),
+            scope_sources={SCOPE: TRACKING},
             after_export=self._maintain,
             extra_metric_readers=extra_metric_readers,
             extra_span_processors=extra_span_processors,

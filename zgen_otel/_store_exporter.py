@@ -15,7 +15,7 @@ Mapping (one store series per metric name and attribute set):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter, ObservableUpDownCounter, UpDownCounter
@@ -57,19 +57,23 @@ class LocalStoreExporter(MetricExporter):
         store: MetricStore,
         skip_scopes: Collection[str] = (),
         after_export: Callable[[], None] | None = None,
+        scope_sources: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(preferred_temporality=_TEMPORALITY)
         self._store = store
         self._skip = frozenset(skip_scopes)
+        self._sources = dict(scope_sources or {})  # instrumentation scope -> store source (budget); else INSTRUMENTS
         self._after_export = after_export
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Store every point of ``metrics_data``; never raises."""
-        add = functools.partial(self._store.add, source=INSTRUMENTS)  # the reader's own series budget
         for resource_metrics in metrics_data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 if scope_metrics.scope.name in self._skip:
                     continue
+                # the reader's own series budget, or the one its scope has (the tracking instruments)
+                source = self._sources.get(scope_metrics.scope.name, INSTRUMENTS)
+                add = functools.partial(self._store.add, source=source)
                 for metric in scope_metrics.metrics:
                     name, unit = metric.name, metric.unit or ""
                     category = name.split(".", 1)[0] if "." in name else None

@@ -59,7 +59,10 @@ _warn = RateLimitedLogger(_log)
 
 #: Where series come from; each source has its own budget of ``max_series``, so one cannot starve another.
 METRICS, INSTRUMENTS, SYSTEM, RESTORED = "metrics", "instruments", "system", "restored"
-SOURCES = (METRICS, INSTRUMENTS, SYSTEM, RESTORED)
+#: The tracking instruments (``zgen.operation.*``): read by the OTel reader, but with a budget of their own, so
+#: a flood of operation names cannot crowd out other libraries' instruments.
+TRACKING = "tracking"
+SOURCES = (METRICS, INSTRUMENTS, TRACKING, SYSTEM, RESTORED)
 #: The attribute set of a metric's overflow series (the OTel SDK's overflow point has the same one).
 OVERFLOW_KEY: AttributeKey = (("otel.metric.overflow", True),)
 

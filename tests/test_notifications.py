@@ -701,6 +701,7 @@ def test_alertmanager_resend_keeps_to_the_channel_filters_and_silences(
 
     assert posts() == [["wanted"]]
     manager.evaluate()  # the re-send must not push what the channel never accepted, nor silenced alerts
+    assert manager.dispatcher.flush(5)  # the re-send runs on the channel's worker
     assert posts() == [["wanted"], ["wanted"]]
 
 

@@ -95,8 +95,9 @@ class ConditionRunner:
     def _overrun(rule: CustomRule, run: _Run) -> None:
         rule.overrun = True
         rule.overruns += 1
-        _warn.warning(f"overrun:{rule.name}", "zgen_otel: the condition of alert rule %r has run for %.1f s, past "
-                      "its evaluation tick; skipped until it returns", rule.name, time.monotonic() - run.started)  # fmt: skip
+        took = time.monotonic() - run.started
+        message = "zgen_otel: the condition of alert rule %r has run for %.1f s, past its tick; skipped till it returns"
+        _warn.warning(f"overrun:{rule.name}", message, rule.name, took)
 
     def close(self) -> None:
         """Stop waiting for conditions (at shutdown): a tick in progress returns at once."""

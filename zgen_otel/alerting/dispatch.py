@@ -217,7 +217,9 @@ class Dispatcher:
         if worker is None:
             with self._start_lock:  # configure() resizes the queues under it
                 worker = self._workers[id(channel)] = _Worker(
-                    f"zgen-otel-notify-{channel.name}", lambda item: self._handle(channel, item), self.max_queue,
+                    f"zgen-otel-notify-{channel.name}",
+                    lambda item: self._handle(channel, item),
+                    self.max_queue,
                     on_stop=channel.shutdown,
                 )
         return worker

@@ -115,6 +115,11 @@ class AlertManager:
         """How many times a rule failed (raised), all rules together."""
         return self._evaluator.errors
 
+    @property
+    def overrunning(self) -> list[str]:
+        """The custom rules whose condition is still running past its tick (skipped until it returns), by name."""
+        return sorted(r.name for r in list(self._rules.values()) if isinstance(r, CustomRule) and r.overrun)
+
     def configure(
         self,
         *,
@@ -283,11 +288,7 @@ class AlertManager:
             self._evaluator.reset(rule, self.clock())
 
     def evaluate(self, now: float | None = None) -> None:
-        """One tick: time-based transitions, custom conditions, stale series, repeats, retention.
-
-        The custom conditions run first, off the lock, for up to ``evaluation_interval`` seconds; one that
-        takes longer is skipped (its rule reports ``overrun``). The lock is taken only to apply the results.
-        """
+        """One tick: custom conditions (off the lock, see ``conditions``), time, stale series, repeats, retention."""
         now = self.clock() if now is None else now
         outcomes: dict[int, Outcome] = {}
         if self.evaluating:
@@ -301,8 +302,8 @@ class AlertManager:
             self._repeat(now)
             self._alerts.history.prune(now - self.retention_seconds)
             active = [a for a in self._alerts.active.values() if not self.is_silenced(a)]
-        if self.notifying:
-            self.dispatcher.tick(active)  # on each channel's worker: Alertmanager's re-send never runs here
+        if self.notifying:  # on_tick (Alertmanager's re-send) runs on each channel's worker, never here
+            self.dispatcher.tick(active)
 
     # -- alerts -------------------------------------------------------------------------------------
     def trigger_alert(
@@ -480,11 +481,7 @@ class AlertManager:
             self._evaluator.unwatch_all()
 
     def shutdown(self, grace: float = 3.0) -> None:
-        """Stop evaluating, give the channels ``grace`` seconds to deliver what is queued, close the history file.
-
-        A channel still busy after the grace (a peer that never answers) is left behind, and what it held is
-        counted as dropped: shutdown takes at most about ``grace`` + 1 seconds, whatever the peers do.
-        """
+        """Stop evaluating, give the channels ``grace`` seconds (see ``Dispatcher.shutdown``), close the history."""
         self.stop_evaluating()
         self.dispatcher.shutdown(grace)
         self._alerts.history.close()

@@ -54,8 +54,10 @@ def _timeout(value: object) -> float:
 
 
 def _http_url(value: object, what: str) -> str:
-    """An absolute http(s) URL with a host and a valid port; the error shows only its scheme and host (a URL may
-    hold a token)."""
+    """An absolute http(s) URL with a host and a valid port.
+
+    The error shows only the URL's scheme and host: a URL may hold a token.
+    """
     if not isinstance(value, str):
         raise TypeError(f"url must be a str; got {type(value).__name__}")
     parts = urlsplit(value)

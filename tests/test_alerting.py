@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -599,3 +600,36 @@ def test_logging_channel_logs_by_severity(caplog: pytest.LogCaptureFixture, cloc
     assert ("INFO", "alert resolved [critical] broken_tool: tool keeps failing") in records
     assert not any("info_only" in m for _, m in records if m.startswith("alert firing"))
     mgr.shutdown()
+
+
+def test_a_condition_past_its_tick_is_skipped_reported_and_never_started_twice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mgr = AlertManager(MetricStore(), evaluation_interval=0.2)
+    release, calls = threading.Event(), []
+    valve = threading.Timer(10, release.set)  # where a condition is waited for, the test fails instead of hanging
+    valve.start()
+
+    def slow() -> bool:
+        calls.append(1)
+        release.wait()
+        return True
+
+    mgr.add_rule("slow", "a condition that outlives its tick", slow)
+    try:
+        for _ in range(3):
+            start = time.monotonic()
+            mgr.evaluate()
+            assert time.monotonic() - start < 1.0, "the tick waited for the condition"
+        rule = mgr.get_rule("slow")
+        assert rule.to_dict()["overrun"] is True and rule.to_dict()["overruns"] == 3
+        assert calls == [1], "a condition still running was started again"
+        assert mgr.overrunning == ["slow"]
+        assert sum("past its tick" in r.getMessage() for r in caplog.records) == 1  # rate-limited
+        release.set()
+        wait_for(lambda: mgr.evaluate() or mgr.get_active_alerts(), what="the released rule to fire")
+        assert not rule.overrun and mgr.overrunning == []
+    finally:
+        release.set()
+        valve.cancel()
+        mgr.shutdown()

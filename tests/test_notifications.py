@@ -701,6 +701,7 @@ def test_alertmanager_resend_keeps_to_the_channel_filters_and_silences(
 
     assert posts() == [["wanted"]]
     manager.evaluate()  # the re-send must not push what the channel never accepted, nor silenced alerts
+    assert manager.dispatcher.flush(5)  # the re-send runs on the channel's worker
     assert posts() == [["wanted"], ["wanted"]]
 
 
@@ -798,3 +799,46 @@ def test_states_and_events_are_enums_that_read_as_their_names(http: HttpRecorder
     assert body["status"] == NotificationEvent.FIRING == "firing" and isinstance(NotificationEvent.FIRING, str)
     assert json.loads(json.dumps(alert.to_dict()))["status"] == alert.status == "firing"
     assert f"{RuleState.PENDING}" == "pending" and RuleState("firing") is RuleState.FIRING
+
+
+# -- bad channel definitions ------------------------------------------------------------------------
+WEBHOOK = "http://127.0.0.1:9/hook"
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "fragment"),
+    [
+        (lambda: WebhookNotifier("http://"), ValueError, "url must be an absolute URL"),
+        (lambda: WebhookNotifier("ftp://host/x"), ValueError, "got 'ftp://host/…'"),
+        (lambda: WebhookNotifier("http://host:99999/x"), ValueError, "a valid port"),
+        (lambda: WebhookNotifier(5), TypeError, "url must be a str"),  # type: ignore[arg-type]
+        (lambda: WebhookNotifier(WEBHOOK, timeout=-1), ValueError, "timeout must be a finite number of seconds > 0"),
+        (lambda: WebhookNotifier(WEBHOOK, timeout=float("nan")), ValueError, "got nan"),
+        (lambda: WebhookNotifier(WEBHOOK, timeout="5"), ValueError, "got '5'"),  # type: ignore[arg-type]
+        (lambda: WebhookNotifier(WEBHOOK, timeout=1e300), ValueError, "timeout must be at most 3600"),
+        (lambda: WebhookNotifier(WEBHOOK, headers={"X-Token": 5}), TypeError, "headers must be a mapping of str"),  # type: ignore[dict-item]
+        (lambda: WebhookNotifier(WEBHOOK, labels={"team": 1}), TypeError, "labels must be a mapping of str"),  # type: ignore[dict-item]
+        (lambda: WebhookNotifier(WEBHOOK, name=""), TypeError, "name must be a non-empty str"),
+        (lambda: AlertmanagerNotifier("http://"), ValueError, "the Alertmanager's base URL"),
+        (lambda: AlertmanagerNotifier("http://am:9093", resend_interval=-5), ValueError, "resend_interval"),
+        (lambda: AlertmanagerNotifier("http://am:9093", timeout=0), ValueError, "timeout"),
+        (lambda: EmailNotifier("h", sender="a@b", recipients=[]), ValueError, "recipients must list at least one"),
+        (lambda: EmailNotifier("h", sender="a@b", recipients=["ops"]), ValueError, "got 'ops'"),
+        (lambda: EmailNotifier("h", sender="a@b", recipients=["a@b\nBcc: x@y"]), ValueError, "recipients item"),
+        (lambda: EmailNotifier("h", sender="nobody", recipients=["a@b"]), ValueError, "sender must be an e-mail"),
+        (lambda: EmailNotifier("h", 0, sender="a@b", recipients=["a@b"]), ValueError, "port must be"),
+        (lambda: EmailNotifier("", sender="a@b", recipients=["a@b"]), TypeError, "host must be a non-empty str"),
+        (lambda: EmailNotifier("h", sender="a@b", recipients=["a@b"], timeout=-1), ValueError, "timeout"),
+        (lambda: EmailNotifier("h", sender="a@b", recipients=["a@b"], starttls="yes"), TypeError, "starttls"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_channel_definitions_are_refused_naming_the_value(
+    build: Any, error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error) as raised:
+        build()
+    assert fragment in str(raised.value)
+
+
+def test_recipients_as_one_string_is_one_address_not_its_letters() -> None:
+    assert EmailNotifier("h", sender="a@b", recipients="ops@example.com").recipients == ["ops@example.com"]

@@ -23,6 +23,7 @@ from tests.support.net import free_port
 from tests.support.waiting import wait_for
 from zgen_otel.alerting import MetricRule, get_alert_manager, trigger_alert
 from zgen_otel.dashboards import get_dashboard_manager, render_dashboard, render_dashboard_index
+from zgen_otel.exceptions import ConfigError
 from zgen_otel.llm import llm_call, record_llm_usage
 from zgen_otel.logs import get_recent_logs
 from zgen_otel.tasks import add_staleness_rule, last_success, task, task_run
@@ -291,3 +292,12 @@ def test_disabled_monitoring_records_no_alert(
     assert alert.name == "high_memory_usage"
     assert get_alert_manager().get_active_alerts() == [] and get_alert_manager().get_alert_history() == []
     assert "alert fired" not in caplog.text
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), "soon", True])
+def test_shutdown_grace_is_a_validated_setting(bad: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert zgen_otel.configure(shutdown_grace=0).shutdown_grace == 0
+    monkeypatch.setenv("ZGEN_OTEL_SHUTDOWN_GRACE", "1.5")
+    assert zgen_otel.configure().shutdown_grace == 1.5
+    with pytest.raises(ConfigError, match="shutdown_grace="):
+        zgen_otel.configure(shutdown_grace=bad)

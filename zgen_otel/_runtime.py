@@ -212,6 +212,7 @@ class Runtime:
             "uptime_seconds": self.clock() - self.started_at,
             "store": self.store.stats(),
             "rules": len(manager.list_rules()),
+            "rules_overrunning": manager.overrunning,
             "active_alerts": len(manager.get_active_alerts()),
             "notifications": manager.notification_stats(),
             "exporters": dict(providers.export_targets) if providers else {},
@@ -250,12 +251,17 @@ class Runtime:
             part.after_fork(child)
 
     def shutdown(self) -> None:
-        """Collect a last time, flush exporters and persistence, and stop background threads."""
+        """Stop recording, flush the data (last collection, OTLP, the SQLite store), then let the channels finish.
+
+        Data goes first: a notification channel that hangs cannot hold back the final export or the store's
+        flush. The channels get ``shutdown_grace`` seconds (3 s by default) to deliver what is queued; one still
+        busy then is left behind, so that shutdown ends in a bounded time whatever the peers do.
+        """
+        self.metrics = None  # record_metric on this runtime returns at once from now on
         if self.system_monitor is not None:
             self.system_monitor.stop()
             self.system_monitor = None
-        if self.alert_manager is not None:
-            self.alert_manager.shutdown()
+        self.alert_manager.stop_evaluating()
         if self.performance is not None:
             self.performance.shutdown()
             self.performance = None
@@ -270,7 +276,7 @@ class Runtime:
         if self.persistence is not None:
             self.persistence.close()
             self.persistence = None
-        self.metrics = None
+        self.alert_manager.shutdown(self.settings.shutdown_grace)
         self.enabled = False
 
 
@@ -362,13 +368,17 @@ def is_configured() -> bool:
 
 
 def shutdown() -> None:
-    """Flush telemetry and stop background work; later calls are cheap no-ops until :func:`configure`."""
+    """Flush telemetry and stop background work; later calls are cheap no-ops until :func:`configure`.
+
+    The runtime is detached under the lock, and shut down outside it: ``record_metric`` and the other calls
+    of other threads return at once meanwhile (on a disabled runtime), instead of waiting for the peers.
+    """
     global _shut_down
     with _lock:
         rt, _current.runtime = _current.runtime, None
         _shut_down = True
-        if rt is not None:
-            rt.shutdown()
+    if rt is not None:
+        rt.shutdown()
 
 
 def reset() -> None:

@@ -57,6 +57,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("expected a number >= 0")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -160,6 +167,7 @@ ENV_VARS: dict[str, _Spec] = {
     "log_level": _Spec("ZGEN_OTEL_LOG_LEVEL", _level, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _count, "a whole number >= 0 (0 keeps no records locally)"),
     "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
+    "shutdown_grace": _Spec("ZGEN_OTEL_SHUTDOWN_GRACE", _non_negative_float, "a number of seconds >= 0"),
 }
 
 
@@ -200,6 +208,7 @@ class Settings:
     log_level: str = "INFO"
     max_logs: int = 5000
     max_value_length: int = 4096
+    shutdown_grace: float = 3.0  # seconds notification channels get at shutdown, after the data is flushed
 
     @property
     def retention_seconds(self) -> float:
@@ -237,7 +246,7 @@ def _check_override(key: str, value: Any) -> Any:
         raise ConfigError(f"{label} is not valid: expected a mapping of str to str")
     if spec.parse is _bool and isinstance(value, bool):
         return value
-    numeric = spec.parse in (_positive_float, _positive_int, _count) or key == "export_interval"
+    numeric = spec.parse in (_positive_float, _non_negative_float, _positive_int, _count) or key == "export_interval"
     if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, int) and abs(value) > 10**18:  # past any count or timer; str() of it may fail
             raise ConfigError(f"{label} is not valid: expected {spec.allowed}, at most 10**18")
@@ -278,6 +287,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     settings = Settings(**{k: v for k, v in values.items() if v is not None})
     if settings.max_raw_points < 16:
         raise ConfigError(f"max_raw_points={settings.max_raw_points!r} is not valid: expected a whole number >= 16")
+    if settings.shutdown_grace > MAX_SECONDS:
+        grace = settings.shutdown_grace
+        raise ConfigError(f"shutdown_grace={grace!r} seconds is not valid: expected 0 to {MAX_SECONDS:.0e} seconds")
     for key in ("interval", "export_interval", "store_flush_interval"):  # timers need a sane range
         seconds = getattr(settings, key)
         if not MIN_SECONDS <= seconds <= MAX_SECONDS:

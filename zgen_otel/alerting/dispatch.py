@@ -3,7 +3,8 @@
 The dispatcher never blocks the caller: events go into a bounded queue; a worker thread groups bursts
 (``group_wait``), hands one batch per channel to that channel's own worker, which calls the channel's
 ``notify`` and retries failures with exponential backoff. What does not fit or keeps failing is dropped,
-counted (:class:`DeliveryStats`) and logged. A failing channel never affects the others.
+counted (:class:`DeliveryStats`) and logged. A failing channel never affects the others. The channel's
+``on_tick`` (Alertmanager's re-send) runs on that worker too, never on the evaluator's thread.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._validate import check_count, non_negative_seconds
+from zgen_otel.alerting.model import Alert
 from zgen_otel.alerting.notifiers import Notification, Notifier, NotifyResult
 
 __all__ = ["DeliveryStats", "Dispatcher"]
@@ -53,11 +55,17 @@ class DeliveryStats:
 
 
 class _Worker:
-    """A daemon thread with its own bounded queue: one per channel, plus one that groups bursts."""
+    """A daemon thread with its own bounded queue: one per channel, plus one that groups bursts.
 
-    def __init__(self, name: str, handle: Callable[[Any], None], maxsize: int) -> None:
+    ``on_stop`` runs on the thread when it reaches the stop marker, after everything queued before it.
+    """
+
+    def __init__(
+        self, name: str, handle: Callable[[Any], None], maxsize: int, on_stop: Callable[[], None] | None = None
+    ) -> None:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self._handle = handle
+        self._on_stop = on_stop
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -66,6 +74,8 @@ class _Worker:
             item = self.queue.get()
             try:
                 if item is None:
+                    if self._on_stop is not None:
+                        self._on_stop()
                     return
                 self._handle(item)
             except Exception:  # a worker must outlive any bug
@@ -73,10 +83,18 @@ class _Worker:
             finally:
                 self.queue.task_done()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, deadline: float) -> None:
+        """Ask the worker to stop after what is queued; wait for it until ``deadline`` (``time.monotonic``)."""
         with contextlib.suppress(queue.Full):
-            self.queue.put(None, timeout=timeout)
-        self._thread.join(timeout)
+            self.queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+
+
+@dataclass(frozen=True)
+class _Tick:
+    """A channel worker's item: call the channel's ``on_tick`` with these active alerts."""
+
+    active: Sequence[Alert]
 
 
 class Dispatcher:
@@ -103,6 +121,7 @@ class Dispatcher:
         self.stats = DeliveryStats()
         self._grouper: _Worker | None = None
         self._workers: dict[int, _Worker] = {}
+        self._ticking: set[int] = set()  # channels with a tick queued: a slow channel gets one, not a pile
         self._start_lock = fork_safe_lock()
         self.configure(group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff)
 
@@ -140,6 +159,7 @@ class Dispatcher:
         """
         self._grouper = None
         self._workers = {}
+        self._ticking = set()
 
     def submit(self, notification: Notification) -> None:
         """Queue a notification; never blocks (drops and counts when the queue is full)."""
@@ -178,14 +198,42 @@ class Dispatcher:
                 except queue.Full:
                     self._drop(channel, wanted)
 
+    def tick(self, active: Sequence[Alert]) -> None:
+        """Hand each channel that has an ``on_tick`` the active alerts, on its own worker; never blocks.
+
+        A channel whose previous tick is still queued or running (a hanging peer) skips this one.
+        """
+        for channel in list(self.channels):
+            if type(channel).on_tick is Notifier.on_tick or id(channel) in self._ticking:
+                continue
+            self._ticking.add(id(channel))
+            try:
+                self._worker(channel).queue.put_nowait(_Tick(active))
+            except queue.Full:
+                self._ticking.discard(id(channel))
+
     def _worker(self, channel: Notifier) -> _Worker:
         worker = self._workers.get(id(channel))
         if worker is None:
             with self._start_lock:  # configure() resizes the queues under it
                 worker = self._workers[id(channel)] = _Worker(
-                    f"zgen-otel-notify-{channel.name}", lambda batch: self._send(channel, batch), self.max_queue
+                    f"zgen-otel-notify-{channel.name}",
+                    lambda item: self._handle(channel, item),
+                    self.max_queue,
+                    on_stop=channel.shutdown,
                 )
         return worker
+
+    def _handle(self, channel: Notifier, item: list[Notification] | _Tick) -> None:
+        """One item of a channel's worker: a batch to deliver, or a tick."""
+        if not isinstance(item, _Tick):
+            self._send(channel, item)
+            return
+        self._ticking.discard(id(channel))
+        try:
+            channel.on_tick(item.active)
+        except Exception:
+            _log.exception("zgen_otel: on_tick of channel %s failed", channel.name)
 
     def _drop(self, channel: Notifier, batch: list[Notification]) -> None:
         self.stats.add("dropped", len(batch))
@@ -230,17 +278,31 @@ class Dispatcher:
                 flushed = False
         return flushed
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (within ``timeout``), stop the workers and shut the channels down."""
+    def shutdown(self, grace: float = 3.0) -> bool:
+        """Deliver what is queued, stop the workers and shut the channels down, all within ``grace`` seconds.
+
+        Each channel's ``shutdown`` runs on its worker after its last batch. A channel still busy when the grace
+        is over (a peer that never answers) is left behind: its worker is a daemon thread, and what it still
+        holds is counted as dropped.
+
+        Returns:
+            True when every channel finished within the grace.
+        """
+        deadline = time.monotonic() + grace
         if self._grouper is not None:
-            self._grouper.stop(timeout)
-        for worker in list(self._workers.values()):
-            worker.stop(timeout)
-        for channel in self.channels:
-            try:
-                channel.shutdown()
-            except Exception:
-                _log.exception("zgen_otel: shutting down channel %s failed", channel.name)
+            self._grouper.stop(deadline)
+        workers = [self._worker(channel) for channel in list(self.channels)]  # each shuts its channel down
+        finished = True
+        for worker in workers:
+            worker.stop(deadline)
+            if worker.queue.unfinished_tasks:
+                finished = False
+                left = sum(len(i) for i in list(worker.queue.queue) if isinstance(i, list))
+                self.stats.add("dropped", left)
+        if not finished:
+            _log.warning("zgen_otel: notification channels still busy after the %g s shutdown grace; left behind",
+                         grace)  # fmt: skip
+        return finished
 
 
 def _attempt(channel: Notifier, batch: list[Notification]) -> str | None:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from zgen_otel.alerting.conditions import Outcome
 from zgen_otel.alerting.lifecycle import AlertLifecycle
 from zgen_otel.alerting.model import Alert
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState
@@ -79,20 +80,26 @@ class RuleEvaluator:
             self._end(state, now)
         rule.states.clear()
 
-    def tick(self, rules: Iterable[MetricRule | CustomRule], now: float, stale_before: float) -> None:
-        """Time-based transitions and custom conditions of the enabled ``rules`` (call under the lock).
+    def tick(
+        self, rules: Iterable[MetricRule | CustomRule], now: float, stale_before: float, outcomes: dict[int, Outcome]
+    ) -> None:
+        """Time-based transitions, and the custom conditions' outcomes, of the enabled ``rules`` (under the lock).
 
         Args:
             rules: the rules to run.
             now: the time of this tick (Unix seconds).
             stale_before: a series with no sample since this time no longer holds its rule.
+            outcomes: by ``id(rule)``, what each custom condition gave this tick (run off the lock by
+                :class:`~zgen_otel.alerting.conditions.ConditionRunner`); a custom rule with none is left as is.
         """
         for rule in rules:
             if not rule.enabled:
                 continue
             try:
                 if isinstance(rule, CustomRule):
-                    self._tick_custom(rule, now)
+                    outcome = outcomes.get(id(rule))
+                    if outcome is not None:
+                        self._tick_custom(rule, now, outcome)
                 elif rule.states:  # a metric rule with no pending or firing series: time changes nothing
                     self._tick_metric(rule, now, stale_before)
             except Exception as exc:
@@ -181,8 +188,10 @@ class RuleEvaluator:
             elif state.value is not None:
                 self._advance(rule, state, rule.holds(state.value, state.state is RuleState.FIRING), now, key)
 
-    def _tick_custom(self, rule: CustomRule, now: float) -> None:
-        holds, value = rule.evaluate()
+    def _tick_custom(self, rule: CustomRule, now: float, outcome: Outcome) -> None:
+        if isinstance(outcome, Exception):
+            raise outcome
+        holds, value = outcome
         rule.last_value = value
         state = rule.states.get(None)
         if state is None:

@@ -4,7 +4,9 @@ It holds the rules, the alerts (:mod:`~zgen_otel.alerting.lifecycle`), their his
 (:mod:`~zgen_otel.alerting.history`), the silences (:mod:`~zgen_otel.alerting.silences`) and the
 notification channels (:mod:`~zgen_otel.alerting.dispatch`); the rules run in
 :mod:`~zgen_otel.alerting.evaluator`, on the recording thread for metric rules and on a periodic tick for time,
-custom conditions, repeated notifications and history retention. One lock guards rules and alerts.
+custom conditions, repeated notifications and history retention. One lock guards rules and alerts; no user
+code runs under it: custom conditions run before the tick takes it (:mod:`~zgen_otel.alerting.conditions`),
+channels on the dispatcher's workers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from zgen_otel import semconv
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import check_count, check_text, positive_seconds
+from zgen_otel.alerting.conditions import ConditionRunner, Outcome
 from zgen_otel.alerting.dispatch import Dispatcher
 from zgen_otel.alerting.evaluator import RuleEvaluator, Ticker
 from zgen_otel.alerting.history import AlertHistory
@@ -91,6 +94,7 @@ class AlertManager:
         history = AlertHistory(check_count("history_limit", history_limit, minimum=1), history_path)
         self._alerts = AlertLifecycle(history, self._announce)
         self._evaluator = RuleEvaluator(store, self._alerts, self._lock, enabled=evaluate)
+        self._conditions = ConditionRunner()
         self.dispatcher = Dispatcher(
             group_wait=group_wait, max_queue=max_queue, max_retries=max_retries, backoff=backoff
         )
@@ -110,6 +114,11 @@ class AlertManager:
     def evaluation_errors(self) -> int:
         """How many times a rule failed (raised), all rules together."""
         return self._evaluator.errors
+
+    @property
+    def overrunning(self) -> list[str]:
+        """The custom rules whose condition is still running past its tick (skipped until it returns), by name."""
+        return sorted(r.name for r in list(self._rules.values()) if isinstance(r, CustomRule) and r.overrun)
 
     def configure(
         self,
@@ -247,6 +256,8 @@ class AlertManager:
                 return False
             if isinstance(rule, MetricRule):
                 self._evaluator.unwatch(rule)
+            else:
+                self._conditions.forget(rule)
             self._evaluator.reset(rule, self.clock())
             return True
 
@@ -277,17 +288,22 @@ class AlertManager:
             self._evaluator.reset(rule, self.clock())
 
     def evaluate(self, now: float | None = None) -> None:
-        """One tick: time-based transitions, custom conditions, stale series, repeats, retention."""
+        """One tick: custom conditions (off the lock, see ``conditions``), time, stale series, repeats, retention."""
         now = self.clock() if now is None else now
+        outcomes: dict[int, Outcome] = {}
+        if self.evaluating:
+            with self._lock:
+                custom = [r for r in self._rules.values() if isinstance(r, CustomRule) and r.enabled]
+            if custom:
+                outcomes = self._conditions.run(custom, self.evaluation_interval)
         with self._lock:
             if self.evaluating:
-                self._evaluator.tick(list(self._rules.values()), now, now - self.stale_after)
+                self._evaluator.tick(list(self._rules.values()), now, now - self.stale_after, outcomes)
             self._repeat(now)
             self._alerts.history.prune(now - self.retention_seconds)
             active = [a for a in self._alerts.active.values() if not self.is_silenced(a)]
-        for channel in list(self.dispatcher.channels):
-            if self.notifying:
-                channel.on_tick(active)
+        if self.notifying:  # on_tick (Alertmanager's re-send) runs on each channel's worker, never here
+            self.dispatcher.tick(active)
 
     # -- alerts -------------------------------------------------------------------------------------
     def trigger_alert(
@@ -453,15 +469,21 @@ class AlertManager:
         if not child:
             return
         self._alerts.history.detach()
+        self._conditions.after_fork_in_child()
         self.dispatcher.after_fork_in_child()
         self._ticker.after_fork_in_child()
 
-    def shutdown(self) -> None:
-        """Stop evaluating, deliver queued notifications, close the history file."""
-        self._ticker.stop(timeout=5)
+    def stop_evaluating(self) -> None:
+        """Stop the evaluator at once (a tick waiting on a condition returns) and stop judging samples."""
+        self._conditions.close()
+        self._ticker.stop(timeout=1.0)
         with self._lock:
             self._evaluator.unwatch_all()
-        self.dispatcher.shutdown()
+
+    def shutdown(self, grace: float = 3.0) -> None:
+        """Stop evaluating, give the channels ``grace`` seconds (see ``Dispatcher.shutdown``), close the history."""
+        self.stop_evaluating()
+        self.dispatcher.shutdown(grace)
         self._alerts.history.close()
 
 

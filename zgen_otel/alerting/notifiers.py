@@ -20,7 +20,10 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
+from zgen_otel._util import safe_repr
+from zgen_otel._validate import non_negative_seconds, positive_seconds
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, TextEnum
+from zgen_otel.alerting.rules import str_map
 from zgen_otel.alerting.transport import post_json, redact
 from zgen_otel.exceptions import DefinitionError
 
@@ -37,6 +40,44 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: The longest ``timeout`` a channel takes: a delivery that may take longer than an hour is a mistake.
+MAX_TIMEOUT = 3600.0
+
+
+def _timeout(value: object) -> float:
+    """A channel's ``timeout``: seconds > 0 and at most :data:`MAX_TIMEOUT`; ``ValueError`` naming it otherwise."""
+    seconds = positive_seconds("timeout", value)
+    if seconds > MAX_TIMEOUT:
+        raise DefinitionError(f"timeout must be at most {MAX_TIMEOUT:g} seconds; got {safe_repr(value)}")
+    return seconds
+
+
+def _http_url(value: object, what: str) -> str:
+    """An absolute http(s) URL with a host and a valid port.
+
+    The error shows only the URL's scheme and host: a URL may hold a token.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"url must be a str; got {type(value).__name__}")
+    parts = urlsplit(value)
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number from 0 to 65535
+        valid = False
+    if not valid:
+        shown = f"{parts.scheme}://{parts.hostname or ''}/…" if parts.scheme else "<not a URL>"
+        raise DefinitionError(f"url must be {what}: http:// or https://, a host and a valid port; got {shown!r}")
+    return value
+
+
+def _address(what: str, value: object) -> str:
+    """An e-mail address: a str with an ``@`` and no whitespace (a newline would inject a header)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str e-mail address; got {safe_repr(value)}")
+    if "@" not in value or any(c.isspace() for c in value) or value.startswith("@") or value.endswith("@"):
+        raise DefinitionError(f"{what} must be an e-mail address such as ops@example.com; got {safe_repr(value)}")
+    return value
 
 
 class NotificationEvent(TextEnum):
@@ -102,7 +143,9 @@ class Notifier:
         name: str | None = None,
     ) -> None:
         self.min_severity = AlertSeverity.parse(min_severity)
-        self.label_filter = dict(labels or {})
+        self.label_filter = str_map("labels", labels)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise TypeError(f"name must be a non-empty str or None; got {safe_repr(name)}")
         self.name = name or type(self).__name__
         self.sent = 0
         self.failed = 0
@@ -169,11 +212,9 @@ class WebhookNotifier(Notifier):
 
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5.0, **kwargs: Any):
         super().__init__(**kwargs)
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise DefinitionError("url must be an http:// or https:// URL")
-        self._url = url
-        self._headers = dict(headers or {})
-        self.timeout = timeout
+        self._url = _http_url(url, "an absolute URL")
+        self._headers = str_map("headers", headers)
+        self.timeout = _timeout(timeout)
 
     def payload(self, notifications: Sequence[Notification]) -> dict[str, Any]:
         """The body sent for a batch."""
@@ -255,11 +296,25 @@ class EmailNotifier(Notifier):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not recipients:
-            raise DefinitionError("recipients must list at least one address")
-        self.host, self.port, self.sender, self.recipients = host, port, sender, list(recipients)
+        if not isinstance(host, str) or not host.strip():
+            raise TypeError(f"host must be a non-empty str; got {safe_repr(host)}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise DefinitionError(f"port must be a whole number from 1 to 65535; got {safe_repr(port)}")
+        if isinstance(recipients, str):  # one address, as smtplib takes a bare str: never a list of its letters
+            recipients = [recipients]
+        if not isinstance(recipients, Sequence) or not recipients:
+            raise DefinitionError(f"recipients must list at least one address; got {safe_repr(recipients)}")
+        self.recipients = [_address("recipients item", r) for r in recipients]
+        self.host, self.port, self.sender = host, port, _address("sender", sender)
+        for what, value in (("username", username), ("password", password)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{what} must be a str or None; got {type(value).__name__}")
+        if not isinstance(starttls, bool):
+            raise TypeError(f"starttls must be True or False; got {safe_repr(starttls)}")
+        if tls_context is not None and not isinstance(tls_context, ssl.SSLContext):
+            raise TypeError(f"tls_context must be an ssl.SSLContext or None; got {safe_repr(tls_context)}")
         self._username, self._password = username, password
-        self.starttls, self.timeout = starttls, timeout
+        self.starttls, self.timeout = starttls, _timeout(timeout)
         self._tls_context = tls_context  # the system's CAs are loaded on the first STARTTLS without one
 
     def message(self, notifications: Sequence[Notification]) -> EmailMessage:
@@ -304,11 +359,9 @@ class AlertmanagerNotifier(Notifier):
 
     def __init__(self, url: str, *, resend_interval: float = 60.0, timeout: float = 5.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise DefinitionError("url must be the Alertmanager's http:// or https:// base URL")
-        self._url = url.rstrip("/") + "/api/v2/alerts"
-        self.resend_interval = resend_interval
-        self.timeout = timeout
+        self._url = _http_url(url, "the Alertmanager's base URL").rstrip("/") + "/api/v2/alerts"
+        self.resend_interval = non_negative_seconds("resend_interval", resend_interval)
+        self.timeout = _timeout(timeout)
         self._last_resend = 0.0
 
     @staticmethod

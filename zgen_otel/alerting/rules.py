@@ -237,9 +237,13 @@ class CustomRule(_RuleBase):
 
     The condition may return a bool, a number (truthy when non-zero, kept as the alert's value) or a
     ``(bool, value)`` pair. An exception marks the rule as erroring (counted, logged) without stopping others.
+    It runs on a thread of its own (:mod:`~zgen_otel.alerting.conditions`); one still running when its tick is
+    over is skipped (``overrun`` is True until it returns, ``overruns`` counts the ticks it missed).
     """
 
     condition: Callable[[], Any] = field(default=lambda: False)
+    overrun: bool = False
+    overruns: int = 0
 
     def __post_init__(self) -> None:
         self._check_common()
@@ -266,4 +270,4 @@ class CustomRule(_RuleBase):
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description with the current state."""
-        return {**super().to_dict(), "type": "custom"}
+        return {**super().to_dict(), "type": "custom", "overrun": self.overrun, "overruns": self.overruns}

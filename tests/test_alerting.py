@@ -633,3 +633,32 @@ def test_a_condition_past_its_tick_is_skipped_reported_and_never_started_twice(
         release.set()
         valve.cancel()
         mgr.shutdown()
+
+
+def test_a_slow_handler_of_the_alert_log_runs_after_the_lock_is_released() -> None:
+    """The host's logging handlers are the host's code: a slow one must not hold up the alert API."""
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            entered.set()
+            release.wait(10)
+
+    manager = AlertManager(MetricStore(), evaluation_interval=3600)
+    events = logging.getLogger("zgen_otel.alerts")
+    handler = SlowHandler()
+    events.addHandler(handler)
+    try:
+        firing = threading.Thread(target=manager.trigger_alert, args=("slow_log", "the handler is slow", "error"))
+        firing.start()
+        assert entered.wait(5)  # the handler is running, inside trigger_alert's thread
+        started = time.perf_counter()
+        active = manager.get_active_alerts()
+        waited = time.perf_counter() - started
+        assert [a.name for a in active] == ["slow_log"] and waited < 1.0  # not blocked by the handler
+        manager.acknowledge_alert(active[0].id, by="me")  # a write goes through too
+    finally:
+        release.set()
+        firing.join(5)
+        events.removeHandler(handler)
+        manager.shutdown()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from zgen_otel.alerting.conditions import Outcome
-from zgen_otel.alerting.lifecycle import AlertLifecycle
+from zgen_otel.alerting.lifecycle import AlertLifecycle, AlertLock
 from zgen_otel.alerting.model import Alert
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState, SeriesState
 from zgen_otel.store import MetricStore, Series
@@ -34,7 +34,7 @@ class RuleEvaluator:
         enabled: evaluate samples as they arrive (``ALERTING_ENABLED``); :meth:`tick` is the caller's to skip.
     """
 
-    def __init__(self, store: MetricStore, alerts: AlertLifecycle, lock: threading.RLock, *, enabled: bool) -> None:
+    def __init__(self, store: MetricStore, alerts: AlertLifecycle, lock: AlertLock, *, enabled: bool) -> None:
         self.store = store
         self.alerts = alerts
         self.enabled = enabled

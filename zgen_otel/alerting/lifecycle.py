@@ -8,7 +8,9 @@ Every change goes to the history (and its file), to the ``zgen_otel.alerts`` log
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import Any
 
 from zgen_otel._util import safe_repr
@@ -19,12 +21,54 @@ from zgen_otel.alerting.notifiers import NotificationEvent
 from zgen_otel.alerting.rules import check_url, str_map, validate_name
 from zgen_otel.exceptions import NotFoundError
 
-__all__ = ["AlertLifecycle", "Announce", "checked_alert"]
+__all__ = ["AlertLifecycle", "AlertLock", "Announce", "checked_alert"]
 
 _events = logging.getLogger("zgen_otel.alerts")
 
 #: Called with (event, alert, now) when an alert fires or resolves: the alert manager sends it on.
 Announce = Callable[[NotificationEvent, Alert, float], None]
+
+
+class AlertLock:
+    """The alert manager's lock (re-entrant), which writes the ``zgen_otel.alerts`` log only once it is released.
+
+    The handlers of that log are the host's code (a slow or blocking handler is the host's choice): they must
+    never run while the lock that recording and the API take is held. :meth:`log` queues a record under the
+    lock; the outermost holder emits the queue after releasing it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # how deep the owning thread holds it; changed only by the owner
+        self._pending: list[tuple[int, str, tuple[object, ...]]] = []
+
+    def acquire(self) -> None:
+        """Take the lock (blocking)."""
+        self._lock.acquire()
+        self._depth += 1
+
+    def release(self) -> None:
+        """Give the lock back; the outermost release then writes the queued log records."""
+        self._depth -= 1
+        pending: list[tuple[int, str, tuple[object, ...]]] = []
+        if self._depth == 0 and self._pending:
+            pending, self._pending = self._pending, []
+        self._lock.release()
+        for level, message, args in pending:
+            _events.log(level, message, *args)
+
+    def __enter__(self) -> AlertLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        """Queue a record for the ``zgen_otel.alerts`` log; call it while holding the lock."""
+        self._pending.append((level, message, args))
 
 
 class AlertLifecycle:
@@ -36,10 +80,12 @@ class AlertLifecycle:
     Args:
         history: where every alert and each of its changes is kept.
         announce: called when an alert fires or resolves (the notifications).
+        lock: the alert manager's lock, held by every caller; the log records go out when it is released.
     """
 
-    def __init__(self, history: AlertHistory, announce: Announce) -> None:
+    def __init__(self, history: AlertHistory, announce: Announce, lock: AlertLock) -> None:
         self.history = history
+        self._lock = lock
         self.active: dict[str, Alert] = {}
         self._by_fingerprint: dict[str, Alert] = {}
         self._announce = announce
@@ -82,7 +128,7 @@ class AlertLifecycle:
         self.active[alert.id] = alert
         self._by_fingerprint[alert.fingerprint] = alert
         self.history.add(alert)
-        _events.warning("alert fired: %s [%s] %s", alert.name, alert.severity.label, alert.description)
+        self._lock.log(logging.WARNING, "alert fired: %s [%s] %s", alert.name, alert.severity.label, alert.description)
         self._announce(NotificationEvent.FIRING, alert, now)
 
     def raise_alert(self, alert: Alert) -> Alert:
@@ -114,7 +160,7 @@ class AlertLifecycle:
         if self._by_fingerprint.get(alert.fingerprint) is alert:
             del self._by_fingerprint[alert.fingerprint]
         self.history.save(alert)
-        _events.info("alert resolved: %s", alert.name)
+        self._lock.log(logging.INFO, "alert resolved: %s", alert.name)
         self._announce(NotificationEvent.RESOLVED, alert, now)
 
     def acknowledge(self, alert: Alert, now: float, by: str | None, note: str | None) -> None:
@@ -128,7 +174,7 @@ class AlertLifecycle:
         alert.status = AlertStatus.ACKNOWLEDGED
         alert.acknowledged_at, alert.acknowledged_by, alert.acknowledgement_note = now, by, note
         self.history.save(alert)
-        _events.info("alert acknowledged: %s by %s", alert.name, by or "someone")
+        self._lock.log(logging.INFO, "alert acknowledged: %s by %s", alert.name, by or "someone")
 
 
 def checked_alert(

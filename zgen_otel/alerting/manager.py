@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -27,7 +26,7 @@ from zgen_otel.alerting.conditions import ConditionRunner, Outcome
 from zgen_otel.alerting.dispatch import Dispatcher
 from zgen_otel.alerting.evaluator import RuleEvaluator, Ticker
 from zgen_otel.alerting.history import AlertHistory
-from zgen_otel.alerting.lifecycle import AlertLifecycle, checked_alert
+from zgen_otel.alerting.lifecycle import AlertLifecycle, AlertLock, checked_alert
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
 from zgen_otel.alerting.notifiers import Notification, NotificationEvent, Notifier
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState
@@ -87,12 +86,12 @@ class AlertManager:
         self.stale_after = positive_seconds("stale_after", stale_after)
         self.repeat_interval = positive_seconds("repeat_interval", repeat_interval)
         self.retention_seconds = retention_seconds
-        self._lock = threading.RLock()
+        self._lock = AlertLock()
         self._rules: dict[str, MetricRule | CustomRule] = {}
         self._notified: dict[str, float] = {}  # alert id -> when it was last notified (firing alerts only)
         self._silences = SilenceRegistry()
         history = AlertHistory(check_count("history_limit", history_limit, minimum=1), history_path)
-        self._alerts = AlertLifecycle(history, self._announce)
+        self._alerts = AlertLifecycle(history, self._announce, self._lock)
         self._evaluator = RuleEvaluator(store, self._alerts, self._lock, enabled=evaluate)
         self._conditions = ConditionRunner()
         self.dispatcher = Dispatcher(

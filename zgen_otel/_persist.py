@@ -65,6 +65,7 @@ class SQLitePersistence:
         self._max_backlog = max_backlog
         self._wake_at = max(1, max_backlog // 2)  # a queue this long wakes the writer before its interval
         self._pending: collections.deque[tuple[Series, float, float]] = collections.deque()
+        self._in_flight = 0  # samples taken from the queue by the write under way
         self._ids: dict[Series, int] = {}
         self._db_lock = threading.Lock()
         self._count_lock = fork_safe_lock()
@@ -91,14 +92,14 @@ class SQLitePersistence:
     def _enqueue(self, series: Series, ts: float, value: float) -> None:
         if self.detached:
             return
-        if len(self._pending) >= self._wake_at and self._crowded():
+        if len(self._pending) + self._in_flight >= self._wake_at and self._crowded():
             return
         self._pending.append((series, ts, value))
 
     def _crowded(self) -> bool:
         """The queue is half full: wake the writer (unless writing fails); True when full (count the drop)."""
-        if len(self._pending) < self._max_backlog:
-            if self.last_error is None:
+        if len(self._pending) + self._in_flight < self._max_backlog:
+            if self.last_error is None and not self._wake.is_set():
                 self._wake.set()
             return False
         with self._count_lock:
@@ -110,7 +111,7 @@ class SQLitePersistence:
         return {
             "path": self.path,
             "writing": not self.detached,
-            "backlog": len(self._pending),
+            "backlog": len(self._pending) + self._in_flight,
             "max_backlog": self._max_backlog,
             "written": self.written,
             "dropped": self.dropped,
@@ -130,6 +131,8 @@ class SQLitePersistence:
             self.detached = True
             self._pending.clear()
             detach(self._db)
+            # No flusher runs here, and another thread of the parent may have held these events' locks.
+            self._stop, self._wake = threading.Event(), threading.Event()
 
     def _load(self) -> None:
         """Read every series, rolled-up bucket and raw point back into the store."""
@@ -177,9 +180,8 @@ class SQLitePersistence:
         if self.detached:
             return 0
         with self._db_lock:
-            batch: list[tuple[Series, float, float]] = []
-            while self._pending:
-                batch.append(self._pending.popleft())
+            count = self._in_flight = len(self._pending)  # counted until written: the bound holds meanwhile
+            batch = [self._pending.popleft() for _ in range(count)]
             created: list[Series] = []
             try:
                 self._db.execute("BEGIN")
@@ -190,11 +192,13 @@ class SQLitePersistence:
             except sqlite3.Error as exc:
                 self._failed(exc, batch, created)
                 return 0
+            finally:
+                self._in_flight = 0
             self.written += len(batch)
             self.last_success_at = time.time()
             if self.last_error is not None:
-                _log.warning("zgen_otel: writing the store to %s works again (%d samples were dropped from the "
-                             "file while it failed)", self.path, self.dropped)  # fmt: skip
+                _log.warning("zgen_otel: writing the store to %s works again (%d samples dropped from the file so "
+                             "far)", self.path, self.dropped)  # fmt: skip
                 self.last_error = None
             return len(batch)
 
@@ -205,6 +209,7 @@ class SQLitePersistence:
                 self._db.execute("ROLLBACK")
         for series in created:  # their rows went with the rollback: a later id could name another series
             del self._ids[series]
+        self._in_flight = 0  # then back in the queue (a moment under the count rather than over the bound)
         self._pending.extendleft(reversed(batch))  # oldest first again, before what came in meanwhile
         excess = len(self._pending) - self._max_backlog
         for _ in range(max(0, excess)):

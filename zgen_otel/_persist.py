@@ -5,35 +5,31 @@ one transaction per flush, in WAL mode: a process killed mid-write reopens intac
 last unflushed interval. The file mirrors the store's tiers: raw rows older than the raw window are rolled
 up into per-minute rows by SQL (min, max, sum, count), minute rows into hour rows, and rows past the
 retention are deleted, so the file stays bounded like the memory.
+
+The queue (the backlog) is bounded too: when the file cannot be written (a full disk), at most
+``max_backlog`` samples wait for it; newer ones are dropped from the file (never from memory) and counted,
+and writing resumes by itself at the next flush that succeeds. A queue half full wakes the writer early.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
+import time
 from typing import Any
 
+from zgen_otel._fork import fork_safe_lock
 from zgen_otel._sqlite import detach, open_database
+from zgen_otel.exceptions import ConfigError
 from zgen_otel.store import RESTORED, MetricStore, Series
 
-__all__ = ["SQLitePersistence"]
+__all__ = ["SQLitePersistence", "persistence_stats"]
 
 _log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS series (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, attributes TEXT NOT NULL, unit TEXT NOT NULL, category TEXT,
-    UNIQUE (name, attributes));
-CREATE TABLE IF NOT EXISTS points (series_id INTEGER NOT NULL, ts REAL NOT NULL, value REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS points_by_time ON points (ts);
-CREATE TABLE IF NOT EXISTS rollups (
-    series_id INTEGER NOT NULL, step REAL NOT NULL, ts REAL NOT NULL,
-    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count REAL NOT NULL,
-    PRIMARY KEY (series_id, step, ts));
-"""
 
 _ROLL = """
 INSERT INTO rollups (series_id, step, ts, min, max, sum, count)
@@ -50,30 +46,79 @@ _ROLL_MINUTES = _ROLL.format(
 
 
 class SQLitePersistence:
-    """Keep a :class:`MetricStore` in a SQLite file: load it at start, append to it in the background."""
+    """Keep a :class:`MetricStore` in a SQLite file: load it at start, append to it in the background.
 
-    def __init__(self, path: str, store: MetricStore, flush_interval: float = 5.0) -> None:
+    Args:
+        path: the store file, claimed and checked by the caller (``_sqlite.StoreFile``).
+        store: the store to load and mirror.
+        flush_interval: seconds between writes.
+        max_backlog: samples kept waiting for the file at most; newer ones are dropped (counted).
+
+    Raises:
+        ConfigError: naming the path, when the file cannot be opened or read back.
+    """
+
+    def __init__(self, path: str, store: MetricStore, flush_interval: float = 5.0, max_backlog: int = 100_000) -> None:
         self.path = path
         self._store = store
         self._flush_interval = flush_interval
+        self._max_backlog = max_backlog
+        self._wake_at = max(1, max_backlog // 2)  # a queue this long wakes the writer before its interval
         self._pending: collections.deque[tuple[Series, float, float]] = collections.deque()
+        self._in_flight = 0  # samples taken from the queue by the write under way
         self._ids: dict[Series, int] = {}
         self._db_lock = threading.Lock()
+        self._count_lock = fork_safe_lock()
+        self.written = 0  # samples in the file
+        self.dropped = 0  # samples never written: the backlog was full
+        self.failed_flushes = 0
+        self.last_error: str | None = None  # why the last write failed; None once one succeeds
+        self.last_success_at: float | None = None
         self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
-        self.flush_errors = 0
         # True in a forked child: the file belongs to the parent, whose store the child's started as a copy
         # of; two processes appending the same series would interleave their samples into one.
         self.detached = False
-        self._load()
+        try:
+            self._load()
+        except (sqlite3.Error, ValueError, TypeError, KeyError) as exc:
+            self._db.close()
+            raise ConfigError(f"store_path={path!r} cannot be used: reading it back failed ({exc})") from None
         store.add_sink(self._enqueue)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zgen-otel-store-flush", daemon=True)
         self._thread.start()
 
     def _enqueue(self, series: Series, ts: float, value: float) -> None:
-        if not self.detached:
-            self._pending.append((series, ts, value))
+        if self.detached:
+            return
+        if len(self._pending) + self._in_flight >= self._wake_at and self._crowded():
+            return
+        self._pending.append((series, ts, value))
+
+    def _crowded(self) -> bool:
+        """The queue is half full: wake the writer (unless writing fails); True when full (count the drop)."""
+        if len(self._pending) + self._in_flight < self._max_backlog:
+            if self.last_error is None and not self._wake.is_set():
+                self._wake.set()
+            return False
+        with self._count_lock:
+            self.dropped += 1
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        """The writer's state for the runtime's status: see :func:`persistence_stats`."""
+        return {
+            "path": self.path,
+            "writing": not self.detached,
+            "backlog": len(self._pending) + self._in_flight,
+            "max_backlog": self._max_backlog,
+            "written": self.written,
+            "dropped": self.dropped,
+            "failed_flushes": self.failed_flushes,
+            "last_error": self.last_error,
+            "last_success_at": self.last_success_at,
+        }
 
     def before_fork(self) -> None:
         """Hold the writer's lock, so no transaction is half done at the fork."""
@@ -86,6 +131,8 @@ class SQLitePersistence:
             self.detached = True
             self._pending.clear()
             detach(self._db)
+            # No flusher runs here, and another thread of the parent may have held these events' locks.
+            self._stop, self._wake = threading.Event(), threading.Event()
 
     def _load(self) -> None:
         """Read every series, rolled-up bucket and raw point back into the store."""
@@ -107,7 +154,8 @@ class SQLitePersistence:
             if sid in by_id:
                 by_id[sid].append(ts, value)
 
-    def _series_id(self, series: Series) -> int:
+    def _series_id(self, series: Series, created: list[Series]) -> int:
+        """The file's id of a series, inserting it when new (listed in ``created`` until the commit)."""
         sid = self._ids.get(series)
         if sid is None:
             attributes = json.dumps(dict(series.key), sort_keys=True)
@@ -119,30 +167,61 @@ class SQLitePersistence:
                 "SELECT id FROM series WHERE name = ? AND attributes = ?", (series.name, attributes)
             ).fetchone()
             sid = self._ids[series] = int(row[0])
+            created.append(series)
         return sid
 
     def flush(self) -> int:
-        """Write queued samples and compact old rows in one transaction; return how many samples went."""
+        """Write queued samples and compact old rows in one transaction; return how many samples went.
+
+        A failed write (a full disk) rolls back, keeps the samples queued for the next try (the newest
+        past ``max_backlog`` are dropped, counted), logs one warning until a write succeeds again, and never
+        raises.
+        """
         if self.detached:
             return 0
         with self._db_lock:
-            batch: list[tuple[Series, float, float]] = []
-            while self._pending:
-                batch.append(self._pending.popleft())
+            count = self._in_flight = len(self._pending)  # counted until written: the bound holds meanwhile
+            batch = [self._pending.popleft() for _ in range(count)]
+            created: list[Series] = []
             try:
                 self._db.execute("BEGIN")
-                rows = [(self._series_id(s), ts, v) for s, ts, v in batch]
+                rows = [(self._series_id(s, created), ts, v) for s, ts, v in batch]
                 self._db.executemany("INSERT INTO points (series_id, ts, value) VALUES (?, ?, ?)", rows)
                 self._compact()
                 self._db.execute("COMMIT")
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._pending.extendleft(reversed(batch))  # keep accepted data for the next try
-                self.flush_errors += 1
-                _log.exception("zgen_otel: writing the store to %s failed; will retry", self.path)
+            except sqlite3.Error as exc:
+                self._failed(exc, batch, created)
                 return 0
+            finally:
+                self._in_flight = 0
+            self.written += len(batch)
+            self.last_success_at = time.time()
+            if self.last_error is not None:
+                _log.warning("zgen_otel: writing the store to %s works again (%d samples dropped from the file so "
+                             "far)", self.path, self.dropped)  # fmt: skip
+                self.last_error = None
             return len(batch)
+
+    def _failed(self, exc: sqlite3.Error, batch: list[tuple[Series, float, float]], created: list[Series]) -> None:
+        """Roll a failed write back and queue its samples again, within the backlog's bound."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        for series in created:  # their rows went with the rollback: a later id could name another series
+            del self._ids[series]
+        self._in_flight = 0  # then back in the queue (a moment under the count rather than over the bound)
+        self._pending.extendleft(reversed(batch))  # oldest first again, before what came in meanwhile
+        excess = len(self._pending) - self._max_backlog
+        for _ in range(max(0, excess)):
+            self._pending.pop()
+        with self._count_lock:
+            self.dropped += max(0, excess)
+        self.failed_flushes += 1
+        if self.last_error is None:
+            _log.warning("zgen_otel: writing the store to %s failed (%s); keeping up to %d samples to retry every "
+                         "%g s, dropping newer ones from the file (memory keeps them)",
+                         self.path, exc, self._max_backlog, self._flush_interval)  # fmt: skip
+        self.last_error = f"{type(exc).__name__}: {exc}"
 
     def _compact(self) -> None:
         store = self._store
@@ -161,7 +240,9 @@ class SQLitePersistence:
         self._db.execute("DELETE FROM rollups WHERE ts + step <= ?", (oldest,))
 
     def _run(self) -> None:
-        while not self._stop.wait(self._flush_interval):
+        while not self._stop.is_set():
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
             try:
                 self.flush()
             except Exception:  # the flusher must survive anything and keep the data queued
@@ -170,9 +251,24 @@ class SQLitePersistence:
     def close(self) -> None:
         """Stop the flusher, write what is queued and close the file."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=10)
         if self.detached:
             return
         self.flush()
         with self._db_lock:
             self._db.close()
+
+
+def persistence_stats(persistence: SQLitePersistence | None, path: str | None, error: str | None) -> dict[str, Any]:
+    """The store file's state for the runtime's status (the same keys whether a file is written or not).
+
+    Args:
+        persistence: the writer, or None when no file is written.
+        path: the configured file (``store_path``), or None.
+        error: why the configured file is not used (the runtime keeps its history in memory), or None.
+    """
+    if persistence is not None:
+        return {**persistence.stats(), "error": error}
+    idle = {"backlog": 0, "max_backlog": 0, "written": 0, "dropped": 0, "failed_flushes": 0}
+    return {"path": path, "writing": False, **idle, "last_error": None, "last_success_at": None, "error": error}

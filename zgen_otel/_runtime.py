@@ -21,7 +21,8 @@ from opentelemetry import trace as otel_trace
 
 from zgen_otel import _current
 from zgen_otel._fork import reinit_locks
-from zgen_otel._persist import SQLitePersistence
+from zgen_otel._persist import SQLitePersistence, persistence_stats
+from zgen_otel._sqlite import StoreFile
 from zgen_otel._tracker import PerformanceTracker
 from zgen_otel._util import safe_repr
 from zgen_otel._version import __version__
@@ -59,6 +60,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         extra_metric_readers: Sequence[Any] = (),
         extra_span_processors: Sequence[Any] = (),
+        store_file: StoreFile | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -72,7 +74,9 @@ class Runtime:
             clock=clock,
         )
         self.providers: Providers | None = None
+        self.store_file = store_file  # the claimed, checked store file (claimed here on the lazy path)
         self.persistence: SQLitePersistence | None = None
+        self.persistence_error: str | None = None  # why store_path is not used (history kept in memory)
         self.performance: PerformanceTracker | None = None
         self.system_monitor: SystemMonitor | None = None
         self.alert_manager: AlertManager  # built in every configuration, by _start_alerting
@@ -88,7 +92,7 @@ class Runtime:
             self._start_alerting(None)
             return
         if settings.store_path:
-            self.persistence = SQLitePersistence(settings.store_path, self.store, settings.store_flush_interval)
+            self._open_store(settings.store_path)
         from zgen_otel._providers import build_providers  # the OTel SDK and exporters: imported on first use
 
         self.providers = build_providers(
@@ -115,6 +119,27 @@ class Runtime:
         )
         self._start_system_monitor(self.providers)
         self._start_alerting(self.providers.meter_provider.get_meter(ALERTS_SCOPE, __version__))
+
+    def _open_store(self, path: str) -> None:
+        """Load and mirror the store file; a file that cannot be used leaves history in memory, with one warning.
+
+        :func:`configure` refuses such a file before it gets here; on the lazy path (``ZGEN_OTEL_STORE_PATH``,
+        first use) nothing raises into the caller: the problem is logged once and shown in the status.
+        """
+        s = self.settings
+        try:
+            if self.store_file is None:
+                self.store_file = StoreFile(path)
+            self.persistence = SQLitePersistence(path, self.store, s.store_flush_interval, s.store_max_backlog)
+        except ConfigError as exc:
+            self.persistence_error = str(exc)
+            _log.warning("zgen_otel: %s; keeping the history in memory only", exc)
+            self._release_store_file()
+
+    def _release_store_file(self) -> None:
+        if self.store_file is not None:
+            self.store_file.release()
+            self.store_file = None
 
     def _capture_logs(self, providers: Providers) -> None:
         """Put the OTel logging handler on the root logger.
@@ -151,7 +176,7 @@ class Runtime:
             evaluation_interval=min(s.interval, 10.0),
             stale_after=max(3 * s.interval, 60.0),
             retention_seconds=s.retention_seconds,
-            history_path=s.store_path if s.enabled else None,
+            history_path=self.persistence.path if self.persistence is not None else None,
             meter=meter,
             record=s.enabled,  # ALERTING_ENABLED=false still keeps hand-raised alerts; a disabled runtime keeps none
         )
@@ -223,6 +248,7 @@ class Runtime:
             "traces": self.span_buffer.stats() if self.span_buffer else span_buffer_stats(None),
             "logs": self.log_buffer.stats() if self.log_buffer else log_buffer_stats(None),
             "system_monitor": bool(self.system_monitor and self.system_monitor.running),
+            "persistence": persistence_stats(self.persistence, s.store_path, self.persistence_error),
         }
 
     def prometheus_registry(self) -> Any:
@@ -277,6 +303,7 @@ class Runtime:
             self.persistence.close()
             self.persistence = None
         self.alert_manager.shutdown(self.settings.shutdown_grace)
+        self._release_store_file()
         self.enabled = False
 
 
@@ -326,25 +353,33 @@ def configure(
     are added to the runtime's providers (for tests or extra exporters); ``clock`` replaces ``time.time``.
 
     Raises:
-        ConfigError: a keyword or environment variable has a value that is not allowed.
+        ConfigError: a keyword or environment variable has a value that is not allowed, or the store file
+            cannot be used (named, with the problem: see ``_sqlite.StoreFile``). The running runtime is left
+            as it was.
     """
     global _shut_down
     validated = load_settings(**settings)
-    _check_runtime_args(clock, metric_readers, span_processors, validated)  # before the old runtime stops
-    with _lock:
-        _shut_down = False
-        rt = _create(
-            validated,
-            clock=clock or time.time,
-            extra_metric_readers=metric_readers,
-            extra_span_processors=span_processors,
-        )
+    _check_runtime_args(clock, metric_readers, span_processors)  # before the old runtime stops
+    # Claimed and checked before the old runtime stops, which shares the claim when it has the same file.
+    store_file = StoreFile(validated.store_path) if validated.enabled and validated.store_path else None
+    try:
+        with _lock:
+            _shut_down = False
+            rt = _create(
+                validated,
+                clock=clock or time.time,
+                extra_metric_readers=metric_readers,
+                extra_span_processors=span_processors,
+                store_file=store_file,
+            )
+    except BaseException:
+        if store_file is not None:
+            store_file.release()
+        raise
     return rt.settings
 
 
-def _check_runtime_args(
-    clock: object, metric_readers: Sequence[Any], span_processors: Sequence[Any], settings: Settings
-) -> None:
+def _check_runtime_args(clock: object, metric_readers: Sequence[Any], span_processors: Sequence[Any]) -> None:
     """Refuse what would make building the new runtime fail, while the running one still works."""
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor
@@ -356,10 +391,6 @@ def _check_runtime_args(
         bad = [item for item in items if not isinstance(item, kind)]
         if bad:
             raise TypeError(f"{what} must hold OTel SDK {kind.__name__} objects; got {safe_repr(bad[0])}")
-    if settings.store_path:
-        folder = os.path.dirname(os.path.abspath(settings.store_path))
-        if not os.path.isdir(folder):
-            raise ConfigError(f"store_path={settings.store_path!r} is not valid: the folder {folder!r} does not exist")
 
 
 def is_configured() -> bool:

@@ -152,6 +152,7 @@ ENV_VARS: dict[str, _Spec] = {
     "export_interval": _Spec("OTEL_METRIC_EXPORT_INTERVAL", lambda r: _positive_float(r) / 1000, "milliseconds > 0"),
     "store_path": _Spec("ZGEN_OTEL_STORE_PATH", _optional_text, "a file path for the SQLite store"),
     "store_flush_interval": _Spec("ZGEN_OTEL_STORE_FLUSH_INTERVAL", _positive_float, "a number of seconds > 0"),
+    "store_max_backlog": _Spec("ZGEN_OTEL_STORE_MAX_BACKLOG", _positive_int, "a whole number of samples > 0"),
     "max_series": _Spec("ZGEN_OTEL_MAX_SERIES", _positive_int, "a whole number > 0"),
     "max_series_per_metric": _Spec("ZGEN_OTEL_MAX_SERIES_PER_METRIC", _positive_int, "a whole number > 0"),
     "max_operations": _Spec("ZGEN_OTEL_MAX_OPERATIONS", _positive_int, "a whole number > 0"),
@@ -193,6 +194,7 @@ class Settings:
     export_interval: float = 60.0
     store_path: str | None = None
     store_flush_interval: float = 5.0
+    store_max_backlog: int = 100_000
     max_series: int = 10_000
     max_series_per_metric: int = 2000
     max_operations: int = 2000

@@ -31,14 +31,16 @@ class AlertHistory:
     Args:
         limit: alerts kept (the newest); an active alert pushed out stays in the file.
         path: the SQLite file (the store's file), or None for memory only.
+
+    Raises:
+        ConfigError: naming the path, when the file cannot be opened or is not a SQLite database.
     """
 
     def __init__(self, limit: int, path: str | None) -> None:
         self.items: deque[Alert] = deque(maxlen=limit)
         self._db: sqlite3.Connection | None = None
         if path:
-            self._db = open_database(path)
-            self._db.execute("CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, starts_at REAL, body TEXT)")
+            self._db = open_database(path)  # the store file, checked by the runtime (ConfigError naming it)
 
     def load(self) -> list[Alert]:
         """Read the alerts saved by an earlier run into the history and return them, oldest first."""

@@ -329,8 +329,11 @@ def _create(settings: Settings | None, **runtime_args: Any) -> Runtime:
             settings = load_settings()
             if _shut_down:
                 settings = load_settings(enabled=False)
-        old, _current.runtime = _current.runtime, None
+        old = _current.runtime
         if old is not None:
+            # While the old runtime stops (its peers may take the shutdown grace), the calls of other threads
+            # find a disabled one and return at once, instead of waiting for this lock.
+            _current.runtime = Runtime(load_settings(enabled=False))
             old.shutdown()
         rt = _current.runtime = Runtime(settings, **runtime_args)
         if not _atexit_registered:

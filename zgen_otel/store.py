@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_warn = RateLimitedLogger(_log)
 
 #: Where series come from; each source has its own budget of ``max_series``, so one cannot starve another.
 METRICS, INSTRUMENTS, SYSTEM, RESTORED = "metrics", "instruments", "system", "restored"
@@ -107,6 +106,7 @@ class MetricStore(Observers):
         self.clock = clock
         self.overflow_dropped = 0
         self.overflow_folded = 0
+        self._warn = RateLimitedLogger(_log)  # per store: each runtime warns once of its own caps
         self._by_source = dict.fromkeys(SOURCES, 0)  # series per source
         self._dropped = dict.fromkeys(SOURCES, 0)  # samples dropped per source by its budget
         self._lock = threading.Lock()
@@ -146,7 +146,7 @@ class MetricStore(Observers):
                 overflow = self._series.get((name, OVERFLOW_KEY))
                 if len(self._by_name.get(name, ())) - (overflow is not None) >= self.max_series_per_metric:
                     self.overflow_folded += 1
-                    _warn.warning(
+                    self._warn.warning(
                         "metric-cap",
                         "zgen_otel store holds max_series_per_metric=%d series of %r; samples of further attribute "
                         "sets go to its series with otel.metric.overflow=true",
@@ -165,7 +165,7 @@ class MetricStore(Observers):
         if self._by_source[source] >= self.max_series:
             self.overflow_dropped += 1
             self._dropped[source] += 1
-            _warn.warning(
+            self._warn.warning(
                 f"series-cap:{source}",
                 "zgen_otel store holds max_series=%d series from %s; dropping samples for new series (e.g. %r)",
                 self.max_series,

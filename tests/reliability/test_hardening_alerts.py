@@ -215,3 +215,28 @@ def test_the_shutdown_grace_is_a_setting() -> None:
         trigger_alert("pending", "never delivered", "error")
         time.sleep(1.5)  # the channel's worker is inside its 30 s send
         assert timed(zgen_otel.shutdown) < 2.5
+
+
+def test_reconfiguring_with_a_hanging_webhook_never_blocks_recording() -> None:
+    with hanging_port() as port:
+        configure(shutdown_grace=2.0)
+        get_alert_manager().add_notifier(WebhookNotifier(f"http://127.0.0.1:{port}/h", timeout=30.0, name="hang"))
+        trigger_alert("pending", "never delivered", "error")
+        time.sleep(0.5)  # the channel's worker is inside its 30 s send
+        latencies: list[float] = []
+        done = threading.Event()
+
+        def recorder() -> None:
+            while not done.is_set():
+                latencies.append(timed(lambda: record_metric("agent.background", 1)))
+
+        thread = threading.Thread(target=recorder)
+        thread.start()
+        time.sleep(0.2)
+        took = timed(lambda: configure(shutdown_grace=0.5))  # the old runtime gives its channel the 2 s grace
+        done.set()
+        thread.join(5)
+    assert 1.5 < took < 6, f"configure took {took:.1f} s"
+    assert max(latencies) < 0.5, f"record_metric blocked {max(latencies):.2f} s during configure()"
+    record_metric("agent.after", 1)
+    assert zgen_otel.get_metric_history("agent.after")  # the new runtime records

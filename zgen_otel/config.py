@@ -6,8 +6,10 @@ Every setting has one environment variable and one ``configure`` keyword. A malf
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -101,6 +103,22 @@ def _headers(raw: str) -> dict[str, str]:
     return headers
 
 
+_HOST_NAME = re.compile(r"\.?[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names (``.example.com``: it and its subdomains), IP addresses or ``*``, lower-cased."""
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for name in names:
+        bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            if name != "*" and not _HOST_NAME.fullmatch(name):
+                raise ValueError("expected host names, IP addresses or *") from None
+    return tuple(name[1:-1] if name.startswith("[") else name for name in names)
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_SECONDS = 0.001  # a shorter interval would spin the background threads
 MAX_SECONDS = 1e8  # about three years; thread timeouts past threading.TIMEOUT_MAX kill the SDK's reader
@@ -157,6 +175,9 @@ ENV_VARS: dict[str, _Spec] = {
     "log_level": _Spec("ZGEN_OTEL_LOG_LEVEL", _level, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _count, "a whole number >= 0 (0 keeps no records locally)"),
     "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
+    "allowed_hosts": _Spec(
+        "ZGEN_OTEL_ALLOWED_HOSTS", _hosts, "comma-separated host names (.example.com for subdomains too), IPs or *"
+    ),
 }
 
 
@@ -194,6 +215,7 @@ class Settings:
     log_level: str = "INFO"
     max_logs: int = 5000
     max_value_length: int = 4096
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def retention_seconds(self) -> float:
@@ -231,6 +253,8 @@ def _check_override(key: str, value: Any) -> Any:
         raise ConfigError(f"{label} is not valid: expected a mapping of str to str")
     if spec.parse is _bool and isinstance(value, bool):
         return value
+    if spec.parse is _hosts and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return _validated(label, _hosts, ",".join(value), spec.allowed)
     numeric = spec.parse in (_positive_float, _positive_int, _count) or key == "export_interval"
     if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, int) and abs(value) > 10**18:  # past any count or timer; str() of it may fail

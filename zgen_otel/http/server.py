@@ -126,13 +126,19 @@ class GuardedProtocol(asyncio.Protocol):
         if self._transport is not None and self.waiting():
             self._transport.close()
 
+    def _open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
     def _make_room(self) -> None:
         """Close the connection that has waited longest for its client, when there is one besides this."""
-        waiting = [peer for peer in self._peers if peer is not self and peer.waiting()]
+        waiting = [peer for peer in self._peers if peer is not self and peer._open() and peer.waiting()]
         if waiting:
             oldest = min(waiting, key=lambda peer: peer._since)
-            if oldest._transport is not None:
+            if oldest._transport is not None:  # always, as it is open: for the type checker
                 oldest._transport.close()
+            # Gone from uvicorn's count now, not at its connection_lost on a later turn of the loop: this
+            # client's request may be read first, and must find the room made for it.
+            self._connections.discard(oldest._inner)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the read deadline; make room when the server is at its connection limit."""

@@ -28,10 +28,11 @@ from zgen_otel._runtime import Runtime
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.config import load_settings
 from zgen_otel.http import make_app
+from zgen_otel.http.auth import Failures, PageTokens
 from zgen_otel.performance import track
 from zgen_otel.testing import ManualClock
 
-TOKEN = "test-token-123"
+TOKEN = "test-token-1234567890"
 
 
 @pytest.fixture
@@ -232,6 +233,7 @@ def test_token_on_every_endpoint_when_required() -> None:
     alert_id = populate()
     (trace,) = zgen_otel.traces.get_recent_traces(limit=1)
     app = make_app(token=TOKEN, require_token=True)
+    app.state.zgen_failures = Failures(limit=1000)  # this test sends dozens of wrong tokens on purpose
     values = {"metric_name": "agent.latency", "alert_id": alert_id, "name": "system", "trace_id": trace["trace_id"]}
     pages = ["/openapi.json", "/metrics", "/monitoring", "/monitoring/system", "/monitoring/traces", "/monitoring/logs",
              "/monitoring/traces/{trace_id}"]  # fmt: skip
@@ -248,7 +250,7 @@ def test_token_on_every_endpoint_when_required() -> None:
         with httpx.Client(base_url=srv.url, timeout=10) as c:
             for method, path in endpoints:
                 url = path.format(**values)
-                for headers in ({}, bearer("wrong"), bearer(app.state.zgen_page_token[:-1])):
+                for headers in ({}, bearer("wrong"), bearer(PageTokens().current())):
                     denied = c.request(method, url, headers=headers)
                     if not headers and path.startswith("/monitoring"):  # a browser: sent to the login form
                         assert denied.status_code == 303, url
@@ -277,7 +279,7 @@ def test_default_app_writes_only_with_a_token_from_its_own_page() -> None:
             for action in ("acknowledge", "resolve"):
                 url = f"/api/monitoring/alerts/{alert_id}/{action}"
                 assert c.post(url).status_code == 401
-                for token in ("wrong", other.state.zgen_page_token, other.state.zgen_token):
+                for token in ("wrong", other.state.zgen_page_tokens.current(), other.state.zgen_token):
                     assert c.post(url, headers=bearer(token)).status_code == 401
             assert get_alert_manager().get_alert(alert_id).status.value == "firing"
             assert "Bearer" not in c.get("/monitoring").text  # the index has no buttons and no token
@@ -405,7 +407,7 @@ def log_in(c: httpx.Client, token: str = TOKEN, next_page: str = "/monitoring", 
 
 
 def test_a_browser_without_credentials_gets_the_login_form(locked: tuple[Server, Any]) -> None:
-    srv, app = locked
+    srv, _ = locked
     populate()
     with httpx.Client(base_url=srv.url, timeout=10) as c:
         sent = c.get("/monitoring/alerts", params={"window": 300})
@@ -416,7 +418,7 @@ def test_a_browser_without_credentials_gets_the_login_form(locked: tuple[Server,
         assert '<input type="password" name="token"' in form.text
         assert 'name="next" value="/monitoring/alerts?window=300"' in form.text
         assert "disk_full" not in form.text and "data-panel" not in form.text  # no dashboard content
-        assert app.state.zgen_page_token not in form.text and TOKEN not in form.text
+        assert TOKEN not in form.text
         csp = form.headers["content-security-policy"]
         assert (
             "default-src 'none'" in csp and "form-action 'self'" in csp and "http" not in form.text.split("</form>")[0]
@@ -434,10 +436,9 @@ def test_login_sets_a_session_cookie_for_pages_api_and_buttons(locked: tuple[Ser
     srv, _ = locked
     alert_id = populate()
     with httpx.Client(base_url=srv.url, timeout=10) as c:
-        started = time.monotonic()
         wrong = log_in(c, "wrong-token", "/monitoring/alerts")
         assert wrong.status_code == 401 and "not this server" in wrong.text and 'name="token"' in wrong.text
-        assert "set-cookie" not in wrong.headers and not c.cookies and time.monotonic() - started >= 0.4
+        assert "set-cookie" not in wrong.headers and not c.cookies
         right = log_in(c, next_page="/monitoring/alerts")
         assert right.status_code == 303 and right.headers["location"] == "/monitoring/alerts"
         cookie = session_cookie(right)
@@ -564,14 +565,14 @@ def test_web_page_refreshes_live_and_acknowledges(browser: Any, server: Server) 
     assert page.url.endswith("/monitoring/system")
     page.close()
     zgen_otel.record_metric("cpu_percent", 12.5, "system", unit="%")
-    page = open_page("/monitoring/system?refresh=0.3")
+    page = open_page("/monitoring/system?refresh=1")
     now = page.locator("section[data-panel=now]")
     assert "12.5 %" in now.inner_text() and "87.5 %" not in now.inner_text()
     zgen_otel.record_metric("cpu_percent", 87.5, "system", unit="%")
     page.locator("section[data-panel=now]", has_text="87.5 %").wait_for(timeout=10_000)  # CSP: no eval-based waits
     page.locator("svg.chart").first.hover()  # hover values still work on charts the refresh replaced
     assert "%" in page.locator("#tooltip").inner_text()
-    page.goto(f"{server.url}/monitoring/alerts?refresh=0.3")
+    page.goto(f"{server.url}/monitoring/alerts?refresh=1")
     row = f"section[data-panel=active] tr[data-id='{alert_id}']"
     page.click(f"{row} button[data-action=acknowledge]")
     page.locator(row, has_text="acknowledged").wait_for(timeout=10_000)
@@ -705,7 +706,7 @@ def test_fuzzing_the_openapi_document_finds_no_server_error() -> None:
 
     zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
     populate()
-    app = make_app(token=TOKEN)
+    app = make_app(token=TOKEN, allowed_hosts=["testserver"])  # the Host of in-process ASGI clients
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     calls: list[int] = []

@@ -13,9 +13,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from typing import Any
 
 import zgen_otel
+from zgen_otel import _current
 from zgen_otel.config import redact_url
+from zgen_otel.exceptions import ConfigError
 
 __all__ = ["main"]
 
@@ -29,11 +32,25 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def serve(host: str, port: int) -> int:
+def _hosts_to_allow(host: str, named: Sequence[str]) -> list[str]:
+    """The ``Host`` names ``serve`` accepts besides loopback: the named ones (else the setting), and the bind address.
+
+    A wildcard bind (``0.0.0.0``, ``::``) has no name of its own: with no names given it accepts any.
+    """
+    names = list(named or _current.get_runtime().settings.allowed_hosts)
+    if _loopback(host):
+        return names
+    if host in ("0.0.0.0", "::", ""):
+        return names or ["*"]
+    return [*names, host]
+
+
+def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
     """Run the runtime (system monitor, default alert rules) and the HTTP API and web page until Ctrl-C.
 
-    Ctrl-C (SIGINT) or SIGTERM stops the server, then flushes telemetry (a last collection, the OTLP
-    exporters, the SQLite store) and returns 0.
+    ``allowed_hosts`` are the names besides loopback that the ``Host`` header may carry. The server runs with
+    :func:`zgen_otel.http.serve_options` (read deadline, connection cap). Ctrl-C (SIGINT) or SIGTERM stops
+    the server, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
     """
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
     if not _loopback(host) and not token:
@@ -46,7 +63,7 @@ def serve(host: str, port: int) -> int:
     try:  # uvicorn and FastAPI are the optional `server` extra: imported here so the other commands work without
         import uvicorn
 
-        from zgen_otel.http import make_app
+        from zgen_otel.http import make_app, serve_options
     except ImportError:
         print("zgen-otel: serve needs the server extra: pip install 'zgen-otel[server]'", file=sys.stderr)
         return 2
@@ -54,15 +71,35 @@ def serve(host: str, port: int) -> int:
     # SIGTERM (kill, docker stop, systemd) stops like Ctrl-C: uvicorn re-raises the signal after its own
     # shutdown, and the default SIGTERM action would end the process before the flush below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    zgen_otel.configure()
-    app = make_app(token=token, require_token=not _loopback(host))
+    try:
+        zgen_otel.configure()
+        hosts = _hosts_to_allow(host, allowed_hosts)
+        app = make_app(token=token, require_token=not _loopback(host), allowed_hosts=hosts)
+    except ConfigError as exc:
+        zgen_otel.shutdown()
+        print(f"zgen-otel: {exc}", file=sys.stderr)
+        return 2
     print(f"zgen-otel: web page at http://{host}:{port}/monitoring  (API under /api/monitoring; Ctrl-C stops)",
           flush=True)  # fmt: skip
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", **serve_options())
     finally:
         zgen_otel.shutdown()
     return 0
+
+
+def _status_lines(data: Any) -> list[str]:
+    """The lines of a ``/api/monitoring`` answer; KeyError, TypeError, ... when it is not one."""
+    store = data.get("store", {})
+    return [
+        f"service       {data['service_name']} (zgen-otel {data['version']})",
+        f"monitoring    {'on' if data['enabled'] else 'off'}, every {data['interval']:g} s, "
+        f"uptime {data['uptime_seconds']:.0f} s",
+        f"store         {store.get('series', 0)} series, {store.get('points', 0)} points",
+        f"alerting      {'on' if data['alerting_enabled'] else 'off'}: {data['rules']} rules, "
+        f"{data['active_alerts']} active alerts",
+        f"exporters     {data['exporters'] or 'none (local only)'}",
+    ]
 
 
 def status(url: str) -> int:
@@ -84,14 +121,13 @@ def status(url: str) -> int:
     except (ValueError, http.client.HTTPException) as exc:
         print(f"zgen-otel: no usable answer from {redact_url(url)} ({type(exc).__name__})", file=sys.stderr)
         return 1
-    store = data.get("store", {})
-    print(f"service       {data['service_name']} (zgen-otel {data['version']})")
-    print(f"monitoring    {'on' if data['enabled'] else 'off'}, every {data['interval']:g} s, "
-          f"uptime {data['uptime_seconds']:.0f} s")  # fmt: skip
-    print(f"store         {store.get('series', 0)} series, {store.get('points', 0)} points")
-    print(f"alerting      {'on' if data['alerting_enabled'] else 'off'}: {data['rules']} rules, "
-          f"{data['active_alerts']} active alerts")  # fmt: skip
-    print(f"exporters     {data['exporters'] or 'none (local only)'}")
+    try:
+        print("\n".join(_status_lines(data)))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        missing = f" (no {exc.args[0]!r} field)" if isinstance(exc, KeyError) and exc.args else ""
+        print(f"zgen-otel: {redact_url(url)} answered JSON that is not a zgen-otel status{missing}: is it a "
+              "zgen-otel server of the same version?", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -134,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the monitor, default alert rules and the web page")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a name besides loopback that clients may reach the server by (Host header); repeatable; "
+                        "'*' for any (default: ZGEN_OTEL_ALLOWED_HOSTS, and the --host address)")  # fmt: skip
     p = sub.add_parser("status", help="show what a running server reports")
     p.add_argument("--url", default="http://127.0.0.1:8001", help="the server (default http://127.0.0.1:8001)")
     p = sub.add_parser("dashboard", help="render a dashboard of a fresh runtime")
@@ -148,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("-o", "--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, args.allowed_host)
     if args.command == "status":
         return status(args.url)
     if args.command == "dashboard":

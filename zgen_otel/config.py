@@ -6,8 +6,10 @@ Every setting has one environment variable and one ``configure`` keyword. A malf
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -108,6 +110,22 @@ def _headers(raw: str) -> dict[str, str]:
     return headers
 
 
+_HOST_NAME = re.compile(r"\.?[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names (``.example.com``: it and its subdomains), IP addresses or ``*``, lower-cased."""
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for name in names:
+        bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            if name != "*" and not _HOST_NAME.fullmatch(name):
+                raise ValueError("expected host names, IP addresses or *") from None
+    return tuple(name[1:-1] if name.startswith("[") else name for name in names)
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_SECONDS = 0.001  # a shorter interval would spin the background threads
 MAX_SECONDS = 1e8  # about three years; thread timeouts past threading.TIMEOUT_MAX kill the SDK's reader
@@ -169,6 +187,9 @@ ENV_VARS: dict[str, _Spec] = {
     "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _count, "a whole number >= 0 (0 keeps no records locally)"),
     "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
     "shutdown_grace": _Spec("ZGEN_OTEL_SHUTDOWN_GRACE", _non_negative_float, "a number of seconds >= 0"),
+    "allowed_hosts": _Spec(
+        "ZGEN_OTEL_ALLOWED_HOSTS", _hosts, "comma-separated host names (.example.com for subdomains too), IPs or *"
+    ),
 }
 
 
@@ -211,6 +232,7 @@ class Settings:
     max_logs: int = 5000
     max_value_length: int = 4096
     shutdown_grace: float = 3.0  # seconds notification channels get at shutdown, after the data is flushed
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def retention_seconds(self) -> float:
@@ -248,6 +270,8 @@ def _check_override(key: str, value: Any) -> Any:
         raise ConfigError(f"{label} is not valid: expected a mapping of str to str")
     if spec.parse is _bool and isinstance(value, bool):
         return value
+    if spec.parse is _hosts and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return _validated(label, _hosts, ",".join(value), spec.allowed)
     numeric = spec.parse in (_positive_float, _non_negative_float, _positive_int, _count) or key == "export_interval"
     if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, int) and abs(value) > 10**18:  # past any count or timer; str() of it may fail

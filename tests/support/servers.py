@@ -14,12 +14,10 @@ from tests.support.waiting import wait_for
 
 
 class Server:
-    """uvicorn on 127.0.0.1, an ephemeral port, in a thread; started by the constructor, ended by :meth:`stop`.
-
-    ``options`` go to ``uvicorn.Config`` (e.g. ``http="h11"``).
-    """
+    """uvicorn on 127.0.0.1, an ephemeral port, in a thread; started by the constructor, ended by :meth:`stop`."""
 
     def __init__(self, app: Any, **options: Any) -> None:
+        """Serve ``app``; ``options`` go to ``uvicorn.Config`` (e.g. ``**zgen_otel.http.serve_options()``)."""
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -38,9 +36,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[Server]:
-    """A :class:`Server` for ``app`` while in use."""
-    srv = Server(app)
+def serving(app: Any, **options: Any) -> Iterator[Server]:
+    """A :class:`Server` for ``app`` (``options`` for ``uvicorn.Config``) while in use."""
+    srv = Server(app, **options)
     try:
         yield srv
     finally:

@@ -31,9 +31,11 @@ from zgen_otel.http.params import (
     MIN_LEVEL,
     OPERATION,
     ORDER,
+    SINCE,
     STATUS,
     TRACE_FILTER,
     TRACE_ID,
+    UNTIL,
     WINDOW,
     CurrentRuntime,
 )
@@ -100,8 +102,8 @@ async def metrics(
 def metric(
     runtime: CurrentRuntime,
     metric_name: str = Path(..., pattern=_NAME),
-    since: float | None = Query(None, ge=0),
-    until: float | None = Query(None, ge=0),
+    since: float | None = SINCE,
+    until: float | None = UNTIL,
     window: float | None = Query(None, gt=0, le=10 * 365 * 86_400),
     limit: int | None = Query(None, ge=0, le=1_000_000),
     resolution: int | None = Query(None, ge=1, le=100_000, description="downsample to at most this many points"),
@@ -131,8 +133,8 @@ def alert_history(
     severity: str | None = Query(None, pattern="^(info|warning|error|critical)$"),
     category: str | None = Query(None, max_length=255),
     status: AlertStatus | None = None,
-    since: float | None = Query(None, ge=0),
-    until: float | None = Query(None, ge=0),
+    since: float | None = SINCE,
+    until: float | None = UNTIL,
     limit: int = Query(100, ge=0, le=10_000),
 ) -> list[dict[str, Any]]:
     """Alerts filtered by severity, category, status and start time."""
@@ -186,7 +188,9 @@ def dashboards() -> list[dict[str, str]]:
 @router.get("/dashboard/{name}", summary="One dashboard, as JSON (default) or HTML", response_model=None)
 def dashboard(
     runtime: CurrentRuntime,
-    name: str = DASHBOARD, format: str = Query("json", pattern="^(html|json)$"), window: float = WINDOW
+    name: str = DASHBOARD,
+    format: str = Query("json", pattern="^(html|json)$"),
+    window: float = WINDOW,
 ) -> Response:
     """The dashboard's JSON document, or its HTML page with ``format=html``."""
     text = dashboard_or_404(runtime, name, format, window)
@@ -206,8 +210,8 @@ def traces(
     operation: str | None = OPERATION,
     status: str | None = STATUS,
     min_duration: float | None = MIN_DURATION,
-    since: float | None = Query(None, ge=0),
-    until: float | None = Query(None, ge=0),
+    since: float | None = SINCE,
+    until: float | None = UNTIL,
     limit: int = Query(50, ge=1, le=1000),
     order: str = ORDER,
 ) -> list[dict[str, Any]]:
@@ -231,8 +235,8 @@ def logs(
     logger: str | None = LOGGER,
     contains: str | None = CONTAINS,
     trace_id: str | None = TRACE_FILTER,
-    since: float | None = Query(None, ge=0),
-    until: float | None = Query(None, ge=0),
+    since: float | None = SINCE,
+    until: float | None = UNTIL,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Log records filtered by minimum level, logger (and its children), text, trace and time."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,15 +12,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 __all__ = ["http_error", "internal_error", "invalid_request", "problem"]
 
 
-def problem(status: int, title: str, detail: str) -> JSONResponse:
-    """A JSON problem response with ``status`` as its status code."""
-    return JSONResponse({"status": status, "title": title, "detail": detail}, status_code=status)
+def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A JSON problem response with ``status`` as its status code (and ``headers``, e.g. ``Retry-After``)."""
+    return JSONResponse({"status": status, "title": title, "detail": detail}, status_code=status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Exception handler: an ``HTTPException`` (404, 401, ...) as a problem with its detail."""
+    """Exception handler: an ``HTTPException`` (404, 401, ...) as a problem with its detail and headers."""
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, "Error", str(exc.detail))
+    return problem(exc.status_code, "Error", str(exc.detail), exc.headers)
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:

@@ -1,7 +1,9 @@
 """The web page under ``/monitoring``: the dashboard index, each dashboard live, traces, one trace, logs.
 
 A live page is a dashboard's HTML with the script of ``templates/live.html`` before ``</body>``: it refreshes
-the page in place, picks the time range and sends the alert buttons' writes with the app's page token.
+the page in place every ``refresh`` seconds (1 to 3600), picks the time range and sends the alert buttons'
+writes with the app's current page token, or, when every endpoint needs the token, with the login session
+alone (no token in the page: logging out or the session's end ends the page's power to write).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from zgen_otel.http.params import (
     MIN_LEVEL,
     OPERATION,
     ORDER,
+    REFRESH,
     STATUS,
     TRACE_FILTER,
     TRACE_ID,
@@ -50,10 +53,12 @@ def dashboard_or_404(runtime: Runtime, name: str, fmt: str, window: float, inter
         raise HTTPException(404, str(exc.args[0])) from None
 
 
-def _live(request: Request, html: str) -> HTMLResponse:
-    """A page with the live script: refreshed in place, time-range picker, alert buttons."""
+def _live(request: Request, html: str, refresh: float) -> HTMLResponse:
+    """A page with the live script: refreshed in place every ``refresh`` s, time-range picker, alert buttons."""
+    state = request.app.state
+    token = None if state.zgen_require_token else state.zgen_page_tokens.current()
     script = _templates.get_template("live.html").render(
-        page_token=request.app.state.zgen_page_token, logged_in=logged_in(request)
+        page_token=token, logged_in=logged_in(request), refresh_ms=round(refresh * 1000)
     )
     return HTMLResponse(html.replace("</body>", script + "</body>"))
 
@@ -73,10 +78,11 @@ def traces_page(
     min_duration: float | None = MIN_DURATION,
     order: str = ORDER,
     window: float = WINDOW,
+    refresh: float = REFRESH,
 ) -> HTMLResponse:
     """The web page: recent traces, live."""
     options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
-    return _live(request, render_dashboard("traces", window_seconds=window, runtime=runtime, **options))
+    return _live(request, render_dashboard("traces", window_seconds=window, runtime=runtime, **options), refresh)
 
 
 @router.get("/monitoring/traces/{trace_id}")
@@ -97,13 +103,16 @@ def logs_page(
     contains: str | None = CONTAINS,
     trace_id: str | None = TRACE_FILTER,
     window: float = WINDOW,
+    refresh: float = REFRESH,
 ) -> HTMLResponse:
     """The web page: log records with filters, live tail."""
     options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
-    return _live(request, render_dashboard("logs", window_seconds=window, runtime=runtime, **options))
+    return _live(request, render_dashboard("logs", window_seconds=window, runtime=runtime, **options), refresh)
 
 
 @router.get("/monitoring/{name}")
-def page(request: Request, runtime: CurrentRuntime, name: str = DASHBOARD, window: float = WINDOW) -> HTMLResponse:
+def page(
+    request: Request, runtime: CurrentRuntime, name: str = DASHBOARD, window: float = WINDOW, refresh: float = REFRESH
+) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
-    return _live(request, dashboard_or_404(runtime, name, "html", window, interactive=True))
+    return _live(request, dashboard_or_404(runtime, name, "html", window, interactive=True), refresh)

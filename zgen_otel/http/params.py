@@ -17,13 +17,17 @@ __all__ = [
     "CONTAINS",
     "DASHBOARD",
     "LOGGER",
+    "MAX_TIME",
     "MIN_DURATION",
     "MIN_LEVEL",
     "OPERATION",
     "ORDER",
+    "REFRESH",
+    "SINCE",
     "STATUS",
     "TRACE_FILTER",
     "TRACE_ID",
+    "UNTIL",
     "WINDOW",
     "CurrentRuntime",
     "runtime_of",
@@ -36,6 +40,15 @@ _LEVELS = f"^({'|'.join([*LEVELS, *(level.lower() for level in LEVELS)])})$"  # 
 DASHBOARD: Any = Path(..., pattern=r"^[A-Za-z0-9_.\-]{1,100}$")
 #: ``window``: seconds of history a dashboard shows.
 WINDOW: Any = Query(3600, gt=0, le=366 * 86_400)
+#: The latest Unix time a ``since`` or ``until`` may name (the year 5138): past it, and at an infinity or a
+#: number too long for a float, the answer is 422, not a failing comparison deep in a query.
+MAX_TIME = 1e11
+#: ``since``: items at or after this Unix time (seconds).
+SINCE: Any = Query(None, ge=0, le=MAX_TIME, allow_inf_nan=False, description="Unix time, seconds")
+#: ``until``: items before this Unix time (seconds).
+UNTIL: Any = Query(None, ge=0, le=MAX_TIME, allow_inf_nan=False, description="Unix time, seconds")
+#: ``refresh``: seconds between two refreshes of a live page (1 s to 1 hour): a page cannot poll in a loop.
+REFRESH: Any = Query(5, ge=1, le=3600, allow_inf_nan=False, description="seconds")
 #: A trace id in the path: 32 hex digits.
 TRACE_ID: Any = Path(..., pattern=_TRACE_ID_PATTERN)
 #: ``operation``: traces with a span of this name.

@@ -1,13 +1,23 @@
-"""The body-size limit and the security headers on every response of the app (plain ASGI middleware)."""
+"""The checks in front of every route (plain ASGI middleware): the ``Host`` header, the body size, the headers.
+
+:class:`HostCheck` answers a request whose ``Host`` is not a name of this server with 421 before any route
+or redirect runs: a page of another site that a DNS rebinding points at this server reads nothing.
+:class:`Guard` limits the body and adds the security and ``Cache-Control: no-store`` headers.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Collection
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zgen_otel.http.errors import problem
 
-__all__ = ["CSP", "MAX_BODY", "Guard"]
+__all__ = ["CSP", "LOOPBACK_HOSTS", "MAX_BODY", "Guard", "HostCheck", "host_name"]
+
+#: The names a loopback client uses for this machine: always allowed in ``Host``.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 #: The largest request body accepted, in bytes; larger ones get 413.
 MAX_BODY = 64 * 1024
@@ -22,8 +32,9 @@ class Guard:
     """Body-size limit and security headers on every response (plain ASGI: no per-request task overhead).
 
     A body over :data:`MAX_BODY` (declared, or chunked and read up to the limit) is answered 413. Every
-    response gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``; HTML responses
-    get :data:`CSP` unless they set a policy of their own.
+    response gets ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` and
+    ``Cache-Control: no-store`` (pages, data and tokens stay out of browser and proxy caches); HTML
+    responses get :data:`CSP` unless they set a policy of their own.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -49,6 +60,7 @@ class Guard:
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Cache-Control", "no-store")
                 if headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", CSP)
             await send(message)
@@ -81,3 +93,53 @@ async def _buffered(receive: Receive) -> tuple[Receive, bool]:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay, size > MAX_BODY
+
+
+def host_name(value: str) -> str | None:
+    """The host name of a ``Host`` header (lower case, IPv6 without brackets, no port); None when malformed."""
+    text = value.strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        name, rest = (text[1:end], text[end + 1 :]) if end > 0 else ("", "")
+    else:
+        name, sep, port = text.partition(":")
+        rest = sep + port
+    if not name or (rest and not (rest[0] == ":" and rest[1:].isdigit())):
+        return None
+    return name
+
+
+class HostCheck:
+    """Answer 421 to a request whose ``Host`` header names neither loopback nor an allowed host.
+
+    ``allowed`` gives the allowed names at each request (``*``: any; ``.example.com``: it and its subdomains);
+    :data:`LOOPBACK_HOSTS` are always allowed, with any port. A request without ``Host`` (HTTP/1.0) passes.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Callable[[], Collection[str]]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    def allows(self, name: str) -> bool:
+        """Whether ``name`` (from :func:`host_name`) may be this server's name."""
+        if name in LOOPBACK_HOSTS:
+            return True
+        allowed = self.allowed()
+        if "*" in allowed or name in allowed:
+            return True
+        return any(d.startswith(".") and (name == d[1:] or name.endswith(d)) for d in allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 421 without running any route."""
+        if scope["type"] == "http":
+            raw = dict(scope["headers"]).get(b"host")
+            if raw is not None:
+                name = host_name(raw.decode("latin-1"))
+                if name is None or not self.allows(name):
+                    detail = (
+                        f"Host {raw[:100].decode('latin-1')!r} is not a name of this server; allow it with "
+                        "ZGEN_OTEL_ALLOWED_HOSTS, `zgen-otel serve --allowed-host` or make_app(allowed_hosts=...)"
+                    )
+                    await problem(421, "Misdirected Request", detail)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -467,7 +467,9 @@ def record_problems(
 
 
 def _attr_key(attributes: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((attributes or {}).items()))
+    """The attribute set as stored: the documented limits (first 128 items, str values cut to 4,096 characters)."""
+    kept = list((attributes or {}).items())[:128]
+    return tuple(sorted((k, v[:4096] if isinstance(v, str) else v) for k, v in kept))
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -11,13 +11,18 @@ from opentelemetry.trace import SpanKind, StatusCode
 from zgen_otel._sdk import ReadWriteLogRecord
 
 __all__ = [
+    "LogRow",
+    "SpanRow",
     "clip",
     "clip_attributes",
     "hex_id",
+    "level_name",
+    "log_row",
     "record_level",
     "record_logger",
     "record_time",
     "record_to_dict",
+    "span_row",
     "span_status",
     "span_to_dict",
 ]
@@ -102,14 +107,18 @@ def span_to_dict(span: ReadableSpan, limit: int) -> dict[str, Any]:
 _OTEL_TO_LEVEL = [(21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG")]
 
 
+def level_name(severity_number: int) -> str:
+    """The Python level name of an OTel severity number (1-24; ``"NOTSET"`` for 0)."""
+    for floor, name in _OTEL_TO_LEVEL:
+        if severity_number >= floor:
+            return name
+    return "NOTSET"
+
+
 def record_level(record: ReadWriteLogRecord) -> str:
     """A log record's Python level name (``"NOTSET"`` when it has no severity)."""
     severity = record.log_record.severity_number
-    number = severity.value if severity else 0
-    for floor, name in _OTEL_TO_LEVEL:
-        if number >= floor:
-            return name
-    return "NOTSET"
+    return level_name(severity.value if severity else 0)
 
 
 def record_logger(record: ReadWriteLogRecord) -> str:
@@ -140,3 +149,73 @@ def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
         "attributes": attributes,
         "truncated": cut or attributes_cut,
     }
+
+
+class SpanRow(NamedTuple):
+    """What the trace views read of a span, kept or received: ids, name, times, failure and sender.
+
+    ``source`` is the span itself (a ``ReadableSpan`` here, an OTLP message when received), ``context`` what
+    ``convert`` needs besides it, and ``convert(row, limit)`` makes the span's full JSON-ready dict when a
+    view opens it, so that a received span costs only this row on arrival.
+    """
+
+    trace_id: int
+    span_id: int
+    parent_id: int  # 0: no parent
+    name: str
+    start: int  # Unix nanoseconds
+    end: int
+    error: bool
+    service: str
+    instance: str
+    source: Any
+    context: Any
+    convert: Callable[[SpanRow, int], dict[str, Any]]
+
+
+class LogRow(NamedTuple):
+    """What the log views filter on of a log record, kept or received; ``convert`` makes its full dict."""
+
+    time: float  # Unix seconds
+    level: str  # Python's level name
+    logger: str
+    trace_id: int  # 0: none
+    service: str
+    instance: str
+    source: Any
+    context: Any
+    convert: Callable[[LogRow, int], dict[str, Any]]
+
+
+def _local_span_dict(row: SpanRow, limit: int) -> dict[str, Any]:
+    return {**span_to_dict(row.source, limit), "service": row.service, "instance": row.instance}
+
+
+def span_row(span: ReadableSpan, service: str, instance: str) -> SpanRow:
+    """The row of a span of this process (``service`` and ``instance``: this process's)."""
+    context, parent = span.context, span.parent
+    return SpanRow(
+        context.trace_id if context else 0,
+        context.span_id if context else 0,
+        parent.span_id if parent else 0,
+        span.name,
+        span.start_time or 0,
+        span.end_time or 0,
+        span.status.status_code is StatusCode.ERROR,
+        service,
+        instance,
+        span,
+        None,
+        _local_span_dict,
+    )
+
+
+def _local_log_dict(row: LogRow, limit: int) -> dict[str, Any]:
+    return {**record_to_dict(row.source, limit), "service": row.service, "instance": row.instance}
+
+
+def log_row(record: ReadWriteLogRecord, service: str, instance: str) -> LogRow:
+    """The row of a log record of this process."""
+    trace_id = record.log_record.trace_id or 0
+    return LogRow(record_time(record), record_level(record), record_logger(record), trace_id, service, instance,
+                  record, None, _local_log_dict)  # fmt: skip

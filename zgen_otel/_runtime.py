@@ -32,6 +32,8 @@ from zgen_otel.exceptions import ConfigError
 from zgen_otel.logs import LEVELS, capture_handler, log_buffer_stats
 from zgen_otel.metrics import MetricsRecorder
 from zgen_otel.performance import SCOPE
+from zgen_otel.receiver import Receiver
+from zgen_otel.semconv import METRICS_SCOPE
 from zgen_otel.store import TRACKING, MetricStore
 from zgen_otel.system_monitor import SystemMonitor, default_host_lock
 from zgen_otel.traces import span_buffer_stats
@@ -44,7 +46,6 @@ __all__ = ["Runtime", "configure", "get_runtime", "is_configured", "reset", "shu
 
 _log = logging.getLogger(__name__)
 
-METRICS_SCOPE = "zgen_otel.metrics"
 SYSTEM_SCOPE = "zgen_otel.system"
 ALERTS_SCOPE = "zgen_otel.alerting"
 _PRUNE_EVERY = 60.0
@@ -82,6 +83,7 @@ class Runtime:
         self.alert_manager: AlertManager  # built in every configuration, by _start_alerting
         self.span_buffer: SpanBuffer | None = None
         self.log_buffer: LogBuffer | None = None
+        self.receiver: Receiver | None = None  # telemetry from other processes, once start_receiver() ran
         self._log_handler: logging.Handler | None = None
         self._root_level: int | None = None
         self._last_prune = clock()
@@ -204,6 +206,22 @@ class Runtime:
         if now - self._last_prune >= _PRUNE_EVERY:
             self._last_prune = now
             self.store.prune(now)
+            if self.receiver is not None:
+                self.receiver.forget(now - self.settings.retention_seconds)
+
+    def start_receiver(self) -> Receiver:
+        """The runtime's OTLP receiver (made on the first call): other processes' telemetry into this store.
+
+        ``zgen-otel serve`` calls it before opening its OTLP endpoints. Spans and log records are kept per
+        service with the ``max_spans`` and ``max_logs`` settings, series with ``max_series`` per service.
+        """
+        if self.receiver is None:
+            s = self.settings
+            resource = self.providers.tracer_provider.resource.attributes if self.providers else {}
+            own = resource.get("service.instance.id")
+            self.receiver = Receiver(self.store, self.clock, max_spans=s.max_spans, max_logs=s.max_logs,
+                                     max_services=s.max_services, own_instance=str(own) if own else None)  # fmt: skip
+        return self.receiver
 
     def collect(self) -> None:
         """Collect every instrument into the local store now (instead of waiting for the interval)."""
@@ -249,6 +267,7 @@ class Runtime:
             "logs": self.log_buffer.stats() if self.log_buffer else log_buffer_stats(None),
             "system_monitor": bool(self.system_monitor and self.system_monitor.running),
             "persistence": persistence_stats(self.persistence, s.store_path, self.persistence_error),
+            "received": self.receiver.stats() if self.receiver is not None else None,
         }
 
     def prometheus_registry(self) -> Any:

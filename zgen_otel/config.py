@@ -185,6 +185,7 @@ ENV_VARS: dict[str, _Spec] = {
     "capture_logs": _Spec("ZGEN_OTEL_CAPTURE_LOGS", _bool, "true or false"),
     "log_level": _Spec("ZGEN_OTEL_LOG_LEVEL", _level, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     "max_logs": _Spec("ZGEN_OTEL_MAX_LOGS", _count, "a whole number >= 0 (0 keeps no records locally)"),
+    "max_services": _Spec("ZGEN_OTEL_MAX_SERVICES", _positive_int, "a whole number > 0"),
     "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
     "shutdown_grace": _Spec("ZGEN_OTEL_SHUTDOWN_GRACE", _non_negative_float, "a number of seconds >= 0"),
     "allowed_hosts": _Spec(
@@ -230,6 +231,7 @@ class Settings:
     capture_logs: bool = True
     log_level: str = "INFO"
     max_logs: int = 5000
+    max_services: int = 50  # services whose OTLP telemetry a receiver (zgen-otel serve) keeps
     max_value_length: int = 4096
     shutdown_grace: float = 3.0  # seconds notification channels get at shutdown, after the data is flushed
     allowed_hosts: tuple[str, ...] = ()

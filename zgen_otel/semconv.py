@@ -24,6 +24,7 @@ __all__ = [
     "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
     "GEN_AI_CLIENT_TOKEN_USAGE",
     "LLM_COST",
+    "METRICS_SCOPE",
     "OPERATION_CALLS",
     "OPERATION_DURATION",
     "PACKAGE_INSTRUMENTS",
@@ -32,6 +33,9 @@ __all__ = [
     "Kind",
     "MetricSpec",
 ]
+
+#: The instrumentation scope of ``record_metric`` 's gauges: a receiver knows custom metrics by it.
+METRICS_SCOPE = "zgen_otel.metrics"
 
 #: How a metric's values behave: ``counter`` (monotonic total), ``updown`` (a total that can go down),
 #: ``gauge`` (a current value) or ``histogram`` (a distribution of recorded values).

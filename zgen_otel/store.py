@@ -73,8 +73,9 @@ class MetricStore(Observers):
         retention_seconds: points older than this are dropped by :meth:`prune`.
         max_series: cap on distinct (name, attributes) series of each source: ``record_metric`` (``metrics``),
             the OTel reader (``instruments``: tracking, LLM, alerting and other libraries' instruments), the
-            system monitor (``system``) and a SQLite file read back at start (``restored``) each have this
-            budget of their own. Samples for new series past it are dropped and counted in ``overflow_dropped``
+            system monitor (``system``), a SQLite file read back at start (``restored``) and each service
+            whose telemetry is received over OTLP (``received:<service.name>``) each have this budget of their
+            own. Samples for new series past it are dropped and counted in ``overflow_dropped``
             (and ``dropped_<source>``) with a rate-limited warning.
         max_series_per_metric: cap on the attribute sets of one metric name, like the OTel SDK's cardinality
             limit per metric stream: samples of further sets go to the metric's overflow series (attributes
@@ -162,9 +163,9 @@ class MetricStore(Observers):
 
     def _new_series(self, name: str, key: AttributeKey, unit: str, category: str | None, source: str) -> Series | None:
         """Add a series unless ``source`` used up its budget (then count, warn and return None); under the lock."""
-        if self._by_source[source] >= self.max_series:
+        if self._by_source.get(source, 0) >= self.max_series:
             self.overflow_dropped += 1
-            self._dropped[source] += 1
+            self._dropped[source] = self._dropped.get(source, 0) + 1
             self._warn.warning(
                 f"series-cap:{source}",
                 "zgen_otel store holds max_series=%d series from %s; dropping samples for new series (e.g. %r)",
@@ -177,7 +178,7 @@ class MetricStore(Observers):
         series.watched = self._wanted(name)
         self._series[(name, key)] = series
         self._by_name.setdefault(name, []).append(series)
-        self._by_source[source] += 1
+        self._by_source[source] = self._by_source.get(source, 0) + 1
         return series
 
     def get_or_create(

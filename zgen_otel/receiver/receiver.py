@@ -97,6 +97,9 @@ class Receiver:
         self.clock = clock
         self.max_services = max_services
         self.own_instance = own_instance
+        #: Where agents send to, as ``zgen-otel serve`` opened them (e.g. ``["http://127.0.0.1:4318"]``): the
+        #: pages show the first in the line that tells a new user how to point an agent here.
+        self.endpoints: list[str] = []
         self.histograms = Histograms(store.max_series)
         self.rings = SignalRings(max_spans, max_logs)
         self._metrics = MetricIngest(store, self.histograms, clock, max_state=store.max_series * 4)

@@ -213,3 +213,28 @@ def test_with_opentelemetry_instrumentation_asgi_outermost_nothing_is_counted_tw
             assert stable is None and legacy is not None
         # The local statistics count each request once, under its route template.
         assert zgen_otel.get_performance_stats()["GET /items/{item_id}"].calls == 3
+
+
+def test_the_monitoring_page_mounted_in_the_agent_app_is_not_tracked_as_the_agents_traffic() -> None:
+    """A page left open polls the API every few seconds: none of it shows in the agent's request statistics."""
+    from zgen_otel.http import make_app
+
+    app = FastAPI()
+
+    @app.get("/ask")
+    def ask() -> str:
+        return "answer"
+
+    app.mount("/ops", make_app(token="t" * 24))
+    app.add_middleware(MonitoringMiddleware)
+    with capture(interval=3600, system_monitor=False):
+        srv = Server(app)
+        try:
+            auth = {"Authorization": "Bearer " + "t" * 24}
+            with httpx.Client(base_url=srv.url, timeout=10, headers=auth) as client:
+                assert client.get("/ask").status_code == 200
+                for path in ("/ops/api/monitoring", "/ops/api/monitoring/performance", "/ops/monitoring"):
+                    assert client.get(path).status_code == 200, path
+        finally:
+            srv.stop()
+        assert set(zgen_otel.get_performance_stats()) == {"GET /ask"}

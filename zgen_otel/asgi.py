@@ -11,12 +11,17 @@ of the HTTP methods the semantic conventions know (an h11 server passes any toke
 as ``http.request.method=_OTHER``, with the token in ``http.request.method_original`` on the span only, and
 the span and operation are named ``HTTP`` (or ``HTTP {route}``): made-up methods cannot make new operations.
 
+Requests to the monitoring page and API itself (``make_app`` mounted in the same app: paths with a
+``/monitoring`` or ``/api/monitoring`` segment, under any mount prefix) are never tracked: a page left open
+polls every few seconds, and its requests are not the agent's traffic.
+
 When opentelemetry-instrumentation-asgi already made a SERVER span for the request, this middleware leaves
 span and duration metric to it (no double counting) and only adds the request to the local statistics.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Collection
 from typing import Any
@@ -35,6 +40,8 @@ KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH
 OTHER_METHOD = "_OTHER"
 DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 Scope = dict[str, Any]
+# The monitoring app's own paths, under any mount prefix: /monitoring, /monitoring/..., /api/monitoring/...
+_MONITORING_PATH = re.compile(r"(^|/)(api/)?monitoring(/|$)")
 
 
 class _ServerError(Exception):
@@ -57,7 +64,7 @@ class MonitoringMiddleware:
 
     Args:
         app: the ASGI application.
-        exclude_paths: paths not tracked (health checks, the monitoring API itself...).
+        exclude_paths: paths not tracked (health checks...); the monitoring page and API never are.
     """
 
     def __init__(self, app: Any, exclude_paths: Collection[str] = ()) -> None:
@@ -80,7 +87,8 @@ class MonitoringMiddleware:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Handle one ASGI connection: track HTTP requests, pass everything else through."""
-        if scope["type"] != "http" or scope.get("path") in self.exclude:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.exclude or _MONITORING_PATH.search(path):
             await self.app(scope, receive, send)
             return
         method, start_attrs = _method(scope.get("method", "GET"))

@@ -135,8 +135,8 @@ def _check_address(port: object, host: object) -> None:
         raise ConfigError("start_server: host='' is not valid: expected an address such as 127.0.0.1 or 0.0.0.0")
 
 
-def _make_server(host: str, port: int, app_options: dict[str, Any]) -> tuple[Any, Any]:
-    """The ``uvicorn.Server`` class and a ``Config`` for the app; ImportError naming the extra when it is missing."""
+def _make_server(host: str, port: int, app_options: dict[str, Any]) -> Any:
+    """A ``uvicorn.Server`` (not started) for the app; ImportError naming the extra when it is missing."""
     try:
         import uvicorn
 
@@ -150,7 +150,7 @@ def _make_server(host: str, port: int, app_options: dict[str, Any]) -> tuple[Any
     # event loop policy), and a bounded graceful stop.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off", loop="asyncio",
                             timeout_graceful_shutdown=_GRACE_SECONDS, **serve_options())  # fmt: skip
-    return uvicorn.Server, config
+    return uvicorn.Server(config)
 
 
 def start_server(
@@ -218,8 +218,8 @@ def start_server(
                               f"{host}:{port}")  # fmt: skip
         options = {"token": token, "require_token": require_token, "allowed_hosts": hosts_to_allow(host, names),
                    "title": title, "runtime": runtime}  # fmt: skip
-        server_class, config = _make_server(host, port, options)
-        handle = ServerHandle(host, bind_socket(host, port), server_class(config))
+        server = _make_server(host, port, options)
+        handle = ServerHandle(host, bind_socket(host, port), server)
         for name in ("uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).addFilter(_quiet)  # once: a filter already there is not added again
         handle._start()

@@ -3,6 +3,7 @@
 from zgen_otel._runtime import configure, get_runtime, is_configured, shutdown
 from zgen_otel._version import __version__
 from zgen_otel.config import ConfigError, Settings
+from zgen_otel.http.background import ServerHandle, start_server  # FastAPI and uvicorn: imported when it starts
 from zgen_otel.metrics import (
     get_all_metrics,
     get_latest_value,
@@ -24,6 +25,7 @@ from zgen_otel.performance import (
 
 __all__ = [
     "ConfigError",
+    "ServerHandle",
     "Settings",
     "__version__",
     "configure",
@@ -40,6 +42,7 @@ __all__ = [
     "record_metric",
     "register_callback",
     "shutdown",
+    "start_server",
     "track",
     "track_async",
     "track_context",

@@ -336,7 +336,9 @@ get_runtime = _current.get_runtime
 
 def _build_default() -> Runtime:
     """Build the runtime from the environment on first use (installed in :mod:`zgen_otel._current`)."""
-    return _create(None)
+    rt = _create(None)
+    _current.started(rt)
+    return rt
 
 
 def _create(settings: Settings | None, **runtime_args: Any) -> Runtime:
@@ -398,6 +400,7 @@ def configure(
         if store_file is not None:
             store_file.release()
         raise
+    _current.started(rt)
     return rt.settings
 
 
@@ -425,11 +428,13 @@ def shutdown() -> None:
 
     The runtime is detached under the lock, and shut down outside it: ``record_metric`` and the other calls
     of other threads return at once meanwhile (on a disabled runtime), instead of waiting for the peers.
+    The page server of ``zgen_otel.start_server`` stops first, within a few seconds.
     """
     global _shut_down
     with _lock:
         rt, _current.runtime = _current.runtime, None
         _shut_down = True
+    _current.shutting_down()
     if rt is not None:
         rt.shutdown()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
 import os
 import signal
@@ -16,33 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import zgen_otel
-from zgen_otel import _current
 from zgen_otel.config import redact_url
 from zgen_otel.exceptions import ConfigError
+from zgen_otel.http.binding import hosts_to_allow, is_loopback
 
 __all__ = ["main"]
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _hosts_to_allow(host: str, named: Sequence[str]) -> list[str]:
-    """The ``Host`` names ``serve`` accepts besides loopback: the named ones (else the setting), and the bind address.
-
-    A wildcard bind (``0.0.0.0``, ``::``) has no name of its own: with no names given it accepts any.
-    """
-    names = list(named or _current.get_runtime().settings.allowed_hosts)
-    if _loopback(host):
-        return names
-    if host in ("0.0.0.0", "::", ""):
-        return names or ["*"]
-    return [*names, host]
 
 
 def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
@@ -53,7 +30,7 @@ def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
     the server, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
     """
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
-    if not _loopback(host) and not token:
+    if not is_loopback(host) and not token:
         print(
             f"zgen-otel: refusing to serve on {host}, which is not a loopback address, without a token: "
             "set ZGEN_OTEL_API_TOKEN (every endpoint then needs 'Authorization: Bearer <token>')",
@@ -72,9 +49,9 @@ def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
     # shutdown, and the default SIGTERM action would end the process before the flush below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        zgen_otel.configure()
-        hosts = _hosts_to_allow(host, allowed_hosts)
-        app = make_app(token=token, require_token=not _loopback(host), allowed_hosts=hosts)
+        zgen_otel.configure(server_port=None)  # this command is the server: no second one for ZGEN_OTEL_SERVER_PORT
+        hosts = hosts_to_allow(host, allowed_hosts)
+        app = make_app(token=token, require_token=not is_loopback(host), allowed_hosts=hosts)
     except ConfigError as exc:
         zgen_otel.shutdown()
         print(f"zgen-otel: {exc}", file=sys.stderr)

@@ -126,6 +126,21 @@ def _hosts(raw: str) -> tuple[str, ...]:
     return tuple(name[1:-1] if name.startswith("[") else name for name in names)
 
 
+def _bind_host(raw: str) -> str:
+    """One IP address or host name to bind a server to (``[::1]`` is taken as ``::1``)."""
+    names = _hosts(raw) if "," not in raw else ()
+    if len(names) != 1 or names[0] == "*" or names[0].startswith("."):
+        raise ValueError("expected one IP address or host name")
+    return names[0]
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return value
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_SECONDS = 0.001  # a shorter interval would spin the background threads
 MAX_SECONDS = 1e8  # about three years; thread timeouts past threading.TIMEOUT_MAX kill the SDK's reader
@@ -191,6 +206,8 @@ ENV_VARS: dict[str, _Spec] = {
     "allowed_hosts": _Spec(
         "ZGEN_OTEL_ALLOWED_HOSTS", _hosts, "comma-separated host names (.example.com for subdomains too), IPs or *"
     ),
+    "server_port": _Spec("ZGEN_OTEL_SERVER_PORT", _port, "a port number from 1 to 65535 (unset or empty: no server)"),
+    "server_host": _Spec("ZGEN_OTEL_SERVER_HOST", _bind_host, "one IP address or host name, such as 127.0.0.1"),
 }
 
 
@@ -235,6 +252,8 @@ class Settings:
     max_value_length: int = 4096
     shutdown_grace: float = 3.0  # seconds notification channels get at shutdown, after the data is flushed
     allowed_hosts: tuple[str, ...] = ()
+    server_port: int | None = None  # serve the monitoring page from this process (zgen_otel.start_server)
+    server_host: str = "127.0.0.1"
 
     @property
     def retention_seconds(self) -> float:
@@ -274,13 +293,14 @@ def _check_override(key: str, value: Any) -> Any:
         return value
     if spec.parse is _hosts and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return _validated(label, _hosts, ",".join(value), spec.allowed)
-    numeric = spec.parse in (_positive_float, _non_negative_float, _positive_int, _count) or key == "export_interval"
+    whole = (_positive_int, _count, _port)
+    numeric = spec.parse in (_positive_float, _non_negative_float, *whole) or key == "export_interval"
     if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, int) and abs(value) > 10**18:  # past any count or timer; str() of it may fail
             raise ConfigError(f"{label} is not valid: expected {spec.allowed}, at most 10**18")
         if key == "export_interval":  # seconds as a keyword, milliseconds in the environment
             return _validated(label, _positive_float, str(value), "a number of seconds > 0")
-        if spec.parse in (_positive_int, _count) and not isinstance(value, int):
+        if spec.parse in whole and not isinstance(value, int):
             raise ConfigError(f"{label} is not valid: expected {spec.allowed}")
         return _validated(label, spec.parse, str(value), spec.allowed)
     if isinstance(value, str):

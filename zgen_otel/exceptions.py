@@ -6,7 +6,7 @@ is dropped, counted and logged. These errors are for definitions and settings th
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DefinitionError", "NotFoundError", "ZgenOtelError"]
+__all__ = ["ConfigError", "DefinitionError", "NotFoundError", "ServerError", "ZgenOtelError"]
 
 
 class ZgenOtelError(Exception):
@@ -19,6 +19,13 @@ class ConfigError(ZgenOtelError, ValueError):
 
 class DefinitionError(ZgenOtelError, ValueError):
     """A rule, dashboard, notification channel or other definition is not valid; the message says why."""
+
+
+class ServerError(ZgenOtelError, OSError):
+    """The monitoring page's server cannot start (:func:`zgen_otel.start_server`); the message names the address.
+
+    Its port is taken, its address cannot be bound, or another server already runs in this process.
+    """
 
 
 class NotFoundError(ZgenOtelError, KeyError):

@@ -118,7 +118,8 @@ def test_fastapi_app_runs_as_is_serving_the_agent_and_the_monitoring_under_ops()
         status = client.get("/ops/api/monitoring")
         assert status.status_code == 200 and status.json()["enabled"] is True
         stats = client.get("/ops/api/monitoring/performance").json()
-    # The host route is tracked by the middleware and the agent's work by @track; mounted routes keep their prefix.
+    # The host route is tracked by the middleware and the agent's work by @track; the monitoring page and API
+    # mounted under /ops are the operator's polling, not the agent's traffic, so they are not counted.
     assert stats["agent.answer"]["calls"] == 1 and stats["GET /ask"]["calls"] == 1
-    assert stats["GET /ops/monitoring"]["calls"] == 1 and stats["GET /ops/api/monitoring"]["calls"] == 1
+    assert not [name for name in stats if "monitoring" in name], sorted(stats)
     assert not any(json.dumps(name).count("hi") for name in stats)  # no query or raw path in operation names

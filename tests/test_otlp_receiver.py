@@ -43,6 +43,7 @@ from tests.support.net import free_port
 from tests.support.servers import Server
 from tests.support.waiting import wait_for
 from zgen_otel.http import make_app, serve_options
+from zgen_otel.http.auth import Failures
 from zgen_otel.http.otlp import make_otlp_app
 from zgen_otel.http.otlp_grpc import make_otlp_grpc_server
 from zgen_otel.http.serving import open_servers
@@ -320,6 +321,15 @@ def test_bodies_over_the_limit_get_413_before_or_after_gzip(receiver: Receiver) 
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(
                 trace_service_pb2.ExportTraceServiceRequest.FromString(big), timeout=5)  # fmt: skip
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # gRPC's own gzip: 32 MiB of zeros in one attribute, about 32 KiB on the wire, refused by gRPC itself.
+    blob = trace_service_pb2.ExportTraceServiceRequest.FromString(span_request(bytes(range(1, 17))))
+    blob.resource_spans[0].scope_spans[0].spans[0].attributes.add(key="blob").value.bytes_value = bytes(32 << 20)
+    with otlp_grpc(receiver, max_body=limit) as endpoint:
+        with grpc.insecure_channel(endpoint[7:], compression=grpc.Compression.Gzip) as channel, \
+                pytest.raises(grpc.RpcError) as refused:  # fmt: skip
+            trace_service_pb2_grpc.TraceServiceStub(channel).Export(blob, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "larger than max" in str(refused.value.details())
     assert len(receiver.rings.span_rows()) == 1000
 
 
@@ -391,6 +401,29 @@ def test_without_the_token_http_gets_401_and_grpc_unauthenticated(
         assert len(receiver.rings.span_rows()) == 2
         stub.Export(request, metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=5)
     assert len(receiver.rings.span_rows()) == 3
+
+
+def test_wrong_tokens_on_either_port_count_together_then_429(receiver: Receiver) -> None:
+    """Guessing the token: after the limit of wrong ones from an address, even the right one waits (429)."""
+    failures = Failures(limit=3, window=60)
+    body = span_request(bytes(range(1, 17)))
+    wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+    with otlp_http(receiver, token=TOKEN, failures=failures) as srv, \
+            otlp_grpc(receiver, token=TOKEN, failures=failures) as endpoint, \
+            grpc.insecure_channel(endpoint[7:]) as channel:  # fmt: skip
+        assert [post(f"{srv.url}/v1/traces", body, **wrong)[0] for _ in range(2)] == [401, 401]
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Export(request, metadata=(("authorization", "Bearer wrong"),), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        status, headers, answer = post(f"{srv.url}/v1/traces", body, Authorization=f"Bearer {TOKEN}")
+        assert status == 429 and 0 < int(headers["Retry-After"]) <= 60
+        assert "too many wrong credentials from 127.0.0.1" in status_message(answer)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Export(request, metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert nothing_stored(receiver)
 
 
 def test_a_busy_receiver_answers_503_with_retry_after_and_the_exporter_retries(receiver: Receiver) -> None:

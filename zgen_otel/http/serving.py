@@ -36,6 +36,15 @@ _GRACE = 3.0  # seconds the gRPC server gives calls in progress at the stop
 _BACKLOG = 2048  # uvicorn's default
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """An event loop of uvloop when it is installed (as uvicorn's ``loop="auto"`` picks), else of asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class PortTaken(ZgenOtelError):
     """A port of ``zgen-otel serve`` cannot be bound; the message names it and the flag that changes it."""
 
@@ -161,7 +170,7 @@ class Servers:
 
     def _serve_http(self) -> None:
         """The uvicorn servers on one event loop (this thread's), until one of them ends."""
-        loop = asyncio.new_event_loop()
+        loop = _new_loop()
         try:
             loop.run_until_complete(self._serve_all())
         finally:

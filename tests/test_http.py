@@ -638,7 +638,8 @@ def test_serve_status_and_clean_stop_with_flush(tmp_path: Any, stop: signal.Sign
 
     with OtlpReceiver("http/protobuf") as receiver:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
-        proc = subprocess.Popen([zgen_otel_command(), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([zgen_otel_command(), "serve", "--port", str(port), "--otlp-port", str(free_port()),
+                                 "--otlp-grpc-port", str(free_port())], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
             assert proc.stdout is not None

@@ -15,6 +15,7 @@ from zgen_otel._fork import fork_safe_lock
 
 __all__ = ["RateLimitedLogger", "iso_utc", "safe_repr"]
 
+
 class RateLimitedLogger:
     """Log a message at most once per ``interval`` seconds per key, counting what was suppressed.
 

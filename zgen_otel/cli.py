@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import zgen_otel
+from zgen_otel import _current
 from zgen_otel.config import redact_url
 from zgen_otel.exceptions import ConfigError
 from zgen_otel.http.binding import hosts_to_allow, is_loopback
@@ -22,12 +23,16 @@ from zgen_otel.http.binding import hosts_to_allow, is_loopback
 __all__ = ["main"]
 
 
-def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
-    """Run the runtime (system monitor, default alert rules) and the HTTP API and web page until Ctrl-C.
+def serve(
+    host: str, port: int, allowed_hosts: Sequence[str] = (), otlp_port: int = 4318, otlp_grpc_port: int = 4317
+) -> int:
+    """Run the runtime (system monitor, default alert rules), the HTTP API and web page, and OTLP receivers.
 
-    ``allowed_hosts`` are the names besides loopback that the ``Host`` header may carry. The server runs with
-    :func:`zgen_otel.http.serve_options` (read deadline, connection cap). Ctrl-C (SIGINT) or SIGTERM stops
-    the server, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
+    ``allowed_hosts`` are the names besides loopback that the ``Host`` header may carry. Other processes
+    send telemetry over OTLP/HTTP to ``otlp_port`` and OTLP/gRPC to ``otlp_grpc_port`` (0 turns one off).
+    The HTTP servers run with :func:`zgen_otel.http.serve_options` (read deadline, connection cap). A port
+    that cannot be bound ends it with status 1 before it serves. Ctrl-C (SIGINT) or SIGTERM stops the
+    servers, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
     """
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
     if not is_loopback(host) and not token:
@@ -38,9 +43,8 @@ def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
         )
         return 2
     try:  # uvicorn and FastAPI are the optional `server` extra: imported here so the other commands work without
-        import uvicorn
-
-        from zgen_otel.http import make_app, serve_options
+        from zgen_otel.http import make_app
+        from zgen_otel.http.serving import PortTaken, open_servers, url
     except ImportError:
         print("zgen-otel: serve needs the server extra: pip install 'zgen-otel[server]'", file=sys.stderr)
         return 2
@@ -52,14 +56,22 @@ def serve(host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
         zgen_otel.configure(server_port=None)  # this command is the server: no second one for ZGEN_OTEL_SERVER_PORT
         hosts = hosts_to_allow(host, allowed_hosts)
         app = make_app(token=token, require_token=not is_loopback(host), allowed_hosts=hosts)
-    except ConfigError as exc:
+        rt = _current.get_runtime()
+        servers = open_servers(app, host, port, receiver=rt.start_receiver(), otlp_port=otlp_port,
+                               otlp_grpc_port=otlp_grpc_port, token=None if is_loopback(host) else token,
+                               allowed_hosts=rt.settings.allowed_hosts if hosts is None else hosts,
+                               max_body=rt.settings.otlp_max_body,
+                               failures=app.state.zgen_failures)  # fmt: skip
+    except (ConfigError, PortTaken) as exc:
         zgen_otel.shutdown()
         print(f"zgen-otel: {exc}", file=sys.stderr)
-        return 2
-    print(f"zgen-otel: web page at http://{host}:{port}/monitoring  (API under /api/monitoring; Ctrl-C stops)",
-          flush=True)  # fmt: skip
+        return 1 if isinstance(exc, PortTaken) else 2
+    print(
+        f"zgen-otel: web page at {url(host, servers.page_port)}/monitoring  (API under /api/monitoring; Ctrl-C stops)"
+    )
+    print(servers.agent_line(token_required=not is_loopback(host)), flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", **serve_options())
+        servers.run()
     finally:
         zgen_otel.shutdown()
     return 0
@@ -140,6 +152,13 @@ def rules_export(output: str | None) -> int:
 _DASHBOARDS = "alerts, llm, logs, metrics, performance, system, traces"
 
 
+def _port(text: str) -> int:
+    """A port number for argparse: 0 to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: expected a whole number from 0 to 65535")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zgen-otel`` and ``python -m zgen_otel``."""
     parser = argparse.ArgumentParser(prog="zgen-otel", description="OpenTelemetry monitoring for AI agents.")
@@ -150,6 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a name besides loopback that clients may reach the server by (Host header); repeatable; "
                         "'*' for any (default: ZGEN_OTEL_ALLOWED_HOSTS, and the --host address)")  # fmt: skip
+    p.add_argument(
+        "--otlp-port",
+        type=_port,
+        default=4318,
+        help="port of the OTLP/HTTP receiver other processes send telemetry to (default 4318; 0: off)",
+    )
+    p.add_argument("--otlp-grpc-port", type=_port, default=4317,
+                   help="port of the OTLP/gRPC receiver (default 4317; 0: off)")  # fmt: skip
     p = sub.add_parser("status", help="show what a running server reports")
     p.add_argument("--url", default="http://127.0.0.1:8001", help="the server (default http://127.0.0.1:8001)")
     p = sub.add_parser("dashboard", help="render a dashboard of a fresh runtime")
@@ -164,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("-o", "--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port, args.allowed_host)
+        return serve(args.host, args.port, args.allowed_host, args.otlp_port, args.otlp_grpc_port)
     if args.command == "status":
         return status(args.url)
     if args.command == "dashboard":

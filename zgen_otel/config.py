@@ -144,6 +144,7 @@ def _port(raw: str) -> int:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_SECONDS = 0.001  # a shorter interval would spin the background threads
 MAX_SECONDS = 1e8  # about three years; thread timeouts past threading.TIMEOUT_MAX kill the SDK's reader
+MAX_BODY_BYTES = 2**31 - 1  # gRPC's message size limits are 32-bit
 
 
 def _level(raw: str) -> str:
@@ -203,6 +204,9 @@ ENV_VARS: dict[str, _Spec] = {
     "max_services": _Spec("ZGEN_OTEL_MAX_SERVICES", _positive_int, "a whole number > 0"),
     "max_value_length": _Spec("ZGEN_OTEL_MAX_VALUE_LENGTH", _positive_int, "a whole number > 0"),
     "shutdown_grace": _Spec("ZGEN_OTEL_SHUTDOWN_GRACE", _non_negative_float, "a number of seconds >= 0"),
+    "otlp_max_body": _Spec(
+        "ZGEN_OTEL_OTLP_MAX_BODY", _positive_int, f"a whole number of bytes from 1 to {MAX_BODY_BYTES}"
+    ),
     "allowed_hosts": _Spec(
         "ZGEN_OTEL_ALLOWED_HOSTS", _hosts, "comma-separated host names (.example.com for subdomains too), IPs or *"
     ),
@@ -254,6 +258,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     server_port: int | None = None  # serve the monitoring page from this process (zgen_otel.start_server)
     server_host: str = "127.0.0.1"
+    otlp_max_body: int = 16 * 1024 * 1024  # bytes of one OTLP request to zgen-otel serve, before and after gzip
 
     @property
     def retention_seconds(self) -> float:
@@ -335,6 +340,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     settings = Settings(**{k: v for k, v in values.items() if v is not None})
     if settings.max_raw_points < 16:
         raise ConfigError(f"max_raw_points={settings.max_raw_points!r} is not valid: expected a whole number >= 16")
+    if settings.otlp_max_body > MAX_BODY_BYTES:
+        spec = ENV_VARS["otlp_max_body"]
+        raise ConfigError(f"otlp_max_body={settings.otlp_max_body!r} is not valid: expected {spec.allowed}")
     if settings.shutdown_grace > MAX_SECONDS:
         grace = settings.shutdown_grace
         raise ConfigError(f"shutdown_grace={grace!r} seconds is not valid: expected 0 to {MAX_SECONDS:.0e} seconds")

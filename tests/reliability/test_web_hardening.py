@@ -103,7 +103,8 @@ def zgen_otel_serve(*args: str, nofile: int = 1024) -> Iterator[tuple[int, int]]
 
     env = {**os.environ, "ZGEN_OTEL_SYSTEM_MONITOR": "false", "ZGEN_OTEL_DEFAULT_RULES": "false"}
     env.pop("ZGEN_OTEL_API_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "zgen_otel", "serve", "--port", str(port), *args], env=env,
+    otlp = ["--otlp-port", str(free_port()), "--otlp-grpc-port", str(free_port())]
+    proc = subprocess.Popen([sys.executable, "-m", "zgen_otel", "serve", "--port", str(port), *otlp, *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit_files)  # fmt: skip
     try:
         wait_for(lambda: _answers(port), timeout=30, what="zgen-otel serve to answer")

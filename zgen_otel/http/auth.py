@@ -38,12 +38,14 @@ __all__ = [
     "LoginRequired",
     "PageTokens",
     "Sessions",
+    "bearer_token",
     "check_token",
     "logged_in",
     "mount_prefix",
     "page_auth",
     "read_auth",
     "router",
+    "same_token",
     "to_login",
     "write_auth",
 ]
@@ -113,6 +115,16 @@ def check_token(token: str, source: str) -> None:
             f"{source} is too short ({len(token)} characters): an API token needs at least {MIN_TOKEN_LENGTH}; "
             "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
+
+
+def bearer_token(header: str | None) -> bytes:
+    """The token of an ``Authorization`` header value ``Bearer <token>``; ``b""`` for any other value or none."""
+    return (header[7:] if header is not None and header.lower().startswith("bearer ") else "").encode()
+
+
+def same_token(given: bytes, token: str) -> bool:
+    """Whether ``given`` (from :func:`bearer_token`) is ``token``, compared in constant time."""
+    return hmac.compare_digest(given, token.encode())
 
 
 class PageTokens:
@@ -217,8 +229,8 @@ def _check(request: Request, write: bool) -> None:
     header = request.headers.get("authorization")
     if header is not None:
         _limit(request)
-        given = (header[7:] if header.lower().startswith("bearer ") else "").encode()
-        if hmac.compare_digest(given, state.zgen_token.encode()):
+        given = bearer_token(header)
+        if same_token(given, state.zgen_token):
             return
         if not state.zgen_require_token and state.zgen_page_tokens.valid(given):  # no page has one otherwise
             return
@@ -309,7 +321,7 @@ async def login(request: Request) -> Response:
         _limit(request)
     except HTTPException as exc:
         return _login_page(request, next_page, str(exc.detail), 429, exc.headers)
-    if not hmac.compare_digest(given, state.zgen_token.encode()):
+    if not same_token(given, state.zgen_token):
         state.zgen_failures.add(_client(request))
         return _login_page(request, next_page, "That is not this server's API token.", 401)
     redirect = RedirectResponse(mount_prefix(request) + next_page, status_code=303)

@@ -21,10 +21,11 @@ A custom dashboard can take the same options as the built-in ones::
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zgen_otel import _current
 from zgen_otel._records import LogRow, SpanRow, log_row, span_row
@@ -45,11 +46,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INSTANCE",
+    "MAX_NAME",
     "SERVICE",
     "Process",
     "SelectedStore",
     "Selection",
     "View",
+    "describe",
     "local_process",
     "log_rows",
     "processes",
@@ -127,6 +130,25 @@ def processes(runtime: Runtime) -> list[Process]:
     if runtime.receiver is not None:
         found += [Process(s.service, s.instance, False) for s in runtime.receiver.senders()]
     return found
+
+
+def describe(runtime: Runtime | None = None) -> list[dict[str, Any]]:
+    """This process, then every process that sent telemetry, as JSON-ready dicts (the ``/services`` answer).
+
+    Each: ``service``, ``instance``, ``host``, ``pid``, ``local`` (this process), ``first_seen``, ``last_seen``,
+    ``age`` (seconds since last seen), ``stale`` (nothing for 60 s), and what it sent: ``points``, ``spans``,
+    ``logs`` and ``rejected`` (for this process: the spans and records its rings hold, no points count).
+    """
+    rt = _runtime(runtime)
+    now = rt.clock()
+    local = local_process(rt)
+    resource = rt.providers.tracer_provider.resource.attributes if rt.providers is not None else {}
+    me = {"service": local.service, "instance": local.instance, "host": str(resource.get("host.name", "")),
+          "pid": os.getpid(), "local": True, "first_seen": rt.started_at, "last_seen": now, "age": 0.0,
+          "stale": False, "points": None, "spans": len(rt.span_buffer.ring.items) if rt.span_buffer else 0,
+          "logs": len(rt.log_buffer.ring.items) if rt.log_buffer else 0, "rejected": 0}  # fmt: skip
+    senders = rt.receiver.senders() if rt.receiver is not None else []
+    return [me, *({**s.to_dict(now), "local": False} for s in senders)]
 
 
 def _runtime(runtime: Runtime | None) -> Runtime:

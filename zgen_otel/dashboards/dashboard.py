@@ -287,17 +287,25 @@ def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) ->
 
     Args:
         runtime: the runtime whose clock dates the page; the current one by default.
-        options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``).
+        options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``);
+            ``processes``, a list of processes to show as the services sending here (the dicts of
+            :func:`zgen_otel.selection.describe`; none by default); ``hint``, a line shown under the title.
 
     Raises:
         ValueError: an unknown option, or a ``link`` that is not a str.
     """
-    unknown = sorted(set(options) - {"link"}, key=str)
+    unknown = sorted(set(options) - _INDEX_OPTIONS, key=str)
     if unknown:
-        raise ValueError(f"unknown index option(s) {unknown}; the index accepts ['link']")
+        raise ValueError(f"unknown index option(s) {unknown}; the index accepts {sorted(_INDEX_OPTIONS)}")
     link = options.get("link", "{name}.html")
     if not isinstance(link, str):
         raise ValueError(f"link must be a str such as '{{name}}.html'; got {safe_repr(link)}")
     dashboards = get_dashboard_manager().list_dashboards()
     generated_at = format_time((runtime or _current.get_runtime()).clock())
-    return environment.get_template("index.html").render(dashboards=dashboards, link=link, generated_at=generated_at)
+    return environment.get_template("index.html").render(
+        dashboards=dashboards, link=link, generated_at=generated_at, processes=options.get("processes"),
+        hint=options.get("hint"),
+    )  # fmt: skip
+
+
+_INDEX_OPTIONS = {"link", "processes", "hint"}

@@ -22,6 +22,7 @@ A custom dashboard can take the same options as the built-in ones::
 from __future__ import annotations
 
 import os
+import socket
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,7 +144,8 @@ def describe(runtime: Runtime | None = None) -> list[dict[str, Any]]:
     now = rt.clock()
     local = local_process(rt)
     resource = rt.providers.tracer_provider.resource.attributes if rt.providers is not None else {}
-    me = {"service": local.service, "instance": local.instance, "host": str(resource.get("host.name", "")),
+    host = str(resource.get("host.name") or socket.gethostname())
+    me = {"service": local.service, "instance": local.instance, "host": host,
           "pid": os.getpid(), "local": True, "first_seen": rt.started_at, "last_seen": now, "age": 0.0,
           "stale": False, "points": None, "spans": len(rt.span_buffer.ring.items) if rt.span_buffer else 0,
           "logs": len(rt.log_buffer.ring.items) if rt.log_buffer else 0, "rejected": 0}  # fmt: skip

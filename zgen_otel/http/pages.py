@@ -81,11 +81,11 @@ def hint(runtime: Runtime) -> str | None:
     return f"No agent sends telemetry here yet: start one with {where} to see it on these pages."
 
 
-def navigation(runtime: Runtime, selection: Selection) -> dict[str, Any]:
+def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -> dict[str, Any]:
     """The selector's data: its choices, the one selected, the selection, and the :func:`hint` line.
 
     The choices: All, each service, and each instance of a service with several; a selected service that
-    sent nothing is one more, marked so.
+    sent nothing is one more, marked so. ``with_hint`` False: no hint (the page shows it itself).
     """
     processes = describe(runtime)
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -107,12 +107,14 @@ def navigation(runtime: Runtime, selection: Selection) -> dict[str, Any]:
         choices.append({"label": f"{text} (nothing received)", "service": wanted[0], "instance": wanted[1],
                         "stale": True})  # fmt: skip
         at = [len(choices) - 1]
-    return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": hint(runtime)}
+    return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": hint(runtime) if with_hint else None}
 
 
-def _with_nav(html: str, runtime: Runtime, selection: Selection, before: str = "") -> HTMLResponse:
+def _with_nav(
+    html: str, runtime: Runtime, selection: Selection, before: str = "", with_hint: bool = True
+) -> HTMLResponse:
     """A page with ``before`` (a script) and the selector's script put before ``</body>``."""
-    nav = _templates.get_template("nav.html").render(nav=navigation(runtime, selection))
+    nav = _templates.get_template("nav.html").render(nav=navigation(runtime, selection, with_hint))
     return HTMLResponse(html.replace("</body>", before + nav + "</body>"))
 
 
@@ -131,7 +133,7 @@ def index(runtime: CurrentRuntime, service: str | None = SERVICE, instance: str 
     """The web page: the dashboard index, with the services sending here (and their last-seen times)."""
     processes = describe(runtime) if runtime.receiver is not None else None
     html = render_dashboard_index(link="monitoring/{name}", runtime=runtime, processes=processes, hint=hint(runtime))
-    return _with_nav(html, runtime, Selection(service, instance))
+    return _with_nav(html, runtime, Selection(service, instance), with_hint=False)
 
 
 @router.get("/monitoring/traces")

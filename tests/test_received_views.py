@@ -25,11 +25,13 @@ import zgen_otel
 from tests.support.otlp import flush, over_otlp
 from tests.support.servers import Server, serving
 from zgen_otel.config import ENV_VARS
+from zgen_otel.dashboards.dashboard import Dashboard, get_dashboard_manager
 from zgen_otel.http import make_app
 from zgen_otel.llm import llm_call
 from zgen_otel.metrics import record_metric
 from zgen_otel.performance import track
 from zgen_otel.receiver import Receiver
+from zgen_otel.selection import select
 from zgen_otel.testing import ManualClock
 from zgen_otel.traces import get_recent_traces
 
@@ -248,7 +250,36 @@ def test_series_and_dashboards_by_service(served: Served) -> None:
     assert [r[0] for p in metrics["panels"] for r in p["rows"]] == ["agent.queue.depth"]
     alerts = get(served, "/api/monitoring/dashboard/alerts", service="B")
     assert alerts["selection"] == {"service": "B", "instance": None, "applied": False}  # it shows every service
+    assert 'id="not-selected"' in served.client.get("/monitoring/alerts", params={"service": "B"}).text
+    assert 'id="not-selected"' not in served.client.get("/monitoring/alerts").text
     assert get(served, "/api/monitoring/dashboard/performance", service="B")["selection"]["applied"] is True
+
+
+def test_custom_dashboards_old_and_new(served: Served) -> None:
+    class Old(Dashboard):  # written before selections existed: still served, and says it shows everything
+        name = "old"
+
+        def get_data(self, window_seconds: float = 3600) -> dict[str, Any]:
+            return {"panels": [], "series": len(zgen_otel.get_runtime().store.all_series())}
+
+    class Mine(Dashboard):  # takes the selection and reads through it
+        name = "mine"
+
+        def get_data(self, window_seconds: float = 3600, *, service: str | None = None, instance: str | None = None,
+                     runtime: Any = None) -> dict[str, Any]:  # fmt: skip
+            view = select(runtime, service, instance)
+            return {"panels": [], "processes": [p.service for p in view.processes],
+                    "series": len(view.store.all_series())}  # fmt: skip
+
+    manager = get_dashboard_manager()
+    manager.register_dashboard(Old())
+    manager.register_dashboard(Mine())
+    old = get(served, "/api/monitoring/dashboard/old", service="A")
+    assert old["selection"]["applied"] is False and old["series"] == len(served.runtime.store.all_series())
+    mine = get(served, "/api/monitoring/dashboard/mine", service="A")
+    assert mine["selection"]["applied"] is True and mine["processes"] == ["A", "A"]
+    assert 0 < mine["series"] < old["series"]
+    assert get(served, "/api/monitoring/dashboard/mine")["processes"] == [LOCAL, "A", "A", "B", "C"]
 
 
 def test_services_lists_this_process_and_every_sender(served: Served) -> None:

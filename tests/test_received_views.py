@@ -146,9 +146,9 @@ def get(served: Served, path: str, **params: Any) -> Any:
     return response.json()
 
 
-def calls(served: Served, **selection: str) -> dict[str, tuple[int, int]]:
-    """(calls, errors) per operation from ``/performance`` for a selection."""
-    found = get(served, "/api/monitoring/performance", **selection)
+def calls(served: Served, **params: Any) -> dict[str, tuple[int, int]]:
+    """(calls, errors) per operation from ``/performance`` for a selection (and window)."""
+    found = get(served, "/api/monitoring/performance", **params)
     return {name: (row["calls"], row["errors"]) for name, row in found.items()}
 
 
@@ -161,6 +161,8 @@ def test_performance_counts_every_call_per_service_per_instance_and_in_total(ser
     assert calls(served, service=LOCAL) == {"agent.step": (1, 0)}
     assert calls(served, service="C") == {"tool.search": (1, 0)}
     assert calls(served, service="nobody") == {} and calls(served, service="A", instance="b1") == {}
+    assert calls(served, window=3600) == calls(served)  # everything happened in the last hour
+    assert calls(served, service="A", window=60) == {}  # A's calls are two minutes old on the server's clock
     total = get(served, "/api/monitoring/performance")["agent.step"]
     assert total["services"] == ["A", "B", LOCAL] and total["instances"] == 4 and total["error_rate"] == 0.3
     assert 0 < total["p50"] <= total["p95"] <= total["p99"] and total["max"] >= total["p99"] * 0.99
@@ -337,6 +339,10 @@ def test_pages_select_a_service_and_keep_it(served: Served, browser: Any) -> Non
     assert options == ["All services", "A", "A / a1", "A / a2", "B", "C (stale)", f"{LOCAL} (this server)"]
     _shot(page, "received-index-1400")
 
+    page.locator("tr[data-instance=b1] a", has_text="b1").click()  # a service's only instance: selected as such
+    page.wait_for_url(re.compile(r"/monitoring\?service=B&instance=b1$"))
+    assert page.locator("select#service option:checked").inner_text() == "B / b1"
+    picker = page.locator("select#service")
     picker.select_option(label="B")
     page.wait_for_url(re.compile(r"/monitoring\?service=B$"))
     page.locator("a", has_text="Performance").click()

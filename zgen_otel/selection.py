@@ -60,6 +60,7 @@ __all__ = [
     "received",
     "select",
     "span_rows",
+    "waiting_line",
 ]
 
 #: The attributes that say which service, and which process of it, a received series came from.
@@ -151,6 +152,15 @@ def describe(runtime: Runtime | None = None) -> list[dict[str, Any]]:
           "logs": len(rt.log_buffer.ring.items) if rt.log_buffer else 0, "rejected": 0}  # fmt: skip
     senders = rt.receiver.senders() if rt.receiver is not None else []
     return [me, *({**s.to_dict(now), "local": False} for s in senders)]
+
+
+def waiting_line(runtime: Runtime | None = None) -> str | None:
+    """The line telling how to point an agent at this server, while its receiver has heard from none (else None)."""
+    receiver = _runtime(runtime).receiver
+    if receiver is None or receiver.senders():
+        return None
+    where = f"OTEL_EXPORTER_OTLP_ENDPOINT={receiver.endpoints[0]}" if receiver.endpoints else "its OTLP endpoint"
+    return f"No agent sends telemetry here yet: start one with {where} to see it on these pages."
 
 
 def _runtime(runtime: Runtime | None) -> Runtime:

@@ -25,7 +25,7 @@ from zgen_otel._validate import positive_seconds
 from zgen_otel.dashboards.charts import panel_chart, panel_sparkline
 from zgen_otel.dashboards.rendering import environment, format_time, window
 from zgen_otel.exceptions import DefinitionError, NotFoundError
-from zgen_otel.selection import Selection
+from zgen_otel.selection import Selection, describe, waiting_line
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -288,24 +288,27 @@ def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) ->
     Args:
         runtime: the runtime whose clock dates the page; the current one by default.
         options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``);
-            ``processes``, a list of processes to show as the services sending here (the dicts of
-            :func:`zgen_otel.selection.describe`; none by default); ``hint``, a line shown under the title.
+            ``services`` (default False): on a runtime that receives OTLP, list this process and every
+            sender with its last-seen time (stale ones marked), and, while none has sent, tell how to point
+            an agent at it.
 
     Raises:
-        ValueError: an unknown option, or a ``link`` that is not a str.
+        ValueError: an unknown option, a ``link`` that is not a str, or ``services`` that is not a bool.
     """
     unknown = sorted(set(options) - _INDEX_OPTIONS, key=str)
     if unknown:
         raise ValueError(f"unknown index option(s) {unknown}; the index accepts {sorted(_INDEX_OPTIONS)}")
-    link = options.get("link", "{name}.html")
+    link, services = options.get("link", "{name}.html"), options.get("services", False)
     if not isinstance(link, str):
         raise ValueError(f"link must be a str such as '{{name}}.html'; got {safe_repr(link)}")
-    dashboards = get_dashboard_manager().list_dashboards()
-    generated_at = format_time((runtime or _current.get_runtime()).clock())
+    if not isinstance(services, bool):
+        raise ValueError(f"services must be True or False; got {safe_repr(services)}")
+    rt = runtime or _current.get_runtime()
+    listed = services and rt.receiver is not None
     return environment.get_template("index.html").render(
-        dashboards=dashboards, link=link, generated_at=generated_at, processes=options.get("processes"),
-        hint=options.get("hint"),
+        dashboards=get_dashboard_manager().list_dashboards(), link=link, generated_at=format_time(rt.clock()),
+        processes=describe(rt) if listed else None, hint=waiting_line(rt) if listed else None,
     )  # fmt: skip
 
 
-_INDEX_OPTIONS = {"link", "processes", "hint"}
+_INDEX_OPTIONS = {"link", "services"}

@@ -107,11 +107,13 @@ def _received_parts(view: View, window_seconds: float | None) -> list[tuple[str,
             continue
         errors = summarize([s for s in series if s.attributes.get(OUTCOME) == ERROR.value], start).count
         cancelled = summarize([s for s in series if s.attributes.get(OUTCOME) == CANCELLED.value], start).count
-        recent = summarize(series, now - _MINUTE).count if window_seconds is None else None
-        per_minute = recent if recent is not None else summary.count * _MINUTE / (window_seconds or _MINUTE)
+        if window_seconds is None:  # the calls of the last minute
+            per_minute = float(summarize(series, now - _MINUTE).count)
+        else:  # the window's mean, as for this process's calls
+            per_minute = summary.count * _MINUTE / window_seconds
         last = max((s.last for s in series if s.last is not None and (start is None or s.last >= start)), default=None)
         found.append((name, _Part(service, summary.count, errors, cancelled, summary.sum, None, summary.max, last,
-                                  float(per_minute), (summary.p50, summary.p95, summary.p99), series)))  # fmt: skip
+                                  per_minute, (summary.p50, summary.p95, summary.p99), series)))  # fmt: skip
     return found
 
 

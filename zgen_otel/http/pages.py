@@ -39,7 +39,7 @@ from zgen_otel.http.params import (
     WINDOW,
     CurrentRuntime,
 )
-from zgen_otel.selection import Selection, describe
+from zgen_otel.selection import Selection, describe, waiting_line
 
 __all__ = ["dashboard_or_404", "router"]
 
@@ -72,20 +72,12 @@ def dashboard_or_404(
         raise HTTPException(404, str(exc.args[0])) from None
 
 
-def hint(runtime: Runtime) -> str | None:
-    """The line that tells how to point an agent at this server: only while it receives OTLP from none yet."""
-    receiver = runtime.receiver
-    if receiver is None or receiver.senders():
-        return None
-    where = f"OTEL_EXPORTER_OTLP_ENDPOINT={receiver.endpoints[0]}" if receiver.endpoints else "its OTLP endpoint"
-    return f"No agent sends telemetry here yet: start one with {where} to see it on these pages."
-
-
 def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -> dict[str, Any]:
-    """The selector's data: its choices, the one selected, the selection, and the :func:`hint` line.
+    """The selector's data: its choices, the one selected, the selection, and the :func:`waiting_line`.
 
-    The choices: All, each service, and each instance of a service with several; a selected service that
-    sent nothing is one more, marked so. ``with_hint`` False: no hint (the page shows it itself).
+    The choices: All, each service, and each instance of a service with several (or of the selected
+    instance's service); a selected service that sent nothing is one more, marked so. ``with_hint`` False:
+    no hint (the page shows it itself).
     """
     processes = describe(runtime)
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -96,7 +88,7 @@ def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -
         stale = all(m["stale"] for m in members)
         mark = " (this server)" if all(m["local"] for m in members) else " (stale)" if stale else ""
         choices.append({"label": f"{service}{mark}", "service": service, "instance": None, "stale": stale})
-        if len(members) > 1:
+        if len(members) > 1 or any(selection.instance and m["instance"] == selection.instance for m in members):
             choices += [{"label": f"{service} / {m['instance'] or 'this server'}", "service": service,
                          "instance": m["instance"] or None, "stale": m["stale"]} for m in members]  # fmt: skip
     owner = next((p["service"] for p in processes if p["instance"] == selection.instance), None)
@@ -107,7 +99,8 @@ def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -
         choices.append({"label": f"{text} (nothing received)", "service": wanted[0], "instance": wanted[1],
                         "stale": True})  # fmt: skip
         at = [len(choices) - 1]
-    return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": hint(runtime) if with_hint else None}
+    line = waiting_line(runtime) if with_hint else None
+    return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": line}
 
 
 def _with_nav(
@@ -131,8 +124,7 @@ def _live(request: Request, html: str, refresh: float, runtime: Runtime, selecti
 @router.get("/monitoring")
 def index(runtime: CurrentRuntime, service: str | None = SERVICE, instance: str | None = INSTANCE) -> HTMLResponse:
     """The web page: the dashboard index, with the services sending here (and their last-seen times)."""
-    processes = describe(runtime) if runtime.receiver is not None else None
-    html = render_dashboard_index(link="monitoring/{name}", runtime=runtime, processes=processes, hint=hint(runtime))
+    html = render_dashboard_index(link="monitoring/{name}", runtime=runtime, services=True)
     return _with_nav(html, runtime, Selection(service, instance), with_hint=False)
 
 

@@ -1,8 +1,11 @@
-"""The built-in metric dashboards: ``system``, ``performance``, ``alerts``, ``metrics`` and ``llm``.
+"""The built-in dashboards ``alerts``, ``metrics`` and ``llm``, and :func:`builtin_dashboards`, the list of all.
 
-Each reads a runtime's store, performance statistics and alert manager (the current runtime unless
-``get_data`` is given one); each is a small class whose ``get_data`` returns panels (``timeseries``,
-``stats``, ``table``). Adding one is another such class, listed in :func:`builtin_dashboards`.
+``system`` and ``performance`` live in their own modules, ``traces`` and ``logs`` in ``traces_logs``.
+
+Each reads a runtime (the current one unless ``get_data`` is given one), through the selection of processes
+it is given (:func:`zgen_otel.selection.select`; ``alerts`` shows every rule and alert); each is a small
+class whose ``get_data`` returns panels (``timeseries``, ``stats``, ``table``). Adding one is another such
+class, listed in :func:`builtin_dashboards`.
 """
 
 from __future__ import annotations

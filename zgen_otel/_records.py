@@ -171,6 +171,7 @@ class SpanRow(NamedTuple):
     source: Any
     context: Any
     convert: Callable[[SpanRow, int], dict[str, Any]]
+    scope: str = ""  # the instrumentation scope's name (``zgen_otel.llm`` for LLM calls)
 
 
 class LogRow(NamedTuple):
@@ -207,6 +208,7 @@ def span_row(span: ReadableSpan, service: str, instance: str) -> SpanRow:
         span,
         None,
         _local_span_dict,
+        span.instrumentation_scope.name if span.instrumentation_scope else "",
     )
 
 

@@ -296,6 +296,22 @@ class PerformanceTracker:
         with self._lock:
             return {name: op.snapshot(now, window_seconds) for name, op in sorted(self._ops.items())}
 
+    def buckets(self, window_seconds: float | None = None) -> dict[str, list[int]]:
+        """Calls per duration bucket (:data:`DURATION_BUCKETS`, then longer) per operation: whole run or window."""
+        self.drain()
+        since = None if window_seconds is None else self.clock() - window_seconds
+        with self._lock:
+            if since is None:
+                return {name: list(op.buckets) for name, op in self._ops.items()}
+            out = {}
+            for name, op in self._ops.items():
+                counts = [0] * (len(DURATION_BUCKETS) + 1)
+                for end, duration, _ in op.recent:
+                    if end >= since:
+                        counts[_bucket_index(duration)] += 1
+                out[name] = counts
+            return out
+
     def before_fork(self) -> None:
         """Hold the statistics lock, so the child's copy is consistent."""
         self._lock.acquire()

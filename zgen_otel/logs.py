@@ -5,8 +5,10 @@ The runtime owns an OTel ``LoggerProvider``. Unless ``ZGEN_OTEL_CAPTURE_LOGS=fal
 on the root logger at ``ZGEN_OTEL_LOG_LEVEL`` (default INFO), so every logger that propagates to the root is
 captured: each record becomes an OTel log record carrying the current trace and span ids. A bounded ring
 (``ZGEN_OTEL_MAX_LOGS``, default 5,000; oldest dropped first, counted) keeps them for the local view, and the
-official OTLP log exporter ships them when an endpoint is configured. Alert state changes are logged by
-``zgen_otel.alerting`` (fired, acknowledged, resolved), so they appear here too::
+official OTLP log exporter ships them when an endpoint is configured. Under ``zgen-otel serve`` the records
+other processes send are read with them (``service=`` and ``instance=`` pick one service or one process).
+Alert state changes are logged by ``zgen_otel.alerting`` (fired, acknowledged, resolved), so they appear here
+too::
 
     from zgen_otel.logs import get_recent_logs
 
@@ -18,16 +20,17 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
 from zgen_otel import _current
 from zgen_otel._buffers import LogBuffer
-from zgen_otel._records import hex_id, record_level, record_logger, record_time, record_to_dict
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import check_choice, check_limit, check_number, check_text
 from zgen_otel.config import LOG_LEVELS
+from zgen_otel.selection import Selection, log_rows
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -37,6 +40,7 @@ __all__ = ["LEVELS", "LogBuffer", "get_recent_logs", "log_buffer_stats"]
 #: Python's level number of each level name ``ZGEN_OTEL_LOG_LEVEL`` accepts.
 LEVELS: dict[str, int] = {name: logging.getLevelName(name) for name in LOG_LEVELS}
 MAX_LIMIT = 1000
+_TRACE_ID = re.compile("[0-9a-fA-F]{32}")
 
 
 def _in_logger(logger_name: str, name: str) -> bool:
@@ -69,9 +73,11 @@ def get_recent_logs(
     until: float | None = None,
     limit: int = 100,
     *,
+    service: str | None = None,
+    instance: str | None = None,
     runtime: Runtime | None = None,
 ) -> list[dict[str, Any]]:
-    """Captured log records, newest first.
+    """Log records, this process's and those received from others, newest first.
 
     Args:
         min_level: ``"DEBUG"`` ... ``"CRITICAL"`` (or a ``logging`` level number): this level and above.
@@ -81,10 +87,13 @@ def get_recent_logs(
         since: only records from this time on (Unix seconds).
         until: only records up to this time (Unix seconds).
         limit: at most this many (1 to 1,000).
-        runtime: whose log buffer to read; the current runtime when None.
+        service: only records of this service.
+        instance: only records of this process (its ``service.instance.id``).
+        runtime: whose records to read (its log buffer, and its receiver's); the current runtime when None.
 
     Each record: ``time``, ``level``, ``severity_text``, ``logger``, ``message``, ``trace_id``, ``span_id``,
-    ``attributes`` (``code.*``, ``exception.*`` and the record's ``extra`` fields) and ``truncated``.
+    ``attributes`` (``code.*``, ``exception.*`` and the record's ``extra`` fields), ``truncated``,
+    ``service`` and ``instance``.
 
     Raises:
         TypeError, ValueError: a filter of the wrong type or out of range, named in the message.
@@ -94,25 +103,30 @@ def get_recent_logs(
     trace = check_text("trace_id", trace_id)
     lo, hi = check_number("since", since, minimum=-math.inf), check_number("until", until, minimum=-math.inf)
     check_limit(limit, MAX_LIMIT)
-    buffer = _buffer(runtime)
-    if buffer is None:
+    selection = Selection(service, instance)
+    rt = runtime or _current.get_runtime()
+    rows = log_rows(rt, selection)
+    if not rows:
         return []
+    length = rt.log_buffer.max_value_length if rt.log_buffer is not None else rt.settings.max_value_length
     needle = text.lower() if text else None
-    trace = trace.lower() if trace else None
+    wanted = None if not trace else int(trace, 16) if _TRACE_ID.fullmatch(trace) else -1  # -1: matches none
     found: list[dict[str, Any]] = []
-    for record in reversed(buffer.recent()):
-        # Filter on the record itself; only one that passes is converted (and clipped) for the text filter.
+    rows.reverse()  # newest arrivals first; the sort keeps that order among records of the same time
+    rows.sort(key=lambda r: r.time, reverse=True)
+    for row in rows:
+        # Filter on the row; only one that passes is converted (and clipped) for the text filter.
         if not (
-            (trace is None or hex_id(record.log_record.trace_id or 0, 32) == trace)
-            and LEVELS.get(record_level(record), 0) >= floor
-            and (name is None or _in_logger(record_logger(record), name))
-            and (lo is None or record_time(record) >= lo)
-            and (hi is None or record_time(record) <= hi)
+            (wanted is None or row.trace_id == wanted)
+            and LEVELS.get(row.level, 0) >= floor
+            and (name is None or _in_logger(row.logger, name))
+            and (lo is None or row.time >= lo)
+            and (hi is None or row.time <= hi)
         ):
             continue
-        row = record_to_dict(record, buffer.max_value_length)
-        if needle is None or needle in row["message"].lower():
-            found.append(row)
+        record = row.convert(row, length)
+        if needle is None or needle in record["message"].lower():
+            found.append(record)
             if len(found) >= limit:
                 break
     return found

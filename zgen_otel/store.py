@@ -51,6 +51,8 @@ __all__ = [
     "SeriesInfo",
     "WindowStats",
     "attributes_key",
+    "merged_points",
+    "series_info",
     "series_sort_key",
 ]
 
@@ -238,22 +240,7 @@ class MetricStore(Observers):
 
     def info(self, name: str | None = None) -> list[SeriesInfo]:
         """One :class:`SeriesInfo` per series (of ``name`` only, when given), sorted by name."""
-        out = []
-        chosen = self.all_series() if name is None else self.series(name)
-        for s in sorted(chosen, key=series_sort_key):
-            latest = s.latest()
-            out.append(
-                SeriesInfo(
-                    s.name,
-                    dict(s.attributes),
-                    s.unit,
-                    s.category,
-                    latest.value if latest else None,
-                    latest.timestamp if latest else None,
-                    len(s),
-                )
-            )
-        return out
+        return series_info(self.all_series() if name is None else self.series(name))
 
     def history(
         self,
@@ -264,14 +251,7 @@ class MetricStore(Observers):
         limit: int | None = None,
     ) -> list[MetricPoint]:
         """Points of the matching series in time order (merged when several match); the newest ``limit``."""
-        if limit is not None and limit <= 0:
-            return []
-        matched = self.series(name, attributes)
-        if len(matched) == 1:
-            points = matched[0].points(since, until, limit)
-        else:
-            points = sorted((p for s in matched for p in s.points(since, until, limit)), key=lambda p: p.timestamp)
-        return points if limit is None else points[-limit:]
+        return merged_points(self.series(name, attributes), since, until, limit)
 
     def _gather(
         self, name: str, window_seconds: float, attributes: Mapping[str, AttributeValue] | None, now: float | None
@@ -347,3 +327,26 @@ class MetricStore(Observers):
 
 
 _MISSING = object()
+
+
+def series_info(chosen: list[Series]) -> list[SeriesInfo]:
+    """One :class:`SeriesInfo` per series of ``chosen``, sorted by name (what :meth:`MetricStore.info` returns)."""
+    out = []
+    for s in sorted(chosen, key=series_sort_key):
+        latest = s.latest()
+        value, ts = (latest.value, latest.timestamp) if latest else (None, None)
+        out.append(SeriesInfo(s.name, dict(s.attributes), s.unit, s.category, value, ts, len(s)))
+    return out
+
+
+def merged_points(
+    matched: list[Series], since: float | None = None, until: float | None = None, limit: int | None = None
+) -> list[MetricPoint]:
+    """The points of ``matched`` between ``since`` and ``until`` in time order; the newest ``limit`` (all if None)."""
+    if limit is not None and limit <= 0:
+        return []
+    if len(matched) == 1:
+        points = matched[0].points(since, until, limit)
+    else:
+        points = sorted((p for s in matched for p in s.points(since, until, limit)), key=lambda p: p.timestamp)
+    return points if limit is None else points[-limit:]

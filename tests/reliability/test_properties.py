@@ -1284,7 +1284,9 @@ def test_dashboards_with_arbitrary_names_formats_and_options(
             else:
                 assert out.result.startswith("<!DOCTYPE html>") and "<script>alert(1)" not in out.result
         out = attempt(render_dashboard_index, **index_options)
-        bad = [k for k in index_options if k != "link"]
+        bad = [k for k in index_options if k not in ("link", "services")]
+        if "services" in index_options and not isinstance(index_options["services"], bool):
+            bad.append(index_options["services"])
         if "link" in index_options and not isinstance(index_options["link"], str):
             bad.append(index_options["link"])
         if expect(out, "render_dashboard_index", bad, (*index_options, *index_options.values())):

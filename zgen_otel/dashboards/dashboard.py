@@ -25,6 +25,7 @@ from zgen_otel._validate import positive_seconds
 from zgen_otel.dashboards.charts import panel_chart, panel_sparkline
 from zgen_otel.dashboards.rendering import environment, format_time, window
 from zgen_otel.exceptions import DefinitionError, NotFoundError
+from zgen_otel.selection import Selection, describe, waiting_line
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -50,7 +51,9 @@ class Dashboard:
     ``get_data`` may accept ``window_seconds`` and any options of its own as keyword arguments;
     ``render_dashboard`` passes only the options it accepts and rejects the others. A ``get_data`` (or
     ``to_html``) with a ``runtime`` parameter is given the runtime to read; one without it (as written before
-    that parameter existed) is called as before and reads the current runtime.
+    that parameter existed) is called as before and reads the current runtime. Likewise the selection of
+    processes (``service`` and ``instance``, see :mod:`zgen_otel.selection`) reaches a ``get_data`` that takes
+    those parameters; one that does not shows what it always showed, and its page says so.
     """
 
     name: str = ""
@@ -83,6 +86,8 @@ class Dashboard:
         """
         rt = runtime or _current.get_runtime()
         window_seconds = options.get("window_seconds", DEFAULT_WINDOW)
+        selection = Selection(options.get("service"), options.get("instance"))
+        options = {k: v for k, v in options.items() if v is not None or k not in _SELECTION}  # None: all processes
         data = _call(self.get_data, options, rt)
         if not isinstance(data, dict):
             raise TypeError(f"{type(self).__name__}.get_data() must return a dict; got {type(data).__name__}")
@@ -93,6 +98,7 @@ class Dashboard:
             "description": self.description,
             "generated_at": format_time(now),
             "time_range": {"start": start, "end": now, "window_seconds": window_seconds},
+            "selection": {**selection.to_dict(), "applied": _takes(self.get_data, "service")},
             "panels": [],
         }
         doc.update(data)
@@ -108,8 +114,15 @@ class Dashboard:
         )  # fmt: skip
 
 
-_RESERVED = {"name", "title", "description", "generated_at", "time_range", "panels"}
-_RENDER_OPTIONS = {"window_seconds", "interactive", "api_base"}
+_RESERVED = {"name", "title", "description", "generated_at", "time_range", "selection", "panels"}
+_SELECTION = ("service", "instance")
+_RENDER_OPTIONS = {"window_seconds", "interactive", "api_base", *_SELECTION}
+
+
+def _takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts the keyword argument ``name`` (by name or through ``**options``)."""
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _runtime_argument(params: Mapping[str, inspect.Parameter], runtime: Runtime) -> dict[str, Runtime]:
@@ -217,8 +230,10 @@ def reset() -> None:
     _manager.reset()
 
 
-def _check_window(options: dict[str, Any]) -> None:
+def _check_options(options: dict[str, Any]) -> None:
+    """Check the window and the selection; the window gets its default."""
     options["window_seconds"] = positive_seconds("window_seconds", options.get("window_seconds", DEFAULT_WINDOW))
+    Selection(options.get("service"), options.get("instance"))
 
 
 def render_dashboard(name: str, format: str = "html", *, runtime: Runtime | None = None, **options: Any) -> str:
@@ -228,16 +243,18 @@ def render_dashboard(name: str, format: str = "html", *, runtime: Runtime | None
         name: a registered dashboard (``system``, ``performance``, ``alerts``, ``metrics``, or your own).
         format: ``"html"`` or ``"json"``.
         runtime: the runtime to read; the current one by default.
-        options: ``window_seconds`` (default 3600) and any option the dashboard accepts.
+        options: ``window_seconds`` (default 3600), ``service`` and ``instance`` (the processes shown, by the
+            dashboards that take them; all by default) and any option the dashboard accepts.
 
     Raises:
         NotFoundError: unknown dashboard (a ``KeyError``; the message lists the available ones).
+        TypeError: a ``service`` or ``instance`` that is not a str.
         ValueError: unknown format or option.
     """
     if not isinstance(format, str) or format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {safe_repr(format)}")
     dashboard = get_dashboard_manager().get_dashboard(name)
-    _check_window(options)
+    _check_options(options)
     rt = runtime or _current.get_runtime()
     if format == "json":
         doc = dashboard.document(runtime=rt, **options)
@@ -270,17 +287,28 @@ def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) ->
 
     Args:
         runtime: the runtime whose clock dates the page; the current one by default.
-        options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``).
+        options: ``link``, the address of each dashboard with ``{name}`` in it (default ``"{name}.html"``);
+            ``services`` (default False): on a runtime that receives OTLP, list this process and every
+            sender with its last-seen time (stale ones marked), and, while none has sent, tell how to point
+            an agent at it.
 
     Raises:
-        ValueError: an unknown option, or a ``link`` that is not a str.
+        ValueError: an unknown option, a ``link`` that is not a str, or ``services`` that is not a bool.
     """
-    unknown = sorted(set(options) - {"link"}, key=str)
+    unknown = sorted(set(options) - _INDEX_OPTIONS, key=str)
     if unknown:
-        raise ValueError(f"unknown index option(s) {unknown}; the index accepts ['link']")
-    link = options.get("link", "{name}.html")
+        raise ValueError(f"unknown index option(s) {unknown}; the index accepts {sorted(_INDEX_OPTIONS)}")
+    link, services = options.get("link", "{name}.html"), options.get("services", False)
     if not isinstance(link, str):
         raise ValueError(f"link must be a str such as '{{name}}.html'; got {safe_repr(link)}")
-    dashboards = get_dashboard_manager().list_dashboards()
-    generated_at = format_time((runtime or _current.get_runtime()).clock())
-    return environment.get_template("index.html").render(dashboards=dashboards, link=link, generated_at=generated_at)
+    if not isinstance(services, bool):
+        raise ValueError(f"services must be True or False; got {safe_repr(services)}")
+    rt = runtime or _current.get_runtime()
+    listed = services and rt.receiver is not None
+    return environment.get_template("index.html").render(
+        dashboards=get_dashboard_manager().list_dashboards(), link=link, generated_at=format_time(rt.clock()),
+        processes=describe(rt) if listed else None, hint=waiting_line(rt) if listed else None,
+    )  # fmt: skip
+
+
+_INDEX_OPTIONS = {"link", "services"}

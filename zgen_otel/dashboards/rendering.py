@@ -2,7 +2,8 @@
 
 Every page of the package (the dashboards, the trace page, the index, the HTTP app's pages) is rendered by
 an environment from :func:`make_environment`: autoescaped, with the filters ``value`` (:func:`format_value`),
-``clock`` (a time of day, :func:`format_time` with :data:`CLOCK`) and ``ms`` (:func:`format_ms`). Every
+``clock`` (a time of day, :func:`format_time` with :data:`CLOCK`), ``ms`` (:func:`format_ms`) and ``ago``
+(:func:`format_age`). Every
 time shown on a page is written by :func:`format_time`, and every window is measured on the runtime's clock
 by :func:`window`, so under a test clock the pages agree with the store and the alerts.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "CLOCK",
     "ISO",
     "environment",
+    "format_age",
     "format_ms",
     "format_time",
     "format_value",
@@ -93,6 +95,18 @@ def format_ms(ms: float | None) -> str:
     return f"{ms:.3g} ms" if ms < 1000 else f"{ms / 1000:.3g} s"
 
 
+def format_age(seconds: float | None) -> str:
+    """How long ago, for people: ``just now`` (under a second), ``42 s ago``, ``5 min ago``, ``3 h ago``..."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 1:
+        return "just now"
+    for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
 def _clock(ts: float | None) -> str:
     """The ``clock`` filter: :func:`format_time` with :data:`CLOCK`, ``-`` for no time."""
     return "-" if ts is None else format_time(ts, CLOCK)
@@ -130,13 +144,13 @@ def make_environment(package: str, folder: str = "templates") -> Environment:
         folder: the templates' folder inside it.
 
     Returns:
-        An autoescaping environment with the filters ``value``, ``clock`` and ``ms``. A name that is not in
+        An autoescaping environment with the filters ``value``, ``clock``, ``ms`` and ``ago``. A name that is not in
         ``folder`` is looked up among the dashboards' templates, so the shared ``_style.html`` and
         ``_script.html`` can be included.
     """
     places = dict.fromkeys([(package, folder), (_PACKAGE, _FOLDER)])  # in order, each once
     env = Environment(loader=_loader(*places), autoescape=select_autoescape(default=True))
-    env.filters.update(value=format_value, clock=_clock, ms=format_ms)
+    env.filters.update(value=format_value, clock=_clock, ms=format_ms, ago=format_age)
     return env
 
 

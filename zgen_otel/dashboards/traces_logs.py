@@ -28,7 +28,7 @@ class TracesDashboard(Dashboard):
 
     name = "traces"
     title = "Traces"
-    description = "Recent traces in this process: open one for its waterfall, attributes, events and logs."
+    description = "Recent traces, this process's and received ones: open one for its waterfall, attributes and logs."
 
     def get_data(
         self,
@@ -39,14 +39,22 @@ class TracesDashboard(Dashboard):
         order: str = "recent",
         limit: int = 200,
         *,
+        service: str | None = None,
+        instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``."""
+        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``.
+
+        ``service`` and ``instance`` keep the traces the selected processes took part in.
+        """
         rt = runtime or _current.get_runtime()
         since, _ = window(window_seconds, rt)
-        traces = get_recent_traces(operation, status, min_duration, since=since, limit=limit, order=order, runtime=rt)
+        traces = get_recent_traces(operation, status, min_duration, since=since, limit=limit, order=order,
+                                   service=service, instance=instance, runtime=rt)  # fmt: skip
         filters = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
-        return {"traces": traces, "filters": filters, "buffer": span_buffer_stats(rt.span_buffer)}
+        several = len({t["service"] for t in traces}) > 1
+        return {"traces": traces, "filters": filters, "buffer": span_buffer_stats(rt.span_buffer),
+                "several_services": several}  # fmt: skip
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The traces list page."""
@@ -58,7 +66,7 @@ class LogsDashboard(Dashboard):
 
     name = "logs"
     title = "Logs"
-    description = "Python logging records of this process, with their trace; alert state changes included."
+    description = "Python logging records, this process's and received ones, with their trace; alert changes too."
 
     def get_data(
         self,
@@ -69,25 +77,37 @@ class LogsDashboard(Dashboard):
         trace_id: str | None = None,
         limit: int = 500,
         *,
+        service: str | None = None,
+        instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``."""
+        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``.
+
+        ``service`` and ``instance`` keep the records of the selected processes.
+        """
         rt = runtime or _current.get_runtime()
         since, _ = window(window_seconds, rt)
-        logs = get_recent_logs(min_level, logger, contains, trace_id, since=since, limit=limit, runtime=rt)
+        logs = get_recent_logs(min_level, logger, contains, trace_id, since=since, limit=limit, service=service,
+                               instance=instance, runtime=rt)  # fmt: skip
         filters = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
-        return {"logs": logs, "filters": filters, "buffer": log_buffer_stats(rt.log_buffer)}
+        several = len({record["service"] for record in logs}) > 1
+        return {"logs": logs, "filters": filters, "buffer": log_buffer_stats(rt.log_buffer),
+                "several_services": several}  # fmt: skip
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The logs page, with its filters."""
         return environment.get_template("logs.html").render(doc=self.document(runtime=runtime, **options))
 
 
-def render_trace(trace_id: str, *, runtime: Runtime | None = None) -> str:
-    """One trace as an HTML page: the waterfall and the trace's logs.
+def render_trace(
+    trace_id: str, *, service: str | None = None, instance: str | None = None, runtime: Runtime | None = None
+) -> str:
+    """One trace as an HTML page: the waterfall (each span with its service) and the trace's logs.
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits.
-        NotFoundError: the trace is unknown or was evicted (a ``KeyError``, so a ``LookupError``).
+        NotFoundError: the trace is unknown, was evicted, or has no span of the selected ``service`` or
+            ``instance`` (a ``KeyError``, so a ``LookupError``).
     """
-    return environment.get_template("trace.html").render(trace=find_trace(trace_id, runtime=runtime))
+    trace = find_trace(trace_id, service=service, instance=instance, runtime=runtime)
+    return environment.get_template("trace.html").render(trace=trace)

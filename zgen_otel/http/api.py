@@ -21,16 +21,19 @@ from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertStatus
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import get_dashboard_manager
+from zgen_otel.dashboards.operations import operation_stats
 from zgen_otel.http.auth import mount_prefix, read_auth, write_auth
 from zgen_otel.http.pages import dashboard_or_404
 from zgen_otel.http.params import (
     CONTAINS,
     DASHBOARD,
+    INSTANCE,
     LOGGER,
     MIN_DURATION,
     MIN_LEVEL,
     OPERATION,
     ORDER,
+    SERVICE,
     SINCE,
     STATUS,
     TRACE_FILTER,
@@ -40,6 +43,7 @@ from zgen_otel.http.params import (
     CurrentRuntime,
 )
 from zgen_otel.logs import get_recent_logs
+from zgen_otel.selection import describe, select
 from zgen_otel.traces import find_trace, get_recent_traces
 
 __all__ = ["LIST_CACHE_SECONDS", "ListCache", "router", "service_router"]
@@ -50,8 +54,9 @@ _LIST_CACHE_ENTRIES = 256
 _NAME = r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$"
 _ALERT_ID = Path(..., pattern="^[0-9a-f]{32}$")
 
-#: Bodies of ``GET /api/monitoring/metrics`` by (runtime id, category, prefix): (time.monotonic(), JSON).
-ListCache = dict[tuple[int, str | None, str | None], tuple[float, bytes]]
+#: Bodies of ``GET /api/monitoring/metrics`` by (runtime id, category, prefix, service, instance):
+#: (time.monotonic(), JSON).
+ListCache = dict[tuple[int, str | None, str | None, str | None, str | None], tuple[float, bytes]]
 
 router = APIRouter(prefix="/api/monitoring", dependencies=[Depends(read_auth)])
 #: ``/openapi.json`` and ``/metrics``: at the root, outside the API's prefix.
@@ -75,21 +80,27 @@ async def metrics(
     runtime: CurrentRuntime,
     category: str | None = Query(None, max_length=255),
     prefix: str | None = Query(None, max_length=255),
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> Response:
-    """One entry per series; ``category`` and ``prefix`` filter by category and name prefix.
+    """One entry per series; ``category``, ``prefix``, ``service`` and ``instance`` filter.
+
+    ``category`` and ``prefix`` filter by category and name prefix, ``service`` and ``instance`` by the
+    process that recorded the series (received series carry ``service.name`` and ``service.instance.id``;
+    this process's carry none).
 
     The body is cached for :data:`LIST_CACHE_SECONDS` per query (in the app), so a dashboard polled by many
     clients costs one store walk per second. The cache ages by ``time.monotonic()``, not by the runtime's
     clock: a test's manual clock that stands still must not keep an old body.
     """
     cache: ListCache = request.app.state.zgen_list_cache
-    key = (id(runtime), category, prefix)
+    key = (id(runtime), category, prefix, service, instance)
     now = time.monotonic()
     hit = cache.get(key)
     if hit is None or now - hit[0] > LIST_CACHE_SECONDS:
         found = [
             {**vars(info), "latest": _finite(info.latest)}
-            for info in runtime.store.info()
+            for info in select(runtime, service, instance).store.info()
             if (category is None or info.category == category) and (prefix is None or info.name.startswith(prefix))
         ]
         if len(cache) > _LIST_CACHE_ENTRIES:
@@ -107,12 +118,14 @@ def metric(
     window: float | None = Query(None, gt=0, le=10 * 365 * 86_400),
     limit: int | None = Query(None, ge=0, le=1_000_000),
     resolution: int | None = Query(None, ge=1, le=100_000, description="downsample to at most this many points"),
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> dict[str, Any]:
-    """Points ``[timestamp, value]`` in time order; 404 for an unknown metric."""
-    store = runtime.store
-    series = [vars(i) for i in store.info(metric_name)]
-    if not series:
+    """Points ``[timestamp, value]`` in time order (of the selected processes' series); 404 for an unknown metric."""
+    if not runtime.store.series(metric_name):
         raise HTTPException(404, f"no metric named {metric_name!r}")
+    store = select(runtime, service, instance).store
+    series = [vars(i) for i in store.info(metric_name)]
     if window is not None:
         since = max(since or 0.0, runtime.clock() - window)
     pairs = [(p.timestamp, p.value) for p in store.history(metric_name, None, since, until, limit)]
@@ -191,17 +204,27 @@ def dashboard(
     name: str = DASHBOARD,
     format: str = Query("json", pattern="^(html|json)$"),
     window: float = WINDOW,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> Response:
-    """The dashboard's JSON document, or its HTML page with ``format=html``."""
-    text = dashboard_or_404(runtime, name, format, window)
+    """The dashboard's JSON document, or its HTML page with ``format=html``, of the selected processes."""
+    text = dashboard_or_404(runtime, name, format, window, service=service, instance=instance)
     return HTMLResponse(text) if format == "html" else Response(text, media_type="application/json")
 
 
 @router.get("/performance", summary="Statistics of tracked operations")
-def performance(runtime: CurrentRuntime, window: float | None = Query(None, gt=0, le=366 * 86_400)) -> dict[str, Any]:
-    """Per operation: calls, errors, durations and percentiles (seconds), whole run or a recent window."""
-    tracker = runtime.performance
-    return {} if tracker is None else {name: st.to_dict() for name, st in tracker.stats(window).items()}
+def performance(
+    runtime: CurrentRuntime,
+    window: float | None = Query(None, gt=0, le=366 * 86_400),
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
+) -> dict[str, Any]:
+    """Per operation: calls, errors, durations and percentiles (seconds), whole run or a recent window.
+
+    Summed over the selected processes (this one and every sender by default), with the ``services`` and the
+    number of ``instances`` that made the calls.
+    """
+    return {name: row.to_dict() for name, row in operation_stats(select(runtime, service, instance), window).items()}
 
 
 @router.get("/traces", summary="Recent traces in the span buffer")
@@ -214,16 +237,24 @@ def traces(
     until: float | None = UNTIL,
     limit: int = Query(50, ge=1, le=1000),
     order: str = ORDER,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> list[dict[str, Any]]:
-    """Trace summaries (root name, start, duration, span and error counts), newest or slowest first."""
-    return get_recent_traces(operation, status, min_duration, since, until, limit, order, runtime=runtime)
+    """Trace summaries (root name, start, duration, span and error counts, services), newest or slowest first.
+
+    ``service`` and ``instance`` keep the traces the selected processes took part in.
+    """
+    return get_recent_traces(operation, status, min_duration, since, until, limit, order, service=service,
+                             instance=instance, runtime=runtime)  # fmt: skip
 
 
 @router.get("/traces/{trace_id}", summary="One trace: its spans and logs")
-def trace(runtime: CurrentRuntime, trace_id: str = TRACE_ID) -> dict[str, Any]:
+def trace(
+    runtime: CurrentRuntime, trace_id: str = TRACE_ID, service: str | None = SERVICE, instance: str | None = INSTANCE
+) -> dict[str, Any]:
     """Every span of the trace (start order, with depth, attributes, events) and its logs; 404 when unknown."""
     try:
-        return find_trace(trace_id, runtime=runtime)
+        return find_trace(trace_id, service=service, instance=instance, runtime=runtime)
     except LookupError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
 
@@ -238,9 +269,18 @@ def logs(
     since: float | None = SINCE,
     until: float | None = UNTIL,
     limit: int = Query(100, ge=1, le=1000),
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> list[dict[str, Any]]:
-    """Log records filtered by minimum level, logger (and its children), text, trace and time."""
-    return get_recent_logs(min_level, logger, contains, trace_id, since, until, limit, runtime=runtime)
+    """Log records filtered by minimum level, logger (and its children), text, trace, time and process."""
+    return get_recent_logs(min_level, logger, contains, trace_id, since, until, limit, service=service,
+                           instance=instance, runtime=runtime)  # fmt: skip
+
+
+@router.get("/services", summary="This process and every process that sent telemetry")
+def services(runtime: CurrentRuntime) -> list[dict[str, Any]]:
+    """Each process: service, instance, host, pid, ``local``, first and last seen, ``age``, ``stale`` and counts."""
+    return describe(runtime)
 
 
 @service_router.get("/openapi.json")

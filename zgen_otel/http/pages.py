@@ -4,10 +4,14 @@ A live page is a dashboard's HTML with the script of ``templates/live.html`` bef
 the page in place every ``refresh`` seconds (1 to 3600), picks the time range and sends the alert buttons'
 writes with the app's current page token, or, when every endpoint needs the token, with the login session
 alone (no token in the page: logging out or the session's end ends the page's power to write).
+
+Every page also gets ``templates/nav.html``: the service selector (``?service=`` and ``?instance=``, kept by
+the links between pages) and, on a server that receives OTLP from no agent yet, how to point one at it.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -21,18 +25,21 @@ from zgen_otel.http.auth import logged_in, page_auth
 from zgen_otel.http.params import (
     CONTAINS,
     DASHBOARD,
+    INSTANCE,
     LOGGER,
     MIN_DURATION,
     MIN_LEVEL,
     OPERATION,
     ORDER,
     REFRESH,
+    SERVICE,
     STATUS,
     TRACE_FILTER,
     TRACE_ID,
     WINDOW,
     CurrentRuntime,
 )
+from zgen_otel.selection import Selection, describe, waiting_line
 
 __all__ = ["dashboard_or_404", "router"]
 
@@ -41,32 +48,84 @@ _templates = make_environment("zgen_otel.http")
 router = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
 
 
-def dashboard_or_404(runtime: Runtime, name: str, fmt: str, window: float, interactive: bool = False) -> str:
+def dashboard_or_404(
+    runtime: Runtime,
+    name: str,
+    fmt: str,
+    window: float,
+    interactive: bool = False,
+    *,
+    service: str | None = None,
+    instance: str | None = None,
+) -> str:
     """The dashboard ``name`` of ``runtime`` rendered as ``fmt`` (``html`` or ``json``) over ``window`` seconds.
+
+    ``service`` and ``instance`` select the processes shown (all when None).
 
     Raises:
         HTTPException: 404 when no dashboard has that name.
     """
     try:
-        return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive, runtime=runtime)
+        return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive, runtime=runtime,
+                                service=service, instance=instance)  # fmt: skip
     except KeyError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
 
 
-def _live(request: Request, html: str, refresh: float) -> HTMLResponse:
+def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -> dict[str, Any]:
+    """The selector's data: its choices, the one selected, the selection, and the :func:`waiting_line`.
+
+    The choices: All, each service, and each instance of a service with several (or of the selected
+    instance's service); a selected service that sent nothing is one more, marked so. ``with_hint`` False:
+    no hint (the page shows it itself).
+    """
+    processes = describe(runtime)
+    by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in processes:
+        by_service[p["service"]].append(p)
+    choices: list[dict[str, Any]] = [{"label": "All services", "service": None, "instance": None, "stale": False}]
+    for service, members in sorted(by_service.items()):
+        stale = all(m["stale"] for m in members)
+        mark = " (this server)" if all(m["local"] for m in members) else " (stale)" if stale else ""
+        choices.append({"label": f"{service}{mark}", "service": service, "instance": None, "stale": stale})
+        if len(members) > 1 or any(selection.instance and m["instance"] == selection.instance for m in members):
+            choices += [{"label": f"{service} / {m['instance'] or 'this server'}", "service": service,
+                         "instance": m["instance"] or None, "stale": m["stale"]} for m in members]  # fmt: skip
+    owner = next((p["service"] for p in processes if p["instance"] == selection.instance), None)
+    wanted = (selection.service or owner, selection.instance)
+    at = [i for i, c in enumerate(choices) if (c["service"], c["instance"]) == wanted]
+    if not at:  # a service or instance that sent nothing (yet): shown, so the page says what it shows
+        text = " / ".join(v for v in wanted if v)
+        choices.append({"label": f"{text} (nothing received)", "service": wanted[0], "instance": wanted[1],
+                        "stale": True})  # fmt: skip
+        at = [len(choices) - 1]
+    line = waiting_line(runtime) if with_hint else None
+    return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": line}
+
+
+def _with_nav(
+    html: str, runtime: Runtime, selection: Selection, before: str = "", with_hint: bool = True
+) -> HTMLResponse:
+    """A page with ``before`` (a script) and the selector's script put before ``</body>``."""
+    nav = _templates.get_template("nav.html").render(nav=navigation(runtime, selection, with_hint))
+    return HTMLResponse(html.replace("</body>", before + nav + "</body>"))
+
+
+def _live(request: Request, html: str, refresh: float, runtime: Runtime, selection: Selection) -> HTMLResponse:
     """A page with the live script: refreshed in place every ``refresh`` s, time-range picker, alert buttons."""
     state = request.app.state
     token = None if state.zgen_require_token else state.zgen_page_tokens.current()
     script = _templates.get_template("live.html").render(
         page_token=token, logged_in=logged_in(request), refresh_ms=round(refresh * 1000)
     )
-    return HTMLResponse(html.replace("</body>", script + "</body>"))
+    return _with_nav(html, runtime, selection, script)
 
 
 @router.get("/monitoring")
-def index(runtime: CurrentRuntime) -> HTMLResponse:
-    """The web page: the dashboard index."""
-    return HTMLResponse(render_dashboard_index(link="monitoring/{name}", runtime=runtime))
+def index(runtime: CurrentRuntime, service: str | None = SERVICE, instance: str | None = INSTANCE) -> HTMLResponse:
+    """The web page: the dashboard index, with the services sending here (and their last-seen times)."""
+    html = render_dashboard_index(link="monitoring/{name}", runtime=runtime, services=True)
+    return _with_nav(html, runtime, Selection(service, instance), with_hint=False)
 
 
 @router.get("/monitoring/traces")
@@ -79,19 +138,26 @@ def traces_page(
     order: str = ORDER,
     window: float = WINDOW,
     refresh: float = REFRESH,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> HTMLResponse:
     """The web page: recent traces, live."""
     options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
-    return _live(request, render_dashboard("traces", window_seconds=window, runtime=runtime, **options), refresh)
+    html = render_dashboard("traces", window_seconds=window, runtime=runtime, service=service, instance=instance,
+                            **options)  # fmt: skip
+    return _live(request, html, refresh, runtime, Selection(service, instance))
 
 
 @router.get("/monitoring/traces/{trace_id}")
-def trace_page(runtime: CurrentRuntime, trace_id: str = TRACE_ID) -> HTMLResponse:
+def trace_page(
+    runtime: CurrentRuntime, trace_id: str = TRACE_ID, service: str | None = SERVICE, instance: str | None = INSTANCE
+) -> HTMLResponse:
     """The web page: one trace's waterfall and logs."""
     try:
-        return HTMLResponse(render_trace(trace_id, runtime=runtime))
+        html = render_trace(trace_id, service=service, instance=instance, runtime=runtime)
     except LookupError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
+    return _with_nav(html, runtime, Selection(service, instance))
 
 
 @router.get("/monitoring/logs")
@@ -104,15 +170,26 @@ def logs_page(
     trace_id: str | None = TRACE_FILTER,
     window: float = WINDOW,
     refresh: float = REFRESH,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> HTMLResponse:
     """The web page: log records with filters, live tail."""
     options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
-    return _live(request, render_dashboard("logs", window_seconds=window, runtime=runtime, **options), refresh)
+    html = render_dashboard("logs", window_seconds=window, runtime=runtime, service=service, instance=instance,
+                            **options)  # fmt: skip
+    return _live(request, html, refresh, runtime, Selection(service, instance))
 
 
 @router.get("/monitoring/{name}")
 def page(
-    request: Request, runtime: CurrentRuntime, name: str = DASHBOARD, window: float = WINDOW, refresh: float = REFRESH
+    request: Request,
+    runtime: CurrentRuntime,
+    name: str = DASHBOARD,
+    window: float = WINDOW,
+    refresh: float = REFRESH,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> HTMLResponse:
-    """The web page: one dashboard, refreshed live, with alert actions and a time-range picker."""
-    return _live(request, dashboard_or_404(runtime, name, "html", window, interactive=True), refresh)
+    """The web page: one dashboard, refreshed live, with alert actions, a time-range picker and the selector."""
+    html = dashboard_or_404(runtime, name, "html", window, interactive=True, service=service, instance=instance)
+    return _live(request, html, refresh, runtime, Selection(service, instance))

@@ -12,10 +12,12 @@ from fastapi import Depends, Path, Query, Request
 from zgen_otel import _current
 from zgen_otel._runtime import Runtime
 from zgen_otel.logs import LEVELS
+from zgen_otel.selection import MAX_NAME
 
 __all__ = [
     "CONTAINS",
     "DASHBOARD",
+    "INSTANCE",
     "LOGGER",
     "MAX_TIME",
     "MIN_DURATION",
@@ -23,6 +25,7 @@ __all__ = [
     "OPERATION",
     "ORDER",
     "REFRESH",
+    "SERVICE",
     "SINCE",
     "STATUS",
     "TRACE_FILTER",
@@ -67,6 +70,10 @@ LOGGER: Any = Query(None, max_length=255)
 CONTAINS: Any = Query(None, max_length=255)
 #: ``trace_id`` as a filter: log records of this trace.
 TRACE_FILTER: Any = Query(None, pattern=_TRACE_ID_PATTERN)
+#: ``service``: only this service's telemetry (one that sent nothing gives an empty answer); empty: all.
+SERVICE: Any = Query(None, max_length=MAX_NAME, description="a service.name; empty or absent: every service")
+#: ``instance``: only this process's telemetry (its ``service.instance.id``); empty: all.
+INSTANCE: Any = Query(None, max_length=MAX_NAME, description="a service.instance.id; empty or absent: every one")
 
 
 async def runtime_of(request: Request) -> Runtime:

@@ -120,7 +120,7 @@ class SignalRings:
                 append(SpanRow(from_bytes(trace_id, "big"), from_bytes(span_id, "big"),
                                from_bytes(parent, "big") if parent else 0, span.name, span.start_time_unix_nano,
                                span.end_time_unix_nano, span.status.code == 2, service, instance, span, context,
-                               _span_dict))  # fmt: skip
+                               _span_dict, scope.scope.name))  # fmt: skip
                 kept += 1
         return kept, rejected
 

@@ -1,0 +1,81 @@
+"""Building the panels of the built-in dashboards from a selected store: chart lines, their labels and stats.
+
+A chart line is one stored series, labelled by a :data:`Label` function and, when the view covers several
+processes, by which one it came from (:meth:`zgen_otel.selection.View.who`): the lines of two services never
+look alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from zgen_otel._stats import mean
+from zgen_otel.dashboards.charts import MAX_POINTS
+from zgen_otel.selection import SelectedStore
+from zgen_otel.store import Series, series_sort_key
+
+__all__ = ["Label", "attr", "fixed", "labels_text", "series_entries", "tagged", "timeseries", "value_stats"]
+
+Label = Callable[[Series], str]
+
+
+def value_stats(values: list[float]) -> dict[str, float | None]:
+    """``latest``, ``avg``, ``min`` and ``max`` of values in time order (all None when there are none)."""
+    if not values:
+        return {"latest": None, "avg": None, "min": None, "max": None}
+    return {"latest": values[-1], "avg": mean(values), "min": min(values), "max": max(values)}
+
+
+def tagged(label: str, who: str) -> str:
+    """A line's label with the process it came from (``"CPU · billing"``), or alone when ``who`` is empty."""
+    return f"{label} · {who}" if who else label
+
+
+def series_entries(
+    store: SelectedStore, metrics: Iterable[tuple[str, Label]], start: float, end: float
+) -> list[dict[str, Any]]:
+    """One chart series per selected series of each metric: label, attributes, points (downsampled), stats."""
+    entries = []
+    for name, label in metrics:
+        for s in sorted(store.series(name), key=series_sort_key):
+            points, stats = s.summary(start, end, MAX_POINTS)
+            if points and stats is not None:
+                entries.append(
+                    {
+                        "label": tagged(label(s), store.view.who_of(s)),
+                        "labels": dict(s.attributes),
+                        "points": points,
+                        "stats": {"latest": stats.latest, "avg": stats.avg, "min": stats.min, "max": stats.max},
+                    }
+                )
+    return entries
+
+
+def timeseries(
+    panel_id: str,
+    title: str,
+    unit: str,
+    store: SelectedStore,
+    metrics: Iterable[tuple[str, Label]],
+    start: float,
+    end: float,
+) -> dict[str, Any]:
+    """A ``timeseries`` panel."""
+    return {"id": panel_id, "type": "timeseries", "title": title, "unit": unit,
+            "series": series_entries(store, metrics, start, end)}  # fmt: skip
+
+
+def fixed(text: str) -> Label:
+    """A label that is always ``text``."""
+    return lambda s: text
+
+
+def attr(key: str, prefix: str = "") -> Label:
+    """A label that is ``prefix`` and the series' attribute ``key`` (``?`` when it has none)."""
+    return lambda s: f"{prefix}{s.attributes.get(key, '?')}"
+
+
+def labels_text(labels: Mapping[str, Any]) -> str | None:
+    """``k=v, k=v`` of a label set, sorted (None when empty)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or None

@@ -3,6 +3,10 @@
 A runtime always owns its own ``MeterProvider`` and ``TracerProvider``. They become the process's global
 providers only when none were installed before (so ``opentelemetry-instrument`` or a host application's
 own SDK set-up stays in charge), and only once per process: OTel refuses to replace a global provider.
+
+Their resource tells this process apart from the other processes of its service (``service.instance.id``,
+``process.pid``, ``host.name``), so that one receiver (a collector, ``zgen-otel serve``) keeps each process's
+data apart; a forked child gets its own ``service.instance.id`` and ``process.pid``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import functools
 import importlib
 import logging
 import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -19,7 +25,7 @@ from typing import Any, Literal, TypeVar
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import HOST_NAME, PROCESS_PID, SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from zgen_otel._buffers import LogBuffer, SpanBuffer
@@ -41,6 +47,7 @@ from zgen_otel._sdk import (
     is_default_meter_provider,
     reinit_lock,
     reinit_metric_locks,
+    update_resource_after_fork,
 )
 from zgen_otel._store_exporter import LocalStoreExporter
 from zgen_otel.config import ENDPOINT_KEYS, Settings, redact_url
@@ -79,7 +86,11 @@ class Providers:
         collect_lock(self.meter_provider).acquire()
 
     def after_fork(self, child: bool) -> None:
-        """Let collections run again; in a child, also free the SDK's locks and reconnect the exporters.
+        """Let collections run again; in a child, also free the SDK's locks and renew the exporters and identity.
+
+        In a child, everything exported from then on carries the child's own ``service.instance.id`` and
+        ``process.pid``, even where ``OTEL_RESOURCE_ATTRIBUTES`` set the parent's: with the parent's values
+        the two processes would look like one (the SDK renews ``service.instance.id`` the same way).
 
         The SDK restarts its reader and processor threads in a child, but does not reinitialise the locks of
         its metric storage (open-telemetry/opentelemetry-python#4345): one held by an agent thread at the
@@ -91,8 +102,15 @@ class Providers:
             reinit_metric_locks(self.meter_provider)
             for exporter in self.exporters:
                 exporter.after_fork_in_child()
+            self._renew_identity()
         else:
             lock.release()
+
+    def _renew_identity(self) -> None:
+        """In a forked child: a fresh ``service.instance.id`` and the child's ``process.pid`` on all it exports."""
+        providers = [self.meter_provider, self.tracer_provider, self.logger_provider]
+        if not update_resource_after_fork(providers, Resource(_process_identity())):
+            _log.warning("zgen_otel: this OTel SDK cannot change a resource; the forked child exports as its parent")
 
     def export_status(self) -> dict[str, dict[str, Any]]:
         """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
@@ -187,18 +205,27 @@ def _secrets(settings: Settings) -> list[str]:
     return found
 
 
+def _process_identity() -> dict[str, str | int]:
+    """What tells this process from the other processes of its service: a new random UUID and its pid."""
+    return {SERVICE_INSTANCE_ID: str(uuid.uuid4()), PROCESS_PID: os.getpid()}
+
+
 def _resource(settings: Settings) -> Resource:
-    """Resource from ``OTEL_RESOURCE_ATTRIBUTES`` plus ``service.name``.
+    """Resource from ``OTEL_RESOURCE_ATTRIBUTES`` plus ``service.name`` and this process's identity.
 
     ``service.name`` comes from ``configure(service_name=...)`` or ``OTEL_SERVICE_NAME``, else from
-    ``OTEL_RESOURCE_ATTRIBUTES``, else ``zgen-agent``.
+    ``OTEL_RESOURCE_ATTRIBUTES``, else ``zgen-agent``. ``service.instance.id`` (a random UUID: the SDK's
+    own where it detects one, so other SDK providers of the process share it), ``process.pid`` and
+    ``host.name`` are added unless ``OTEL_RESOURCE_ATTRIBUTES`` sets them.
     """
     detected = Resource.create({})
     name = settings.service_name
     from_attributes = str(detected.attributes.get(SERVICE_NAME, ""))
     if name == Settings.service_name and from_attributes and not from_attributes.startswith("unknown_service"):
         name = from_attributes
-    return detected.merge(Resource({SERVICE_NAME: name}))
+    identity = {**_process_identity(), HOST_NAME: socket.gethostname()}
+    missing = {key: value for key, value in identity.items() if key not in detected.attributes}
+    return detected.merge(Resource({**missing, SERVICE_NAME: name}))
 
 
 def build_providers(

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +20,11 @@ import pytest
 
 import zgen_otel
 from tests.support.otlp import OtlpReceiver
+from zgen_otel._providers import _metric_export_interval
+from zgen_otel.config import is_loopback_url, load_settings
+
+_OTLP_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_METRIC_EXPORT_INTERVAL",
+             "OTEL_SERVICE_NAME", "MONITORING_INTERVAL")  # fmt: skip
 
 
 @pytest.fixture
@@ -25,6 +34,29 @@ def receiver() -> Iterator[OtlpReceiver]:
             yield receiver
         finally:
             zgen_otel.shutdown()  # the last export while the receiver still listens
+
+
+def _agent(script: str, **env: str) -> subprocess.Popen[str]:
+    """A Python agent process running ``script`` with ``env`` added to this environment (pipes on stdin, stdout)."""
+    clean = {k: v for k, v in os.environ.items() if k not in _OTLP_ENV}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**clean, **env},
+    )  # fmt: skip
+
+
+def _stop(agents: list[subprocess.Popen[str]]) -> None:
+    for agent in agents:
+        if agent.stdin is not None:
+            agent.stdin.close()  # the agents run until their stdin closes, then exit normally
+    for agent in agents:
+        try:
+            agent.wait(15)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+        if agent.stdout is not None:
+            agent.stdout.close()
 
 
 # -- 1. resource identity ------------------------------------------------------------------------------------------
@@ -96,3 +128,63 @@ def test_user_set_identity_attributes_win(receiver: OtlpReceiver, monkeypatch: p
         assert (resource["service.instance.id"], resource["host.name"], resource["process.pid"]) == (
             "agent-a", "box-1", "7"
         )  # fmt: skip
+
+
+# -- 3. the metric export interval to a backend on this machine ---------------------------------------------------
+
+_RECORDER = """
+    import sys, zgen_otel
+    zgen_otel.record_metric("answer", 42, "agent")
+    print("recorded", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_loopback_backend_gets_a_metric_within_six_seconds_by_default(receiver: OtlpReceiver) -> None:
+    agent = _agent(_RECORDER, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, ZGEN_OTEL_SYSTEM_MONITOR="false")
+    try:
+        assert agent.stdout is not None and agent.stdout.readline() == "recorded\n"
+        recorded = time.monotonic()
+        arrived = receiver.wait_for(lambda: any(p.name == "agent.answer" for p in receiver.metric_points()), 10)
+        took = time.monotonic() - recorded
+        assert arrived and took <= 6.0, f"took {took:.1f} s"  # 5 s by default to a loopback endpoint, not 60 s
+        point = next(p for p in receiver.metric_points() if p.name == "agent.answer")
+        assert point.value == 42 and point.resource["process.pid"] == agent.pid
+    finally:
+        _stop([agent])
+
+
+def test_an_explicit_export_interval_wins(receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000")  # shorter than the loopback default: seen in the timing
+    zgen_otel.configure(otlp_endpoint=receiver.endpoint, interval=3600, system_monitor=False)
+    assert zgen_otel.get_runtime().status()["metric_export_interval"] == 1.0
+    zgen_otel.record_metric("answer", 42, "agent")
+    started = time.monotonic()
+    assert receiver.wait_for(lambda: len([p for p in receiver.metric_points() if p.name == "agent.answer"]) >= 2, 4)
+    assert time.monotonic() - started < 4  # two exports within 4 s: every second, not every 5
+    zgen_otel.configure(otlp_endpoint=receiver.endpoint, export_interval=600, interval=3600, system_monitor=False)
+    assert zgen_otel.get_runtime().status()["metric_export_interval"] == 600.0  # the keyword wins over loopback too
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:4318", True), ("http://127.0.0.1:4318/v1/metrics", True), ("http://[::1]:4318", True),
+        ("http://localhost:4318", True), ("localhost:4317", True), ("https://127.10.0.3", True),
+        ("http://collector.example:4318", False), ("http://10.0.0.5:4318", False), ("http://[::2]:4318", False),
+        ("collector:4317", False), ("http://localhost.example:4318", False), ("http://[::1:4318", False),
+    ],
+)  # fmt: skip
+def test_loopback_endpoints_are_recognised(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
+
+
+def test_default_export_interval_is_5_s_to_this_machine_and_60_s_elsewhere() -> None:
+    local = "http://127.0.0.1:4318"
+    assert _metric_export_interval(load_settings(otlp_endpoint=local)) == 5.0
+    assert _metric_export_interval(load_settings(otlp_metrics_endpoint=local + "/v1/metrics")) == 5.0
+    assert _metric_export_interval(load_settings(otlp_endpoint="http://collector.example:4318")) == 60.0
+    remote_metrics = load_settings(otlp_endpoint=local, otlp_metrics_endpoint="http://collector.example/v1/metrics")
+    assert _metric_export_interval(remote_metrics) == 60.0  # the metrics endpoint decides
+    assert _metric_export_interval(load_settings(otlp_endpoint=local, export_interval=60)) == 60.0
+    assert _metric_export_interval(load_settings({"OTEL_METRIC_EXPORT_INTERVAL": "30000"}, otlp_endpoint=local)) == 30.0

@@ -50,7 +50,7 @@ from zgen_otel._sdk import (
     update_resource_after_fork,
 )
 from zgen_otel._store_exporter import LocalStoreExporter
-from zgen_otel.config import ENDPOINT_KEYS, Settings, redact_url
+from zgen_otel.config import ENDPOINT_KEYS, Settings, is_loopback_url, redact_url
 from zgen_otel.store import MetricStore
 
 __all__ = ["Providers", "build_providers"]
@@ -64,6 +64,8 @@ Signal = Literal["metrics", "traces", "logs"]
 GuardedExporter = GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter
 _G = TypeVar("_G", GuardedMetricExporter, GuardedSpanExporter, GuardedLogExporter)
 EXPORT_TIMEOUT = 4.0  # seconds an OTLP export may take, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT says
+EXPORT_INTERVAL = 60.0  # seconds between OTLP metric exports, unless OTEL_METRIC_EXPORT_INTERVAL says
+LOOPBACK_EXPORT_INTERVAL = 5.0  # the same to a backend on this machine (zgen-otel serve): shown within 10 s
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Providers:
     exporters: list[GuardedExporter] = field(default_factory=list)
     span_buffer: SpanBuffer | None = None
     log_buffer: LogBuffer | None = None
+    metric_export_interval: float | None = None  # seconds between OTLP metric exports; None: no OTLP metrics
 
     def before_fork(self) -> None:
         """Wait for a metric collection in flight to end and hold the next one off until after the fork."""
@@ -160,6 +163,14 @@ def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
     if protocol == "http/protobuf":  # the shared endpoint is a base URL; each signal has its own path
         base = base.rstrip("/") + f"/v1/{signal}"
     return protocol, base
+
+
+def _metric_export_interval(settings: Settings) -> float:
+    """Seconds between OTLP metric exports: the setting, else 5 s to a loopback endpoint, else 60 s."""
+    if settings.export_interval is not None:
+        return settings.export_interval
+    target = _signal_url(settings, "metrics")
+    return LOOPBACK_EXPORT_INTERVAL if target is not None and is_loopback_url(target[1]) else EXPORT_INTERVAL
 
 
 def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], str] | None:
@@ -261,10 +272,10 @@ def build_providers(
         return exporter
 
     metric_out = otlp("metrics", GuardedMetricExporter)
+    export_interval: float | None = None
     if metric_out is not None:
-        readers.append(
-            PeriodicExportingMetricReader(metric_out, export_interval_millis=settings.export_interval * 1000)
-        )
+        export_interval = _metric_export_interval(settings)
+        readers.append(PeriodicExportingMetricReader(metric_out, export_interval_millis=export_interval * 1000))
     registry = None
     if settings.prometheus:  # the scrape endpoint's reader, with a registry of its own
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -294,7 +305,7 @@ def build_providers(
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
     return Providers(
         meter_provider, tracer_provider, logger_provider, local, targets, installed, registry, guarded,
-        span_buffer, log_buffer,
+        span_buffer, log_buffer, export_interval,
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ while only one ships the host-wide series, and metrics reach a backend on this m
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,12 +15,13 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import zgen_otel
-from tests.support.otlp import OtlpReceiver
+from tests.support.otlp import OtlpReceiver, attributes_dict
 from zgen_otel._providers import _metric_export_interval
 from zgen_otel.config import is_loopback_url, load_settings
 
@@ -128,6 +130,55 @@ def test_user_set_identity_attributes_win(receiver: OtlpReceiver, monkeypatch: p
         assert (resource["service.instance.id"], resource["host.name"], resource["process.pid"]) == (
             "agent-a", "box-1", "7"
         )  # fmt: skip
+
+
+# -- 2. host series: in every local view, shipped by one process --------------------------------------------------
+
+_WORKER = """
+    import json, os, sys, time, zgen_otel
+    from zgen_otel.dashboards import render_dashboard
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all(
+        zgen_otel.get_metric_history(name) for name in ("system.cpu_percent", "system.memory_percent")
+    ):
+        time.sleep(0.05)
+    doc = json.loads(render_dashboard("system", format="json"))
+    points = {p["id"]: sum(len(s["points"]) for s in p.get("series", ())) for p in doc["panels"]}
+    print(json.dumps(points), flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_every_process_shows_the_host_locally_and_one_ships_it(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "fleet", "MONITORING_INTERVAL": "1",
+           "OTEL_METRIC_EXPORT_INTERVAL": "1000", "ZGEN_OTEL_HOST_LOCK": str(tmp_path / "host.lock")}  # fmt: skip
+    workers = [_agent(_WORKER, **env) for _ in range(2)]
+    try:
+        for worker in workers:  # each local system dashboard has CPU, memory and disk data
+            assert worker.stdout is not None
+            points = json.loads(worker.stdout.readline())
+            assert points["cpu"] > 0 and points["memory"] > 0 and points["disk"] > 0, points
+        pids = {worker.pid for worker in workers}
+
+        def senders(name: str) -> set[tuple[str, int]]:
+            return {(p.resource["service.instance.id"], p.resource["process.pid"])
+                    for p in receiver.metric_points() if p.name == name}  # fmt: skip
+
+        def exports_from(pid: int) -> int:
+            resources = [attributes_dict(rm.resource.attributes) for r in receiver.metrics_requests
+                         for rm in r.resource_metrics]  # fmt: skip
+            return sum(1 for resource in resources if resource.get("process.pid") == pid)
+
+        # Several exports from each process: time enough for a second process to ship host series by mistake.
+        assert receiver.wait_for(lambda: all(exports_from(pid) >= 4 for pid in pids), timeout=20)
+        process_senders = senders("process.memory.usage")
+        assert {pid for _, pid in process_senders} == pids and len({iid for iid, _ in process_senders}) == 2
+        for host_series in ("system.memory.usage", "system.cpu.time", "system.cpu_percent", "system.filesystem.usage"):
+            (sender,) = senders(host_series)  # exactly one process ships the host
+            assert sender in process_senders, host_series
+        assert {p.resource["service.name"] for p in receiver.metric_points()} == {"fleet"}
+    finally:
+        _stop(workers)
 
 
 # -- 3. the metric export interval to a backend on this machine ---------------------------------------------------

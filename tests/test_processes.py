@@ -7,6 +7,7 @@ while only one ships the host-wide series, and metrics reach a backend on this m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -65,22 +66,26 @@ def _stop(agents: list[subprocess.Popen[str]]) -> None:
 
 
 def _exported_by(receiver: OtlpReceiver) -> dict[str, list[dict[str, Any]]]:
-    """The resources of the ``forks.step`` points and ``forks.work`` spans, by their ``who`` attribute."""
+    """The resources of the ``forks.step`` points, ``forks.work`` spans and ``forks.log`` records, by ``who``."""
     found: dict[str, list[dict[str, Any]]] = {}
     for point in receiver.metric_points():
         if point.name == "forks.step":
             found.setdefault(point.attributes["who"], []).append(point.resource)
     for resource, span in receiver.spans():
         if span.name == "forks.work":
-            found.setdefault(next(a.value.string_value for a in span.attributes if a.key == "who"), []).append(resource)
+            found.setdefault(attributes_dict(span.attributes)["who"], []).append(resource)
+    for rl in (rl for request in receiver.logs_requests for rl in request.resource_logs):
+        resource = attributes_dict(rl.resource.attributes)
+        for record in (r for sl in rl.scope_logs for r in sl.log_records if r.body.string_value == "forks.log"):
+            found.setdefault(attributes_dict(record.attributes)["who"], []).append(resource)
     return found
 
 
 def _record(who: str) -> None:
-    """Record a metric and a span as ``who``, and push them to the receiver now."""
+    """Record a metric, a span and a log record as ``who``, and push them to the receiver now."""
     zgen_otel.record_metric("step", 1, "forks", attributes={"who": who})
     with zgen_otel.get_runtime().tracer.start_as_current_span("forks.work", attributes={"who": who}):
-        pass
+        logging.getLogger("forks").warning("forks.log", extra={"who": who})
     zgen_otel.get_runtime().force_flush()
 
 
@@ -106,11 +111,11 @@ def test_a_forked_child_exports_under_its_own_instance_id_and_pid(
             os._exit(code)
     _record("parent")
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-    assert receiver.wait_for(lambda: all(len(_exported_by(receiver).get(w, ())) == 2 for w in ("parent", "child")))
+    assert receiver.wait_for(lambda: all(len(_exported_by(receiver).get(w, ())) == 3 for w in ("parent", "child")))
 
     exported = _exported_by(receiver)
     parent, child = exported["parent"][0], exported["child"][0]
-    assert exported["parent"] == [parent, parent] and exported["child"] == [child, child]  # metrics and spans alike
+    assert exported["parent"] == [parent] * 3 and exported["child"] == [child] * 3  # metrics, spans and logs alike
     assert (parent["process.pid"], child["process.pid"]) == (os.getpid(), pid)
     assert parent["service.name"] == child["service.name"] == "forking"
     assert parent["host.name"] == child["host.name"] == socket.gethostname()
@@ -125,7 +130,7 @@ def test_user_set_identity_attributes_win(receiver: OtlpReceiver, monkeypatch: p
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=agent-a,host.name=box-1,process.pid=7")
     zgen_otel.configure(otlp_endpoint=receiver.endpoint, interval=3600, export_interval=3600, system_monitor=False)
     _record("me")
-    assert receiver.wait_for(lambda: len(_exported_by(receiver).get("me", ())) == 2)
+    assert receiver.wait_for(lambda: len(_exported_by(receiver).get("me", ())) == 3)
     for resource in _exported_by(receiver)["me"]:
         assert (resource["service.instance.id"], resource["host.name"], resource["process.pid"]) == (
             "agent-a", "box-1", "7"

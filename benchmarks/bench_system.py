@@ -17,7 +17,9 @@ Sections (all in one process, one run):
      the target;
    * zgen full cycle: ``SystemMonitor.collect()`` (psutil sweep + store writes) and then
      ``reader.get_metrics_data()`` on the monitor's own ``MeterProvider``;
-   * zgen sweep only: the ``collect()`` part of that same cycle (informational).
+   * zgen sweep only: the ``collect()`` part of that same cycle (informational);
+   * zgen full cycle in a process of the same service that lost the host election: its sweep stores the
+     host-wide series too, its instruments carry only its process series.
 
 2. CPU share when collecting every second: computed from the cycle times, and measured for real (process CPU
    time while a ``SystemMonitor(interval=1.0)`` runs its background thread, minus an idle baseline).
@@ -29,8 +31,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +47,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
 from zgen_otel.store import MetricStore
+from zgen_otel.system.host import HostLock
 from zgen_otel.system_monitor import SystemMonitor
 
 # isort: split
@@ -141,6 +146,14 @@ def bench_cycle(profile: Profile) -> dict[str, Any]:
     monitor = SystemMonitor(store, meter=zgen_provider.get_meter("zgen_otel.system"), interval=3600, host_lock=None)
     monitor.collect()  # within 0.1 s of construction: this one sleeps to get a meaningful CPU reading
     monitor.collect()
+    elected = HostLock(os.path.join(tempfile.mkdtemp(), "host.lock"))
+    assert elected.held  # another process of the service ships the host-wide series
+    other_reader = InMemoryMetricReader()
+    other_provider = MeterProvider(metric_readers=[other_reader])
+    other = SystemMonitor(
+        MetricStore(), meter=other_provider.get_meter("zgen_otel.system"), interval=3600, host_lock=elected.path
+    )
+    assert not other.collect()["host_reporter"]
 
     sweep_times: list[float] = []
     fresh_cpu = 0  # timed sweeps that took a new CPU reading instead of repeating the last one
@@ -148,20 +161,28 @@ def bench_cycle(profile: Profile) -> dict[str, Any]:
 
     def zgen_cycle() -> MetricsData | None:
         nonlocal fresh_cpu, last_sweep_end
-        cpu_before = monitor._previous.get("cpu")
+        cpu_before = monitor._readers._previous.get("cpu")
         start = time.perf_counter()
         monitor.collect()
         swept = time.perf_counter()
         data = zgen_reader.get_metrics_data()
         sweep_times.append(swept - start)
         last_sweep_end = time.monotonic()
-        fresh_cpu += monitor._previous.get("cpu") is not cpu_before
+        fresh_cpu += monitor._readers._previous.get("cpu") is not cpu_before
+        return data
+
+    def other_cycle() -> MetricsData | None:
+        nonlocal last_sweep_end
+        other.collect()
+        data = other_reader.get_metrics_data()
+        last_sweep_end = time.monotonic()
         return data
 
     candidates = [
         Candidate("contrib_default", "contrib, default config", default_reader.get_metrics_data),
         Candidate("contrib_without_connections", f"contrib without {CONNECTIONS}", without_reader.get_metrics_data),
         Candidate("zgen_full", "zgen full cycle: collect() + get_metrics_data()", zgen_cycle),
+        Candidate("zgen_not_elected", "zgen full cycle, host election lost (host series stored only)", other_cycle),
     ]
 
     # Samples one sweep writes to the store (outside the timing), then two untimed warm-up cycles each.
@@ -247,6 +268,8 @@ def bench_cycle(profile: Profile) -> dict[str, Any]:
 
     for inst in (default_inst, without_inst):
         inst.uninstrument()  # only clears the instrumented flag: the contrib's _uninstrument does nothing
+    elected.release()
+    other_provider.shutdown()
     SystemMetricsInstrumentor._instance = None
     return {
         "rounds": profile.rounds,

@@ -13,3 +13,19 @@ def test_every_sdk_fast_path_is_active() -> None:
     paths = _sdk.fast_paths()
     assert paths, "no fast path probed"
     assert [name for name, active in paths.items() if not active] == []
+
+
+def test_a_provider_without_update_resource_is_left_alone() -> None:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    sdk = TracerProvider(resource=Resource({"service.instance.id": "parent", "service.name": "svc"}))
+    tracer = sdk.get_tracer("probe")  # handed out before the fork
+    other = NoOpTracerProvider()  # no resource to update: the SDK path is missing, as in an older SDK
+    assert _sdk.update_resource_after_fork([sdk, other], Resource({"service.instance.id": "child"})) is False
+    assert sdk.resource.attributes["service.instance.id"] == "parent"  # none touched, not half of them
+    assert _sdk.update_resource_after_fork([sdk], Resource({"service.instance.id": "child"})) is True
+    span = tracer.start_span("after the fork")
+    span.end()
+    assert dict(span.resource.attributes) == {"service.instance.id": "child", "service.name": "svc"}  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ import zgen_otel
 from tests.support.waiting import wait_for
 from zgen_otel import semconv
 from zgen_otel.store import MetricStore
+from zgen_otel.system import readers
 from zgen_otel.system_monitor import INSTRUMENTS, SystemMonitor, get_monitor, get_system_metrics
 from zgen_otel.testing import Capture, capture
 
@@ -226,6 +227,23 @@ def test_an_unsupported_source_is_disabled_once_and_the_rest_keep_working(
     assert {w.split("'")[1] for w in warnings} == {"swap", "network", "process.context_switches"}
 
 
+def test_mounts_are_listed_once_a_minute_not_at_every_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    listings = []
+    real = psutil.disk_partitions
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        listings.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(psutil, "disk_partitions", counted)
+    monitor = SystemMonitor(MetricStore(), None, host_lock=None)
+    for _ in range(3):
+        assert "/" in monitor.collect()["disks"]  # every sweep reads the usage of every mount...
+    assert len(listings) == 1  # ...from one listing
+    monkeypatch.setattr(readers, "_MOUNTS_MAX_AGE", 0.0)  # a minute later
+    assert "/" in monitor.collect()["disks"] and len(listings) == 2
+
+
 def test_otel_instruments_ship_the_same_values() -> None:
     with capture(interval=3600) as cap:
         snap = get_system_metrics()
@@ -237,6 +255,28 @@ def test_otel_instruments_ship_the_same_values() -> None:
         assert usage["used"] == snap["memory"]["used"]
         cap.collect()  # the local reader skips these (already in the store): no duplicates
         assert len(zgen_otel.get_metric_history("system.memory.limit")) == 1
+
+
+def test_a_process_that_lost_the_election_stores_host_series_but_ships_only_its_own(tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")  # no flock (Windows): every process ships the host series
+    lock = tmp_path / "host.lock"
+    with open(lock, "w") as holder:  # another process of the service holds the election
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with capture(interval=3600, host_lock=str(lock)) as cap:
+            snap = get_system_metrics()
+            assert snap["host_reporter"] is False and "memory" in snap and "cpu" in snap
+            cap.collect()
+            # the local store has the host series (once: the local reader does not store them again)
+            assert len(zgen_otel.get_metric_history("system.memory_percent")) == 1
+            assert len(zgen_otel.get_metric_history("system.memory.limit")) == 1
+            assert zgen_otel.get_latest_value("system.cpu_percent") == snap["cpu"]["percent"]
+            shipped = cap.metric_names()
+            assert {"process.memory.usage", "process.memory_rss_bytes", "cpython.gc.collections"} <= shipped
+            assert not {n for n in shipped if n.startswith(("system.", "hw."))}  # the elected process ships those
+        fcntl.flock(holder, fcntl.LOCK_UN)  # the holder exits: this process's next sweep takes over
+        with capture(interval=3600, host_lock=str(lock)) as cap:
+            assert get_system_metrics()["host_reporter"] is True
+            assert {"system.memory.usage", "system.cpu_percent", "process.memory.usage"} <= cap.metric_names()
 
 
 def test_collector_runs_in_the_background_and_stops() -> None:
@@ -299,7 +339,7 @@ def test_one_process_per_host_reports_host_series(tmp_path: Path) -> None:
         first = sweep(workers)
         assert [a["host"] for a in first].count(True) == 1
         assert all(a["process"] for a in first)  # process series come from every worker
-        assert [a["memory"] for a in first] == [a["host"] for a in first]
+        assert all(a["memory"] for a in first)  # and every worker reads the host (its local views show it)
         leader = workers[[a["host"] for a in first].index(True)]
         leader.kill()
         leader.wait()

@@ -3,6 +3,10 @@
 A runtime always owns its own ``MeterProvider`` and ``TracerProvider``. They become the process's global
 providers only when none were installed before (so ``opentelemetry-instrument`` or a host application's
 own SDK set-up stays in charge), and only once per process: OTel refuses to replace a global provider.
+
+Their resource tells this process apart from the other processes of its service (``service.instance.id``,
+``process.pid``, ``host.name``), so that one receiver (a collector, ``zgen-otel serve``) keeps each process's
+data apart; a forked child gets its own ``service.instance.id`` and ``process.pid``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import functools
 import importlib
 import logging
 import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -19,7 +25,7 @@ from typing import Any, Literal, TypeVar
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import HOST_NAME, PROCESS_PID, SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from zgen_otel._buffers import LogBuffer, SpanBuffer
@@ -41,9 +47,10 @@ from zgen_otel._sdk import (
     is_default_meter_provider,
     reinit_lock,
     reinit_metric_locks,
+    update_resource_after_fork,
 )
 from zgen_otel._store_exporter import LocalStoreExporter
-from zgen_otel.config import ENDPOINT_KEYS, Settings, redact_url
+from zgen_otel.config import ENDPOINT_KEYS, Settings, is_loopback_url, redact_url
 from zgen_otel.store import MetricStore
 
 __all__ = ["Providers", "build_providers"]
@@ -57,6 +64,8 @@ Signal = Literal["metrics", "traces", "logs"]
 GuardedExporter = GuardedMetricExporter | GuardedSpanExporter | GuardedLogExporter
 _G = TypeVar("_G", GuardedMetricExporter, GuardedSpanExporter, GuardedLogExporter)
 EXPORT_TIMEOUT = 4.0  # seconds an OTLP export may take, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT says
+EXPORT_INTERVAL = 60.0  # seconds between OTLP metric exports, unless OTEL_METRIC_EXPORT_INTERVAL says
+LOOPBACK_EXPORT_INTERVAL = 5.0  # the same to a backend on this machine (zgen-otel serve): shown within 10 s
 
 
 @dataclass
@@ -73,13 +82,18 @@ class Providers:
     exporters: list[GuardedExporter] = field(default_factory=list)
     span_buffer: SpanBuffer | None = None
     log_buffer: LogBuffer | None = None
+    metric_export_interval: float | None = None  # seconds between OTLP metric exports; None: no OTLP metrics
 
     def before_fork(self) -> None:
         """Wait for a metric collection in flight to end and hold the next one off until after the fork."""
         collect_lock(self.meter_provider).acquire()
 
     def after_fork(self, child: bool) -> None:
-        """Let collections run again; in a child, also free the SDK's locks and reconnect the exporters.
+        """Let collections run again; in a child, also free the SDK's locks and renew the exporters and identity.
+
+        In a child, everything exported from then on carries the child's own ``service.instance.id`` and
+        ``process.pid``, even where ``OTEL_RESOURCE_ATTRIBUTES`` set the parent's: with the parent's values
+        the two processes would look like one (the SDK renews ``service.instance.id`` the same way).
 
         The SDK restarts its reader and processor threads in a child, but does not reinitialise the locks of
         its metric storage (open-telemetry/opentelemetry-python#4345): one held by an agent thread at the
@@ -91,8 +105,15 @@ class Providers:
             reinit_metric_locks(self.meter_provider)
             for exporter in self.exporters:
                 exporter.after_fork_in_child()
+            self._renew_identity()
         else:
             lock.release()
+
+    def _renew_identity(self) -> None:
+        """In a forked child: a fresh ``service.instance.id`` and the child's ``process.pid`` on all it exports."""
+        providers = [self.meter_provider, self.tracer_provider, self.logger_provider]
+        if not update_resource_after_fork(providers, Resource(_process_identity())):
+            _log.warning("zgen_otel: this OTel SDK cannot change a resource; the forked child exports as its parent")
 
     def export_status(self) -> dict[str, dict[str, Any]]:
         """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
@@ -144,6 +165,14 @@ def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
     return protocol, base
 
 
+def _metric_export_interval(settings: Settings) -> float:
+    """Seconds between OTLP metric exports: the setting, else 5 s to a loopback endpoint, else 60 s."""
+    if settings.export_interval is not None:
+        return settings.export_interval
+    target = _signal_url(settings, "metrics")
+    return LOOPBACK_EXPORT_INTERVAL if target is not None and is_loopback_url(target[1]) else EXPORT_INTERVAL
+
+
 def _exporter(settings: Settings, signal: Signal) -> tuple[Callable[[], Any], str] | None:
     """A factory of the official OTLP exporter for ``signal`` and a description of its target, if configured."""
     target = _signal_url(settings, signal)
@@ -187,18 +216,27 @@ def _secrets(settings: Settings) -> list[str]:
     return found
 
 
+def _process_identity() -> dict[str, str | int]:
+    """What tells this process from the other processes of its service: a new random UUID and its pid."""
+    return {SERVICE_INSTANCE_ID: str(uuid.uuid4()), PROCESS_PID: os.getpid()}
+
+
 def _resource(settings: Settings) -> Resource:
-    """Resource from ``OTEL_RESOURCE_ATTRIBUTES`` plus ``service.name``.
+    """Resource from ``OTEL_RESOURCE_ATTRIBUTES`` plus ``service.name`` and this process's identity.
 
     ``service.name`` comes from ``configure(service_name=...)`` or ``OTEL_SERVICE_NAME``, else from
-    ``OTEL_RESOURCE_ATTRIBUTES``, else ``zgen-agent``.
+    ``OTEL_RESOURCE_ATTRIBUTES``, else ``zgen-agent``. ``service.instance.id`` (a random UUID: the SDK's
+    own where it detects one, so other SDK providers of the process share it), ``process.pid`` and
+    ``host.name`` are added unless ``OTEL_RESOURCE_ATTRIBUTES`` sets them.
     """
     detected = Resource.create({})
     name = settings.service_name
     from_attributes = str(detected.attributes.get(SERVICE_NAME, ""))
     if name == Settings.service_name and from_attributes and not from_attributes.startswith("unknown_service"):
         name = from_attributes
-    return detected.merge(Resource({SERVICE_NAME: name}))
+    identity = {**_process_identity(), HOST_NAME: socket.gethostname()}
+    missing = {key: value for key, value in identity.items() if key not in detected.attributes}
+    return detected.merge(Resource({**missing, SERVICE_NAME: name}))
 
 
 def build_providers(
@@ -234,10 +272,10 @@ def build_providers(
         return exporter
 
     metric_out = otlp("metrics", GuardedMetricExporter)
+    export_interval: float | None = None
     if metric_out is not None:
-        readers.append(
-            PeriodicExportingMetricReader(metric_out, export_interval_millis=settings.export_interval * 1000)
-        )
+        export_interval = _metric_export_interval(settings)
+        readers.append(PeriodicExportingMetricReader(metric_out, export_interval_millis=export_interval * 1000))
     registry = None
     if settings.prometheus:  # the scrape endpoint's reader, with a registry of its own
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -267,7 +305,7 @@ def build_providers(
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
     return Providers(
         meter_provider, tracer_provider, logger_provider, local, targets, installed, registry, guarded,
-        span_buffer, log_buffer,
+        span_buffer, log_buffer, export_interval,
     )  # fmt: skip
 
 

@@ -260,6 +260,7 @@ class Runtime:
             "notifications": manager.notification_stats(),
             "exporters": dict(providers.export_targets) if providers else {},
             "export": providers.export_status() if providers else {},
+            "metric_export_interval": providers.metric_export_interval if providers else None,
             "tracked_calls_dropped": self.performance.dropped if self.performance else 0,
             "tracked_operations_overflow": self.performance.overflow_calls if self.performance else 0,
             "metric_attributes_limited": self.metrics.attributes_limited if self.metrics else 0,

@@ -1,7 +1,8 @@
 """Every use of an OpenTelemetry SDK or API private attribute, each with its fallback, in one place.
 
 zgen_otel takes a few shortcuts through private parts of the OTel packages: to keep a tracked call cheap, to
-count what the batch queues drop, to make global meters re-bindable and to make a fork safe. Each shortcut
+count what the batch queues drop, to make global meters re-bindable, to make a fork safe and to give a forked
+child its own resource identity. Each shortcut
 lives here, next to what happens when a new SDK version moved the private part: the public, slower or less
 complete path. :func:`fast_paths` says which shortcuts are active with the installed versions;
 ``tests/test_sdk_access.py`` asserts they all are, so an SDK upgrade cannot silently lose one.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -30,6 +31,7 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
@@ -54,6 +56,7 @@ __all__ = [
     "preset_attributes",
     "reinit_lock",
     "reinit_metric_locks",
+    "update_resource_after_fork",
 ]
 
 #: The module (under ``opentelemetry.exporter.otlp.proto.<transport>``) of the OTLP log exporter.
@@ -189,6 +192,29 @@ def reinit_metric_locks(meter_provider: MeterProvider) -> None:
                     _reinit_locks(aggregation)
 
 
+def update_resource_after_fork(providers: Sequence[object], resource: Resource) -> bool:
+    """In a forked child: merge ``resource`` into the providers' resource, and their tracers' and loggers'.
+
+    The SDK providers' own ``_update_resource`` does it (the SDK uses it in a child for its process-dependent
+    resource detectors); the locks it takes are made free first, as one may have been held at the fork.
+
+    Args:
+        providers: the SDK ``MeterProvider``, ``TracerProvider`` and ``LoggerProvider``.
+        resource: the attributes that replace theirs (e.g. the child's ``process.pid``).
+
+    Returns:
+        Whether every provider was updated; False (none touched) where one lacks ``_update_resource``: the
+        child then exports under its parent's resource.
+    """
+    updates = [getattr(provider, "_update_resource", None) for provider in providers]
+    if not all(callable(update) for update in updates):
+        return False
+    for provider, update in zip(providers, updates, strict=True):
+        _reinit_locks(provider)
+        update(resource)  # type: ignore[misc]
+    return True
+
+
 # -- global meters ---------------------------------------------------------------------------------------------
 def is_default_meter_provider(provider: object) -> bool:
     """Whether ``provider`` is the API's placeholder global MeterProvider (nobody installed one yet)."""
@@ -257,6 +283,10 @@ def fast_paths() -> dict[str, bool]:
             <= set(vars(ConsoleMetricExporter())),
             "collect_lock": collect_lock(provider) is not _NO_LOCK,
             "metric_locks": hasattr(provider, "_meters") and hasattr(provider, "_measurement_consumer"),
+            "update_resource": all(
+                callable(getattr(cls, "_update_resource", None))
+                for cls in (MeterProvider, TracerProvider, LoggerProvider)
+            ),
             "rebindable_meters": REBINDABLE_METERS,
             "default_meter_provider": is_default_meter_provider(metrics.get_meter_provider())
             or hasattr(metrics_internal, "_ProxyMeterProvider"),

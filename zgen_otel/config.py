@@ -18,7 +18,16 @@ from urllib.parse import urlsplit, urlunsplit
 from zgen_otel._util import safe_repr
 from zgen_otel.exceptions import ConfigError
 
-__all__ = ["ENDPOINT_KEYS", "ENV_VARS", "ConfigError", "OtlpProtocol", "Settings", "load_settings", "redact_url"]
+__all__ = [
+    "ENDPOINT_KEYS",
+    "ENV_VARS",
+    "ConfigError",
+    "OtlpProtocol",
+    "Settings",
+    "is_loopback_url",
+    "load_settings",
+    "redact_url",
+]
 
 OtlpProtocol = Literal["grpc", "http/protobuf"]
 _PROTOCOLS: tuple[str, ...] = ("grpc", "http/protobuf")
@@ -41,6 +50,26 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` (``http://127.0.0.1:4318``, or a gRPC ``localhost:4317``) names this machine's loopback.
+
+    ``localhost`` and every loopback address (``127.0.0.0/8``, ``::1``) count; any other name or an unparsable
+    URL does not.
+    """
+    try:
+        host = urlsplit(url if "//" in url else f"//{url}").hostname
+    except ValueError:
+        return False
+    if host is None:
+        return False
+    if host.rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _bool(raw: str) -> bool:
@@ -234,7 +263,7 @@ class Settings:
     otlp_traces_protocol: str | None = None
     otlp_logs_protocol: str | None = None
     otlp_headers: Mapping[str, str] = field(default_factory=dict)
-    export_interval: float = 60.0
+    export_interval: float | None = None  # None: 60 s, or 5 s to a loopback metrics endpoint (see _providers)
     store_path: str | None = None
     store_flush_interval: float = 5.0
     store_max_backlog: int = 100_000
@@ -348,7 +377,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise ConfigError(f"shutdown_grace={grace!r} seconds is not valid: expected 0 to {MAX_SECONDS:.0e} seconds")
     for key in ("interval", "export_interval", "store_flush_interval"):  # timers need a sane range
         seconds = getattr(settings, key)
-        if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        if seconds is not None and not MIN_SECONDS <= seconds <= MAX_SECONDS:
             raise ConfigError(
                 f"{key}={seconds!r} seconds is not valid: expected {MIN_SECONDS} to {MAX_SECONDS:.0e} seconds"
             )

@@ -10,8 +10,11 @@ A background collector takes one psutil sweep every ``MONITORING_INTERVAL`` seco
   export.
 
 Each source (a psutil call, one NVML reading of one GPU) that the platform or container does not support is
-switched off with one warning; the others keep working and nothing reaches the host program. Host-wide series
-come from one process per host and service (a lock file elects it); process series come from every process.
+switched off with one warning; the others keep working and nothing reaches the host program. Every process
+stores the host-wide series (CPU, memory, swap, load, disks, disk I/O, network, GPUs) and its own process series
+locally, so each process's dashboards and alert rules see the host. Over OTel (OTLP, Prometheus) the process
+series ship from every process, the host-wide ones from one process per host and service only (a lock file
+elects it), so a fleet's backend gets them once.
 The names, units and attributes are listed in :mod:`zgen_otel.semconv`; the readers live in
 :mod:`zgen_otel.system`.
 """
@@ -32,7 +35,7 @@ from zgen_otel.semconv import SYSTEM_INSTRUMENTS, SYSTEM_LOCAL_SERIES
 from zgen_otel.store import SYSTEM, MetricStore
 from zgen_otel.system.host import HostLock, default_host_lock
 from zgen_otel.system.nvml import Nvml
-from zgen_otel.system.readers import PsutilReaders
+from zgen_otel.system.readers import PsutilReaders, Source
 from zgen_otel.system.sweep import Attrs, Sweep
 
 __all__ = ["SystemMonitor", "default_host_lock", "get_monitor", "get_system_metrics", "start", "stop"]
@@ -53,8 +56,8 @@ class SystemMonitor:
         store: where samples go.
         meter: the meter for the observable instruments (None: store only).
         interval: seconds between sweeps of the background collector.
-        host_lock: lock-file path that elects the one process per host reporting host-wide series (None:
-            this process always reports them).
+        host_lock: lock-file path that elects the one process per host whose OTel instruments carry the
+            host-wide series (None: this process's always do). The store gets them in every process.
         clock: the time source.
     """
 
@@ -144,23 +147,29 @@ class SystemMonitor:
 
     # -- sweeping -----------------------------------------------------------------------------------
     def collect(self) -> dict[str, Any]:
-        """Take one sweep now: store every value, refresh the OTel values, return the snapshot dict."""
-        sweep = Sweep(self.clock())
-        host = self._host.held
-        sources = self._readers.process_sources()
-        if host:
-            sources = [*self._readers.host_sources(), *sources]
-            if self._gpu is not None:
-                sources.append(("gpu", self._gpu.read))
-        for name, read in sources:
-            self._guarded(name, read, sweep)
-        sweep.snapshot["host_reporter"] = host
-        latest = dict(sweep.otel)
-        for name, value, attrs in sweep.local:
-            latest.setdefault(name, []).append((value, attrs))
-        self._latest = latest
-        self._write(sweep)
-        return sweep.snapshot
+        """Take one sweep now: store every value, refresh the OTel values, return the snapshot dict.
+
+        Host-wide and process series go to the store in every process; the OTel instruments carry the
+        process series, and the host-wide ones only where this process holds the host election.
+        """
+        now = self.clock()
+        host, own = Sweep(now), Sweep(now)
+        for name, read in self._host_sources():
+            self._guarded(name, read, host)
+        for name, read in self._readers.process_sources():
+            self._guarded(name, read, own)
+        exporter = self._host.held
+        self._latest = {**_observations(host), **_observations(own)} if exporter else _observations(own)
+        self._write(host)
+        self._write(own)
+        return {**host.snapshot, **own.snapshot, "host_reporter": exporter}
+
+    def _host_sources(self) -> list[Source]:
+        """The host-wide sources: psutil's, and the GPUs when NVML sees any."""
+        sources = self._readers.host_sources()
+        if self._gpu is not None:
+            sources.append(("gpu", self._gpu.read))
+        return sources
 
     def _write(self, sweep: Sweep) -> None:
         add, ts = functools.partial(self.store.add, source=SYSTEM), sweep.now  # the monitor's own series budget
@@ -193,6 +202,14 @@ class SystemMonitor:
         return observe
 
 
+def _observations(sweep: Sweep) -> dict[str, list[tuple[float, Attrs]]]:
+    """What the OTel instruments report for a sweep: its OTel-named points and local series, by name."""
+    latest = {name: list(points) for name, points in sweep.otel.items()}
+    for name, value, attrs in sweep.local:
+        latest.setdefault(name, []).append((value, attrs))
+    return latest
+
+
 # -- module API ------------------------------------------------------------------------------------------
 def get_monitor() -> SystemMonitor | None:
     """The runtime's system monitor (None when monitoring is disabled or the monitor is turned off)."""
@@ -204,8 +221,9 @@ def get_system_metrics() -> dict[str, Any]:
     """Take a sweep now (without waiting for the interval) and return it as a dict; ``{}`` when disabled.
 
     Keys: ``timestamp``, ``cpu``, ``load_average``, ``memory``, ``swap``, ``disks`` (per mount point),
-    ``disk_io`` and ``network`` (rates per device), ``process``, ``gpus`` (when present), ``host_reporter``.
-    The values are stored like those of a scheduled sweep.
+    ``disk_io`` and ``network`` (rates per device), ``process``, ``gpus`` (when present), ``host_reporter``
+    (whether this process won the host election: its OTel instruments ship the host-wide series). The values
+    are stored like those of a scheduled sweep.
     """
     monitor = get_monitor()
     return {} if monitor is None else monitor.collect()

@@ -4,5 +4,6 @@
 * :mod:`zgen_otel.system.readers`: the psutil readings (CPU, load, memory, swap, filesystems, disk I/O,
   network, this process, the garbage collector);
 * :mod:`zgen_otel.system.nvml`: NVIDIA GPUs through NVML;
-* :mod:`zgen_otel.system.host`: the election of the one process per host that reports host-wide series.
+* :mod:`zgen_otel.system.host`: the election of the one process per host whose OTel instruments ship the
+  host-wide series (every process stores them locally).
 """

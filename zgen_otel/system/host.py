@@ -1,8 +1,9 @@
-"""The election of the one process per host (and service) that reports the host-wide system series.
+"""The election of the one process per host (and service) that ships the host-wide system series over OTel.
 
-Every process of a service reports its own process series; CPU, memory, disks, network and GPUs come from
-one of them only, the holder of an ``flock`` on a lock file. When it exits, another process takes over at
-its next sweep. Without ``flock`` (Windows) every process reports.
+Every process of a service reads CPU, memory, disks, network and GPUs into its own local store, and ships its
+own process series over OTLP; the host-wide series ship from one of them only, the holder of an ``flock`` on
+a lock file, so a backend that receives from every process gets them once. When it exits, another process
+takes over at its next sweep. Without ``flock`` (Windows) every process ships them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ __all__ = ["HostLock", "default_host_lock"]
 
 
 class HostLock:
-    """Elects one process per host (and service) to report host-wide series, through an flock'ed file.
+    """Elects one process per host (and service) to ship the host-wide series, through an flock'ed file.
 
     Args:
-        path: the lock file; None: this process always reports.
+        path: the lock file; None: this process always ships them.
     """
 
     def __init__(self, path: str | None) -> None:
@@ -33,7 +34,7 @@ class HostLock:
 
     @property
     def held(self) -> bool:
-        """Whether this process reports the host-wide series (trying to take the lock when it does not)."""
+        """Whether this process ships the host-wide series (trying to take the lock when it does not)."""
         if self.path is None or fcntl is None:
             return True
         if self._pid != os.getpid():  # forked: the inherited lock belongs to the parent
@@ -59,6 +60,6 @@ class HostLock:
 
 
 def default_host_lock(service_name: str) -> str:
-    """The lock file that elects the host reporter among the processes of one service."""
+    """The lock file that elects the process shipping the host-wide series among those of one service."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", service_name)
     return os.path.join(tempfile.gettempdir(), f"zgen-otel-{safe}-host.lock")

@@ -3,7 +3,8 @@
 Host-wide sources: CPU, load average, memory, swap, filesystems, disk I/O and network. Process sources:
 this process and CPython's garbage collector. Sources that read cumulative counters (CPU times, disk and
 network counters, the process' CPU time) keep their previous sample in :class:`PsutilReaders`, to derive
-utilisation and per-second rates; the others are plain functions.
+utilisation and per-second rates; so does the filesystem reader, which lists the mounts at most once a
+minute (listing them costs more than reading them); the others are plain functions.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from zgen_otel.system.sweep import Guard, Sweep
 __all__ = [
     "PsutilReaders",
     "Source",
-    "read_filesystems",
     "read_gc",
     "read_load",
     "read_memory",
@@ -37,6 +37,7 @@ Source = tuple[str, Callable[[Sweep], None]]
 
 _SKIP_DISKS = re.compile(r"^(loop|ram|zram|fd)\d*")
 _MIN_CPU_WINDOW = 0.1  # seconds between CPU samples for a meaningful utilisation
+_MOUNTS_MAX_AGE = 60.0  # seconds a listing of the mounted filesystems is reused
 _CPU_STATES = ("idle", "user", "system", "irq")
 _LOAD = (  # (OTel name, local name) of the 1, 5 and 15 minute averages
     (sc.SYSTEM_CPU_LOAD_AVERAGE_1M, sc.SYSTEM_LOAD_1M),
@@ -74,6 +75,7 @@ class PsutilReaders:
         self._guard = guard
         self._previous: dict[str, tuple[float, Any]] = {}
         self._cpu_last: Sweep | None = None
+        self._mounts: tuple[float, list[Any]] | None = None  # (when listed, psutil's partitions)
         self._process = psutil.Process()
         self._cpu_count = psutil.cpu_count() or 1
         self._prime()
@@ -85,7 +87,7 @@ class PsutilReaders:
             ("load", read_load),
             ("memory", read_memory),
             ("swap", read_swap),
-            ("filesystem", read_filesystems),
+            ("filesystem", self.read_filesystems),
             ("disk_io", self.read_disk_io),
             ("network", self.read_network),
         ]
@@ -229,6 +231,37 @@ class PsutilReaders:
             info["open_fds"] = fds
         sweep.snapshot["process"] = info
 
+    def read_filesystems(self, sweep: Sweep) -> None:
+        """Space used and free on each mounted filesystem (an unreadable mount is skipped).
+
+        The mounts are listed again when the last listing is a minute old: a filesystem mounted or unmounted
+        meanwhile shows up or goes within a minute.
+        """
+        now = time.monotonic()
+        if self._mounts is None or now - self._mounts[0] >= _MOUNTS_MAX_AGE:
+            self._mounts = (now, psutil.disk_partitions(all=False))
+        mounts: dict[str, dict[str, Any]] = {}
+        for part in self._mounts[1]:
+            try:
+                usage = psutil.disk_usage(part.mountpoint)
+            except OSError:  # unreadable mount (permissions, a vanished bind mount): skip just this one
+                continue
+            attrs = {"device": part.device, "mountpoint": part.mountpoint, "type": part.fstype}
+            sweep.point(sc.SYSTEM_FILESYSTEM_USAGE, usage.used, {**attrs, "state": "used"})
+            sweep.point(sc.SYSTEM_FILESYSTEM_USAGE, usage.free, {**attrs, "state": "free"})
+            sweep.point(sc.SYSTEM_FILESYSTEM_UTILIZATION, usage.percent / 100, attrs)
+            local = {"mountpoint": part.mountpoint}
+            sweep.keep(sc.SYSTEM_DISK_PERCENT, usage.percent, local)
+            sweep.keep(sc.SYSTEM_DISK_USED_BYTES, usage.used, local)
+            sweep.keep(sc.SYSTEM_DISK_FREE_BYTES, usage.free, local)
+            mounts[part.mountpoint] = {
+                "percent": usage.percent,
+                "used": usage.used,
+                "free": usage.free,
+                "total": usage.total,
+            }
+        sweep.snapshot["disks"] = mounts
+
 
 def _rates(
     sweep: Sweep, label: dict[str, str], spec: tuple[Rate, ...], seconds: float, before: Any, now: Any
@@ -295,31 +328,6 @@ def read_swap(sweep: Sweep) -> None:
     sweep.keep(sc.SYSTEM_SWAP_PERCENT, sw.percent)
     sweep.keep(sc.SYSTEM_SWAP_USED_BYTES, sw.used)
     sweep.snapshot["swap"] = {"percent": sw.percent, "used": sw.used, "total": sw.total}
-
-
-def read_filesystems(sweep: Sweep) -> None:
-    """Space used and free on each mounted filesystem (an unreadable mount is skipped)."""
-    mounts: dict[str, dict[str, Any]] = {}
-    for part in psutil.disk_partitions(all=False):
-        try:
-            usage = psutil.disk_usage(part.mountpoint)
-        except OSError:  # unreadable mount (permissions, a vanished bind mount): skip just this one
-            continue
-        attrs = {"device": part.device, "mountpoint": part.mountpoint, "type": part.fstype}
-        sweep.point(sc.SYSTEM_FILESYSTEM_USAGE, usage.used, {**attrs, "state": "used"})
-        sweep.point(sc.SYSTEM_FILESYSTEM_USAGE, usage.free, {**attrs, "state": "free"})
-        sweep.point(sc.SYSTEM_FILESYSTEM_UTILIZATION, usage.percent / 100, attrs)
-        local = {"mountpoint": part.mountpoint}
-        sweep.keep(sc.SYSTEM_DISK_PERCENT, usage.percent, local)
-        sweep.keep(sc.SYSTEM_DISK_USED_BYTES, usage.used, local)
-        sweep.keep(sc.SYSTEM_DISK_FREE_BYTES, usage.free, local)
-        mounts[part.mountpoint] = {
-            "percent": usage.percent,
-            "used": usage.used,
-            "free": usage.free,
-            "total": usage.total,
-        }
-    sweep.snapshot["disks"] = mounts
 
 
 def read_gc(sweep: Sweep) -> None:

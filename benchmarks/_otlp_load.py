@@ -39,11 +39,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
-    """POST ``body`` as protobuf on a keep-alive connection; return (status, response body)."""
+def _send(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
     conn.request("POST", path, body, PROTOBUF)
     response = conn.getresponse()
     return response.status, response.read()
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
+    """POST ``body`` as protobuf on a keep-alive connection; return (status, response body).
+
+    When the server has closed the idle connection (its keep-alive timeout), the request is sent once more on
+    a new one, as HTTP clients do.
+    """
+    try:
+        return _send(conn, path, body)
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        conn.close()
+        return _send(conn, path, body)
 
 
 class ServerProcess:

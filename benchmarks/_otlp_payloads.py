@@ -228,6 +228,11 @@ class AgentMetrics:
             for attrs in _attribute_sets(spec.attributes, _MAX_SERIES[spec.kind]):
                 self._series.append((spec.kind, instrument, attrs))
 
+    @property
+    def series(self) -> int:
+        """How many series (points per export) the agent has."""
+        return len(self._series)
+
     def export(self, time_ns: int) -> ExportMetricsServiceRequest:
         """Record one interval's values, collect, and return the export request with every point at ``time_ns``."""
         rng = self._rng

@@ -153,6 +153,7 @@ class LoadResult:
 
     seconds: float = 0.0  # wall time from the first request to the last answer
     requests: int = 0  # answered requests, refused ones included
+    ok: int = 0  # requests answered 200
     acked: int = 0  # items (spans or points) acknowledged with 200, less those a partial success rejected
     rejected: int = 0  # items a 200 answer's partial success rejected
     busy: int = 0  # answers 503 (or 429): the batch was sent again after a pause
@@ -186,6 +187,7 @@ class _Tally:
         with self.lock:
             self.result.requests += 1
             if status == 200:
+                self.result.ok += 1
                 try:
                     rejected = rejected_in(body) if body else 0
                 except DecodeError:

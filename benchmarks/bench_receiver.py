@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_receiver.py --phoenix /path/to/phoenix-venv/bin/python   # full run, about 4 minutes
-    python benchmarks/bench_receiver.py --quick                                       # smoke run, about 1 minute
+    python benchmarks/bench_receiver.py --phoenix /path/to/phoenix-venv/bin/python   # full run, 4-6 minutes
+    python benchmarks/bench_receiver.py --quick                                       # smoke run, 1-2 minutes
     python benchmarks/bench_receiver.py --json out.json --profile
 
 The payloads are made with the real OTel SDK (see ``_otlp_payloads.py``): 512-span batches of agent runs
@@ -17,7 +17,9 @@ Sections:
    in interleaved rounds, per span and per data point. Target: ingest <= 10x the bare decode.
 2. Trace ingest over OTLP/HTTP: ``zgen-otel serve`` and Arize Phoenix (``--phoenix PYTHON``, its own
    virtual environment) each get the same batches from 4 client threads for a fixed time; spans acknowledged
-   per second and the server's CPU time per span. Target: zgen >= 100x Phoenix.
+   per second and the server's CPU time per span. Phoenix acknowledges a batch before it stores it (into an
+   in-memory queue, then 503 when that is full), so the run also times how fast it then writes the spans to
+   its database: its sustained rate. Target: zgen >= 100x Phoenix.
 3. A fleet: 10 agents (distinct ``service.instance.id``) each send a metrics export every 5 s to
    ``zgen-otel serve``; the server's CPU share and memory. Target: <= 5 % of one core.
 4. With ``--profile``: where ``export_traces`` and ``export_metrics`` spend their time (cProfile).
@@ -270,6 +272,14 @@ def _zgen_server(workdir: str) -> ServerProcess:
     return ServerProcess("zgen-otel serve", command, env, otlp, workdir, start_timeout=60)
 
 
+def _zgen_status(server: ServerProcess) -> dict[str, Any]:
+    """What ``GET /api/monitoring`` of a running ``zgen-otel serve`` says (store, received telemetry...)."""
+    port = server.command[server.command.index("--port") + 1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/monitoring", timeout=10) as answer:
+        found: dict[str, Any] = json.load(answer)
+    return found
+
+
 def _phoenix_version(python: str) -> str | None:
     """The arize-phoenix version installed for ``python``, or None when it cannot import phoenix."""
     code = "from importlib.metadata import version; import phoenix.server.main; print(version('arize-phoenix'))"
@@ -335,15 +345,20 @@ def _load_dict(result: LoadResult) -> dict[str, Any]:
             "cpu_us_per_span": result.cpu_us_per_item, "rss_mb": result.rss_mb}  # fmt: skip
 
 
-def _drive_zgen(batches: list[bytes], seconds: float) -> LoadResult | None:
-    """Load ``zgen-otel serve`` with ``batches``; None (and why, printed) when it cannot be started."""
+def _drive_zgen(batches: list[bytes], seconds: float) -> tuple[LoadResult, int] | None:
+    """Load ``zgen-otel serve`` with ``batches``; return the result and the spans its receiver counted.
+
+    None (and why, printed) when the server cannot be started.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-zgen-") as workdir:
         try:
             with _zgen_server(workdir) as zgen:
-                return drive_traces(zgen, batches, BATCH_SPANS, seconds)
+                result = drive_traces(zgen, batches, BATCH_SPANS, seconds)
+                received = _zgen_status(zgen).get("received") or {}
         except RuntimeError as exc:
             print(f"\nzgen-otel serve could not be driven: {exc}")
             return None
+    return result, sum(sender["spans"] for sender in received.get("senders", []))
 
 
 def bench_http(profile: Profile, batches: list[bytes], phoenix: str | None, decode_us: float) -> dict[str, Any]:
@@ -356,10 +371,11 @@ def bench_http(profile: Profile, batches: list[bytes], phoenix: str | None, deco
         rows.append(_load_row(f"Phoenix {version}", found))
     else:
         print(f"\nPhoenix not available ({phoenix or 'no --phoenix given'}): zgen is compared with the bare decode")
-    result = _drive_zgen(batches, seconds)
-    out["zgen"] = _load_dict(result) if result else None
-    if result:
-        rows.append(_load_row("zgen-otel serve", result))
+    driven = _drive_zgen(batches, seconds)
+    result = driven[0] if driven else None
+    out["zgen"] = {**_load_dict(driven[0]), "received": driven[1]} if driven else None
+    if driven:
+        rows.append(_load_row("zgen-otel serve", driven[0]))
     decode_rate = 1e6 / decode_us
     rows.append(["(bare decode in one thread, section 1)", f"{decode_rate:,.0f}", "", "", "", f"{decode_us:.2f}", ""])
     print_table(
@@ -380,6 +396,8 @@ def bench_http(profile: Profile, batches: list[bytes], phoenix: str | None, deco
         out["ratio"] = result.per_second / px["spans_per_second"] if px["spans_per_second"] else float("inf")
         print(f"zgen / Phoenix: {out['ratio']:,.1f}x the spans per second, "
               f"{px['cpu_us_per_span'] / result.cpu_us_per_item:,.1f}x less CPU per span")  # fmt: skip
+    if driven:
+        print(f"zgen's receiver counted {driven[1]:,} spans received, for {driven[0].acked:,} acknowledged")
     if result:
         out["ratio_to_decode"] = result.per_second / decode_rate
         print(f"zgen over HTTP / bare decode in one thread: {out['ratio_to_decode']:.3f}x the spans per second")
@@ -390,16 +408,10 @@ def bench_http(profile: Profile, batches: list[bytes], phoenix: str | None, deco
 
 
 # -- 3. a fleet of agents -------------------------------------------------------------------------------------
-def _status(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/monitoring", timeout=10) as answer:
-        found: dict[str, Any] = json.load(answer)
-    return found
-
-
 def bench_fleet(profile: Profile) -> dict[str, Any] | None:
     agents = [AgentMetrics(n) for n in range(FLEET_AGENTS)]
 
-    def sender(agent: AgentMetrics) -> Callable[[], tuple[bytes, int]]:
+    def exporter(agent: AgentMetrics) -> Callable[[], tuple[bytes, int]]:
         def export() -> tuple[bytes, int]:
             body = agent.export(time.time_ns()).SerializeToString()
             return body, point_count(body)
@@ -414,15 +426,15 @@ def bench_fleet(profile: Profile) -> dict[str, Any] | None:
                 time.sleep(profile.idle_seconds)
                 idle = (zgen.cpu_seconds() - cpu) / (time.perf_counter() - started) * 100
                 idle_rss = zgen.rss_mb()
-                result = run_fleet(zgen, [sender(a) for a in agents], profile.fleet_seconds)
-                http_port = int(zgen.command[zgen.command.index("--port") + 1])
-                store = _status(http_port).get("store", {})
+                result = run_fleet(zgen, [exporter(a) for a in agents], profile.fleet_seconds)
+                status = _zgen_status(zgen)
         except RuntimeError as exc:
             print(f"\nzgen-otel serve could not be driven: {exc}")
             return None
     for agent in agents:
         agent.close()
     share = result.cpu_seconds / result.seconds * 100
+    store, senders = status.get("store", {}), (status.get("received") or {}).get("senders", [])
     print_table(
         f"3. {FLEET_AGENTS} agents x {agents[0].series} points every 5 s to zgen-otel serve "
         f"over OTLP/HTTP, {profile.fleet_seconds:.0f} s",
@@ -430,17 +442,18 @@ def bench_fleet(profile: Profile) -> dict[str, Any] | None:
         [
             ["serve CPU with the fleet (% of one core)", f"{share:.2f} %"],
             [f"serve CPU alone before, {profile.idle_seconds:.0f} s (% of one core)", f"{idle:.2f} %"],
-            ["exports answered 200 / sent", f"{result.requests - result.busy:,} / {result.requests:,}"],
+            ["exports answered 200 / answered", f"{result.ok:,} / {result.requests:,}"],
             ["points acknowledged (rejected)", f"{result.acked:,} ({result.rejected:,})"],
             ["errors", f"{len(result.errors)}"],
             ["serve RSS alone / after the fleet", f"{idle_rss:.0f} / {result.rss_mb:.0f} MB"],
+            ["senders in serve's table", f"{len(senders)}"],
             ["store series / points after the fleet", f"{store.get('series', '?'):,} / {store.get('points', '?'):,}"],
         ],
     )
     return {"cpu_percent": share, "idle_cpu_percent": idle, "rss_mb": result.rss_mb, "idle_rss_mb": idle_rss,
             "exports": result.requests, "busy_503": result.busy, "points_acked": result.acked,
             "points_rejected": result.rejected, "errors": result.errors[:5], "error_count": len(result.errors),
-            "seconds": result.seconds, "store": store}  # fmt: skip
+            "seconds": result.seconds, "store": store, "senders": len(senders)}  # fmt: skip
 
 
 # -- 4. profile ----------------------------------------------------------------------------------------------
@@ -479,23 +492,24 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             ingest["point_ratio"] <= TARGET_INGEST_RATIO,
         ),
     ]
-    if "ratio" in http:
+    zgen, px = http["zgen"], http["phoenix"]
+    if zgen and px:
         rows.append(summary_row(
-            "OTLP/HTTP trace ingest >= 100x Phoenix's",
-            f"{http['zgen']['spans_per_second']:,.0f} / {http['phoenix']['spans_per_second']:,.0f} spans/s "
-            f"= {http['ratio']:,.0f}x" + (f" (/ Phoenix's {http['phoenix']['drain']['spans_per_second']:,.1f} "
-            f"written/s: {http['ratio_to_written']:,.0f}x)" if http.get("ratio_to_written") else ""),
+            f"OTLP/HTTP spans acknowledged >= 100x Phoenix's, first {http['seconds']:.0f} s of each",
+            f"{zgen['spans_per_second']:,.0f} / {px['spans_per_second']:,.0f} spans/s = {http['ratio']:,.0f}x",
             http["ratio"] >= TARGET_PHOENIX_RATIO,
         ))  # fmt: skip
+        written = px["drain"]["spans_per_second"]
+        rows.append(summary_row(
+            ">= 100x Phoenix's sustained rate (spans it writes per second)",
+            f"{zgen['spans_per_second']:,.0f} / {written:,.1f} spans/s = {http['ratio_to_written']:,.0f}x"
+            if written else "Phoenix wrote nothing in the time given",
+            written > 0 and http["ratio_to_written"] >= TARGET_PHOENIX_RATIO,
+        ))  # fmt: skip
     else:
-        measured = (
-            "serve has no OTLP endpoint"
-            if not http["zgen"]
-            else (
-                f"Phoenix not available; zgen {http['zgen']['spans_per_second']:,.0f} spans/s "
-                f"= {http['ratio_to_decode']:.2f}x the bare decode"
-            )
-        )
+        measured = "serve has no OTLP endpoint" if not zgen else (
+            f"Phoenix not available; zgen {zgen['spans_per_second']:,.0f} spans/s "
+            f"= {http['ratio_to_decode']:.2f}x the bare decode")  # fmt: skip
         rows.append(summary_row("OTLP/HTTP trace ingest >= 100x Phoenix's", measured, None))
     if fleet is not None:
         rows.append(summary_row(

@@ -189,9 +189,13 @@ def timing_figures(candidates: Iterable[Candidate]) -> dict[str, dict[str, Any]]
 
 
 # -- summary and output --------------------------------------------------------------------------------------
-def summary_row(target: str, measured: str, passed: bool) -> dict[str, Any]:
-    """One row of the summary: the target, what was measured, and whether the target was met."""
+def summary_row(target: str, measured: str, passed: bool | None) -> dict[str, Any]:
+    """One row of the summary: the target, what was measured, and whether the target was met (None: not measured)."""
     return {"target": target, "measured": measured, "pass": passed}
+
+
+def _verdict(passed: bool | None) -> str:
+    return "n/a" if passed is None else "PASS" if passed else "MISS"
 
 
 def finish(
@@ -222,7 +226,7 @@ def finish(
     print_table(
         "Summary",
         ["target", "measured", "result"],
-        [[row["target"], row["measured"], "PASS" if row["pass"] else "MISS"] for row in summary],
+        [[row["target"], row["measured"], _verdict(row["pass"])] for row in summary],
     )
     wall = f"\ntotal wall time {results['wall_seconds']:.1f} s"
     if with_rss:

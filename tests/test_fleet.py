@@ -120,9 +120,8 @@ def test_serve_lists_every_agent_and_counts_each_ones_calls_exactly(serve: Serve
         assert serve.performance(service=name) == {"fleet.step": (agent.calls, agent.failing)}
         assert serve.performance(service=name, instance=found["instance"]) == serve.performance(service=name)
     total = serve.get("/api/monitoring/performance")["fleet.step"]
-    assert (total["calls"], total["errors"]) == (16, 5)  # 7 + 5 + 4 calls, 2 + 0 + 3 failed
-    assert total["calls"] == sum(a.calls for a in fleet.values()) and total["errors"] == sum(
-        a.failing for a in fleet.values())  # fmt: skip
+    sums = (sum(a.calls for a in fleet.values()), sum(a.failing for a in fleet.values()))
+    assert (total["calls"], total["errors"]) == sums == (16, 5)  # 7 + 5 + 4 calls, 2 + 0 + 3 failed
     assert total["services"] == sorted(fleet) and total["instances"] == 3
 
 

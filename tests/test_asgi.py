@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 import zgen_otel
-from tests.support.otlp import flush, otlp_points, otlp_spans, over_otlp
+from tests.support.otlp import flush, otlp_metrics, otlp_points, otlp_spans, over_otlp
 from tests.support.servers import Server
 from zgen_otel.asgi import DURATION_BUCKETS, MonitoringMiddleware
 from zgen_otel.testing import Capture, capture
@@ -238,3 +238,26 @@ def test_the_monitoring_page_mounted_in_the_agent_app_is_not_tracked_as_the_agen
         finally:
             srv.stop()
         assert set(zgen_otel.get_performance_stats()) == {"GET /ask"}
+
+
+def test_the_apps_shutdown_pushes_its_requests_to_the_collector() -> None:
+    """The middleware flushes at the lifespan shutdown: the last requests reach the collector.
+
+    uvicorn and gunicorn workers end by SIGTERM once the app has shut down, so atexit never runs there.
+    """
+    app = FastAPI()
+
+    @app.get("/ask")
+    def ask() -> str:
+        return "answer"
+
+    app.add_middleware(MonitoringMiddleware)
+    with over_otlp(default_rules=False) as (_, receiver):
+        srv = Server(app, lifespan="on")
+        try:
+            assert httpx.get(f"{srv.url}/ask", timeout=10).status_code == 200
+        finally:
+            srv.stop()  # the lifespan shutdown: no force_flush, no zgen_otel.shutdown() here
+        assert "GET /ask" in receiver.span_names()
+        [(attributes, point)] = otlp_points(otlp_metrics(receiver)["zgen.operation.duration"])
+        assert attributes["zgen.operation.name"] == "GET /ask" and point.count == 1

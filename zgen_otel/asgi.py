@@ -17,11 +17,15 @@ polls every few seconds, and its requests are not the agent's traffic.
 
 When opentelemetry-instrumentation-asgi already made a SERVER span for the request, this middleware leaves
 span and duration metric to it (no double counting) and only adds the request to the local statistics.
+
+At the app's lifespan shutdown it pushes what the process recorded to the OTLP exporters: uvicorn and gunicorn
+workers stopped with SIGTERM end by that signal once the app has shut down, so ``atexit`` never runs there.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Collection
 from typing import Any
@@ -42,6 +46,7 @@ DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 
 Scope = dict[str, Any]
 # The monitoring app's own paths, under any mount prefix: /monitoring, /monitoring/..., /api/monitoring/...
 _MONITORING_PATH = re.compile(r"(^|/)(api/)?monitoring(/|$)")
+_FLUSH_DEADLINE = 10.0  # seconds the lifespan shutdown waits for the flush (each export has its own timeout)
 
 
 class _ServerError(Exception):
@@ -87,6 +92,9 @@ class MonitoringMiddleware:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Handle one ASGI connection: track HTTP requests, pass everything else through."""
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _flushing_at_shutdown(send))
+            return
         path = scope.get("path", "")
         if scope["type"] != "http" or path in self.exclude or _MONITORING_PATH.search(path):
             await self.app(scope, receive, send)
@@ -150,6 +158,31 @@ class MonitoringMiddleware:
             if failure is not None:  # the exception's type, or the 5xx status code (_server_error)
                 attrs["error.type"] = type(failure).__qualname__
             histogram.record(seconds, attrs)
+
+
+def _flushing_at_shutdown(send: Any) -> Any:
+    """``send`` of a lifespan scope that flushes telemetry before it reports the app's shutdown as done."""
+
+    async def send_after_flush(message: dict[str, Any]) -> None:
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            _flush_recorded(_FLUSH_DEADLINE)
+        await send(message)
+
+    return send_after_flush
+
+
+def _flush_recorded(timeout: float) -> None:
+    """Push what this process recorded to the OTLP exporters now, waiting ``timeout`` seconds at most.
+
+    Nothing happens when no runtime was started (the app served no request and recorded nothing). The flush
+    runs on a daemon thread, so a hanging collector delays the caller by ``timeout`` at most.
+    """
+    rt = _current.runtime
+    if rt is None or not rt.enabled:
+        return
+    worker = threading.Thread(target=rt.force_flush, name="zgen-otel-flush", daemon=True)
+    worker.start()
+    worker.join(timeout)
 
 
 def _method(raw: object) -> tuple[str, dict[str, Any]]:

@@ -6,8 +6,10 @@ import argparse
 import http.client
 import json
 import os
+import runpy
 import signal
 import sys
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,13 +25,46 @@ from zgen_otel.http.binding import hosts_to_allow, is_loopback
 __all__ = ["main"]
 
 
+def run_rules_files(paths: Sequence[str]) -> str | None:
+    """Run each Python file of ``paths`` in this process, in order, as ``serve --rules`` does.
+
+    A file adds alert rules (or notifiers, dashboards...) to the current runtime with the public API.
+
+    Returns:
+        None when every file ran; else a one-line message naming the first file that is missing or
+        raised, the line of that file where it raised, and the error.
+    """
+    for path in paths:
+        if not os.path.isfile(path):
+            return f"--rules {path}: no such file" if not os.path.exists(path) else f"--rules {path}: not a file"
+        try:
+            runpy.run_path(path, run_name="__zgen_otel_rules__")
+        except (Exception, SystemExit) as exc:
+            message: object = exc
+            if isinstance(exc, SyntaxError) and exc.filename == path:
+                line, message = exc.lineno, exc.msg
+            else:
+                line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == path),
+                            None)  # fmt: skip
+            where = f"{path}, line {line}" if line is not None else path
+            return f"--rules {where}: {type(exc).__name__}: {message}"
+    return None
+
+
 def serve(
-    host: str, port: int, allowed_hosts: Sequence[str] = (), otlp_port: int = 4318, otlp_grpc_port: int = 4317
+    host: str,
+    port: int,
+    allowed_hosts: Sequence[str] = (),
+    otlp_port: int = 4318,
+    otlp_grpc_port: int = 4317,
+    rules: Sequence[str] = (),
 ) -> int:
     """Run the runtime (system monitor, default alert rules), the HTTP API and web page, and OTLP receivers.
 
     ``allowed_hosts`` are the names besides loopback that the ``Host`` header may carry. Other processes
     send telemetry over OTLP/HTTP to ``otlp_port`` and OTLP/gRPC to ``otlp_grpc_port`` (0 turns one off).
+    ``rules`` are Python files run in this process once the runtime has started (see :func:`run_rules_files`);
+    a missing one, or one that raises, ends it with status 2 before it serves.
     The HTTP servers run with :func:`zgen_otel.http.serve_options` (read deadline, connection cap). A port
     that cannot be bound ends it with status 1 before it serves. Ctrl-C (SIGINT) or SIGTERM stops the
     servers, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
@@ -54,6 +89,9 @@ def serve(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         zgen_otel.configure(server_port=None)  # this command is the server: no second one for ZGEN_OTEL_SERVER_PORT
+        failed = run_rules_files(rules)
+        if failed is not None:
+            raise ConfigError(failed)
         hosts = hosts_to_allow(host, allowed_hosts)
         app = make_app(token=token, require_token=not is_loopback(host), allowed_hosts=hosts)
         rt = _current.get_runtime()
@@ -177,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--otlp-grpc-port", type=_port, default=4317,
                    help="port of the OTLP/gRPC receiver (default 4317; 0: off)")  # fmt: skip
+    p.add_argument("--rules", action="append", default=[], metavar="FILE.py",
+                   help="a Python file that serve runs before it serves, to add alert rules with the same Python "
+                        "API as in an agent (zgen_otel.alerting, see the README); repeatable, run in order; a "
+                        "missing file or one that raises stops serve with exit status 2")  # fmt: skip
     p = sub.add_parser("status", help="show what a running server reports")
     p.add_argument("--url", default="http://127.0.0.1:8001", help="the server (default http://127.0.0.1:8001)")
     p = sub.add_parser("dashboard", help="render a dashboard of a fresh runtime")
@@ -191,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("-o", "--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port, args.allowed_host, args.otlp_port, args.otlp_grpc_port)
+        return serve(args.host, args.port, args.allowed_host, args.otlp_port, args.otlp_grpc_port, args.rules)
     if args.command == "status":
         return status(args.url)
     if args.command == "dashboard":

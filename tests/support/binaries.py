@@ -1,4 +1,4 @@
-"""The Debian binaries some tests drive: promtool, Prometheus, Alertmanager, Chromium."""
+"""The Debian binaries some tests drive: promtool, Prometheus, Alertmanager, Chromium, Node.js and npm."""
 
 from __future__ import annotations
 

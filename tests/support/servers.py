@@ -17,12 +17,15 @@ class Server:
     """uvicorn on 127.0.0.1, an ephemeral port, in a thread; started by the constructor, ended by :meth:`stop`."""
 
     def __init__(self, app: Any, **options: Any) -> None:
-        """Serve ``app``; ``options`` go to ``uvicorn.Config`` (e.g. ``**zgen_otel.http.serve_options()``)."""
+        """Serve ``app``; ``options`` go to ``uvicorn.Config`` (e.g. ``**zgen_otel.http.serve_options()``).
+
+        The app's lifespan is off unless ``options`` say ``lifespan="on"``.
+        """
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **options))
+        self._server = uvicorn.Server(uvicorn.Config(app, **{"log_level": "warning", "lifespan": "off", **options}))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._sock = sock
         self._thread.start()

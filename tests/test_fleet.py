@@ -249,6 +249,7 @@ def test_a_process_that_serves_its_own_page_and_sends_to_serve_is_counted_once_i
     wait_for(lambda: serve.performance(service="fleet-self"), timeout=10, what="fleet-self's calls in serve")
     assert serve.performance(service="fleet-self") == {"fleet.own": (3, 0)}
     [local] = [s for s in serve.get("/api/monitoring/services") if s["local"]]
+    assert local["service"] == "zgen-otel-serve"  # serve's own telemetry under its own name, not an agent's default
     assert serve.performance(service=local["service"]) == {}  # serve's own page and API are not its operations
     assert not [name for name in serve.performance() if "monitoring" in name or name.startswith("GET")]
 

@@ -22,7 +22,11 @@ from zgen_otel.config import redact_url
 from zgen_otel.exceptions import ConfigError
 from zgen_otel.http.binding import hosts_to_allow, is_loopback
 
-__all__ = ["main"]
+__all__ = ["SERVE_SERVICE_NAME", "main"]
+
+#: The ``service.name`` of ``zgen-otel serve``'s own telemetry when neither ``OTEL_SERVICE_NAME`` nor
+#: ``OTEL_RESOURCE_ATTRIBUTES`` names one (agents default to ``zgen-agent``).
+SERVE_SERVICE_NAME = "zgen-otel-serve"
 
 
 def run_rules_files(paths: Sequence[str]) -> str | None:
@@ -88,7 +92,10 @@ def serve(
     # shutdown, and the default SIGTERM action would end the process before the flush below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        zgen_otel.configure(server_port=None)  # this command is the server: no second one for ZGEN_OTEL_SERVER_PORT
+        # This command is the server: no second one for ZGEN_OTEL_SERVER_PORT, and its own telemetry is listed
+        # under its own name beside the agents' unless the user names it.
+        named = "OTEL_SERVICE_NAME" in os.environ or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+        zgen_otel.configure(server_port=None, **({} if named else {"service_name": SERVE_SERVICE_NAME}))
         failed = run_rules_files(rules)
         if failed is not None:
             raise ConfigError(failed)

@@ -95,7 +95,10 @@ def serve(
         # This command is the server: no second one for ZGEN_OTEL_SERVER_PORT, and its own telemetry is listed
         # under its own name beside the agents' unless the user names it.
         named = "OTEL_SERVICE_NAME" in os.environ or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-        zgen_otel.configure(server_port=None, **({} if named else {"service_name": SERVE_SERVICE_NAME}))
+        if named:
+            zgen_otel.configure(server_port=None)
+        else:
+            zgen_otel.configure(server_port=None, service_name=SERVE_SERVICE_NAME)
         failed = run_rules_files(rules)
         if failed is not None:
             raise ConfigError(failed)

@@ -289,7 +289,7 @@ def served_name(name: str, unit: str) -> str:
 
     Raises:
         ModuleNotFoundError: opentelemetry-exporter-prometheus or prometheus_client is not installed.
-        ValueError: ``name`` is not a valid OTel instrument name (the SDK would not create it).
+        ValueError: the SDK refuses ``name`` or ``unit`` for an instrument, so nothing serves it.
     """
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry
@@ -298,13 +298,15 @@ def served_name(name: str, unit: str) -> str:
     reader = PrometheusMetricReader(disable_target_info=True, registry=registry)
     provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     try:
-        provider.get_meter("zgen_otel.naming").create_gauge(name, unit=unit).set(0)
-        families = list(registry.collect())
+        try:
+            gauge = provider.get_meter("zgen_otel.naming").create_gauge(name, unit=unit)
+        except Exception as exc:  # the SDK raises a bare Exception for a name or unit it refuses
+            raise ValueError(f"{name!r} (unit {unit!r}) is not a valid OTel instrument name and unit: {exc}") from None
+        gauge.set(0)
+        (family,) = registry.collect()
     finally:
         provider.shutdown()
-    if not families:
-        raise ValueError(f"{name!r} is not a valid OTel instrument name, so it has no Prometheus name")
-    served: str = families[0].name
+    served: str = family.name
     return served
 
 

@@ -281,11 +281,11 @@ def _exporter_mapping() -> PrometheusNaming | None:
     return (sanitize, map_unit) if callable(sanitize) and callable(map_unit) else None
 
 
-def served_name(name: str, unit: str) -> str:
+def _served_name(name: str, unit: str) -> str:
     """The name OTel's Prometheus exporter serves a gauge ``name`` with ``unit`` under, by running the exporter.
 
     A throwaway MeterProvider with a ``PrometheusMetricReader`` on a registry of its own records the gauge once
-    and collects it: the exporter's public path, about a millisecond a name.
+    and collects it: the exporter's public path, slower than its name functions but the same answer.
 
     Raises:
         ModuleNotFoundError: opentelemetry-exporter-prometheus or prometheus_client is not installed.
@@ -315,9 +315,9 @@ def _run_exporter() -> PrometheusNaming:
     probe = "zgen"  # no underscore: the exporter always appends a non-empty unit word to it
 
     def map_unit(unit: str) -> str:
-        return served_name(probe, unit).removeprefix(probe).removeprefix("_")
+        return _served_name(probe, unit).removeprefix(probe).removeprefix("_")
 
-    return (lambda name: served_name(name, "")), map_unit
+    return (lambda name: _served_name(name, "")), map_unit
 
 
 def prometheus_naming() -> PrometheusNaming:
@@ -327,7 +327,7 @@ def prometheus_naming() -> PrometheusNaming:
     unit as the exporter's suffix word (``By/s`` -> ``bytes_per_second``, ``1`` -> ``""``). prometheus_client's
     metric families then append that word unless the name already ends with it, and ``_total`` to a counter.
     The two functions are the exporter's own, from its private ``_mapping`` module; where an exporter version
-    moved them, equivalents that run the real exporter once per call (:func:`served_name`) stand in.
+    moved them, equivalents that run the real exporter once per call (a throwaway MeterProvider) stand in.
 
     Raises:
         ModuleNotFoundError: opentelemetry-exporter-prometheus (the ``prometheus`` extra) is not installed.

@@ -138,6 +138,54 @@ def test_shipped_prometheus_config_scrapes_a_token_protected_zgen_process(tmp_pa
     assert {rule["name"]: rule["duration"] for rule in rules}["system_disk_high"] == 300
 
 
+UNIT_AGENT = textwrap.dedent(
+    """
+    import sys, uvicorn, zgen_otel
+    from zgen_otel.alerting import export_prometheus_rules, get_alert_manager
+    from zgen_otel.http import make_app
+    zgen_otel.configure(interval=1, prometheus=True, host_lock="none", default_rules=False)
+    manager = get_alert_manager()
+    # Rules on series whose units the old name translation got wrong: 1, By/s (the system monitor's) and a
+    # record_metric gauge in {request}/s.
+    manager.add_metric_rule("load_reported", "the 1-minute load is reported", "system.load_1m", 0, ">=")
+    manager.add_metric_rule("lo_traffic", "loopback traffic is reported", "system.net_recv", 0, ">=",
+                            attributes={"interface": "lo"})
+    manager.add_metric_rule("busy", "more than 100 requests a second", "agent.request_rate", 100, ">")
+    zgen_otel.record_metric("request_rate", 250, "agent", unit="{request}/s")
+    export_prometheus_rules(sys.argv[2])
+    uvicorn.run(make_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    """
+)
+
+
+def test_generated_rules_on_non_percent_series_fire_in_prometheus(tmp_path: Path) -> None:
+    """Rules on series of units 1, By/s and {x}/s name what /metrics serves, so Prometheus fires them."""
+    require_binary("prometheus")
+    agent_port, prom_port = free_port(), free_port()
+    rules = tmp_path / "zgen-rules.yml"
+    config = shipped_prometheus_config(tmp_path, agent_port, free_port(), rules, token_file=None)
+    wanted = {"load_reported", "lo_traffic", "busy"}
+    firing: dict[str, list[dict[str, Any]]] = {}
+    agent = subprocess.Popen([sys.executable, "-c", UNIT_AGENT, str(agent_port), str(rules)])
+    with running(agent) as procs:
+        poll_until(rules.exists, 20)
+        procs.append(start_prometheus(config, tmp_path, prom_port))
+        with httpx.Client(base_url=f"http://127.0.0.1:{prom_port}", timeout=5) as client:
+
+            def all_fire() -> bool:
+                for alert in wanted - set(firing):
+                    if found := query(client, f'ALERTS{{alertname="{alert}",alertstate="firing"}}'):
+                        firing[alert] = found
+                return set(firing) == wanted
+
+            poll_until(all_fire, 40)
+    assert set(firing) == wanted, f"not firing: {wanted - set(firing)}"
+    assert firing["lo_traffic"][0]["metric"]["interface"] == "lo"
+    exprs = {line.strip() for line in rules.read_text().splitlines() if line.strip().startswith("expr:")}
+    assert exprs == {'expr: "system_load_1m >= 0"', 'expr: "system_net_recv_bytes_per_second{interface=\\"lo\\"} >= 0"',
+                     'expr: "agent_request_rate_per_second > 100"'}  # fmt: skip
+
+
 RULE_AGENT = textwrap.dedent(
     """
     import sys, uvicorn, zgen_otel

@@ -6,6 +6,10 @@ would silently lose speed or drop counts; this test makes such an upgrade fail l
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
 from zgen_otel import _sdk
 
 
@@ -29,3 +33,20 @@ def test_a_provider_without_update_resource_is_left_alone() -> None:
     span = tracer.start_span("after the fork")
     span.end()
     assert dict(span.resource.attributes) == {"service.instance.id": "child", "service.name": "svc"}  # type: ignore[attr-defined]
+
+
+def test_prometheus_names_without_the_exporters_private_module_run_the_exporter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where an exporter version moved its name functions, running the exporter gives the same names."""
+    sanitize, map_unit = _sdk.prometheus_naming()  # the exporter's own functions (and its package imported)
+    monkeypatch.setitem(sys.modules, _sdk.PROMETHEUS_MAPPING_MODULE, None)  # as if moved: no longer importable
+    assert _sdk.fast_paths()["prometheus_naming"] is False
+    slow_sanitize, slow_unit = _sdk.prometheus_naming()
+    assert slow_unit is not map_unit
+    for unit in ("1", "W", "By/s", "{x}/s", "min", "h", "KiBy", "MBy", "m/s", "Hz", "us", "%", "By", "s", "", "By/{x}"):
+        assert slow_unit(unit) == map_unit(unit), unit
+    for name in ("system.cpu_percent", "gen_ai.client.token.usage", "a-b/c_d"):
+        assert slow_sanitize(name) == sanitize(name), name
+    with pytest.raises(ValueError, match="'9lives' \\(unit ''\\) is not a valid OTel instrument name"):
+        slow_sanitize("9lives")

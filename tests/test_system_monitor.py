@@ -11,7 +11,6 @@ import sys
 import textwrap
 import threading
 import time
-import types
 import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import psutil
 import pytest
 
 import zgen_otel
+from tests.support.nvml import fake_pynvml
 from tests.support.waiting import wait_for
 from zgen_otel import semconv
 from zgen_otel.store import MetricStore
@@ -191,7 +191,7 @@ def test_rates_are_computed_between_sweeps() -> None:
     snap = monitor.collect()
     elapsed = time.monotonic() - started + 0.5
     assert snap["network"]["lo"]["recv_bytes_per_s"] > len(payload) / elapsed / 2
-    assert monitor.store.history("system.net_recv_bytes_per_s", {"interface": "lo"})[-1].value > 0
+    assert monitor.store.history("system.net_recv", {"interface": "lo"})[-1].value > 0
 
 
 @pytest.mark.parametrize(
@@ -403,8 +403,8 @@ def test_disk_io_counters_and_rates_follow_a_written_file(tmp_path: Path) -> Non
     assert written[device] >= 2 * len(payload)
     rates = snap["disk_io"][device]
     assert rates["write_bytes_per_s"] > 0 and rates["write_ops_per_s"] > 0
-    assert latest(monitor.store, "system.disk_write_bytes_per_s", device=device) == rates["write_bytes_per_s"]
-    assert latest(monitor.store, "system.disk_write_ops_per_s", device=device) > 0
+    assert latest(monitor.store, "system.disk_write", device=device) == rates["write_bytes_per_s"]
+    assert latest(monitor.store, "system.disk_write_ops", device=device) > 0
     ops = latest(monitor.store, "system.disk.operations", device=device, direction="write")
     seconds = latest(monitor.store, "system.disk.time", device=device, direction="write")
     now = psutil.disk_io_counters(perdisk=True)[device]
@@ -450,11 +450,11 @@ def test_network_packets_errors_drops_and_their_rates(http_server: str) -> None:
     assert rates["recv_packets_per_s"] > 0 and rates["sent_packets_per_s"] > 0 and rates["recv_bytes_per_s"] > 0
     store = monitor.store
     for name, rate in (
-        ("system.net_recv_packets_per_s", "recv_packets_per_s"),
-        ("system.net_errors_per_s", "errors_per_s"),
+        ("system.net_recv_packets", "recv_packets_per_s"),
+        ("system.net_errors", "errors_per_s"),
     ):
         assert latest(store, name, interface="lo") == rates[rate]
-    assert latest(store, "system.net_drops_per_s", interface="lo") == rates["drops_per_s"] >= 0
+    assert latest(store, "system.net_drops", interface="lo") == rates["drops_per_s"] >= 0
     for name, field in (
         ("system.network.packets", "packets_recv"),
         ("system.network.errors", "errin"),
@@ -529,48 +529,6 @@ def test_cpu_utilization_is_a_ratio_and_cpu_percent_a_percentage() -> None:
         assert core / 100 <= 1 - ratios[f"cpu{i}"]["idle"] + 1e-9  # busy is what is not idle
 
 
-class _NVMLError(Exception):
-    """What nvidia-ml-py raises (pynvml.NVMLError)."""
-
-
-def _fake_pynvml(*, driver: bool = True, power_fails_after: int | None = None) -> types.ModuleType:
-    """A stand-in for nvidia-ml-py's ``pynvml`` with two GPUs of known readings (no NVIDIA GPU here).
-
-    ``driver=False``: ``nvmlInit`` fails as without a driver. ``power_fails_after``: GPU 1's power reading
-    fails from that call on (the board does not support it).
-    """
-    nvml = types.ModuleType("pynvml")
-    calls = {"power": 0}
-
-    def init() -> None:
-        if not driver:
-            raise _NVMLError("Driver Not Loaded")
-
-    def power(handle: int) -> int:
-        calls["power"] += 1
-        if handle == 1 and power_fails_after is not None and calls["power"] > power_fails_after:
-            raise _NVMLError("Not Supported")
-        return (250_500, 61_000)[handle]  # milliwatts
-
-    readings: dict[str, Any] = {
-        "NVMLError": _NVMLError,
-        "NVML_TEMPERATURE_GPU": 0,
-        "nvmlInit": init,
-        "nvmlDeviceGetCount": lambda: 2,
-        "nvmlDeviceGetHandleByIndex": lambda i: i,
-        "nvmlDeviceGetName": lambda h: (b"NVIDIA H200", "NVIDIA L4")[h],  # bytes in old releases, str in new
-        "nvmlDeviceGetUtilizationRates": lambda h: types.SimpleNamespace(gpu=(87, 3)[h], memory=(40, 1)[h]),
-        "nvmlDeviceGetMemoryInfo": lambda h: types.SimpleNamespace(
-            used=(96 << 30, 1 << 30)[h], total=(144 << 30, 24 << 30)[h], free=(48 << 30, 23 << 30)[h]
-        ),
-        "nvmlDeviceGetTemperature": lambda h, sensor: (71, 38)[h] if sensor == 0 else -1,
-        "nvmlDeviceGetPowerUsage": power,
-    }
-    for name, value in readings.items():
-        setattr(nvml, name, value)
-    return nvml
-
-
 def _points(cap: Capture) -> dict[str, tuple[str, dict[str, dict[str, Any]]]]:
     """OTel points by metric name: (unit, {hw.id: {"value": ..., **attributes}})."""
     return {
@@ -581,7 +539,7 @@ def _points(cap: Capture) -> dict[str, tuple[str, dict[str, dict[str, Any]]]]:
 
 
 def test_gpu_readings_ship_under_the_hw_names_with_their_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml())
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml())
     with capture(interval=3600, system_monitor=False) as cap:
         snap = get_system_metrics()
         hw = _points(cap)
@@ -622,7 +580,7 @@ def test_gpu_readings_ship_under_the_hw_names_with_their_units(monkeypatch: pyte
 def test_gpu_without_a_driver_is_silently_absent(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(driver=False))
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(driver=False))
     caplog.set_level(logging.DEBUG, logger="zgen_otel")
     with capture(interval=3600, system_monitor=False) as cap:
         snap = get_system_metrics()
@@ -635,7 +593,7 @@ def test_gpu_without_a_driver_is_silently_absent(
 def test_a_failing_gpu_reading_is_disabled_once_and_the_rest_continue(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(power_fails_after=2))  # the second sweep fails
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(power_fails_after=2))  # the second sweep fails
     with capture(interval=3600, system_monitor=False) as cap:
         for _ in range(4):
             snap = get_system_metrics()
@@ -652,7 +610,7 @@ def test_a_failing_gpu_reading_is_disabled_once_and_the_rest_continue(
 
 
 def test_semconv_lists_every_series_with_its_unit_kind_and_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml())
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml())
     specs = {m.name: m for m in (*semconv.SYSTEM_INSTRUMENTS, *semconv.SYSTEM_LOCAL_SERIES)}
     assert len(specs) == len(semconv.SYSTEM_INSTRUMENTS) + len(semconv.SYSTEM_LOCAL_SERIES)  # no name twice
     monitor = SystemMonitor(MetricStore(), None, host_lock=None)

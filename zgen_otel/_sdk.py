@@ -1,8 +1,8 @@
 """Every use of an OpenTelemetry SDK or API private attribute, each with its fallback, in one place.
 
 zgen_otel takes a few shortcuts through private parts of the OTel packages: to keep a tracked call cheap, to
-count what the batch queues drop, to make global meters re-bindable, to make a fork safe and to give a forked
-child its own resource identity. Each shortcut
+count what the batch queues drop, to make global meters re-bindable, to make a fork safe, to give a forked
+child its own resource identity and to name metrics the way the Prometheus exporter does. Each shortcut
 lives here, next to what happens when a new SDK version moved the private part: the public, slower or less
 complete path. :func:`fast_paths` says which shortcuts are active with the installed versions;
 ``tests/test_sdk_access.py`` asserts they all are, so an SDK upgrade cannot silently lose one.
@@ -14,9 +14,10 @@ imported here, and only here.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -54,6 +55,7 @@ __all__ = [
     "fast_paths",
     "is_default_meter_provider",
     "preset_attributes",
+    "prometheus_naming",
     "reinit_lock",
     "reinit_metric_locks",
     "update_resource_after_fork",
@@ -61,6 +63,8 @@ __all__ = [
 
 #: The module (under ``opentelemetry.exporter.otlp.proto.<transport>``) of the OTLP log exporter.
 OTLP_LOG_EXPORTER_MODULE = "_log_exporter"
+#: The private module of opentelemetry-exporter-prometheus holding its metric name and unit translation.
+PROMETHEUS_MAPPING_MODULE = "opentelemetry.exporter.prometheus._mapping"
 
 
 # -- tracked calls: a span's attributes ------------------------------------------------------------------------
@@ -262,6 +266,79 @@ class RebindableMeter(ProxyMeter or metrics.NoOpMeter):  # type: ignore[misc]
                 instrument.on_meter_set(real)
 
 
+# -- Prometheus names -----------------------------------------------------------------------------------------
+#: ``(sanitize_name, map_unit)``: an OTel metric name and unit to the Prometheus name and unit word.
+PrometheusNaming = tuple[Callable[[str], str], Callable[[str], str]]
+
+
+def _exporter_mapping() -> PrometheusNaming | None:
+    """The Prometheus exporter's own ``sanitize_full_name`` and ``map_unit``; None where it keeps them elsewhere."""
+    try:
+        mapping = importlib.import_module(PROMETHEUS_MAPPING_MODULE)
+    except ImportError:
+        return None
+    sanitize, map_unit = getattr(mapping, "sanitize_full_name", None), getattr(mapping, "map_unit", None)
+    return (sanitize, map_unit) if callable(sanitize) and callable(map_unit) else None
+
+
+def _served_name(name: str, unit: str) -> str:
+    """The name OTel's Prometheus exporter serves a gauge ``name`` with ``unit`` under, by running the exporter.
+
+    A throwaway MeterProvider with a ``PrometheusMetricReader`` on a registry of its own records the gauge once
+    and collects it: the exporter's public path, slower than its name functions but the same answer.
+
+    Raises:
+        ModuleNotFoundError: opentelemetry-exporter-prometheus or prometheus_client is not installed.
+        ValueError: the SDK refuses ``name`` or ``unit`` for an instrument, so nothing serves it.
+    """
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    reader = PrometheusMetricReader(disable_target_info=True, registry=registry)
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    try:
+        try:
+            gauge = provider.get_meter("zgen_otel.naming").create_gauge(name, unit=unit)
+        except Exception as exc:  # the SDK raises a bare Exception for a name or unit it refuses
+            raise ValueError(f"{name!r} (unit {unit!r}) is not a valid OTel instrument name and unit: {exc}") from None
+        gauge.set(0)
+        (family,) = registry.collect()
+    finally:
+        provider.shutdown()
+    served: str = family.name
+    return served
+
+
+def _run_exporter() -> PrometheusNaming:
+    """``(sanitize_name, map_unit)`` read off what the real exporter serves (the slow fallback)."""
+    probe = "zgen"  # no underscore: the exporter always appends a non-empty unit word to it
+
+    def map_unit(unit: str) -> str:
+        return _served_name(probe, unit).removeprefix(probe).removeprefix("_")
+
+    return (lambda name: _served_name(name, "")), map_unit
+
+
+def prometheus_naming() -> PrometheusNaming:
+    """How OTel's Prometheus exporter (opentelemetry-exporter-prometheus) names a metric on ``/metrics``.
+
+    ``sanitize_name(name)`` is the metric name with invalid characters replaced; ``map_unit(unit)`` is the
+    unit as the exporter's suffix word (``By/s`` -> ``bytes_per_second``, ``1`` -> ``""``). prometheus_client's
+    metric families then append that word unless the name already ends with it, and ``_total`` to a counter.
+    The two functions are the exporter's own, from its private ``_mapping`` module; where an exporter version
+    moved them, equivalents that run the real exporter once per call (a throwaway MeterProvider) stand in.
+
+    Raises:
+        ModuleNotFoundError: opentelemetry-exporter-prometheus (the ``prometheus`` extra) is not installed.
+    """
+    found = _exporter_mapping()
+    if found is not None:
+        return found
+    importlib.import_module("opentelemetry.exporter.prometheus")  # not installed: say so now, not at first use
+    return _run_exporter()
+
+
 def fast_paths() -> dict[str, bool]:
     """Which shortcuts work with the installed OTel versions: shortcut name -> active (builds probe objects)."""
     span = TracerProvider().get_tracer("zgen_otel.probe").start_span("probe")
@@ -290,6 +367,7 @@ def fast_paths() -> dict[str, bool]:
             "rebindable_meters": REBINDABLE_METERS,
             "default_meter_provider": is_default_meter_provider(metrics.get_meter_provider())
             or hasattr(metrics_internal, "_ProxyMeterProvider"),
+            "prometheus_naming": _exporter_mapping() is not None,
             "log_exporter_module": importlib.util.find_spec(
                 f"opentelemetry.exporter.otlp.proto.http.{OTLP_LOG_EXPORTER_MODULE}"
             )

@@ -185,11 +185,15 @@ def dashboard(name: str, fmt: str, output: str | None, window: float) -> int:
     return 0
 
 
-def rules_export(output: str | None) -> int:
-    """Write the alert rules (defaults plus any configured) as a Prometheus rule file."""
+def rules_export(output: str | None, route: str = "scrape") -> int:
+    """Write the alert rules (defaults plus any configured) as a Prometheus rule file, named for ``route``."""
     from zgen_otel.alerting import export_prometheus_rules
 
-    text = export_prometheus_rules(output)
+    try:
+        text = export_prometheus_rules(output, route=route)
+    except ImportError as exc:  # the `prometheus` extra: the names come from OTel's Prometheus exporter
+        print(f"zgen-otel: {exc}", file=sys.stderr)
+        return 2
     if not output:
         sys.stdout.write(text)
     return 0
@@ -241,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     e = rules.add_parser("export", help="write the rules as a Prometheus rule file")
     e.add_argument("--format", choices=("prometheus",), default="prometheus")
     e.add_argument("-o", "--output", help="file to write (default: standard output)")
+    e.add_argument("--route", choices=("scrape", "collector"), default="scrape",
+                   help="how the metrics reach Prometheus, which decides their names: 'scrape' (default: Prometheus "
+                        "scrapes each agent's /metrics) or 'collector' (OTLP to an OpenTelemetry Collector, which "
+                        "remote-writes them or serves them to Prometheus)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.host, args.port, args.allowed_host, args.otlp_port, args.otlp_grpc_port, args.rules)
@@ -248,4 +256,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status(args.url)
     if args.command == "dashboard":
         return dashboard(args.name, args.format, args.output, args.window)
-    return rules_export(args.output)
+    return rules_export(args.output, args.route)

@@ -19,6 +19,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from zgen_otel import _current
 from zgen_otel._util import RateLimitedLogger, safe_repr
 from zgen_otel._validate import MAX_WINDOW, check_attributes, check_name, limit_attributes, positive_seconds
+from zgen_otel.semconv import RECORDED_METRIC_DESCRIPTION
 from zgen_otel.store import AttributeKey, AttributeValue, MetricPoint, MetricStore, Series, SeriesInfo, WindowStats
 
 __all__ = [
@@ -153,7 +154,9 @@ class MetricsRecorder:
             # names costs nothing but the drop count.
             if full not in self._gauges:
                 self._gauges.add(full)
-                self._meter.create_observable_gauge(full, callbacks=[self._observer(full)], unit=unit)
+                self._meter.create_observable_gauge(
+                    full, callbacks=[self._observer(full)], unit=unit, description=RECORDED_METRIC_DESCRIPTION
+                )
             self._names[(name, category)] = full
             if series.key != key or cut:  # folded (every sample is counted) or cut (the set as given is too large)
                 return series

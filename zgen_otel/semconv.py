@@ -10,7 +10,11 @@ The system monitor emits two families:
   opentelemetry-instrumentation-system-metrics where it has the metric, the semantic conventions' names
   (``system.filesystem.*``, ``hw.*``) for what it lacks;
 * local names (:data:`SYSTEM_LOCAL_SERIES`): convenient gauges such as ``system.cpu_percent`` (0-100) and
-  rates per second, kept in the store and shipped as gauges so fleet-wide rules can use them too.
+  rates per second, kept in the store and shipped as gauges so fleet-wide rules can use them too. A rate's
+  name leaves the unit to its unit (``system.net_recv``, ``By/s``), so that Prometheus names it once:
+  ``system_net_recv_bytes_per_second``.
+
+Every metric has a description: Prometheus shows it as the metric's help text.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Literal
 
 __all__ = [
     "ALERTS",
+    "ALL_INSTRUMENTS",
     "GEN_AI_CLIENT_OPERATION_DURATION",
     "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
     "GEN_AI_CLIENT_TOKEN_USAGE",
@@ -28,6 +33,7 @@ __all__ = [
     "OPERATION_CALLS",
     "OPERATION_DURATION",
     "PACKAGE_INSTRUMENTS",
+    "RECORDED_METRIC_DESCRIPTION",
     "SYSTEM_INSTRUMENTS",
     "SYSTEM_LOCAL_SERIES",
     "Kind",
@@ -50,7 +56,7 @@ class MetricSpec:
         name: the metric name (OTel dotted form).
         kind: how its values behave (see :data:`Kind`).
         unit: its unit in UCUM / semantic-convention annotation form (``By``, ``s``, ``%``, ``{packet}``).
-        description: what it measures ("" for the local convenience series).
+        description: what it measures (Prometheus' help text).
         attributes: the attribute keys its points carry (some only where the source reports them).
     """
 
@@ -61,9 +67,9 @@ class MetricSpec:
     attributes: tuple[str, ...] = ()
 
 
-def _gauge(name: str, unit: str, *attributes: str) -> MetricSpec:
-    """A local convenience series: a gauge without a description."""
-    return MetricSpec(name, "gauge", unit, "", attributes)
+def _gauge(name: str, unit: str, description: str, *attributes: str) -> MetricSpec:
+    """A local convenience series: a gauge."""
+    return MetricSpec(name, "gauge", unit, description, attributes)
 
 
 _FS = ("device", "mountpoint", "type")
@@ -140,40 +146,52 @@ HW_TEMPERATURE = MetricSpec("hw.temperature", "gauge", "Cel", "Hardware temperat
 HW_POWER = MetricSpec("hw.power", "gauge", "W", "Hardware power draw", _SENSOR)
 
 # -- system monitor: local names -----------------------------------------------------------------------
-SYSTEM_CPU_PERCENT = _gauge("system.cpu_percent", "%")
-SYSTEM_CPU_CORE_PERCENT = _gauge("system.cpu_core_percent", "%", "cpu")
-SYSTEM_LOAD_1M = _gauge("system.load_1m", "1")
-SYSTEM_LOAD_5M = _gauge("system.load_5m", "1")
-SYSTEM_LOAD_15M = _gauge("system.load_15m", "1")
-SYSTEM_MEMORY_PERCENT = _gauge("system.memory_percent", "%")
-SYSTEM_MEMORY_USED_BYTES = _gauge("system.memory_used_bytes", "By")
-SYSTEM_MEMORY_AVAILABLE_BYTES = _gauge("system.memory_available_bytes", "By")
-SYSTEM_MEMORY_TOTAL_BYTES = _gauge("system.memory_total_bytes", "By")
-SYSTEM_SWAP_PERCENT = _gauge("system.swap_percent", "%")
-SYSTEM_SWAP_USED_BYTES = _gauge("system.swap_used_bytes", "By")
-SYSTEM_DISK_PERCENT = _gauge("system.disk_percent", "%", "mountpoint")
-SYSTEM_DISK_USED_BYTES = _gauge("system.disk_used_bytes", "By", "mountpoint")
-SYSTEM_DISK_FREE_BYTES = _gauge("system.disk_free_bytes", "By", "mountpoint")
-SYSTEM_DISK_READ_BYTES_PER_S = _gauge("system.disk_read_bytes_per_s", "By/s", "device")
-SYSTEM_DISK_WRITE_BYTES_PER_S = _gauge("system.disk_write_bytes_per_s", "By/s", "device")
-SYSTEM_DISK_READ_OPS_PER_S = _gauge("system.disk_read_ops_per_s", "{operation}/s", "device")
-SYSTEM_DISK_WRITE_OPS_PER_S = _gauge("system.disk_write_ops_per_s", "{operation}/s", "device")
-SYSTEM_NET_RECV_BYTES_PER_S = _gauge("system.net_recv_bytes_per_s", "By/s", "interface")
-SYSTEM_NET_SENT_BYTES_PER_S = _gauge("system.net_sent_bytes_per_s", "By/s", "interface")
-SYSTEM_NET_RECV_PACKETS_PER_S = _gauge("system.net_recv_packets_per_s", "{packet}/s", "interface")
-SYSTEM_NET_SENT_PACKETS_PER_S = _gauge("system.net_sent_packets_per_s", "{packet}/s", "interface")
-SYSTEM_NET_ERRORS_PER_S = _gauge("system.net_errors_per_s", "{error}/s", "interface")
-SYSTEM_NET_DROPS_PER_S = _gauge("system.net_drops_per_s", "{packet}/s", "interface")
-PROCESS_CPU_PERCENT = _gauge("process.cpu_percent", "%")
-PROCESS_MEMORY_RSS_BYTES = _gauge("process.memory_rss_bytes", "By")
-PROCESS_MEMORY_VMS_BYTES = _gauge("process.memory_vms_bytes", "By")
-PROCESS_THREADS = _gauge("process.threads", "{thread}")
-PROCESS_OPEN_FDS = _gauge("process.open_fds", "{count}")
-SYSTEM_GPU_PERCENT = _gauge("system.gpu_percent", "%", "gpu")
-SYSTEM_GPU_MEMORY_PERCENT = _gauge("system.gpu_memory_percent", "%", "gpu")
-SYSTEM_GPU_MEMORY_USED_BYTES = _gauge("system.gpu_memory_used_bytes", "By", "gpu")
-SYSTEM_GPU_TEMPERATURE_CELSIUS = _gauge("system.gpu_temperature_celsius", "Cel", "gpu")
-SYSTEM_GPU_POWER_WATTS = _gauge("system.gpu_power_watts", "W", "gpu")
+SYSTEM_CPU_PERCENT = _gauge("system.cpu_percent", "%", "CPU usage of all cores together (0-100)")
+SYSTEM_CPU_CORE_PERCENT = _gauge("system.cpu_core_percent", "%", "CPU usage by core (0-100)", "cpu")
+SYSTEM_LOAD_1M = _gauge("system.load_1m", "1", "Load average over 1 minute")
+SYSTEM_LOAD_5M = _gauge("system.load_5m", "1", "Load average over 5 minutes")
+SYSTEM_LOAD_15M = _gauge("system.load_15m", "1", "Load average over 15 minutes")
+SYSTEM_MEMORY_PERCENT = _gauge("system.memory_percent", "%", "Memory in use, percent of the total")
+SYSTEM_MEMORY_USED_BYTES = _gauge("system.memory_used_bytes", "By", "Memory in use")
+SYSTEM_MEMORY_AVAILABLE_BYTES = _gauge(
+    "system.memory_available_bytes", "By", "Memory available to new processes without swapping"
+)
+SYSTEM_MEMORY_TOTAL_BYTES = _gauge("system.memory_total_bytes", "By", "Total memory")
+SYSTEM_SWAP_PERCENT = _gauge("system.swap_percent", "%", "Swap in use, percent of the total")
+SYSTEM_SWAP_USED_BYTES = _gauge("system.swap_used_bytes", "By", "Swap in use")
+SYSTEM_DISK_PERCENT = _gauge("system.disk_percent", "%", "Filesystem space used by mount point (0-100)", "mountpoint")
+SYSTEM_DISK_USED_BYTES = _gauge("system.disk_used_bytes", "By", "Filesystem space used by mount point", "mountpoint")
+SYSTEM_DISK_FREE_BYTES = _gauge("system.disk_free_bytes", "By", "Filesystem space free by mount point", "mountpoint")
+SYSTEM_DISK_READ = _gauge("system.disk_read", "By/s", "Bytes read per second by disk", "device")
+SYSTEM_DISK_WRITE = _gauge("system.disk_write", "By/s", "Bytes written per second by disk", "device")
+SYSTEM_DISK_READ_OPS = _gauge("system.disk_read_ops", "{operation}/s", "Read operations per second by disk", "device")
+SYSTEM_DISK_WRITE_OPS = _gauge(
+    "system.disk_write_ops", "{operation}/s", "Write operations per second by disk", "device"
+)
+SYSTEM_NET_RECV = _gauge("system.net_recv", "By/s", "Bytes received per second by network interface", "interface")
+SYSTEM_NET_SENT = _gauge("system.net_sent", "By/s", "Bytes sent per second by network interface", "interface")
+SYSTEM_NET_RECV_PACKETS = _gauge(
+    "system.net_recv_packets", "{packet}/s", "Packets received per second by network interface", "interface"
+)
+SYSTEM_NET_SENT_PACKETS = _gauge(
+    "system.net_sent_packets", "{packet}/s", "Packets sent per second by network interface", "interface"
+)
+SYSTEM_NET_ERRORS = _gauge(
+    "system.net_errors", "{error}/s", "Network errors (in and out) per second by interface", "interface"
+)
+SYSTEM_NET_DROPS = _gauge(
+    "system.net_drops", "{packet}/s", "Dropped packets (in and out) per second by interface", "interface"
+)
+PROCESS_CPU_PERCENT = _gauge("process.cpu_percent", "%", "CPU usage of this process, percent of one core")
+PROCESS_MEMORY_RSS_BYTES = _gauge("process.memory_rss_bytes", "By", "Resident memory (RSS) of this process")
+PROCESS_MEMORY_VMS_BYTES = _gauge("process.memory_vms_bytes", "By", "Virtual memory (VMS) of this process")
+PROCESS_THREADS = _gauge("process.threads", "{thread}", "Threads of this process")
+PROCESS_OPEN_FDS = _gauge("process.open_fds", "{count}", "Open file descriptors of this process")
+SYSTEM_GPU_PERCENT = _gauge("system.gpu_percent", "%", "GPU utilisation (0-100)", "gpu")
+SYSTEM_GPU_MEMORY_PERCENT = _gauge("system.gpu_memory_percent", "%", "GPU memory in use, percent of its size", "gpu")
+SYSTEM_GPU_MEMORY_USED_BYTES = _gauge("system.gpu_memory_used_bytes", "By", "GPU memory in use", "gpu")
+SYSTEM_GPU_TEMPERATURE_CELSIUS = _gauge("system.gpu_temperature_celsius", "Cel", "GPU temperature", "gpu")
+SYSTEM_GPU_POWER_WATTS = _gauge("system.gpu_power_watts", "W", "GPU power draw", "gpu")
 
 #: The system monitor's observable instruments under OTel names, in the order they are created.
 SYSTEM_INSTRUMENTS: tuple[MetricSpec, ...] = (
@@ -230,16 +248,16 @@ SYSTEM_LOCAL_SERIES: tuple[MetricSpec, ...] = (
     SYSTEM_DISK_PERCENT,
     SYSTEM_DISK_USED_BYTES,
     SYSTEM_DISK_FREE_BYTES,
-    SYSTEM_DISK_READ_BYTES_PER_S,
-    SYSTEM_DISK_WRITE_BYTES_PER_S,
-    SYSTEM_DISK_READ_OPS_PER_S,
-    SYSTEM_DISK_WRITE_OPS_PER_S,
-    SYSTEM_NET_RECV_BYTES_PER_S,
-    SYSTEM_NET_SENT_BYTES_PER_S,
-    SYSTEM_NET_RECV_PACKETS_PER_S,
-    SYSTEM_NET_SENT_PACKETS_PER_S,
-    SYSTEM_NET_ERRORS_PER_S,
-    SYSTEM_NET_DROPS_PER_S,
+    SYSTEM_DISK_READ,
+    SYSTEM_DISK_WRITE,
+    SYSTEM_DISK_READ_OPS,
+    SYSTEM_DISK_WRITE_OPS,
+    SYSTEM_NET_RECV,
+    SYSTEM_NET_SENT,
+    SYSTEM_NET_RECV_PACKETS,
+    SYSTEM_NET_SENT_PACKETS,
+    SYSTEM_NET_ERRORS,
+    SYSTEM_NET_DROPS,
     PROCESS_CPU_PERCENT,
     PROCESS_MEMORY_RSS_BYTES,
     PROCESS_MEMORY_VMS_BYTES,
@@ -304,3 +322,9 @@ PACKAGE_INSTRUMENTS: tuple[MetricSpec, ...] = (
     LLM_COST,
     ALERTS,
 )
+
+#: Every metric above: what the system monitor, tracking, LLM calls and alerts emit under their own names.
+ALL_INSTRUMENTS: tuple[MetricSpec, ...] = (*SYSTEM_INSTRUMENTS, *SYSTEM_LOCAL_SERIES, *PACKAGE_INSTRUMENTS)
+
+#: The description of a ``record_metric`` gauge (its help text in Prometheus).
+RECORDED_METRIC_DESCRIPTION = "Recorded with zgen_otel.record_metric"

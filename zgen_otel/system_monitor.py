@@ -45,8 +45,8 @@ SCOPE = "zgen_otel.system"
 
 #: The OTel-named instruments: name -> (kind, unit, description). Kinds: counter (monotonic), updown, gauge.
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {m.name: (m.kind, m.unit, m.description) for m in SYSTEM_INSTRUMENTS}
-#: The local-only convenience series: name -> unit.
-LOCAL_SERIES: dict[str, str] = {m.name: m.unit for m in SYSTEM_LOCAL_SERIES}
+#: The local convenience series (gauges): name -> (unit, description).
+LOCAL_SERIES: dict[str, tuple[str, str]] = {m.name: (m.unit, m.description) for m in SYSTEM_LOCAL_SERIES}
 
 
 class SystemMonitor:
@@ -89,8 +89,8 @@ class SystemMonitor:
                     "gauge": meter.create_observable_gauge,
                 }[kind]
                 create(name, callbacks=[self._observer(name)], unit=unit, description=description)
-            for name, unit in LOCAL_SERIES.items():  # the local names ship too, so fleet rules can use them
-                meter.create_observable_gauge(name, callbacks=[self._observer(name)], unit=unit)
+            for name, (unit, text) in LOCAL_SERIES.items():  # they ship too, so fleet rules can use them
+                meter.create_observable_gauge(name, callbacks=[self._observer(name)], unit=unit, description=text)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -179,7 +179,7 @@ class SystemMonitor:
             for value, attrs in points:
                 add(name, value, tuple(sorted(attrs.items())), ts, unit=unit, category=category)
         for name, value, attrs in sweep.local:
-            add(name, value, tuple(sorted(attrs.items())), ts, unit=LOCAL_SERIES[name], category=name.split(".")[0])
+            add(name, value, tuple(sorted(attrs.items())), ts, unit=LOCAL_SERIES[name][0], category=name.split(".")[0])
 
     def _guarded(self, name: str, read: Callable[..., Any], *args: Any) -> Any:
         """``read(*args)``, or None once ``name`` is switched off: its first failure switches it off, warning once.

@@ -1206,7 +1206,7 @@ def _populate_for_dashboards(values: list[float]) -> None:
     """Good but extreme data for every built-in dashboard: huge values, mixed attribute types, markup."""
     for value in values:
         record_metric("memory_rss_bytes", value, "process", unit="By")
-        record_metric("net_recv_bytes_per_s", value, "system", attributes={"interface": "eth<0>"})
+        record_metric("net_recv", value, "system", unit="By/s", attributes={"interface": "eth<0>"})
         record_metric("load_1m", value, "system")
         record_metric("spark", value, "agent")
     for value in (1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 0.0, 1e308):

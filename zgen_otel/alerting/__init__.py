@@ -32,11 +32,13 @@ from zgen_otel.alerting.notifiers import (
     SlackNotifier,
     WebhookNotifier,
 )
-from zgen_otel.alerting.prometheus import prometheus_metric_name, render_rules
+from zgen_otel.alerting.prometheus import ROUTES, prometheus_metric_name, render_rules
 from zgen_otel.alerting.rules import CustomRule, MetricRule, RuleState
+from zgen_otel.store import METRICS
 
 __all__ = [
     "DEFAULT_RULES",
+    "ROUTES",
     "Alert",
     "AlertManager",
     "AlertSeverity",
@@ -133,13 +135,27 @@ def trigger_alert(
     )
 
 
-def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_otel") -> str:
-    """The metric rules as a Prometheus rule file (written to ``path`` when given); custom rules are skipped."""
+def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_otel", route: str = "scrape") -> str:
+    """The metric rules as a Prometheus rule file (written to ``path`` when given); custom rules are skipped.
+
+    Args:
+        path: the file to write (None: only return the text).
+        group: the rule group's name.
+        route: how the agents' metrics reach that Prometheus, which decides their names: ``scrape`` (the default:
+            it scrapes each agent's ``/metrics``) or ``collector`` (OTLP to an OpenTelemetry Collector that
+            remote-writes to it or that it scrapes). See :data:`ROUTES`.
+
+    Raises:
+        DefinitionError: an unknown ``route``.
+        ImportError: the ``prometheus`` extra (OTel's Prometheus exporter, whose names the rules use) is missing.
+    """
     manager = get_alert_manager()
-    units = {s.name: s.unit for s in manager.store.all_series()}  # no sorting: attribute values may not compare
-    units.update({m.name: m.unit for m in (sc.SYSTEM_CPU_PERCENT, sc.SYSTEM_MEMORY_PERCENT, sc.SYSTEM_SWAP_PERCENT,
-                                            sc.SYSTEM_DISK_PERCENT)})  # fmt: skip
-    text = render_rules(manager.list_rules(), units, group)
+    # record_metric's series are gauges; other stored series (received, other instrumentation) of unknown kind
+    metrics: dict[str, tuple[sc.Kind | None, str]] = {
+        s.name: ("gauge" if s.source == METRICS else None, s.unit) for s in manager.store.all_series()
+    }
+    metrics.update({m.name: (m.kind, m.unit) for m in sc.ALL_INSTRUMENTS})
+    text = render_rules(manager.list_rules(), metrics, group, route)
     if path is not None:
         Path(path).write_text(text)
     return text

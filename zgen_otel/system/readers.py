@@ -48,18 +48,18 @@ _LOAD = (  # (OTel name, local name) of the 1, 5 and 15 minute averages
 #: A per-second rate of one device: its snapshot key, its local series and how to read it from the counters.
 Rate = tuple[str, MetricSpec, Callable[[Any], float]]
 _DISK_RATES: tuple[Rate, ...] = (
-    ("read_bytes_per_s", sc.SYSTEM_DISK_READ_BYTES_PER_S, lambda c: c.read_bytes),
-    ("write_bytes_per_s", sc.SYSTEM_DISK_WRITE_BYTES_PER_S, lambda c: c.write_bytes),
-    ("read_ops_per_s", sc.SYSTEM_DISK_READ_OPS_PER_S, lambda c: c.read_count),
-    ("write_ops_per_s", sc.SYSTEM_DISK_WRITE_OPS_PER_S, lambda c: c.write_count),
+    ("read_bytes_per_s", sc.SYSTEM_DISK_READ, lambda c: c.read_bytes),
+    ("write_bytes_per_s", sc.SYSTEM_DISK_WRITE, lambda c: c.write_bytes),
+    ("read_ops_per_s", sc.SYSTEM_DISK_READ_OPS, lambda c: c.read_count),
+    ("write_ops_per_s", sc.SYSTEM_DISK_WRITE_OPS, lambda c: c.write_count),
 )
 _NET_RATES: tuple[Rate, ...] = (
-    ("recv_bytes_per_s", sc.SYSTEM_NET_RECV_BYTES_PER_S, lambda c: c.bytes_recv),
-    ("sent_bytes_per_s", sc.SYSTEM_NET_SENT_BYTES_PER_S, lambda c: c.bytes_sent),
-    ("recv_packets_per_s", sc.SYSTEM_NET_RECV_PACKETS_PER_S, lambda c: c.packets_recv),
-    ("sent_packets_per_s", sc.SYSTEM_NET_SENT_PACKETS_PER_S, lambda c: c.packets_sent),
-    ("errors_per_s", sc.SYSTEM_NET_ERRORS_PER_S, lambda c: c.errin + c.errout),
-    ("drops_per_s", sc.SYSTEM_NET_DROPS_PER_S, lambda c: c.dropin + c.dropout),
+    ("recv_bytes_per_s", sc.SYSTEM_NET_RECV, lambda c: c.bytes_recv),
+    ("sent_bytes_per_s", sc.SYSTEM_NET_SENT, lambda c: c.bytes_sent),
+    ("recv_packets_per_s", sc.SYSTEM_NET_RECV_PACKETS, lambda c: c.packets_recv),
+    ("sent_packets_per_s", sc.SYSTEM_NET_SENT_PACKETS, lambda c: c.packets_sent),
+    ("errors_per_s", sc.SYSTEM_NET_ERRORS, lambda c: c.errin + c.errout),
+    ("drops_per_s", sc.SYSTEM_NET_DROPS, lambda c: c.dropin + c.dropout),
 )
 
 

@@ -24,6 +24,7 @@ senders heard from least recently are forgotten first); series that the store fo
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -320,7 +321,7 @@ class MetricIngest:
             return count, total, counts
         previous, continues = self._state(slot, name, point.start_time_unix_nano)
         if continues and count >= previous.count and len(counts) == len(previous.counts):
-            buckets = [a - b for a, b in zip(counts, previous.counts, strict=True)]
+            buckets = list(map(operator.sub, counts, previous.counts))  # the lengths are equal
             delta = (count - previous.count, total - previous.sum, buckets)
         else:  # the first point of the series, or a restart: everything since its start
             delta = (count, total, counts)
@@ -347,7 +348,7 @@ class MetricIngest:
                 ok = self._put(sender, slot, target, metric, value, ts)
                 stored, rejected = stored + ok, rejected + (not ok)
             bounds = tuple(point.explicit_bounds)
-            if counts and len(counts) == len(bounds) + 1 and all(c >= 0 for c in counts):
+            if counts and len(counts) == len(bounds) + 1 and min(counts) >= 0:
                 self._histograms.add(name, slot.key, bounds, ts, count, total, counts, largest)
         return stored, rejected
 

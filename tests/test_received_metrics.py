@@ -104,8 +104,9 @@ def histogram(name: str, at: float, *points: tuple[Attrs, list[int]]) -> metrics
     metric = metrics_pb2.Metric(name=name, unit="s")
     metric.histogram.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
     for attrs, counts in points:
+        total = 0.05 * counts[0] + 0.5 * counts[1] + 5 * counts[2]
         point = metric.histogram.data_points.add(time_unix_nano=int(at * 1e9), start_time_unix_nano=START_NS,
-                                                 count=sum(counts), sum=0.05 * counts[0] + 0.5 * counts[1] + 5 * counts[2])  # fmt: skip
+                                                 count=sum(counts), sum=total)  # fmt: skip
         point.bucket_counts.extend(counts)
         point.explicit_bounds.extend([0.1, 1.0])
         point.attributes.extend(_attributes(attrs))
@@ -147,7 +148,8 @@ def values(name: str, attrs: Attrs, instance: str = "w1") -> list[tuple[float, f
 
 def test_reordered_changed_and_inserted_points_land_in_their_own_series(url: str) -> None:
     agent = Agent(url, "w1")
-    agent.send(gauge("queue.depth", numbers((A, 1), (B, 2), at=T0)), counter("jobs.done", numbers((A, 10), (B, 100), at=T0)))  # fmt: skip
+    agent.send(gauge("queue.depth", numbers((A, 1), (B, 2), at=T0)),
+               counter("jobs.done", numbers((A, 10), (B, 100), at=T0)))  # fmt: skip
     # the same series in the other order
     agent.send(gauge("queue.depth", numbers((B, 3), (A, 4), at=T0 + 5)),
                counter("jobs.done", numbers((B, 110), (A, 12), at=T0 + 5)))  # fmt: skip

@@ -88,8 +88,9 @@ class _Slot:
     def holds_number(self, point: Any, ns: int, start: int, value: float, integer: int | None) -> bool:
         """Whether a ``NumberDataPoint`` has the attributes of this slot (``ns`` to ``integer``: read from it).
 
-        Comparing whole messages in upb is about 8 times cheaper than comparing attribute lists (which makes a
-        Python object of every attribute), so the point's times and value are first copied into the shape.
+        Comparing two whole messages is one call into upb, while comparing attribute lists first makes a Python
+        object of every attribute (measured: 0.06 µs against 0.55 µs a point, 0.15 µs more for copying the
+        point's times and value into the shape first).
         """
         if self.whole:
             shape = self.shape
@@ -231,17 +232,13 @@ class MetricIngest:
                 del self._senders[key]
                 self._positions -= sender.size
 
-    def _state(self, slot: _Slot, name: str, start: int) -> tuple[_Previous, bool]:
-        """The previous point of a slot's series and whether this point continues it (same start time)."""
-        previous = slot.previous
+    def _previous_of(self, slot: _Slot, name: str) -> _Previous:
+        """The previous point of a slot's series (remembered on the slot: shared with the table by series)."""
+        previous = self._previous.get((name, slot.key))
         if previous is None:
-            previous = self._previous.get((name, slot.key))
-            if previous is None:
-                previous = self._previous[(name, slot.key)] = _Previous()
-            slot.previous = previous
-        continues = previous.start == start
-        previous.start = start
-        return previous, continues
+            previous = self._previous[(name, slot.key)] = _Previous()
+        slot.previous = previous
+        return previous
 
     # -- storing -----------------------------------------------------------------------------------------------
     def _put(self, sender: _Sender, slot: _Slot, target: int, metric: Any, value: float, ts: float) -> bool:
@@ -282,7 +279,7 @@ class MetricIngest:
             ts = ns / 1e9 if ns else self._clock()
             rate = None
             if is_sum:
-                value, rate = self._accumulate(slot, name, start, value, ts, delta)
+                value, rate = _accumulate(slot.previous or self._previous_of(slot, name), start, value, ts, delta)
             series = slot.targets[_VALUE]
             if series is not None and isfinite(value):  # the usual case, inlined: a remembered series
                 series.append(ts, value)
@@ -296,30 +293,14 @@ class MetricIngest:
                 stored, rejected = stored + ok, rejected + (not ok)
         return stored, rejected
 
-    def _accumulate(
-        self, slot: _Slot, name: str, start: int, value: float, ts: float, delta: bool
-    ) -> tuple[float, float | None]:
-        """A sum point's series value (a delta sum's running total) and its rate per second (None when unknown)."""
-        previous, continues = self._state(slot, name, start)
-        if delta:
-            total = previous.value + value  # a delta sum's series is its running total
-            span = ts - start / 1e9 if start else 0.0
-            rate = value / span if span > 0 else None
-        else:
-            total = value
-            restarted = not continues or value < previous.value
-            span = ts - previous.ts
-            rate = None if restarted or previous.ts == 0.0 or span <= 0 else (value - previous.value) / span
-        previous.value, previous.ts = total, ts
-        return total, rate
-
     def _interval(self, slot: _Slot, name: str, point: Any, temporality: int) -> tuple[int, float, list[int]]:
         """This point's own observations: itself when delta, else its difference from the series' previous point."""
         count, total = int(point.count), float(point.sum)
         counts = list(getattr(point, "bucket_counts", ()))
         if temporality == _DELTA:
             return count, total, counts
-        previous, continues = self._state(slot, name, point.start_time_unix_nano)
+        previous, start = slot.previous or self._previous_of(slot, name), point.start_time_unix_nano
+        continues, previous.start = previous.start == start, start
         if continues and count >= previous.count and len(counts) == len(previous.counts):
             buckets = list(map(operator.sub, counts, previous.counts))  # the lengths are equal
             delta = (count - previous.count, total - previous.sum, buckets)
@@ -365,6 +346,22 @@ class MetricIngest:
                     ok = self._put(sender, slot, target, metric, value, ts)
                     stored, rejected = stored + ok, rejected + (not ok)
         return stored, rejected
+
+
+def _accumulate(previous: _Previous, start: int, value: float, ts: float, delta: bool) -> tuple[float, float | None]:
+    """A sum point's series value (a delta sum's running total) and its rate per second (None when unknown)."""
+    continues, previous.start = previous.start == start, start
+    if delta:
+        total = previous.value + value  # a delta sum's series is its running total
+        span = ts - start / 1e9 if start else 0.0
+        rate = value / span if span > 0 else None
+    else:
+        total = value
+        restarted = not continues or value < previous.value
+        span = ts - previous.ts
+        rate = None if restarted or previous.ts == 0.0 or span <= 0 else (value - previous.value) / span
+    previous.value, previous.ts = total, ts
+    return total, rate
 
 
 def point_count(metric: Any) -> int:

@@ -164,7 +164,7 @@ class MetricIngest:
             for scope in scope_metrics:
                 scope_name = scope.scope.name
                 recorded = scope_name == recorded_scope
-                for metric in scope.metrics:
+                for metric in scope.metrics[:]:  # a list: iterating upb's container ends in a formatted IndexError
                     name = metric.name
                     if not name:
                         rejected += point_count(metric)
@@ -268,7 +268,7 @@ class MetricIngest:
         delta = is_sum and data.aggregation_temporality == _DELTA
         monotonic = is_sum and data.is_monotonic
         isfinite, known = math.isfinite, len(slots)
-        for i, point in enumerate(data.data_points):
+        for i, point in enumerate(data.data_points[:]):  # a list, as above
             ns, start, value = point.time_unix_nano, point.start_time_unix_nano, point.as_double
             integer = point.as_int if not value and point.WhichOneof("value") == "as_int" else None
             if integer is not None:

@@ -9,7 +9,7 @@ A decoded message keeps the whole request it came from in memory. An agent's req
 spans all go to one ring, so pointing into it costs nothing more. A request that mixes resources (an OTel
 Collector forwarding a fleet) could let one quiet service's few spans hold requests full of other services'
 spans for as long as its ring keeps them, so the spans and records of such a request are copied out of it
-(about 1 µs a span).
+(about 1.7 µs a span, measured in `benchmarks/bench_receiver.py`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,15 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from zgen_otel import semconv
 
-__all__ = ["BATCH_SPANS", "EXPORT_INTERVAL_NS", "AgentMetrics", "agent_resource", "point_count", "span_batches"]
+__all__ = [
+    "BATCH_SPANS",
+    "EXPORT_INTERVAL_NS",
+    "AgentMetrics",
+    "agent_resource",
+    "mixed_batches",
+    "point_count",
+    "span_batches",
+]
 
 BATCH_SPANS = 512  # spans per export request, the BatchSpanProcessor's default max_export_batch_size
 EXPORT_INTERVAL_NS = 5_000_000_000  # the points of successive metric exports are 5 s apart
@@ -155,6 +163,28 @@ def span_batches(agents: int, batches_per_agent: int, seed: int = 17) -> list[by
             [encode_spans(spans[i : i + BATCH_SPANS]).SerializeToString() for i in range(0, len(spans), BATCH_SPANS)]
         )
     return [batch for group in zip(*per_agent, strict=True) for batch in group]
+
+
+def mixed_batches(batches: Sequence[bytes], quiet: str = "quiet-agent") -> list[bytes]:
+    """The ``batches`` as an OTel Collector forwarding two services sends them.
+
+    The last span of each batch goes into a second resource, of the service ``quiet``: each request has 511
+    spans of one service and 1 of another.
+    """
+    out = []
+    for payload in batches:
+        request = ExportTraceServiceRequest.FromString(payload)
+        busy = request.resource_spans[0]
+        other = request.resource_spans.add()
+        other.resource.CopyFrom(busy.resource)
+        for kv in other.resource.attributes:
+            if kv.key == "service.name":
+                kv.value.string_value = quiet
+        scope = other.scope_spans.add()
+        scope.scope.CopyFrom(busy.scope_spans[-1].scope)
+        scope.spans.add().CopyFrom(busy.scope_spans[-1].spans.pop())
+        out.append(request.SerializeToString())
+    return out
 
 
 def span_count(payload: bytes) -> int:

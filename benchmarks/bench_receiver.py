@@ -30,7 +30,9 @@ The process exits 0 whether targets are met or missed: it is a report, not a tes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import ctypes
 import gc
 import json
 import os
@@ -41,7 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,13 +53,14 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from zgen_otel.receiver import Receiver
-from zgen_otel.store import MetricStore
+from zgen_otel.receiver.values import attributes, origin
+from zgen_otel.store import MetricStore, Series
 
 # isort: split
 # benchmarks/_common.py and friends: the script's folder is on sys.path when it runs as a script
 from _common import finish, first_line, print_header, print_table, rotations, summary_row, versions
 from _otlp_load import LoadResult, ServerProcess, drive_traces, free_port, run_fleet
-from _otlp_payloads import BATCH_SPANS, AgentMetrics, point_count, span_batches
+from _otlp_payloads import BATCH_SPANS, AgentMetrics, mixed_batches, point_count, span_batches
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_INGEST_RATIO = 10.0  # ingest / bare decode, per span and per point
@@ -96,6 +99,7 @@ class Timed:
     batch: Callable[[int], float]
     items: int  # spans or points per request
     per_item: list[float] = field(default_factory=list)  # seconds per item, one figure per round
+    base: Timed | None = None  # the bare decode it is compared with, when not the table's first row
 
     @property
     def best_us(self) -> float:
@@ -152,12 +156,18 @@ def _ingest_metrics(receiver: Receiver) -> Callable[[bytes], object]:
     return lambda payload: receiver.export_metrics(ExportMetricsServiceRequest.FromString(payload))
 
 
+def _full_receiver(batches: list[bytes]) -> Receiver:
+    """A receiver whose rings of 5,000 spans are full of ``batches``: each new span pushes out the oldest."""
+    receiver = _receiver()
+    for payload in batches * (2 + 5000 // (BATCH_SPANS * len(batches))):
+        receiver.export_traces(ExportTraceServiceRequest.FromString(payload))
+    return receiver
+
+
 def _trace_candidates(batches: list[bytes]) -> list[Timed]:
     decode = ExportTraceServiceRequest.FromString
     feed = _Cycle(batches)
-    evicting = _receiver()
-    for payload in batches * (2 + 5000 // (BATCH_SPANS * len(batches))):  # past the ring's 5,000: it evicts
-        evicting.export_traces(decode(payload))
+    evicting = _full_receiver(batches)
 
     def filling(n: int) -> float:
         receiver = _receiver(max_spans=n * BATCH_SPANS)  # a fresh receiver whose ring takes the whole batch
@@ -174,8 +184,69 @@ def _trace_candidates(batches: list[bytes]) -> list[Timed]:
     ]  # fmt: skip
 
 
+def _mixed_candidates(batches: list[bytes]) -> list[Timed]:
+    """Requests of two services (their spans are copied), and their bare decode, into full rings.
+
+    Run in rounds of their own after the others: their receiver's 5,400 rows would make the garbage
+    collector's full passes longer for the candidates that allocate (the ring filling).
+    """
+    mixed = mixed_batches(batches)
+    decode_feed, feed, receiver = _Cycle(mixed), _Cycle(mixed), _full_receiver(mixed)
+    decode = Timed("mixed_decode", "", lambda n: _timed_loop(ExportTraceServiceRequest.FromString,
+                                                                decode_feed.take(n)), BATCH_SPANS)  # fmt: skip
+    label = "(requests of two services, 511 + 1 spans: spans copied; full rings)"
+    ingest = Timed("ingest_mixed", label, lambda n: _timed_loop(_ingest_traces(receiver), feed.take(n)), BATCH_SPANS,
+                   base=decode)  # fmt: skip
+    return [decode, ingest]
+
+
+def _points(payload: bytes) -> Iterator[tuple[str, Any]]:
+    """Decode a metrics export and yield each data point with its kind."""
+    for resource_metrics in ExportMetricsServiceRequest.FromString(payload).resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                for point in getattr(metric, kind).data_points:
+                    yield kind, point
+
+
+def _read_point(kind: str, point: Any) -> tuple[int, float, Any]:
+    """A point's time, value (a histogram's sum) and attribute list, as any ingest must read them."""
+    value = point.sum if kind == "histogram" else point.as_double or point.as_int
+    return point.time_unix_nano, value, point.attributes
+
+
+def _read_points(payload: bytes) -> None:
+    """Decode and read every point's time, value and attributes, storing nothing: the floor of any ingest."""
+    for kind, point in _points(payload):
+        _read_point(kind, point)
+
+
+def _store_floor(first: bytes) -> Callable[[bytes], None]:
+    """Decode, read every point, and append its value to a store series found by its position alone.
+
+    The floor of any ingest that stores one sample per point (no attribute check, no cumulative state):
+    ``export_metrics`` stores 1.4 samples a point (rates, histogram count and sum).
+    """
+    store = MetricStore()
+    series: list[Series] = []
+    for n, _ in enumerate(_points(first)):
+        found = store.get_or_create(f"m{n}", (("position", n),))
+        assert found is not None
+        series.append(found)
+
+    def work(payload: bytes) -> None:
+        for target, (kind, point) in zip(series, _points(payload), strict=True):
+            ns, value, _ = _read_point(kind, point)
+            target.append(ns / 1e9, value)
+
+    return work
+
+
 def _metric_candidates(exports: list[bytes], points: int) -> list[Timed]:
     decode = ExportMetricsServiceRequest.FromString
+    read_floor, store_floor = _Cycle(exports[1:]), _Cycle(exports[1:])
+    stored = _store_floor(exports[0])
     steady = _receiver()
     steady.export_metrics(decode(exports[0]))  # the agent's series exist: every later export continues them
     in_order = _Cycle(exports[1:])
@@ -191,6 +262,10 @@ def _metric_candidates(exports: list[bytes], points: int) -> list[Timed]:
     return [
         Timed("decode", "bare decode: ExportMetricsServiceRequest.FromString",
               lambda n: _timed_loop(decode, any_order.take(n)), points),
+        Timed("read_floor", "decode + read each point's time, value, attributes (no storing)",
+              lambda n: _timed_loop(_read_points, read_floor.take(n)), points),
+        Timed("store_floor", "decode + read + append one sample a point to a series by position",
+              lambda n: _timed_loop(stored, store_floor.take(n)), points),
         Timed("ingest", "decode + export_metrics, the next cumulative export",
               lambda n: _timed_loop(_ingest_metrics(steady), in_order.take(n)), points),
         Timed("first_contact", "(the first export of a new agent: creates its series)", first_contact, points),
@@ -207,29 +282,53 @@ def _run_rounds(candidates: list[Timed], rounds: int, requests: int) -> None:
 
 
 def _print_candidates(title: str, unit: str, candidates: list[Timed]) -> dict[str, Any]:
-    decode = candidates[0]
+    """Print a table of ``candidates``, each compared with its ``base`` (the first row when it has none)."""
+    ratios = {c.key: c.best_us / (c.base or candidates[0]).best_us for c in candidates}
     print_table(
         title,
         ["candidate", f"us/{unit} (min)", f"us/{unit} (median)", "ratio to decode (min)"],
-        [[c.label, f"{c.best_us:.3f}", f"{c.median_us:.3f}", f"{c.best_us / decode.best_us:.2f}x"] for c in candidates],
+        [[c.label, f"{c.best_us:.3f}", f"{c.median_us:.3f}", f"{ratios[c.key]:.2f}x"] for c in candidates],
     )
-    return {c.key: {"us_min": c.best_us, "us_median": c.median_us, "ratio": c.best_us / decode.best_us}
-            for c in candidates}  # fmt: skip
+    return {c.key: {"us_min": c.best_us, "us_median": c.median_us, "ratio": ratios[c.key]} for c in candidates}
 
 
-def _held_spans_mb(batches: list[bytes], spans: int) -> dict[str, float]:
-    """Resident memory this process gains by keeping ``spans`` received spans in a ring."""
+def _trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc only; elsewhere nothing happens)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _pointing(receiver: Receiver, request: Any) -> None:
+    """Keep a request's spans as the receiver did before it copied those of requests of several resources.
+
+    Each resource's spans go to its service's ring as rows that point into the decoded request (for comparison:
+    ``export_traces`` copies the spans of such requests).
+    """
+    for resource_spans in request.resource_spans:
+        who = origin(attributes(resource_spans.resource.attributes))
+        receiver.rings.add_spans(resource_spans.scope_spans, who, {}, copy=False)
+
+
+def _held_mb(payloads: list[bytes], requests: int, max_spans: int,
+             ingest: Callable[[Receiver, Any], object] = Receiver.export_traces) -> dict[str, float]:  # fmt: skip
+    """Resident memory this process gains by giving ``requests`` of ``payloads`` to a receiver, and its spans.
+
+    The receiver's rings keep ``max_spans`` spans a service; ``ingest(receiver, request)`` stores a request.
+    Memory freed before (by other candidates) is given back to the system first where the C library can
+    (glibc's ``malloc_trim``), so that it is not counted as reused.
+    """
     gc.collect()
+    _trim_heap()
     me = psutil.Process()
     before = me.memory_info().rss
-    receiver = _receiver(max_spans=spans)
-    feed = _Cycle(batches)
-    for payload in feed.take(spans // BATCH_SPANS):
-        receiver.export_traces(ExportTraceServiceRequest.FromString(payload))
+    receiver = _receiver(max_spans=max_spans)
+    for payload in _Cycle(payloads).take(requests):
+        ingest(receiver, ExportTraceServiceRequest.FromString(payload))
     gc.collect()
     held = me.memory_info().rss - before
+    spans = len(receiver.rings.span_rows())
     del receiver
-    return {"spans": spans, "mb": held / 1e6, "bytes_per_span": held / spans}
+    return {"requests": requests, "spans": spans, "mb": held / 1e6, "bytes_per_span": held / spans}
 
 
 def bench_ingest(profile: Profile, batches: list[bytes], exports: list[bytes]) -> dict[str, Any]:
@@ -238,11 +337,13 @@ def bench_ingest(profile: Profile, batches: list[bytes], exports: list[bytes]) -
     metrics = _metric_candidates(exports, points)
     _run_rounds(traces, profile.rounds, profile.trace_requests)
     _run_rounds(metrics, profile.rounds, profile.metric_requests)
+    mixed = _mixed_candidates(batches)
+    _run_rounds(mixed, profile.rounds, profile.trace_requests)
     per = f"{profile.rounds} interleaved rounds"
     out: dict[str, Any] = {
         "spans": _print_candidates(
             f"1a. Spans: {BATCH_SPANS}-span batches, {profile.trace_requests} requests per candidate and round, {per}",
-            "span", traces),
+            "span", [*traces, mixed[1]]),
         "points": _print_candidates(
             f"1b. Metric points: exports of {points} points, {profile.metric_requests} per candidate and round, {per}",
             "point", metrics),
@@ -251,10 +352,16 @@ def bench_ingest(profile: Profile, batches: list[bytes], exports: list[bytes]) -
     out["span_ratio_filling"] = out["spans"]["ingest_filling"]["ratio"]
     out["point_ratio"] = out["points"]["ingest"]["ratio"]
     out["points_per_export"] = points
-    held = _held_spans_mb(batches, 10 * 5000 if profile.name == "full" else 10_000)
-    out["held"] = held
+    out["spans"]["mixed_decode"] = {"us_min": mixed[0].best_us, "us_median": mixed[0].median_us, "ratio": 1.0}
+    spans = 10 * 5000 if profile.name == "full" else 10_000
+    held = out["held"] = _held_mb(batches, spans // BATCH_SPANS, spans)
     print(f"\nmemory: {held['spans']:,} spans kept in a ring hold {held['mb']:.1f} MB of this process's RSS "
           f"({held['bytes_per_span']:.0f} B per span, the decoded requests they point into included)")  # fmt: skip
+    mixed = out["held_mixed"] = _held_mb(mixed_batches(batches), 400, 5000)
+    pointing = out["held_mixed_pointing"] = _held_mb(mixed_batches(batches), 400, 5000, _pointing)
+    print(f"memory: {mixed['requests']} requests of two services (511 + 1 spans) into rings of 5,000 spans: "
+          f"{mixed['spans']:,} spans kept, {mixed['mb']:.1f} MB of RSS (such requests' spans are copied; "
+          f"rows pointing into the requests instead: {pointing['mb']:.1f} MB)")  # fmt: skip
     return out
 
 
@@ -478,22 +585,24 @@ def bench_profile(batches: list[bytes], exports: list[bytes], top: int = 14) -> 
 # -- driver --------------------------------------------------------------------------------------------------
 def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     ingest, http, fleet = results["ingest"], results["http"], results["fleet"]
-    rows = [
-        summary_row(
+    rows: list[dict[str, Any]] = []
+    if ingest is not None:
+        spans, points = ingest["spans"], ingest["points"]
+        rows.append(summary_row(
             "span ingest <= 10x bare decode (full ring; filling)",
-            f"{ingest['spans']['ingest_evicting']['us_min']:.2f} / {ingest['spans']['decode']['us_min']:.2f} us "
+            f"{spans['ingest_evicting']['us_min']:.2f} / {spans['decode']['us_min']:.2f} us "
             f"= {ingest['span_ratio']:.1f}x; {ingest['span_ratio_filling']:.1f}x",
             max(ingest["span_ratio"], ingest["span_ratio_filling"]) <= TARGET_INGEST_RATIO,
-        ),
-        summary_row(
+        ))  # fmt: skip
+        rows.append(summary_row(
             "metric point ingest <= 10x bare decode",
-            f"{ingest['points']['ingest']['us_min']:.2f} / {ingest['points']['decode']['us_min']:.3f} us "
-            f"= {ingest['point_ratio']:.1f}x",
+            f"{points['ingest']['us_min']:.2f} / {points['decode']['us_min']:.3f} us = {ingest['point_ratio']:.1f}x",
             ingest["point_ratio"] <= TARGET_INGEST_RATIO,
-        ),
-    ]
-    zgen, px = http["zgen"], http["phoenix"]
-    if zgen and px:
+        ))  # fmt: skip
+    zgen, px = (http["zgen"], http["phoenix"]) if http else (None, None)
+    if http is None:
+        rows.append(summary_row("OTLP/HTTP trace ingest >= 100x Phoenix's", "not run", None))
+    elif zgen and px:
         rows.append(summary_row(
             f"OTLP/HTTP spans acknowledged >= 100x Phoenix's, first {http['seconds']:.0f} s of each",
             f"{zgen['spans_per_second']:,.0f} / {px['spans_per_second']:,.0f} spans/s = {http['ratio']:,.0f}x",
@@ -528,7 +637,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--phoenix", metavar="PYTHON", help="the python of a virtual environment with arize-phoenix")
     parser.add_argument("--profile", action="store_true", help="also print where the receiver spends its time")
+    parser.add_argument("--sections", default="1,2,3", metavar="LIST",
+                        help="the sections to run: 1,2,3 (default); 1 for the ingest cost alone")  # fmt: skip
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
+    if not sections <= {"1", "2", "3"}:
+        parser.error(f"--sections {args.sections!r}: a comma-separated list of 1, 2 and 3")
     profile = QUICK if args.quick else FULL
 
     found = versions("opentelemetry-sdk", "opentelemetry-proto", "protobuf", "zgen-otel")
@@ -541,9 +655,15 @@ def main(argv: list[str] | None = None) -> int:
     agent = AgentMetrics(0)
     exports = list(agent.exports(1 + (profile.rounds + 1) * profile.metric_requests + 1, time.time_ns()))
     agent.close()
-    results["ingest"] = bench_ingest(profile, batches, exports)
-    results["http"] = bench_http(profile, batches, args.phoenix, results["ingest"]["spans"]["decode"]["us_min"])
-    results["fleet"] = bench_fleet(profile)
+    results["ingest"] = bench_ingest(profile, batches, exports) if "1" in sections else None
+    if "2" in sections:
+        decode_us = (results["ingest"]["spans"]["decode"]["us_min"] if results["ingest"] else
+                     min(_timed_loop(ExportTraceServiceRequest.FromString, batches) for _ in range(5))
+                     / (len(batches) * BATCH_SPANS) * 1e6)  # fmt: skip
+        results["http"] = bench_http(profile, batches, args.phoenix, decode_us)
+    else:
+        results["http"] = None
+    results["fleet"] = bench_fleet(profile) if "3" in sections else None
     if args.profile:
         bench_profile(batches, exports)
     results["load_average_end"] = os.getloadavg()

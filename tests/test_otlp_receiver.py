@@ -7,6 +7,7 @@ HTTP requests for what an exporter never sends, and ``zgen-otel serve`` itself i
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import http.client
 import json
@@ -25,9 +26,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+import psutil
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk._logs import LoggerProvider
@@ -496,6 +499,48 @@ def test_a_big_batch_does_not_hold_up_the_web_page(receiver: Receiver, record_pr
           f"send and store, at most in {max(latencies) * 1000:.0f} ms")  # fmt: skip
     # Stored on the event loop, one answer would wait about as long as the whole batch.
     assert len(latencies) >= 3 and max(latencies) < batch_seconds / 3
+
+
+def test_a_quiet_service_in_requests_of_several_does_not_hold_the_other_services_spans() -> None:
+    """An OTel Collector forwards one request for several services: each one's spans and records are its own.
+
+    300 requests of 2,000 spans of a busy service and one span of a quiet one (and the same of log records):
+    each ring keeps the newest 100, so the busy service's come from one request; if the quiet service's rows
+    pointed into their requests, they would hold 100 of them (over 100 MB).
+    """
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False, capture_logs=False,
+                        max_spans=100, max_logs=100)  # fmt: skip
+    receiver = zgen_otel.get_runtime().start_receiver()
+    busy = trace_service_pb2.ExportTraceServiceRequest.FromString(
+        span_request(*[bytes(range(1, 17))] * 2000, service="busy"))  # fmt: skip
+    for span in busy.resource_spans[0].scope_spans[0].spans:
+        span.attributes.add(key="payload").value.string_value = "x" * 100
+    quiet = trace_service_pb2.ExportTraceServiceRequest.FromString(span_request(bytes(range(2, 18)), service="quiet"))
+    mixed = trace_service_pb2.ExportTraceServiceRequest()
+    mixed.resource_spans.extend([*busy.resource_spans, *quiet.resource_spans])
+    quiet_logs = logs_service_pb2.ExportLogsServiceRequest()
+    for service, records in (("busy", 2000), ("quiet", 1)):
+        resource_logs = quiet_logs.resource_logs.add()
+        resource_logs.resource.attributes.add(key="service.name").value.string_value = service
+        scope = resource_logs.scope_logs.add()
+        for _ in range(records):
+            scope.log_records.add(time_unix_nano=1_700_000_000_000_000_000).body.string_value = f"{service} " * 25
+    body, log_body = mixed.SerializeToString(), quiet_logs.SerializeToString()
+    gc.collect()
+    me = psutil.Process()
+    before = me.memory_info().rss
+    for _ in range(300):
+        assert receiver.export_traces(trace_service_pb2.ExportTraceServiceRequest.FromString(body)) == (0, "")
+        assert receiver.export_logs(logs_service_pb2.ExportLogsServiceRequest.FromString(log_body)) == (0, "")
+    gc.collect()
+    grown = me.memory_info().rss - before
+    quiet_rows = receiver.rings.span_rows("quiet")
+    assert len(quiet_rows) == 100 and len(receiver.rings.span_rows("busy")) == 100
+    assert quiet_rows[0].convert(quiet_rows[0], 4096)["name"] == "span-1"
+    [record] = {r.convert(r, 4096)["message"] for r in receiver.rings.log_rows("quiet")}
+    assert record == "quiet " * 25
+    print(f"\nRSS grew by {grown / 1e6:.1f} MB")
+    assert grown < 40e6, f"RSS grew by {grown / 1e6:.0f} MB"
 
 
 # --- zgen-otel serve ---------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ class MetricStore(Observers):
         self.clock = clock
         self.overflow_dropped = 0
         self.overflow_folded = 0
+        #: Series forgotten by :meth:`prune` so far: a writer that keeps series objects re-resolves them when it grows.
+        self.forgotten = 0
         self._warn = RateLimitedLogger(_log)  # per store: each runtime warns once of its own caps
         self._by_source = dict.fromkeys(SOURCES, 0)  # series per source
         self._dropped = dict.fromkeys(SOURCES, 0)  # samples dropped per source by its budget
@@ -183,6 +185,14 @@ class MetricStore(Observers):
         self._by_source[source] = self._by_source.get(source, 0) + 1
         return series
 
+    def lookup(self, name: str, key: AttributeKey) -> Series | None:
+        """The series of exactly ``name`` and ``key`` (an overflow series only for :data:`OVERFLOW_KEY`), or None.
+
+        It creates nothing: a writer that has stored a sample with :meth:`add` finds here the series it went to,
+        unless the sample was dropped or went to the metric's overflow series.
+        """
+        return self._series.get((name, key))
+
     def get_or_create(
         self, name: str, key: AttributeKey, unit: str = "", category: str | None = None, *, source: str = METRICS
     ) -> Series | None:
@@ -200,6 +210,7 @@ class MetricStore(Observers):
             for k in gone:
                 series = self._series.pop(k)
                 series.alive = False
+                self.forgotten += 1
                 self._by_source[series.source] -= 1
                 self._by_name[series.name].remove(series)
                 if not self._by_name[series.name]:

@@ -10,6 +10,7 @@ deltas for windowed percentiles. Percentiles are interpolated inside the buckets
 from __future__ import annotations
 
 import collections
+import operator
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,8 +54,7 @@ class HistogramSeries:
         """Add one interval's observations (``counts`` per bucket, one more than the bounds)."""
         self.count += count
         self.sum += total
-        for i, n in enumerate(counts):
-            self.counts[i] += n
+        self.counts = list(map(operator.add, self.counts, counts))
         if largest is not None:
             self.max = largest if self.max is None else max(self.max, largest)
         if self.first is None:

@@ -163,13 +163,14 @@ class Receiver:
     def export_traces(self, request: Any) -> tuple[int, str]:
         """Keep an ``ExportTraceServiceRequest`` 's spans; return (spans rejected, message)."""
         rejected = 0
+        mixed = len(request.resource_spans) > 1  # copy kept spans out of the request: see SignalRings
         for resource_spans in request.resource_spans:
             found = self._sender(resource_spans.resource)
             if found is None:
                 rejected += sum(len(s.spans) for s in resource_spans.scope_spans)
                 continue
             sender, attrs = found
-            kept, bad = self.rings.add_spans(resource_spans.scope_spans, sender.origin, attrs)
+            kept, bad = self.rings.add_spans(resource_spans.scope_spans, sender.origin, attrs, copy=mixed)
             sender.spans += kept
             sender.rejected += bad
             rejected += bad
@@ -178,13 +179,14 @@ class Receiver:
     def export_logs(self, request: Any) -> tuple[int, str]:
         """Keep an ``ExportLogsServiceRequest`` 's records; return (records rejected, message)."""
         rejected = 0
+        mixed = len(request.resource_logs) > 1
         for resource_logs in request.resource_logs:
             found = self._sender(resource_logs.resource)
             if found is None:
                 rejected += sum(len(s.log_records) for s in resource_logs.scope_logs)
                 continue
             sender, attrs = found
-            sender.logs += self.rings.add_logs(resource_logs.scope_logs, sender.origin, attrs)
+            sender.logs += self.rings.add_logs(resource_logs.scope_logs, sender.origin, attrs, copy=mixed)
         return rejected, "some log records were rejected: too many services" if rejected else ""
 
     # -- reading --------------------------------------------------------------------------------------

@@ -371,11 +371,18 @@ def configure(
     span_processors: Sequence[Any] = (),
     **settings: Any,
 ) -> Settings:
-    """Replace the runtime with one built from the environment overridden by ``settings`` keywords.
+    """Set zgen_otel up now, from the environment overridden by ``settings`` keywords; return the settings in force.
 
-    Keywords are the names in :data:`zgen_otel.config.ENV_VARS` (``enabled``, ``interval``,
-    ``retention_days``, ``otlp_endpoint``, ``store_path``, ...). ``metric_readers`` and ``span_processors``
-    are added to the runtime's providers (for tests or extra exporters); ``clock`` replaces ``time.time``.
+    ``zgen_otel.configure()`` with no arguments is the one-line set-up: the OTel providers are built and
+    installed as the process's global ones at once, so that a library instrumented right after (an OpenAI
+    or pydantic-ai instrumentation, anything using ``opentelemetry.trace.get_tracer``) is captured from its
+    first call. Without it the runtime is built on the first zgen_otel call.
+
+    Calling it again with the same settings (none: the environment's) keeps the running runtime and what it
+    holds; different settings replace it. Keywords are the names in :data:`zgen_otel.config.ENV_VARS`
+    (``enabled``, ``interval``, ``retention_days``, ``otlp_endpoint``, ``store_path``, ...).
+    ``metric_readers`` and ``span_processors`` are added to a new runtime's providers (for tests or extra
+    exporters); ``clock`` replaces ``time.time``.
 
     Raises:
         ConfigError: a keyword or environment variable has a value that is not allowed, or the store file
@@ -385,6 +392,11 @@ def configure(
     global _shut_down
     validated = load_settings(**settings)
     _check_runtime_args(clock, metric_readers, span_processors)  # before the old runtime stops
+    if clock is None and not metric_readers and not span_processors:
+        with _lock:
+            running = _current.runtime
+            if running is not None and not _shut_down and running.settings == validated:
+                return running.settings  # set up like this already: keep its data, providers and server
     # Claimed and checked before the old runtime stops, which shares the claim when it has the same file.
     store_file = StoreFile(validated.store_path) if validated.enabled and validated.store_path else None
     try:

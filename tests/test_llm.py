@@ -50,6 +50,8 @@ def test_llm_call_records_genai_span_and_metrics(cap: Capture) -> None:
         "gen_ai.response.model": "small-1-2026",
         "gen_ai.usage.input_tokens": 1200,
         "gen_ai.usage.output_tokens": 300,
+        "zgen.llm.cost": pytest.approx((1200 * 0.15 + 300 * 0.60) / 1e6),  # set on the span before it ends
+        "zgen.llm.currency": "USD",
     }
     tokens = {p.attributes["gen_ai.token.type"]: p for p in points(cap, "gen_ai.client.token.usage")}
     assert (tokens["input"].sum, tokens["output"].sum) == (1200, 300)
@@ -243,7 +245,13 @@ def test_every_metric_point_has_exactly_its_low_cardinality_attributes_and_never
 
     spans = otlp_spans(receiver)
     (plain,) = spans["chat small-1"]
-    assert plain == {**chat, "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}
+    assert plain == {
+        **chat,
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 20,
+        "zgen.llm.cost": pytest.approx((100 * 0.15 + 20 * 0.6) / 1e6),
+        "zgen.llm.currency": "USD",
+    }
     (failed,) = spans["text_completion small-1"]
     assert failed["error.type"] == "TimeoutError" and "gen_ai.response.model" not in failed
 

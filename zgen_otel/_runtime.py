@@ -29,6 +29,7 @@ from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertManager, install_default_rules
 from zgen_otel.config import Settings, load_settings
 from zgen_otel.exceptions import ConfigError
+from zgen_otel.genai import CallCost
 from zgen_otel.logs import LEVELS, capture_handler, log_buffer_stats
 from zgen_otel.metrics import MetricsRecorder
 from zgen_otel.performance import SCOPE
@@ -105,6 +106,7 @@ class Runtime:
             after_export=self._maintain,
             extra_metric_readers=extra_metric_readers,
             extra_span_processors=extra_span_processors,
+            first_span_processors=[CallCost()],  # prices GenAI calls before the exporters see their spans
         )
         self.span_buffer = self.providers.span_buffer
         self.log_buffer = self.providers.log_buffer

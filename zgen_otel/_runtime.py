@@ -375,16 +375,11 @@ def configure(
 ) -> Settings:
     """Set zgen_otel up now, from the environment overridden by ``settings`` keywords; return the settings in force.
 
-    ``zgen_otel.configure()`` with no arguments is the one-line set-up: the OTel providers are built and
-    installed as the process's global ones at once, so that a library instrumented right after (an OpenAI
-    or pydantic-ai instrumentation, anything using ``opentelemetry.trace.get_tracer``) is captured from its
-    first call. Without it the runtime is built on the first zgen_otel call.
-
-    Calling it again with the same settings (none: the environment's) keeps the running runtime and what it
-    holds; different settings replace it. Keywords are the names in :data:`zgen_otel.config.ENV_VARS`
-    (``enabled``, ``interval``, ``retention_days``, ``otlp_endpoint``, ``store_path``, ...).
-    ``metric_readers`` and ``span_processors`` are added to a new runtime's providers (for tests or extra
-    exporters); ``clock`` replaces ``time.time``.
+    ``configure()`` is the one-line set-up: the providers are built and made the global ones at once, so a
+    library instrumented right after is captured from its first call (else the first zgen_otel call builds
+    them). Again with the same settings, it keeps the running runtime and its data; other settings replace
+    it. Keywords: the names in :data:`zgen_otel.config.ENV_VARS` (``interval``, ``otlp_endpoint``, ...).
+    ``metric_readers`` and ``span_processors`` join a new runtime's providers; ``clock`` replaces ``time.time``.
 
     Raises:
         ConfigError: a keyword or environment variable has a value that is not allowed, or the store file
@@ -394,11 +389,9 @@ def configure(
     global _shut_down
     validated = load_settings(**settings)
     _check_runtime_args(clock, metric_readers, span_processors)  # before the old runtime stops
-    if clock is None and not metric_readers and not span_processors:
-        with _lock:
-            running = _current.runtime
-            if running is not None and not _shut_down and running.settings == validated:
-                return running.settings  # set up like this already: keep its data, providers and server
+    running, extras = _current.runtime, clock is not None or bool(metric_readers) or bool(span_processors)
+    if running is not None and not _shut_down and not extras and running.settings == validated:
+        return running.settings  # set up like this already: keep its data, providers and server
     # Claimed and checked before the old runtime stops, which shares the claim when it has the same file.
     store_file = StoreFile(validated.store_path) if validated.enabled and validated.store_path else None
     try:

@@ -5,4 +5,5 @@
 - :mod:`tests.support.binaries`: the Debian binaries some tests drive (promtool, Alertmanager, Chromium).
 - :mod:`tests.support.servers`: an ASGI app served by uvicorn in a thread.
 - :mod:`tests.support.otlp`: an in-process OTLP receiver, and a runtime that ships to one.
+- :mod:`tests.support.openai_server`: a tiny OpenAI-compatible chat server for the real ``openai`` client.
 """

@@ -320,3 +320,24 @@ def test_a_cost_budget_rule_exports_as_increase_and_passes_promtool(tmp_path: Pa
     assert expr == "increase(zgen_llm_cost_total[3600s]) > 5"  # the counter's Prometheus name, over the window
     check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and "SUCCESS: 1 rules found" in check.stdout, check.stdout + check.stderr
+
+
+def test_the_llm_view_says_when_a_cost_is_beyond_the_float_range() -> None:
+    from zgen_otel.dashboards import render_dashboard
+
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    set_price_table(PriceTable({"huge": (1.5e308, 0.0)}))
+    assert record_llm_usage("huge", 1, 0) == pytest.approx(1.5e302)  # one call's cost is a float
+    assert record_llm_usage("huge", 1, 0) == pytest.approx(1.5e302)
+    zgen_otel.get_runtime().collect()
+    doc = json.loads(render_dashboard("llm", format="json"))  # strict JSON: no Infinity
+    (row,) = doc["panels"][0]["rows"]
+    assert row[0] == "huge" and row[-1] == "beyond the float range"
+
+
+def test_a_strict_price_table_refuses_an_unknown_model_and_the_span_still_ends(cap: Capture) -> None:
+    set_price_table(PriceTable({"small-1": (0.15, 0.60)}, strict=True))
+    with pytest.raises(NotFoundError, match="no price for model 'other'"), llm_call(model="other") as call:
+        call.set_usage(input_tokens=1, output_tokens=1)
+    (span,) = cap.spans()
+    assert span.end_time is not None and "zgen.llm.cost" not in dict(span.attributes or {})

@@ -17,6 +17,7 @@ Spans count as model calls as :func:`zgen_otel.genai.model_call` says (agent and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +35,12 @@ from zgen_otel.store import Series
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
 
-__all__ = ["NO_PRICE", "LLMDashboard"]
+__all__ = ["NO_PRICE", "TOO_LARGE", "LLMDashboard"]
 
 #: The cost cell of a model that the price table does not price (or of every model, without a table).
 NO_PRICE = "no price"
+#: The cost cell of a model whose cost is beyond the float range.
+TOO_LARGE = "beyond the float range"
 TOKENS, DURATION = sc.GEN_AI_CLIENT_TOKEN_USAGE.name, sc.GEN_AI_CLIENT_OPERATION_DURATION.name
 REQUEST_MODEL, RESPONSE_MODEL = "gen_ai.request.model", "gen_ai.response.model"
 Process = tuple[str, str]  # (service, instance)
@@ -80,8 +83,11 @@ class _Model:
         priced = table.priced_model(model, response_model) if table is not None else None
         if table is None or priced is None:
             self.unpriced = True
-        else:
+            return
+        try:
             self.cost += table.cost(priced, tin, tout) or 0.0
+        except ValueError:  # beyond the float range: shown as such
+            self.cost = math.inf
 
 
 class _Tally:
@@ -183,7 +189,7 @@ class LLMDashboard(Dashboard):
         tally.spans()
         rows = []
         for name, m in tally.models.items():
-            cost: float | str = NO_PRICE if m.unpriced else m.cost
+            cost: float | str = NO_PRICE if m.unpriced else m.cost if math.isfinite(m.cost) else TOO_LARGE
             rows.append([name, m.calls, m.input, m.output, m.seconds / m.calls if m.calls else None,
                          *tally.percentiles(name, m), m.errors, cost])  # fmt: skip
         currency = table.currency if table is not None else ""

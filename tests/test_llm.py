@@ -50,6 +50,8 @@ def test_llm_call_records_genai_span_and_metrics(cap: Capture) -> None:
         "gen_ai.response.model": "small-1-2026",
         "gen_ai.usage.input_tokens": 1200,
         "gen_ai.usage.output_tokens": 300,
+        "zgen.llm.cost": pytest.approx((1200 * 0.15 + 300 * 0.60) / 1e6),  # set on the span before it ends
+        "zgen.llm.currency": "USD",
     }
     tokens = {p.attributes["gen_ai.token.type"]: p for p in points(cap, "gen_ai.client.token.usage")}
     assert (tokens["input"].sum, tokens["output"].sum) == (1200, 300)
@@ -243,7 +245,13 @@ def test_every_metric_point_has_exactly_its_low_cardinality_attributes_and_never
 
     spans = otlp_spans(receiver)
     (plain,) = spans["chat small-1"]
-    assert plain == {**chat, "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}
+    assert plain == {
+        **chat,
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 20,
+        "zgen.llm.cost": pytest.approx((100 * 0.15 + 20 * 0.6) / 1e6),
+        "zgen.llm.currency": "USD",
+    }
     (failed,) = spans["text_completion small-1"]
     assert failed["error.type"] == "TimeoutError" and "gen_ai.response.model" not in failed
 
@@ -312,3 +320,24 @@ def test_a_cost_budget_rule_exports_as_increase_and_passes_promtool(tmp_path: Pa
     assert expr == "increase(zgen_llm_cost_total[3600s]) > 5"  # the counter's Prometheus name, over the window
     check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and "SUCCESS: 1 rules found" in check.stdout, check.stdout + check.stderr
+
+
+def test_the_llm_view_says_when_a_cost_is_beyond_the_float_range() -> None:
+    from zgen_otel.dashboards import render_dashboard
+
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    set_price_table(PriceTable({"huge": (1.5e308, 0.0)}))
+    assert record_llm_usage("huge", 1, 0) == pytest.approx(1.5e302)  # one call's cost is a float
+    assert record_llm_usage("huge", 1, 0) == pytest.approx(1.5e302)
+    zgen_otel.get_runtime().collect()
+    doc = json.loads(render_dashboard("llm", format="json"))  # strict JSON: no Infinity
+    (row,) = doc["panels"][0]["rows"]
+    assert row[0] == "huge" and row[-1] == "beyond the float range"
+
+
+def test_a_strict_price_table_refuses_an_unknown_model_and_the_span_still_ends(cap: Capture) -> None:
+    set_price_table(PriceTable({"small-1": (0.15, 0.60)}, strict=True))
+    with pytest.raises(NotFoundError, match="no price for model 'other'"), llm_call(model="other") as call:
+        call.set_usage(input_tokens=1, output_tokens=1)
+    (span,) = cap.spans()
+    assert span.end_time is not None and "zgen.llm.cost" not in dict(span.attributes or {})

@@ -147,6 +147,46 @@ def test_import_and_first_use_need_no_setup(value: str) -> None:
     assert out.stderr == ""
 
 
+LIBRARY_CALL = """
+import json, sys
+import zgen_otel
+from opentelemetry import trace
+if sys.argv[1] == "configure":
+    zgen_otel.configure()
+with trace.get_tracer("some.library").start_as_current_span("library.call"):  # only through the OTel API
+    pass
+zgen_otel.record_metric("steps", 1)
+zgen_otel.configure()  # again, with nothing to change: harmless
+from zgen_otel.traces import get_recent_traces
+print(json.dumps({"traces": [t["name"] for t in get_recent_traces()],
+                  "steps": zgen_otel.get_latest_value("steps")}))
+"""
+
+
+@pytest.mark.parametrize("setup", ["configure", "none"])
+def test_configure_sets_up_at_once_and_calling_it_again_is_harmless(setup: str) -> None:
+    out = subprocess.run([sys.executable, "-c", LIBRARY_CALL, setup], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    # With configure(), the library's span made before any other zgen_otel call is captured; without it, the
+    # runtime is built only by the first zgen_otel call, after the span. Either way the second configure()
+    # keeps what the runtime holds.
+    assert seen == {"traces": ["library.call"] if setup == "configure" else [], "steps": 1}
+
+
+def test_configure_again_keeps_the_runtime_only_when_nothing_changes() -> None:
+    zgen_otel.configure(interval=3600, system_monitor=False)
+    first = zgen_otel.get_runtime()
+    zgen_otel.record_metric("kept", 1)
+    assert zgen_otel.configure(interval=3600, system_monitor=False).interval == 3600
+    assert zgen_otel.get_runtime() is first and zgen_otel.get_latest_value("kept") == 1
+    zgen_otel.configure(interval=1800, system_monitor=False)  # a change: a new runtime
+    assert zgen_otel.get_runtime() is not first and zgen_otel.get_latest_value("kept") is None
+    zgen_otel.shutdown()
+    zgen_otel.configure(interval=1800, system_monitor=False)  # after shutdown: set up again
+    assert zgen_otel.get_runtime().enabled
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_exit_with_a_dead_collector_takes_seconds_not_minutes(protocol: str) -> None:
     port = free_port()  # nothing listens there

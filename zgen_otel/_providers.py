@@ -248,8 +248,13 @@ def build_providers(
     after_export: Callable[[], None] | None = None,
     extra_metric_readers: Sequence[MetricReader] = (),
     extra_span_processors: Sequence[SpanProcessor] = (),
+    first_span_processors: Sequence[SpanProcessor] = (),
 ) -> Providers:
-    """Build the providers of one runtime: the local reader always, OTLP exporters when configured."""
+    """Build the providers of one runtime: the local reader always, OTLP exporters when configured.
+
+    ``first_span_processors`` see each span before the exporters (and may add to it as it ends); the
+    ``extra_span_processors`` come after the OTLP one.
+    """
     resource = _resource(settings)
     local = PeriodicExportingMetricReader(
         LocalStoreExporter(store, skip_scopes=skip_scopes, after_export=after_export, scope_sources=scope_sources),
@@ -288,6 +293,8 @@ def build_providers(
 
     span_buffer = SpanBuffer(settings.max_spans, settings.max_value_length) if settings.max_spans else None
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False, active_span_processor=span_buffer)
+    for processor in first_span_processors:
+        tracer_provider.add_span_processor(processor)
     span_out = otlp("traces", GuardedSpanExporter)
     if span_out is not None:
         tracer_provider.add_span_processor(CountingBatchSpanProcessor(span_out))

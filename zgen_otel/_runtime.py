@@ -29,6 +29,7 @@ from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertManager, install_default_rules
 from zgen_otel.config import Settings, load_settings
 from zgen_otel.exceptions import ConfigError
+from zgen_otel.genai import CallCost
 from zgen_otel.logs import LEVELS, capture_handler, log_buffer_stats
 from zgen_otel.metrics import MetricsRecorder
 from zgen_otel.performance import SCOPE
@@ -105,6 +106,7 @@ class Runtime:
             after_export=self._maintain,
             extra_metric_readers=extra_metric_readers,
             extra_span_processors=extra_span_processors,
+            first_span_processors=[CallCost()],  # prices GenAI calls before the exporters see their spans
         )
         self.span_buffer = self.providers.span_buffer
         self.log_buffer = self.providers.log_buffer
@@ -371,11 +373,13 @@ def configure(
     span_processors: Sequence[Any] = (),
     **settings: Any,
 ) -> Settings:
-    """Replace the runtime with one built from the environment overridden by ``settings`` keywords.
+    """Set zgen_otel up now, from the environment overridden by ``settings`` keywords; return the settings in force.
 
-    Keywords are the names in :data:`zgen_otel.config.ENV_VARS` (``enabled``, ``interval``,
-    ``retention_days``, ``otlp_endpoint``, ``store_path``, ...). ``metric_readers`` and ``span_processors``
-    are added to the runtime's providers (for tests or extra exporters); ``clock`` replaces ``time.time``.
+    ``configure()`` is the one-line set-up: the providers are built and made the global ones at once, so a
+    library instrumented right after is captured from its first call (else the first zgen_otel call builds
+    them). Again with the same settings, it keeps the running runtime and its data; other settings replace
+    it. Keywords: the names in :data:`zgen_otel.config.ENV_VARS` (``interval``, ``otlp_endpoint``, ...).
+    ``metric_readers`` and ``span_processors`` join a new runtime's providers; ``clock`` replaces ``time.time``.
 
     Raises:
         ConfigError: a keyword or environment variable has a value that is not allowed, or the store file
@@ -385,6 +389,9 @@ def configure(
     global _shut_down
     validated = load_settings(**settings)
     _check_runtime_args(clock, metric_readers, span_processors)  # before the old runtime stops
+    running, extras = _current.runtime, clock is not None or bool(metric_readers) or bool(span_processors)
+    if running is not None and not _shut_down and not extras and running.settings == validated:
+        return running.settings  # set up like this already: keep its data, providers and server
     # Claimed and checked before the old runtime stops, which shares the claim when it has the same file.
     store_file = StoreFile(validated.store_path) if validated.enabled and validated.store_path else None
     try:

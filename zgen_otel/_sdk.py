@@ -48,6 +48,7 @@ __all__ = [
     "ReadWriteLogRecord",
     "RebindableMeter",
     "SpanChain",
+    "add_ended_attributes",
     "batch_queue",
     "collect_lock",
     "context_slot",
@@ -86,6 +87,25 @@ def preset_attributes(span: trace.Span, attributes: Mapping[str, Any]) -> None:
         target.update(attributes)
     else:
         span.set_attributes(attributes)
+
+
+def add_ended_attributes(span: ReadableSpan, attributes: Mapping[str, Any]) -> bool:
+    """Add ``attributes`` to a span that has just ended, while the span processors see it; return whether done.
+
+    The spec lets a processor change a span as it ends (its ``OnEnding`` step); this SDK freezes a span's
+    attributes first. The attributes go straight into the SDK's attribute dict, the object the exporters read
+    later, when it is reachable and the span's attribute limit leaves room. Otherwise nothing is added and
+    False is returned.
+    """
+    bounded = getattr(span, "_attributes", None)
+    target = getattr(bounded, "_dict", None)
+    if type(target) is not dict:
+        return False
+    maxlen = getattr(bounded, "maxlen", None)
+    if maxlen is not None and len(target) + sum(1 for key in attributes if key not in target) > maxlen:
+        return False
+    target.update(attributes)
+    return True
 
 
 # -- the current context -------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 * ``gen_ai.client.token.usage`` ({token}, ``gen_ai.token.type`` input/output, the spec's buckets 1 ... 4^13),
   ``gen_ai.client.operation.duration`` (s, ``error.type`` on failure, buckets 0.01 ... 81.92 s),
   ``gen_ai.client.operation.time_to_first_chunk`` (s) for streams (``call.first_chunk()``);
-* ``zgen.llm.cost`` (counter, in the price table's currency) when a :class:`PriceTable` knows the model.
+* ``zgen.llm.cost`` (counter, in the price table's currency) when a :class:`PriceTable` knows the model,
+  also set on the span as ``zgen.llm.cost`` and ``zgen.llm.currency``.
 
 ``record_llm_usage(...)`` records the same metrics for code that already has the numbers. Metric attributes
 stay low-cardinality (operation, provider, model, token type, error type) and ``None`` is never sent.
@@ -47,6 +48,8 @@ __all__ = [
     "Price",
     "PriceTable",
     "llm_call",
+    "price_table",
+    "record_call_cost",
     "record_llm_usage",
     "reset",
     "set_price_table",
@@ -118,7 +121,28 @@ class PriceTable:
         """Whether the table has a price for ``model``."""
         return model in self._prices
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
+    def priced_model(self, model: str | None, response_model: str | None = None) -> str | None:
+        """The model a call is priced by: its response model when the table knows it, else the requested one.
+
+        None when the table knows neither (the call has no price).
+        """
+        for candidate in (response_model, model):
+            if candidate is not None and candidate in self._prices:
+                return candidate
+        return None
+
+    def call_cost(
+        self, model: str, response_model: str | None, input_tokens: float, output_tokens: float
+    ) -> float | None:
+        """The cost of one call, priced as :meth:`priced_model` says; None when it has no price.
+
+        Raises:
+            NotFoundError: (a ``LookupError``) no price for either model, in strict mode.
+            ValueError: a cost beyond the float range.
+        """
+        return self.cost(self.priced_model(model, response_model) or model, input_tokens, output_tokens)
+
+    def cost(self, model: str, input_tokens: float, output_tokens: float) -> float | None:
         """The cost of a call, or None for an unknown model (``NotFoundError``, a ``LookupError``, in strict mode)."""
         price = self._prices.get(model)
         if price is None:
@@ -135,6 +159,11 @@ class PriceTable:
 
 
 _prices: PriceTable | None = None
+
+
+def price_table() -> PriceTable | None:
+    """The price table in use (None: no cost is recorded)."""
+    return _prices
 
 
 def set_price_table(table: PriceTable | None) -> None:
@@ -266,11 +295,10 @@ def record_llm_usage(
     tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
     if duration is not None:
         non_negative_seconds("duration", duration)
+    table = _prices
     cost = None
-    if _prices is not None and (tin is not None or tout is not None):  # no token counts: no cost (not 0)
-        # priced by the response model when the table knows it, else the requested one
-        priced = response_model if response_model is not None and _prices.knows(response_model) else model
-        cost = _prices.cost(priced, tin or 0, tout or 0)
+    if table is not None and (tin is not None or tout is not None):  # no token counts: no cost (not 0)
+        cost = table.call_cost(model, response_model, tin or 0, tout or 0)
     inst = _Instruments.get()
     if inst is None:
         return cost
@@ -282,9 +310,20 @@ def record_llm_usage(
         inst.tokens.record(tout, {**base, "gen_ai.token.type": "output"})
     if duration is not None:
         inst.duration.record(duration, {**base, **_attrs(error__type=error_type)})
-    if cost is not None and _prices is not None:
-        inst.cost.add(cost, {**base, "zgen.llm.currency": _prices.currency})
+    if cost is not None and table is not None:
+        inst.cost.add(cost, {**base, "zgen.llm.currency": table.currency})
     return cost
+
+
+def record_call_cost(cost: float, currency: str, attributes: Mapping[str, Any]) -> None:
+    """Add a priced call's cost to ``zgen.llm.cost``; ``attributes`` are its GenAI metric attributes.
+
+    For calls that another instrumentation recorded (see :mod:`zgen_otel.genai`); ``llm_call`` and
+    :func:`record_llm_usage` record their own.
+    """
+    inst = _Instruments.get()
+    if inst is not None:
+        inst.cost.add(cost, {**attributes, "zgen.llm.currency": currency})
 
 
 class LLMCall:
@@ -339,24 +378,32 @@ class LLMCall:
         error_type = type(exc).__qualname__ if exc is not None else None
         if self._token is not None:
             context.detach(self._token)
-        span = self.span
-        if span.is_recording():
-            span.set_attributes(_attrs(gen_ai__response__model=self.response_model,
-                                       gen_ai__usage__input_tokens=self.input_tokens,
-                                       gen_ai__usage__output_tokens=self.output_tokens,
-                                       error__type=error_type))  # fmt: skip
-            if exc is not None:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
-            span.end()
-        self.cost = record_llm_usage(self.model, self.input_tokens, self.output_tokens, provider=self.provider,
-                                     operation=self.operation, response_model=self.response_model,
-                                     duration=duration, error_type=error_type)  # fmt: skip
+        try:
+            self.cost = record_llm_usage(self.model, self.input_tokens, self.output_tokens, provider=self.provider,
+                                         operation=self.operation, response_model=self.response_model,
+                                         duration=duration, error_type=error_type)  # fmt: skip
+        finally:  # the span ends even when a strict price table refuses the model
+            self._end_span(exc, error_type)
         inst = _Instruments.get()
         if inst is not None and self._first is not None:
             inst.first_chunk.record(self._first, _attrs(gen_ai__operation__name=self.operation,
                                                         gen_ai__provider__name=self.provider,
                                                         gen_ai__request__model=self.model))  # fmt: skip
+
+    def _end_span(self, exc: BaseException | None, error_type: str | None) -> None:
+        span = self.span
+        if not span.is_recording():
+            return
+        table = _prices
+        currency = table.currency if table is not None and self.cost is not None else None
+        span.set_attributes(_attrs(gen_ai__response__model=self.response_model,
+                                   gen_ai__usage__input_tokens=self.input_tokens,
+                                   gen_ai__usage__output_tokens=self.output_tokens, error__type=error_type,
+                                   zgen__llm__cost=self.cost, zgen__llm__currency=currency))  # fmt: skip
+        if exc is not None:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+        span.end()
 
     async def __aenter__(self) -> LLMCall:
         return self.__enter__()

@@ -6,4 +6,5 @@
 - :mod:`tests.support.servers`: an ASGI app served by uvicorn in a thread.
 - :mod:`tests.support.otlp`: an in-process OTLP receiver, and a runtime that ships to one.
 - :mod:`tests.support.serve`: ``zgen-otel serve`` in a subprocess, and agent scripts that send to it.
+- :mod:`tests.support.openai_server`: a tiny OpenAI-compatible chat server for the real ``openai`` client.
 """

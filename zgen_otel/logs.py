@@ -23,8 +23,6 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
 from zgen_otel import _current
 from zgen_otel._buffers import LogBuffer
 from zgen_otel._util import safe_repr
@@ -136,8 +134,3 @@ def log_buffer_stats(buffer: LogBuffer | None = None) -> dict[str, int]:
     """Records held, capacity and records dropped (evicted) so far (zeros when no log buffer runs)."""
     buffer = buffer or _buffer(None)
     return {"records": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()
-
-
-def capture_handler(provider: Any, level: str) -> logging.Handler:
-    """The OTel logging handler feeding ``provider``, at ``level`` (not yet attached to any logger)."""
-    return LoggingHandler(level=LEVELS[level], logger_provider=provider)

@@ -31,7 +31,7 @@ from opentelemetry import trace
 from zgen_otel._buffers import LogBuffer
 from zgen_otel._records import CapturedLog
 from zgen_otel._ring import Ring
-from zgen_otel._sdk import context_slot
+from zgen_otel._sdk import context_slot, handler_exports
 
 __all__ = ["LogCapture", "is_otel_handler", "other_otel_handler"]
 
@@ -58,8 +58,11 @@ def is_otel_handler(handler: logging.Handler) -> bool:
 
 
 def other_otel_handler() -> logging.Handler | None:
-    """An OpenTelemetry logging handler on the root logger (``opentelemetry-instrument`` puts one there), or None."""
-    return next((h for h in logging.getLogger().handlers if is_otel_handler(h)), None)
+    """An OpenTelemetry logging handler on the root logger that exports (``opentelemetry-instrument``'s), or None.
+
+    One whose records go nowhere (no SDK ``LoggerProvider`` behind it) does not count.
+    """
+    return next((h for h in logging.getLogger().handlers if is_otel_handler(h) and handler_exports(h)), None)
 
 
 def _exception(exc_info: Any) -> dict[str, Any]:

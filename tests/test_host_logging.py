@@ -61,7 +61,7 @@ def run(body: str, with_zgen: bool) -> tuple[str, str]:
 
 
 def before_and_after(body: str) -> tuple[str, str, list[list[str]]]:
-    """stderr without and with zgen_otel, and the records zgen_otel captured as (level, logger, message)."""
+    """The stderr without and with zgen_otel, and the records zgen_otel captured as (level, logger, message)."""
     _, before = run(body, with_zgen=False)
     out, after = run(body, with_zgen=True)
     captured: list[list[str]] = json.loads(out.splitlines()[-1])

@@ -122,7 +122,13 @@ class Providers:
             _log.warning("zgen_otel: this OTel SDK cannot change a resource; the forked child exports as its parent")
 
     def export_status(self) -> dict[str, dict[str, Any]]:
-        """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
+        """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state.
+
+        Captured log records waiting for the shipper are handed to the export queue first, so that the counts
+        include them (records the full queue pushed out are counted as dropped).
+        """
+        if self.log_shipper is not None:
+            self.log_shipper.drain()
         return {exporter.health.signal: exporter.health.snapshot() for exporter in self.exporters}
 
     def collect(self, timeout_millis: float = 10_000) -> bool:

@@ -90,16 +90,24 @@ def assert_one_source_each(scopes: dict[str, set[str]]) -> None:
     assert scopes["system.filesystem.usage"] == {ZGEN_SCOPE}
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(
+    ("protocol", "settings"),
+    [
+        pytest.param("grpc", {}, id="grpc"),
+        pytest.param("http/protobuf", {}, id="http"),
+        # The SDK's deprecated handler instead of the instrumentation's (which then installs none).
+        pytest.param("grpc", {"OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true"}, id="grpc-sdk-handler"),
+    ],
+)
 def test_under_opentelemetry_instrument_nothing_arrives_twice_and_the_local_views_fill(
-    protocol: Protocol, tmp_path: Path
+    protocol: Protocol, settings: dict[str, str], tmp_path: Path
 ) -> None:
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     assert instrument.exists(), "opentelemetry-distro is in the test extra: pip install -e '.[test]'"
     script = tmp_path / "agent.py"
     script.write_text(AGENT)
     with OtlpReceiver(protocol) as receiver:
-        env = agent_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+        env = agent_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL=protocol, **settings)
         local = run_agent([str(instrument), sys.executable, str(script)], env)
         logs, scopes = received_logs(receiver, "agent"), metric_scopes(receiver)
     trace_id = local["logs"][0][2]

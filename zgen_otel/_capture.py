@@ -19,6 +19,7 @@ at the end of capture the root gets its level back unless the program changed it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import traceback
@@ -205,7 +206,8 @@ def _capturing_make_record(self: logging.Logger, name: str, level: int, *args: A
     record = _make_record(self, name, level, *args, **kwargs)
     capture = _active
     if capture is not None and level < capture.hidden_below and capture.only_for_capture(self):
-        capture.hidden.add(record)
+        with contextlib.suppress(TypeError):  # a record class without weak references: handed on as usual
+            capture.hidden.add(record)
     return record
 
 

@@ -110,7 +110,7 @@ def test_zgen_otel_s_own_warnings_show_the_same_way() -> None:
         pytest.param(
             """\
             start()
-            logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(format="%(levelname)s %(name)s %(filename)s:%(lineno)d %(funcName)s: %(message)s")
             """,
             id="basicConfig-after",
         ),

@@ -33,6 +33,7 @@ from zgen_otel._buffers import LogBuffer
 from zgen_otel._records import CapturedLog
 from zgen_otel._ring import Ring
 from zgen_otel._sdk import context_slot, handler_exports
+from zgen_otel._util import safe_repr
 
 __all__ = ["LogCapture", "is_otel_handler", "other_otel_handler"]
 
@@ -80,7 +81,7 @@ def _exception(exc_info: Any) -> dict[str, Any]:
 
 
 class LogCapture:
-    """Keeps every record at ``level`` and above that reaches ``Logger.callHandlers``, while it runs.
+    """Keeps every record at ``level`` and above that goes through ``Logger.callHandlers`` to the root, while it runs.
 
     Args:
         level: the lowest level kept (a ``logging`` level number).
@@ -145,8 +146,8 @@ class LogCapture:
             entry = CapturedLog(record.created, record.levelno, record.levelname, record.name, record.getMessage(),
                                 self._span(), self._attributes(record))  # fmt: skip
         except Exception as exc:  # a bad format string or argument: the program's handlers report it themselves
-            entry = CapturedLog(record.created, record.levelno, record.levelname, record.name,
-                                f"{record.msg!r} (unformattable: {type(exc).__name__})", None, None)  # fmt: skip
+            message = f"{safe_repr(record.msg)} (unformattable: {type(exc).__name__})"
+            entry = CapturedLog(record.created, record.levelno, record.levelname, record.name, message, None, None)
         for keep in self._keepers:
             keep(entry)
 

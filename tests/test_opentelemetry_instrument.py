@@ -163,3 +163,17 @@ def test_instrumentors_started_after_zgen_otel_are_not_doubled_either(logger_pro
     assert logs == {("step slow", ""): 1}
     assert local["logs"] == [["WARNING", "step slow", None]]
     assert_one_source_each(scopes)
+
+
+def test_with_both_instrumentors_left_out_zgen_otel_sends_it_all_once(tmp_path: Path) -> None:
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    with OtlpReceiver("grpc") as receiver:
+        env = agent_env(receiver, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="logging,system_metrics")
+        local = run_agent([str(instrument), sys.executable, str(script)], env)
+        logs, scopes = received_logs(receiver, "agent"), metric_scopes(receiver)
+    trace_id = local["logs"][0][2]
+    assert logs == {(message, trace_id): 1 for message in ("step started", "step slow", "step failed")}
+    assert {name: found for name, found in scopes.items() if len(found) > 1} == {}
+    assert scopes["system.cpu.time"] == scopes["system.cpu_percent"] == {ZGEN_SCOPE}

@@ -1,16 +1,18 @@
-"""The runtime's span and log rings: where the providers keep the last spans and log records for the local views.
+"""The runtime's span and log rings: where the last spans and log records are kept for the local views.
 
-:class:`SpanBuffer` is the TracerProvider's span-processor chain and keeps every finished span on the way;
-:class:`LogBuffer` is a log-record processor. Both hold the SDK's own objects in a :class:`~zgen_otel._ring.Ring`
-(oldest dropped first, counted); conversion to dicts happens when a view reads them (``_records``).
+:class:`SpanBuffer` is the TracerProvider's span-processor chain and keeps every finished span on the way (the
+SDK's own objects); :class:`LogBuffer` keeps what log capture took of each record (``_capture``). Both use a
+:class:`~zgen_otel._ring.Ring` (oldest dropped first, counted); conversion to dicts happens when a view reads
+them (``_records``).
 """
 
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from zgen_otel._records import CapturedLog
 from zgen_otel._ring import Ring
-from zgen_otel._sdk import LogRecordProcessor, ReadWriteLogRecord, SpanChain
+from zgen_otel._sdk import SpanChain
 
 __all__ = ["LogBuffer", "SpanBuffer"]
 
@@ -50,8 +52,8 @@ class SpanBuffer(SpanChain):
         return self.ring.stats("spans")
 
 
-class LogBuffer(LogRecordProcessor):
-    """A log-record processor keeping the last ``max_logs`` records (oldest dropped first, counted).
+class LogBuffer:
+    """The last ``max_logs`` captured log records (oldest dropped first, counted).
 
     Args:
         max_logs: how many records the ring holds.
@@ -59,21 +61,11 @@ class LogBuffer(LogRecordProcessor):
     """
 
     def __init__(self, max_logs: int, max_value_length: int = 4096) -> None:
-        self.ring: Ring[ReadWriteLogRecord] = Ring(max_logs)
+        self.ring: Ring[CapturedLog] = Ring(max_logs)
+        self.append = self.ring.append  # one bound call per record
         self.max_value_length = max_value_length
 
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        """Keep the record (the oldest one leaves when the ring is full)."""
-        self.ring.append(log_record)
-
-    def shutdown(self) -> None:
-        """Nothing to release: the records stay readable until the runtime is gone."""
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Records are in the ring as soon as they are emitted: nothing to flush."""
-        return True
-
-    def recent(self) -> list[ReadWriteLogRecord]:
+    def recent(self) -> list[CapturedLog]:
         """The records now in the ring, oldest first."""
         return self.ring.snapshot()
 

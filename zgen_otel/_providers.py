@@ -39,6 +39,7 @@ from zgen_otel._export import (
     redact_exporter_logs,
 )
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
+from zgen_otel._logship import LogShipper
 from zgen_otel._sdk import (
     OTLP_LOG_EXPORTER_MODULE,
     REBINDABLE_METERS,
@@ -82,11 +83,14 @@ class Providers:
     exporters: list[GuardedExporter] = field(default_factory=list)
     span_buffer: SpanBuffer | None = None
     log_buffer: LogBuffer | None = None
+    log_shipper: LogShipper | None = None  # the OTLP export of captured log records, when configured
     metric_export_interval: float | None = None  # seconds between OTLP metric exports; None: no OTLP metrics
 
     def before_fork(self) -> None:
         """Wait for a metric collection in flight to end and hold the next one off until after the fork."""
         collect_lock(self.meter_provider).acquire()
+        if self.log_shipper is not None:
+            self.log_shipper.before_fork()
 
     def after_fork(self, child: bool) -> None:
         """Let collections run again; in a child, also free the SDK's locks and renew the exporters and identity.
@@ -99,6 +103,8 @@ class Providers:
         its metric storage (open-telemetry/opentelemetry-python#4345): one held by an agent thread at the
         fork would hang the child's next measurement on that stream. They are reset here.
         """
+        if self.log_shipper is not None:
+            self.log_shipper.after_fork(child)
         lock = collect_lock(self.meter_provider)
         if child:
             reinit_lock(lock)
@@ -116,7 +122,13 @@ class Providers:
             _log.warning("zgen_otel: this OTel SDK cannot change a resource; the forked child exports as its parent")
 
     def export_status(self) -> dict[str, dict[str, Any]]:
-        """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state."""
+        """Per signal: the OTLP target, last result, exported/failed/dropped counts and the circuit state.
+
+        Captured log records waiting for the shipper are handed to the export queue first, so that the counts
+        include them (records the full queue pushed out are counted as dropped).
+        """
+        if self.log_shipper is not None:
+            self.log_shipper.drain()
         return {exporter.health.signal: exporter.health.snapshot() for exporter in self.exporters}
 
     def collect(self, timeout_millis: float = 10_000) -> bool:
@@ -127,6 +139,8 @@ class Providers:
         """Collect locally and push everything pending to the OTLP exporters."""
         self.meter_provider.force_flush(timeout_millis)
         self.tracer_provider.force_flush(int(timeout_millis))
+        if self.log_shipper is not None:
+            self.log_shipper.drain()
         self.logger_provider.force_flush(int(timeout_millis))
 
     def shutdown(self) -> None:
@@ -134,6 +148,8 @@ class Providers:
 
         The providers shut down at once, so a dead collector costs one export timeout, not one per signal.
         """
+        if self.log_shipper is not None:
+            self.log_shipper.shutdown()
         providers: list[Any] = [self.meter_provider, self.tracer_provider, self.logger_provider]
         threads = [threading.Thread(target=p.shutdown, daemon=True) for p in providers]
         for t in threads:
@@ -303,16 +319,16 @@ def build_providers(
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     log_buffer = LogBuffer(settings.max_logs, settings.max_value_length) if settings.max_logs else None
-    if log_buffer is not None:
-        logger_provider.add_log_record_processor(log_buffer)
     log_out = otlp("logs", GuardedLogExporter)
+    log_shipper = None
     if log_out is not None:
         logger_provider.add_log_record_processor(CountingBatchLogRecordProcessor(log_out))
+        log_shipper = LogShipper(logger_provider, log_out.health) if settings.capture_logs else None
 
     installed = settings.set_global_providers and _bind_globals(meter_provider, tracer_provider)
     return Providers(
         meter_provider, tracer_provider, logger_provider, local, targets, installed, registry, guarded,
-        span_buffer, log_buffer, export_interval,
+        span_buffer, log_buffer, log_shipper, export_interval,
     )  # fmt: skip
 
 

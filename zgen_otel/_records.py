@@ -1,4 +1,4 @@
-"""Turning OTel spans and log records into JSON-ready dicts for the local views, values clipped to a size."""
+"""Turning OTel spans and captured log records into JSON-ready dicts for the local views, values clipped to a size."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
-
-from zgen_otel._sdk import ReadWriteLogRecord
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 __all__ = [
+    "SEVERITY_TEXT",
+    "CapturedLog",
     "LogRow",
     "SpanRow",
     "clip",
@@ -18,9 +18,7 @@ __all__ = [
     "hex_id",
     "level_name",
     "log_row",
-    "record_level",
-    "record_logger",
-    "record_time",
+    "python_level",
     "record_to_dict",
     "span_row",
     "span_status",
@@ -105,6 +103,8 @@ def span_to_dict(span: ReadableSpan, limit: int) -> dict[str, Any]:
 
 # OTel severity numbers (1-24) back to Python's level names.
 _OTEL_TO_LEVEL = [(21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG")]
+# Python's level numbers to their names, for the level filters (custom levels fall in the band below them).
+_PYTHON_LEVELS = [(50, "CRITICAL"), (40, "ERROR"), (30, "WARNING"), (20, "INFO"), (1, "DEBUG")]
 
 
 def level_name(severity_number: int) -> str:
@@ -115,37 +115,47 @@ def level_name(severity_number: int) -> str:
     return "NOTSET"
 
 
-def record_level(record: ReadWriteLogRecord) -> str:
-    """A log record's Python level name (``"NOTSET"`` when it has no severity)."""
-    severity = record.log_record.severity_number
-    return level_name(severity.value if severity else 0)
+def python_level(levelno: int) -> str:
+    """The standard Python level name of a ``logging`` level number (a custom level takes the one below it)."""
+    for floor, name in _PYTHON_LEVELS:
+        if levelno >= floor:
+            return name
+    return "NOTSET"
 
 
-def record_logger(record: ReadWriteLogRecord) -> str:
-    """The name of the logger that emitted a log record."""
-    return record.instrumentation_scope.name if record.instrumentation_scope else ""
+#: The OTel severity text of a Python level name where it differs (the OTel data model's short names).
+SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
-def record_time(record: ReadWriteLogRecord) -> float:
-    """A log record's time in Unix seconds (its observed time when it has none)."""
-    log = record.log_record
-    return (log.timestamp or log.observed_timestamp or 0) / 1e9
+class CapturedLog(NamedTuple):
+    """What capture keeps of one ``logging`` record: its cheap fields, the message already formatted.
+
+    The local view and the OTLP export both start from it; the OTel log record is built only for export,
+    on a background thread.
+    """
+
+    time: float  # Unix seconds (the record's ``created``)
+    levelno: int
+    levelname: str
+    logger: str
+    message: str
+    span: SpanContext | None  # the span current where the record was logged (None: none)
+    attributes: dict[str, Any] | None  # the record's ``extra`` fields and ``exception.*`` (None: none)
 
 
-def record_to_dict(record: ReadWriteLogRecord, limit: int) -> dict[str, Any]:
-    """One log record as a JSON-ready dict; strings longer than ``limit`` are cut with a marker."""
-    log = record.log_record
-    body = log.body if isinstance(log.body, str) else str(log.body)
-    message, cut = clip(body, limit)
-    attributes, attributes_cut = clip_attributes(log.attributes, limit)
+def record_to_dict(record: CapturedLog, limit: int) -> dict[str, Any]:
+    """One captured record as a JSON-ready dict; strings longer than ``limit`` are cut with a marker."""
+    message, cut = clip(record.message, limit)
+    attributes, attributes_cut = clip_attributes(record.attributes, limit)
+    span = record.span
     return {
-        "time": record_time(record),
-        "level": record_level(record),
-        "severity_text": log.severity_text,
-        "logger": record_logger(record),
+        "time": record.time,
+        "level": python_level(record.levelno),
+        "severity_text": SEVERITY_TEXT.get(record.levelname, record.levelname),
+        "logger": record.logger,
         "message": message,
-        "trace_id": hex_id(log.trace_id or 0, 32),
-        "span_id": hex_id(log.span_id or 0, 16),
+        "trace_id": hex_id(span.trace_id, 32) if span else None,
+        "span_id": hex_id(span.span_id, 16) if span else None,
         "attributes": attributes,
         "truncated": cut or attributes_cut,
     }
@@ -216,8 +226,8 @@ def _local_log_dict(row: LogRow, limit: int) -> dict[str, Any]:
     return {**record_to_dict(row.source, limit), "service": row.service, "instance": row.instance}
 
 
-def log_row(record: ReadWriteLogRecord, service: str, instance: str) -> LogRow:
+def log_row(record: CapturedLog, service: str, instance: str) -> LogRow:
     """The row of a log record of this process."""
-    trace_id = record.log_record.trace_id or 0
-    return LogRow(record_time(record), record_level(record), record_logger(record), trace_id, service, instance,
-                  record, None, _local_log_dict)  # fmt: skip
+    trace_id = record.span.trace_id if record.span else 0
+    return LogRow(record.time, python_level(record.levelno), record.logger, trace_id, service, instance, record, None,
+                  _local_log_dict)  # fmt: skip

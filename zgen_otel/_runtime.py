@@ -20,6 +20,7 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 
 from zgen_otel import _current
+from zgen_otel._capture import LogCapture
 from zgen_otel._fork import reinit_locks
 from zgen_otel._persist import SQLitePersistence, persistence_stats
 from zgen_otel._sqlite import StoreFile
@@ -30,7 +31,7 @@ from zgen_otel.alerting import AlertManager, install_default_rules
 from zgen_otel.config import Settings, load_settings
 from zgen_otel.exceptions import ConfigError
 from zgen_otel.genai import CallCost
-from zgen_otel.logs import LEVELS, capture_handler, log_buffer_stats
+from zgen_otel.logs import LEVELS, log_buffer_stats
 from zgen_otel.metrics import MetricsRecorder
 from zgen_otel.performance import SCOPE
 from zgen_otel.receiver import Receiver
@@ -85,8 +86,7 @@ class Runtime:
         self.span_buffer: SpanBuffer | None = None
         self.log_buffer: LogBuffer | None = None
         self.receiver: Receiver | None = None  # telemetry from other processes, once start_receiver() ran
-        self._log_handler: logging.Handler | None = None
-        self._root_level: int | None = None
+        self._log_capture: LogCapture | None = None
         self._last_prune = clock()
         if not settings.enabled:
             self.meter: otel_metrics.Meter = otel_metrics.NoOpMeter(METRICS_SCOPE)
@@ -146,27 +146,19 @@ class Runtime:
             self.store_file = None
 
     def _capture_logs(self, providers: Providers) -> None:
-        """Put the OTel logging handler on the root logger.
-
-        When the root logger has no handler of the host's (Python's default set-up), its level is lowered to
-        ``log_level`` so INFO records reach the handler; a host that configured logging keeps its levels.
-        """
-        root = logging.getLogger()
-        self._log_handler = capture_handler(providers.logger_provider, self.settings.log_level)
-        if not root.handlers and root.level > LEVELS[self.settings.log_level]:
-            self._root_level = root.level
-            root.setLevel(LEVELS[self.settings.log_level])
-        root.addHandler(self._log_handler)
+        """Keep the records of the program's logging at ``log_level`` and above (see ``_capture``)."""
+        shipper = providers.log_shipper
+        if self.log_buffer is None and shipper is None:
+            return
+        outbox = shipper.outbox if shipper is not None else None
+        self._log_capture = LogCapture(LEVELS[self.settings.log_level], self.log_buffer, outbox)
+        self._log_capture.start()
 
     def _release_logs(self) -> None:
-        """Take the handler off the root logger and give the root its level back."""
-        root = logging.getLogger()
-        if self._log_handler is not None:
-            root.removeHandler(self._log_handler)
-            self._log_handler = None
-        if self._root_level is not None:
-            root.setLevel(self._root_level)
-            self._root_level = None
+        """Stop capturing; the root logger gets its level back."""
+        if self._log_capture is not None:
+            self._log_capture.stop()
+            self._log_capture = None
 
     def _start_alerting(self, meter: Any) -> None:
         """Build the alert manager: evaluating and notifying per the settings, default rules when asked."""

@@ -2,7 +2,8 @@
 
 zgen_otel takes a few shortcuts through private parts of the OTel packages: to keep a tracked call cheap, to
 count what the batch queues drop, to make global meters re-bindable, to make a fork safe, to give a forked
-child its own resource identity and to name metrics the way the Prometheus exporter does. Each shortcut
+child its own resource identity, to name metrics the way the Prometheus exporter does, and to see where another
+OTel logging handler sends records and which metrics a running system-metrics instrumentor reports. Each shortcut
 lives here, next to what happens when a new SDK version moved the private part: the public, slower or less
 complete path. :func:`fast_paths` says which shortcuts are active with the installed versions;
 ``tests/test_sdk_access.py`` asserts they all are, so an SDK upgrade cannot silently lose one.
@@ -16,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry._logs import get_logger_provider
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import (
@@ -54,6 +57,8 @@ __all__ = [
     "context_slot",
     "exporter_preferences",
     "fast_paths",
+    "handler_exports",
+    "instrumented_system_metrics",
     "is_default_meter_provider",
     "preset_attributes",
     "prometheus_naming",
@@ -357,6 +362,46 @@ def prometheus_naming() -> PrometheusNaming:
         return found
     importlib.import_module("opentelemetry.exporter.prometheus")  # not installed: say so now, not at first use
     return _run_exporter()
+# -- another OTel logging handler ------------------------------------------------------------------------------
+_MISSING = object()
+
+
+def handler_exports(handler: object) -> bool:
+    """Whether an OTel logging handler emits into an SDK ``LoggerProvider`` (which exports what it receives).
+
+    Both the SDK's handler and the logging instrumentation's keep their provider in ``_logger_provider``. The
+    API's proxy provider follows the global one, which then decides; with no SDK provider behind it, the records
+    go nowhere. Where the attribute is missing, the handler is taken to export.
+    """
+    provider = getattr(handler, "_logger_provider", _MISSING)
+    if provider is _MISSING:
+        return True
+    if type(provider).__name__ == "ProxyLoggerProvider":
+        provider = get_logger_provider()
+    return isinstance(provider, LoggerProvider)
+
+
+# -- another instrumentation's system metrics ------------------------------------------------------------------
+_SYSTEM_METRICS_MODULE = "opentelemetry.instrumentation.system_metrics"
+#: The instrument name of a configuration key of opentelemetry-instrumentation-system-metrics, where they differ.
+_SYSTEM_METRIC_NAMES = {"system.network.dropped.packets": "system.network.dropped_packets"}
+
+
+def instrumented_system_metrics() -> frozenset[str]:
+    """The metric names that a running ``SystemMetricsInstrumentor`` reports; empty when none runs.
+
+    The instrumentor is a singleton (``BaseInstrumentor._instance``) keeping its metric names in ``_config``.
+    Nothing is imported (or instantiated, which would reset it) here: when its module was never imported, it
+    runs nowhere. Where its configuration cannot be read, its default one is assumed.
+    """
+    module = sys.modules.get(_SYSTEM_METRICS_MODULE)
+    instance = getattr(getattr(module, "SystemMetricsInstrumentor", None), "_instance", None)
+    if instance is None or not getattr(instance, "is_instrumented_by_opentelemetry", False):
+        return frozenset()
+    config = getattr(instance, "_config", None)
+    if not isinstance(config, Mapping):
+        config = getattr(module, "_DEFAULT_CONFIG", {})
+    return frozenset(_SYSTEM_METRIC_NAMES.get(key, key) for key in config)
 
 
 def fast_paths() -> dict[str, bool]:
@@ -388,6 +433,8 @@ def fast_paths() -> dict[str, bool]:
             "default_meter_provider": is_default_meter_provider(metrics.get_meter_provider())
             or hasattr(metrics_internal, "_ProxyMeterProvider"),
             "prometheus_naming": _exporter_mapping() is not None,
+            "system_metrics_instrumentor": _probe_system_metrics(),
+            "logging_handler_provider": _probe_logging_handler(),
             "log_exporter_module": importlib.util.find_spec(
                 f"opentelemetry.exporter.otlp.proto.http.{OTLP_LOG_EXPORTER_MODULE}"
             )
@@ -396,4 +443,22 @@ def fast_paths() -> dict[str, bool]:
     finally:
         span_batch.shutdown()  # type: ignore[no-untyped-call]
         log_batch.shutdown()  # type: ignore[no-untyped-call]
+        provider.shutdown()
+
+
+def _probe_system_metrics() -> bool:
+    """Whether the system-metrics instrumentor keeps its singleton in ``_instance`` and its names in ``_config``."""
+    module = importlib.import_module(_SYSTEM_METRICS_MODULE)
+    cls = module.SystemMetricsInstrumentor
+    return hasattr(cls, "_instance") and "_config" in cls.__init__.__code__.co_names
+
+
+def _probe_logging_handler() -> bool:
+    """Whether the logging instrumentation's handler keeps its provider in ``_logger_provider``."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+    provider = LoggerProvider()
+    try:
+        return getattr(LoggingHandler(logger_provider=provider), "_logger_provider", None) is provider
+    finally:
         provider.shutdown()

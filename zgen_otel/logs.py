@@ -1,12 +1,12 @@
 """Python ``logging`` records in the local view and over OTLP, with the active trace and span ids.
 
-The runtime owns an OTel ``LoggerProvider``. Unless ``ZGEN_OTEL_CAPTURE_LOGS=false``, the handler of
-``opentelemetry-instrumentation-logging`` (the OTel project's replacement for the SDK's deprecated one) sits
-on the root logger at ``ZGEN_OTEL_LOG_LEVEL`` (default INFO), so every logger that propagates to the root is
-captured: each record becomes an OTel log record carrying the current trace and span ids. A bounded ring
-(``ZGEN_OTEL_MAX_LOGS``, default 5,000; oldest dropped first, counted) keeps them for the local view, and the
-official OTLP log exporter ships them when an endpoint is configured. Under ``zgen-otel serve`` the records
-other processes send are read with them (``service=`` and ``instance=`` pick one service or one process).
+Unless ``ZGEN_OTEL_CAPTURE_LOGS=false``, the runtime captures every record at ``ZGEN_OTEL_LOG_LEVEL`` (default
+INFO) and above that reaches the root logger, without adding a handler, so the program's own output does not
+change (``zgen_otel._capture`` says how). A bounded ring (``ZGEN_OTEL_MAX_LOGS``, default 5,000; oldest dropped
+first, counted) keeps them for the local view, and the official OTLP log exporter ships them when an endpoint
+is configured (unless another OpenTelemetry logging handler on the root logger already does). Under
+``zgen-otel serve`` the records other processes send are read with them (``service=`` and ``instance=`` pick
+one service or one process).
 Alert state changes are logged by ``zgen_otel.alerting`` (fired, acknowledged, resolved), so they appear here
 too::
 
@@ -22,8 +22,6 @@ import logging
 import math
 import re
 from typing import TYPE_CHECKING, Any
-
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
 from zgen_otel import _current
 from zgen_otel._buffers import LogBuffer
@@ -136,8 +134,3 @@ def log_buffer_stats(buffer: LogBuffer | None = None) -> dict[str, int]:
     """Records held, capacity and records dropped (evicted) so far (zeros when no log buffer runs)."""
     buffer = buffer or _buffer(None)
     return {"records": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()
-
-
-def capture_handler(provider: Any, level: str) -> logging.Handler:
-    """The OTel logging handler feeding ``provider``, at ``level`` (not yet attached to any logger)."""
-    return LoggingHandler(level=LEVELS[level], logger_provider=provider)

@@ -14,7 +14,8 @@ switched off with one warning; the others keep working and nothing reaches the h
 stores the host-wide series (CPU, memory, swap, load, disks, disk I/O, network, GPUs) and its own process series
 locally, so each process's dashboards and alert rules see the host. Over OTel (OTLP, Prometheus) the process
 series ship from every process, the host-wide ones from one process per host and service only (a lock file
-elects it), so a fleet's backend gets them once.
+elects it), so a fleet's backend gets them once. Where ``opentelemetry-instrumentation-system-metrics`` runs
+too (``opentelemetry-instrument`` starts it), the names it reports go over OTel from it only.
 The names, units and attributes are listed in :mod:`zgen_otel.semconv`; the readers live in
 :mod:`zgen_otel.system`.
 """
@@ -31,6 +32,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import _current
+from zgen_otel._sdk import instrumented_system_metrics
 from zgen_otel.semconv import SYSTEM_INSTRUMENTS, SYSTEM_LOCAL_SERIES
 from zgen_otel.store import SYSTEM, MetricStore
 from zgen_otel.system.host import HostLock, default_host_lock
@@ -76,6 +78,7 @@ class SystemMonitor:
         self._host = HostLock(host_lock)
         self._lock = threading.Lock()
         self._latest: dict[str, list[tuple[float, Attrs]]] = {}
+        self._elsewhere: frozenset[str] = frozenset()  # names another instrumentation reports over OTel
         self._disabled: set[str] = set()
         self._gpu = Nvml.open(self._guarded)
         self._readers = PsutilReaders(self._guarded)  # primes the counters: last, just before the first sweep
@@ -159,10 +162,27 @@ class SystemMonitor:
         for name, read in self._readers.process_sources():
             self._guarded(name, read, own)
         exporter = self._host.held
+        self._note_elsewhere(instrumented_system_metrics())
         self._latest = {**_observations(host), **_observations(own)} if exporter else _observations(own)
         self._write(host)
         self._write(own)
         return {**host.snapshot, **own.snapshot, "host_reporter": exporter}
+
+    def _note_elsewhere(self, names: frozenset[str]) -> None:
+        """Leave the metrics that ``opentelemetry-instrumentation-system-metrics`` reports to it, over OTel.
+
+        ``opentelemetry-instrument`` starts that instrumentor (zgen_otel depends on it): with both reporting,
+        a backend would receive each of these names from two sources. The store still gets every value.
+        """
+        names = names & INSTRUMENTS.keys()
+        if names and names != self._elsewhere:
+            _log.info(
+                "zgen_otel: opentelemetry-instrumentation-system-metrics is running; its %d system and process "
+                "metrics (%s, ...) go over OTel from it only, and zgen_otel keeps storing them locally",
+                len(names),
+                ", ".join(sorted(names)[:3]),
+            )
+        self._elsewhere = names
 
     def _host_sources(self) -> list[Source]:
         """The host-wide sources: psutil's, and the GPUs when NVML sees any."""
@@ -197,6 +217,8 @@ class SystemMonitor:
 
     def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
+            if name in self._elsewhere:
+                return []
             return [Observation(value, attrs) for value, attrs in self._latest.get(name, ())]
 
         return observe

@@ -107,6 +107,7 @@ def test_multiprocessing_fork_children_record_track_and_export(busy_parent: Otlp
         assert report["calls"] == 5  # only the child's calls: the parent's pending ones stay the parent's
         for name in ("zgen-otel-performance", "zgen-otel-alerting", "OtelPeriodicExportingMetricReader"):
             assert name in report["threads"], f"{name} did not restart in the child: {report['threads']}"
+        assert "zgen-otel-logs" in report["threads"], "the log shipper did not restart in the child"
     # Each child's own exporters shipped its metric and its spans before it exited (multiprocessing's exit).
     receiver = busy_parent
 

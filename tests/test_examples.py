@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.net import free_port
 from tests.support.otlp import OtlpReceiver
@@ -80,6 +82,22 @@ def test_ship_to_collector_sends_over_otlp() -> None:
         assert receiver.wait_for(lambda: "agent.step" in receiver.span_names())
         names = {p.name for p in receiver.metric_points()}
         assert {"agent.steps_done", "gen_ai.client.token.usage", "zgen.operation.duration"} <= names
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_ship_to_collector_with_no_collector_says_so_in_one_line_within_seconds(protocol: str) -> None:
+    port = free_port()
+    env = _env({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol})
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "ship_to_collector.py")], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    took = time.monotonic() - started
+    assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
+    [line] = done.stderr.splitlines()  # no retry lines of the exporters, no traceback
+    assert re.fullmatch(rf"could not export (metrics|traces)(, \w+)* to {re.escape(protocol)} http://127\.0\.0\.1:{port}"
+                        r"\S* \(connection refused\): is a collector listening there\? \(collector-config/ has one\)",
+                        line), line  # fmt: skip
+    assert took < 10, took
 
 
 @dataclass

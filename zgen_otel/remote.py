@@ -11,19 +11,23 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from zgen_otel.config import redact_url
 from zgen_otel.exceptions import ConfigError, ZgenOtelError
 
-__all__ = ["DEADLINE", "MAX_BODY", "RemoteError", "get", "get_json", "server_url"]
+__all__ = ["DEADLINE", "MAX_BODY", "MAX_REDIRECTS", "RemoteError", "get", "get_json", "server_url"]
 
 #: Seconds one request may take in all: connecting, sending, and reading the whole answer.
 DEADLINE = 10.0
 #: The largest answer read, in bytes (a dashboard page of a busy server is a few MB).
 MAX_BODY = 64 * 1024 * 1024
+#: Redirects followed at most.
+MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class RemoteError(ZgenOtelError):
@@ -123,38 +127,30 @@ class _Watchdog:
         self._timer.cancel()
 
 
-def get(
-    base: str,
-    path: str,
-    query: Mapping[str, str] | None = None,
-    *,
-    token: str | None = None,
-    deadline: float = DEADLINE,
-) -> bytes:
-    """GET ``base + path`` (``base`` from :func:`server_url`) and return the body of its 200 answer.
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``: where the token may go."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
-    Args:
-        base: the server's base URL.
-        path: the path under it, such as ``/api/monitoring``.
-        query: query parameters.
-        token: sent as ``Authorization: Bearer <token>`` when given.
-        deadline: seconds the whole request may take (connecting, sending, the answer's headers and body).
+
+def _get_once(url: str, token: str | None, ends: float, deadline: float) -> tuple[int, str, str | None, bytes]:
+    """One GET of ``url`` until the time ``ends`` (``time.monotonic()``): status, reason, Location and body.
 
     Raises:
-        RemoteError: nothing answered (``nobody`` is True), the deadline passed, the answer was not 200 or
-            was larger than :data:`MAX_BODY`.
+        RemoteError: nothing answered, or no whole answer came in time (``deadline``, for the message).
     """
-    parts = urlsplit(base)
-    shown = redact_url(base)
-    if deadline <= 0:
-        raise RemoteError(f"no answer from {shown} in time")
+    parts = urlsplit(url)
+    shown = redact_url(_origin(url))
+    left = ends - time.monotonic()
+    if left <= 0 or parts.scheme not in ("http", "https"):
+        raise RemoteError(f"no answer from {shown} within {deadline:g} s" if left <= 0 else
+                          f"{shown} sent the request elsewhere, to a place that is not http(s)")  # fmt: skip
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = kind(parts.hostname or "", parts.port, timeout=deadline)
+    conn = kind(parts.hostname or "", parts.port, timeout=left)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    target = parts.path + path + (f"?{urlencode(query)}" if query else "")
-    watchdog = _Watchdog(conn, deadline)
+    watchdog = _Watchdog(conn, left)
     try:
-        conn.request("GET", target, headers=headers)
+        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
         response = conn.getresponse()
         body = response.read(MAX_BODY + 1)
     except (OSError, http.client.HTTPException) as exc:
@@ -166,10 +162,47 @@ def get(
         conn.close()
     if watchdog.fired:
         raise RemoteError(f"no whole answer from {shown} within {deadline:g} s")
-    if response.status != 200:
-        raise _refused(shown, response.status, response.reason, body, token)
+    return response.status, response.reason, response.getheader("Location"), body
+
+
+def get(
+    base: str,
+    path: str,
+    query: Mapping[str, str] | None = None,
+    *,
+    token: str | None = None,
+    deadline: float = DEADLINE,
+) -> bytes:
+    """GET ``base + path`` (``base`` from :func:`server_url`) and return the body of its 200 answer.
+
+    Redirects are followed (at most :data:`MAX_REDIRECTS`); the token goes only to the server's own origin.
+
+    Args:
+        base: the server's base URL.
+        path: the path under it, such as ``/api/monitoring``.
+        query: query parameters.
+        token: sent as ``Authorization: Bearer <token>`` when given.
+        deadline: seconds the whole request may take (connecting, sending, redirects, the answer's headers and
+            body).
+
+    Raises:
+        RemoteError: nothing answered (``nobody`` is True), the deadline passed, the answer was not 200 or
+            was larger than :data:`MAX_BODY`.
+    """
+    url = base + path + (f"?{urlencode(query)}" if query else "")
+    home = _origin(base)
+    ends = time.monotonic() + deadline
+    for _ in range(MAX_REDIRECTS + 1):
+        status, reason, location, body = _get_once(url, token if _origin(url) == home else None, ends, deadline)
+        if status not in _REDIRECTS or not location:
+            break
+        url = urljoin(url, location)
+    else:
+        raise RemoteError(f"{redact_url(base)} redirected more than {MAX_REDIRECTS} times")
+    if status != 200:
+        raise _refused(redact_url(_origin(url) if _origin(url) != home else base), status, reason, body, token)
     if len(body) > MAX_BODY:
-        raise RemoteError(f"{shown} answered more than {MAX_BODY // 2**20} MiB for {path}")
+        raise RemoteError(f"{redact_url(base)} answered more than {MAX_BODY // 2**20} MiB for {path}")
     return body
 
 

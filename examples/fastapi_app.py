@@ -37,5 +37,8 @@ def build() -> FastAPI:
 
 
 if __name__ == "__main__":
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
     zgen_otel.configure()
-    uvicorn.run(build(), host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 8000)
+    print(f"monitoring page: http://127.0.0.1:{port}/ops/monitoring  (the agent: http://127.0.0.1:{port}/ask?q=hi)",
+          flush=True)  # fmt: skip
+    uvicorn.run(build(), host="127.0.0.1", port=port)

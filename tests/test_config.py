@@ -92,6 +92,8 @@ def test_keywords_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         ({"enabled": 1}, "enabled=1"),
         ({"max_series": 2.5}, "max_series=2.5"),
         ({"max_raw_points": 4}, "max_raw_points=4"),
+        ({"interval": 0.00001}, "interval=1e-05 is not valid: expected 0.001 to 100,000,000 seconds"),
+        ({"export_interval": 1e9}, "export_interval=1000000000.0 is not valid: expected 0.001 to 100,000,000 seconds"),
         ({"otlp_headers": {"a": 1}}, "otlp_headers="),
         ({"no_such_setting": 1}, "no_such_setting"),
     ],

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.net import free_port
 from tests.support.otlp import OtlpReceiver
@@ -82,8 +85,33 @@ def test_ship_to_collector_sends_over_otlp() -> None:
         assert {"agent.steps_done", "gen_ai.client.token.usage", "zgen.operation.duration"} <= names
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_ship_to_collector_with_no_collector_says_so_in_one_line_within_seconds(protocol: str) -> None:
+    port = free_port()
+    env = _env({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol})
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "ship_to_collector.py")], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    took = time.monotonic() - started
+    assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
+    [line] = done.stderr.splitlines()  # no retry lines of the exporters, no traceback
+    assert re.fullmatch(rf"could not export (metrics|traces)(, \w+)* to {re.escape(protocol)} http://127\.0\.0\.1:{port}"
+                        r"\S* \(connection refused\): is a collector listening there\? \(collector-config/ has one\)",
+                        line), line  # fmt: skip
+    assert took < 10, took
+
+
+@dataclass
+class _Served:
+    """An example serving on ``port``: a client of it, and (once stopped) what it printed."""
+
+    client: httpx.Client
+    port: int
+    stdout: str = ""
+
+
 @contextmanager
-def _serving(script: str) -> Iterator[httpx.Client]:
+def _serving(script: str) -> Iterator[_Served]:
     """``python examples/<script> PORT`` on a free port of 127.0.0.1, then stopped with SIGTERM.
 
     uvicorn shuts down gracefully on SIGTERM and then re-raises it: the exit status is -SIGTERM.
@@ -91,6 +119,7 @@ def _serving(script: str) -> Iterator[httpx.Client]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / script), str(port)], env=_env(None),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    served: _Served | None = None
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             deadline = time.monotonic() + 60
@@ -102,16 +131,20 @@ def _serving(script: str) -> Iterator[httpx.Client]:
                     assert proc.poll() is None, proc.communicate()
                     assert time.monotonic() < deadline, f"{script} did not start serving on port {port}"
                     time.sleep(0.1)
-            yield client
+            served = _Served(client, port)
+            yield served
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
+        if served is not None:
+            served.stdout = out
     assert proc.returncode == -signal.SIGTERM and "Finished server process" in err, out + err
     assert "Traceback" not in err and "ERROR" not in err, err
 
 
 def test_fastapi_app_runs_as_is_serving_the_agent_and_the_monitoring_under_ops() -> None:
-    with _serving("fastapi_app.py") as client:
+    with _serving("fastapi_app.py") as served:
+        client = served.client
         assert client.get("/ask", params={"q": "hi"}).json() == {"answer": "you asked: hi"}
         page = client.get("/ops/monitoring")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -124,3 +157,4 @@ def test_fastapi_app_runs_as_is_serving_the_agent_and_the_monitoring_under_ops()
     assert stats["agent.answer"]["calls"] == 1 and stats["GET /ask"]["calls"] == 1
     assert not [name for name in stats if "monitoring" in name], sorted(stats)
     assert not any(json.dumps(name).count("hi") for name in stats)  # no query or raw path in operation names
+    assert f"monitoring page: http://127.0.0.1:{served.port}/ops/monitoring" in served.stdout.splitlines()[0]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +14,10 @@ import pytest
 
 import zgen_otel
 import zgen_otel.testing
+from tests.support.net import free_port
 from tests.support.otlp import MetricPoint, OtlpReceiver, Protocol
+from zgen_otel._providers import EXPORT_TIMEOUT
+from zgen_otel.performance import track
 
 PROTOCOLS: list[Protocol] = ["grpc", "http/protobuf"]
 _OTLP_ENV = (
@@ -169,3 +174,39 @@ def test_gzip_compressed_http_export_is_decoded(http_receiver: OtlpReceiver, mon
     zgen_otel.get_runtime().providers.force_flush()
     assert http_receiver.wait_for(lambda: _has_metrics(http_receiver, "system.cpu_usage"), timeout=5)
     assert any(headers.get("content-encoding") == "gzip" for _, headers in http_receiver.request_headers)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_collector_that_is_not_there_costs_one_timeout_and_one_warning_per_signal(
+    protocol: Protocol, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    zgen_otel.record_metric("probe", 1.0, "agent")
+
+    @track("agent.step")
+    def step() -> None:
+        pass
+
+    step()
+    logging.getLogger("agent").warning("a record for the logs exporter")
+    runtime = zgen_otel.get_runtime()
+    started = time.monotonic()
+    runtime.force_flush()
+    flushed = time.monotonic() - started
+    export = runtime.status()["export"]
+    started = time.monotonic()
+    zgen_otel.shutdown()
+    stopped = time.monotonic() - started
+    assert flushed < EXPORT_TIMEOUT + 2  # the signals flush at once: one export timeout, not one per signal
+    assert stopped < 2  # the collector is known to be down: the last export does not wait for it again
+    for signal, health in export.items():  # each tried and was refused, or dropped its batch once another was
+        tried = (health["last_result"], health["last_error"]) == ("failure", "connection refused")
+        assert tried or (health["last_result"] is None and health["dropped"] > 0), (signal, health)
+    # The exporters' own retry and failure lines are folded into zgen_otel's one warning per signal, with the reason.
+    assert not [r.getMessage() for r in caplog.records
+                if r.name.startswith("opentelemetry.exporter") and r.levelno >= logging.WARNING]  # fmt: skip
+    warnings = [r.getMessage() for r in caplog.records if r.name == "zgen_otel._export"]
+    assert 1 <= len(warnings) <= 3 and all("failed (connection refused)" in w for w in warnings), warnings

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
@@ -37,12 +39,14 @@ from zgen_otel._sdk import (
 from zgen_otel._util import RateLimitedLogger
 
 __all__ = [
+    "Collector",
     "CountingBatchLogRecordProcessor",
     "CountingBatchSpanProcessor",
     "ExportHealth",
     "GuardedLogExporter",
     "GuardedMetricExporter",
     "GuardedSpanExporter",
+    "fold_exporter_logs",
     "redact_exporter_logs",
 ]
 
@@ -51,12 +55,40 @@ MIN_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 
 
-class ExportHealth:
-    """Counters and the circuit state of one exporter (thread-safe)."""
+class Collector:
+    """Whether one collector (host and port) is known to be unreachable: shared by the signals sent to it.
 
-    def __init__(self, signal: str, target: str) -> None:
+    When one signal's export finds nothing listening there (connection refused, timed out), the others drop
+    their batches at once too, until that signal's retry time, instead of each waiting out its own timeout.
+    A refusal of one signal alone (an HTTP or gRPC status) stays that signal's.
+    """
+
+    def __init__(self) -> None:
+        self.down_until = 0.0  # time.monotonic() before which every signal's batches are dropped
+
+
+def _unreachable(reason: str | None) -> bool:
+    """Whether an export failure's reason (see :func:`_reason`) says nothing answered at the collector's address."""
+    if reason is None:
+        return False
+    if reason.startswith(("HTTP ", "gRPC ")):
+        return reason in ("gRPC UNAVAILABLE", "gRPC DEADLINE_EXCEEDED")
+    return reason[:1].islower()  # a system error: connection refused, timed out, no route to host...
+
+
+class ExportHealth:
+    """Counters and the circuit state of one exporter (thread-safe).
+
+    Args:
+        signal: ``metrics``, ``traces`` or ``logs``.
+        target: the protocol and URL it sends to, as shown.
+        collector: shared with the other signals sent to the same collector (a fresh one when not given).
+    """
+
+    def __init__(self, signal: str, target: str, collector: Collector | None = None) -> None:
         self.signal = signal
         self.target = target
+        self.collector = collector if collector is not None else Collector()
         self.exported = 0  # items the collector accepted
         self.failed = 0  # items in exports that failed
         self.dropped = 0  # items never sent: circuit open, or pushed out of a full queue
@@ -71,7 +103,7 @@ class ExportHealth:
     def should_try(self, items: int) -> bool:
         """Whether to send now; when the circuit is open, count the items as dropped and say no."""
         with self._lock:
-            if time.monotonic() >= self.retry_at:
+            if time.monotonic() >= max(self.retry_at, self.collector.down_until):
                 return True
             self.dropped += items
             return False
@@ -84,16 +116,18 @@ class ExportHealth:
             if ok:
                 self.exported += items
                 self.consecutive_failures = 0
-                self.retry_at = 0.0
+                self.retry_at = self.collector.down_until = 0.0
                 self.last_result, self.last_error, self.last_success_at = "success", None, now
                 return
             self.failed += items
             self.consecutive_failures += 1
             backoff = min(MAX_BACKOFF, MIN_BACKOFF * 2 ** (self.consecutive_failures - 1))
             self.retry_at = time.monotonic() + backoff
+            if _unreachable(error):
+                self.collector.down_until = max(self.collector.down_until, self.retry_at)
             self.last_result, self.last_error = "failure", error or "export failed"
         _warn.warning(
-            f"export-{self.signal}",
+            f"export-{self.signal}-{self.target}",
             "zgen_otel: exporting %s to %s failed (%s); dropping %s until a retry in %.0f s",
             self.signal, self.target, self.last_error, self.signal, backoff,
         )  # fmt: skip
@@ -116,7 +150,7 @@ class ExportHealth:
                 "failed": self.failed,
                 "dropped": self.dropped,
                 "consecutive_failures": self.consecutive_failures,
-                "circuit": "open" if time.monotonic() < self.retry_at else "closed",
+                "circuit": "open" if time.monotonic() < max(self.retry_at, self.collector.down_until) else "closed",
             }
 
 
@@ -166,6 +200,64 @@ class _RedactSecrets(logging.Filter):
 
 _redactor = _RedactSecrets()
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([A-Za-z][A-Za-z ]+)")
+_GRPC_CODE = re.compile(r"StatusCode\.([A-Z_]+)")
+_HTTP_CODE = re.compile(r"batch code: (\d{3})")
+
+
+def _reason(message: str) -> str | None:
+    """A few words on why an export failed, from an official exporter's log line, or None when it says none.
+
+    The system's error (``connection refused``), the gRPC status (``gRPC UNAVAILABLE``) or the HTTP status.
+    """
+    lowered = message.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    for pattern, form in ((_ERRNO, "{}"), (_GRPC_CODE, "gRPC {}"), (_HTTP_CODE, "HTTP {}")):
+        found = pattern.search(message)
+        if found:
+            return form.format(found.group(1).strip().lower() if pattern is _ERRNO else found.group(1))
+    return "timed out" if "timed out" in lowered or "deadline exceeded" in lowered else None
+
+
+class _FoldExporterLogs(logging.Filter):
+    """Keep the official exporters' own lines about a failing export out of the logs while zgen_otel exports.
+
+    They log every retry (``Transient error ... retrying in 1.00s``) and then the failure, per signal and
+    batch, some with a traceback; zgen_otel accounts for the failure itself (:class:`ExportHealth`, shown by
+    ``/api/monitoring``, and one warning per signal a minute). While a guarded export runs on a thread,
+    this filter drops those records of that thread and keeps the reason they give for that warning.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("zgen_otel.fold")
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def folding(self) -> Iterator[list[str]]:
+        """While in the block, this thread's exporter warnings and errors are dropped; yields their reasons."""
+        reasons: list[str] = []
+        self._local.reasons = reasons
+        try:
+            yield reasons
+        finally:
+            self._local.reasons = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reasons: list[str] | None = getattr(self._local, "reasons", None)
+        if reasons is None or record.levelno < logging.WARNING:
+            return True
+        try:
+            reason = _reason(record.getMessage())
+        except Exception:  # a malformed record: dropped all the same
+            reason = None
+        if reason is not None:
+            reasons.append(reason)
+        return False
+
+
+_folder = _FoldExporterLogs()
+
 
 def redact_exporter_logs(secrets: Sequence[str]) -> None:
     """Keep ``secrets`` (header values, URL credentials and query values) out of the exporters' own logs.
@@ -178,10 +270,26 @@ def redact_exporter_logs(secrets: Sequence[str]) -> None:
 
     found = {form for secret in secrets if len(secret) >= 3 for form in (secret, quote(secret), quote_plus(secret))}
     _redactor.secrets = tuple(sorted(found, key=len, reverse=True))
+    _add_filter(_redactor)
+
+
+def fold_exporter_logs() -> None:
+    """Keep the official exporters' lines about failing exports out of the logs while a guarded exporter exports.
+
+    The failure is counted and warned about once a minute per signal and target, with the reason they gave.
+    """
+    _add_filter(_folder)
+
+
+def _add_filter(wanted: logging.Filter) -> None:
+    """Put ``wanted`` first among the filters of every exporter logger.
+
+    First: before the SDK's duplicate filter, which would drop a repeated failure line before its reason is seen.
+    """
     for name in _EXPORTER_LOGGERS:
         logger = logging.getLogger(name)
-        if _redactor not in logger.filters:
-            logger.addFilter(_redactor)
+        if wanted not in logger.filters:
+            logger.filters.insert(0, wanted)
 
 
 def _describe(exc: BaseException) -> str:
@@ -206,12 +314,13 @@ class _Guarded:
         """Run ``send()`` unless the circuit is open; account for the attempt either way."""
         if not self.health.should_try(items):
             return failure
-        try:
-            result = send()
-        except Exception as exc:  # an exporter bug must not reach the SDK's worker thread either
-            self.health.record(items, False, _describe(exc))
-            return failure
-        self.health.record(items, result is success)
+        with _folder.folding() as reasons:
+            try:
+                result = send()
+            except Exception as exc:  # an exporter bug must not reach the SDK's worker thread either
+                self.health.record(items, False, _describe(exc))
+                return failure
+        self.health.record(items, result is success, reasons[0] if reasons else None)
         return result
 
 

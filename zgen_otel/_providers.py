@@ -17,10 +17,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -30,12 +32,14 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from zgen_otel._buffers import LogBuffer, SpanBuffer
 from zgen_otel._export import (
+    Collector,
     CountingBatchLogRecordProcessor,
     CountingBatchSpanProcessor,
     ExportHealth,
     GuardedLogExporter,
     GuardedMetricExporter,
     GuardedSpanExporter,
+    fold_exporter_logs,
     redact_exporter_logs,
 )
 from zgen_otel._globals import GlobalMeterProvider, GlobalTracerProvider
@@ -136,12 +140,19 @@ class Providers:
         return self.local_reader.force_flush(timeout_millis)
 
     def force_flush(self, timeout_millis: float = 10_000) -> None:
-        """Collect locally and push everything pending to the OTLP exporters."""
-        self.meter_provider.force_flush(timeout_millis)
-        self.tracer_provider.force_flush(int(timeout_millis))
+        """Collect locally and push everything pending to the OTLP exporters.
+
+        The three signals flush at once, so a dead collector costs one export timeout, not one per signal;
+        this returns within ``timeout_millis`` (plus a second) whatever the collector does.
+        """
+        flushes = [
+            lambda: self.meter_provider.force_flush(timeout_millis),
+            lambda: self.tracer_provider.force_flush(int(timeout_millis)),
+            lambda: self.logger_provider.force_flush(int(timeout_millis)),
+        ]
         if self.log_shipper is not None:
             self.log_shipper.drain()
-        self.logger_provider.force_flush(int(timeout_millis))
+        _at_once(flushes, timeout_millis / 1000 + 1)
 
     def shutdown(self) -> None:
         """Flush and stop readers, processors and exporters.
@@ -151,11 +162,17 @@ class Providers:
         if self.log_shipper is not None:
             self.log_shipper.shutdown()
         providers: list[Any] = [self.meter_provider, self.tracer_provider, self.logger_provider]
-        threads = [threading.Thread(target=p.shutdown, daemon=True) for p in providers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(2 * EXPORT_TIMEOUT + 5)
+        _at_once([p.shutdown for p in providers], 2 * EXPORT_TIMEOUT + 5)
+
+
+def _at_once(calls: Sequence[Callable[[], object]], timeout: float) -> None:
+    """Run ``calls`` in threads of their own and wait for them, ``timeout`` seconds in all at most."""
+    threads = [threading.Thread(target=call, daemon=True) for call in calls]
+    for t in threads:
+        t.start()
+    ends = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, ends - time.monotonic()))
 
 
 # Modules the OTLP exporters' HTTP stack imports lazily on an export (requests reads ~/.netrc). They are
@@ -179,6 +196,16 @@ def _signal_url(settings: Settings, signal: Signal) -> tuple[str, str] | None:
     if protocol == "http/protobuf":  # the shared endpoint is a base URL; each signal has its own path
         base = base.rstrip("/") + f"/v1/{signal}"
     return protocol, base
+
+
+def _collector_key(target: str) -> str:
+    """The collector a target (``http/protobuf http://host:4318/v1/metrics``) sends to: its host and port."""
+    url = target.partition(" ")[2]
+    try:
+        parts = urlsplit(url if "//" in url else f"//{url}")
+        return f"{parts.hostname}:{parts.port}"
+    except ValueError:
+        return url
 
 
 def _metric_export_interval(settings: Settings) -> float:
@@ -278,8 +305,10 @@ def build_providers(
     )
     readers: list[MetricReader] = [local, *extra_metric_readers]
     redact_exporter_logs(_secrets(settings))
+    fold_exporter_logs()
     targets: dict[str, str] = {}
     guarded: list[GuardedExporter] = []
+    collectors: dict[str, Collector] = {}
 
     def otlp(signal: Signal, guard: Callable[[Callable[[], Any], ExportHealth], _G]) -> _G | None:
         """The guarded OTLP exporter of ``signal``, recorded in ``targets`` and ``guarded``; None if unset."""
@@ -288,7 +317,8 @@ def build_providers(
             return None
         make, target = found
         targets[signal] = target
-        exporter = guard(make, ExportHealth(signal, target))
+        collector = collectors.setdefault(_collector_key(target), Collector())
+        exporter = guard(make, ExportHealth(signal, target, collector))
         guarded.append(exporter)
         return exporter
 

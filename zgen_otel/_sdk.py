@@ -362,6 +362,8 @@ def prometheus_naming() -> PrometheusNaming:
         return found
     importlib.import_module("opentelemetry.exporter.prometheus")  # not installed: say so now, not at first use
     return _run_exporter()
+
+
 # -- another OTel logging handler ------------------------------------------------------------------------------
 _MISSING = object()
 

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
+import math
 import os
 import runpy
 import signal
 import sys
+import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 import zgen_otel
-from zgen_otel import _current
-from zgen_otel.config import redact_url
+from zgen_otel import _current, remote
+from zgen_otel.config import ENV_VARS, load_settings, redact_url
 from zgen_otel.exceptions import ConfigError
+from zgen_otel.http import needs_server_extra
 from zgen_otel.http.binding import hosts_to_allow, is_loopback
+from zgen_otel.remote import RemoteError, server_url
 
 __all__ = ["SERVE_SERVICE_NAME", "main"]
 
@@ -74,6 +74,11 @@ def serve(
     servers, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
     """
     token = os.environ.get("ZGEN_OTEL_API_TOKEN")
+    try:
+        load_settings({}, server_host=host)
+    except ConfigError:
+        print(f"zgen-otel: --host {host!r} is not valid: expected {ENV_VARS['server_host'].allowed}", file=sys.stderr)
+        return 2
     if not is_loopback(host) and not token:
         print(
             f"zgen-otel: refusing to serve on {host}, which is not a loopback address, without a token: "
@@ -83,10 +88,13 @@ def serve(
         return 2
     try:  # uvicorn and FastAPI are the optional `server` extra: imported here so the other commands work without
         from zgen_otel.http import make_app
+        from zgen_otel.http.auth import check_token
         from zgen_otel.http.serving import PortTaken, open_servers, url
-    except ImportError:
-        print("zgen-otel: serve needs the server extra: pip install 'zgen-otel[server]'", file=sys.stderr)
+    except ImportError as exc:
+        print(f"zgen-otel: {needs_server_extra('serve', exc)}", file=sys.stderr)
         return 2
+    if token:
+        check_token(token, "ZGEN_OTEL_API_TOKEN")  # ConfigError: one line, exit status 2 (see main)
 
     # SIGTERM (kill, docker stop, systemd) stops like Ctrl-C: uvicorn re-raises the signal after its own
     # shutdown, and the default SIGTERM action would end the process before the flush below.
@@ -125,51 +133,98 @@ def serve(
     return 0
 
 
-def _status_lines(data: Any) -> list[str]:
-    """The lines of a ``/api/monitoring`` answer; KeyError, TypeError, ... when it is not one."""
+_MAX_ALERTS_LISTED = 20
+_NOT_RUNNING = ": is `zgen-otel serve` running? (another address: --url HOST:PORT)"
+
+
+def _failed(exc: RemoteError) -> int:
+    """Print why a server could not be read (with a hint when nothing answered); the exit status 1."""
+    print(f"zgen-otel: {exc}{_NOT_RUNNING if exc.nobody else ''}", file=sys.stderr)
+    return 1
+
+
+def _alert_lines(alerts: Any, base: str) -> list[str]:
+    """One line per active alert, most severe first: severity, name, and whether it is acknowledged."""
+    lines = [f"  {a['severity']:<11} {a['name']}{' (acknowledged)' if a['status'] == 'acknowledged' else ''}"
+             for a in alerts[:_MAX_ALERTS_LISTED]]  # fmt: skip
+    if len(alerts) > _MAX_ALERTS_LISTED:
+        lines.append(f"  ... and {len(alerts) - _MAX_ALERTS_LISTED} more: {base}/monitoring/alerts")
+    return lines
+
+
+def _status_lines(data: Any, alerts: Any, base: str) -> list[str]:
+    """The lines of the answers of ``/api/monitoring`` and ``/api/monitoring/alerts``.
+
+    Raises:
+        KeyError, TypeError, AttributeError, ValueError: the answers are not those of a zgen-otel server.
+    """
     store = data.get("store", {})
     return [
         f"service       {data['service_name']} (zgen-otel {data['version']})",
+        f"web page      {base}/monitoring",
         f"monitoring    {'on' if data['enabled'] else 'off'}, every {data['interval']:g} s, "
         f"uptime {data['uptime_seconds']:.0f} s",
         f"store         {store.get('series', 0)} series, {store.get('points', 0)} points",
         f"alerting      {'on' if data['alerting_enabled'] else 'off'}: {data['rules']} rules, "
-        f"{data['active_alerts']} active alerts",
+        f"{len(alerts)} active alerts" + (":" if alerts else ""),
+        *_alert_lines(alerts, base),
         f"exporters     {data['exporters'] or 'none (local only)'}",
     ]
 
 
 def status(url: str) -> int:
-    """Print what a running server's ``/api/monitoring`` says."""
-    token = os.environ.get("ZGEN_OTEL_API_TOKEN")
+    """Print what a running server's ``/api/monitoring`` says, and its active alerts.
+
+    Returns:
+        0; 1 when the server cannot be read (with a hint when nothing answers); 2 for a malformed ``url``.
+    """
+    base = server_url(url)
+    token = os.environ.get("ZGEN_OTEL_API_TOKEN") or None
+    ends = time.monotonic() + remote.DEADLINE
     try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            print("zgen-otel: --url must not hold credentials; set ZGEN_OTEL_API_TOKEN instead", file=sys.stderr)
-            return 2
-        request = urllib.request.Request(url.rstrip("/") + "/api/monitoring")
-        if token:
-            request.add_unredirected_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            data = json.load(response)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"zgen-otel: no answer from {redact_url(url)}: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, http.client.HTTPException) as exc:
-        print(f"zgen-otel: no usable answer from {redact_url(url)} ({type(exc).__name__})", file=sys.stderr)
-        return 1
-    try:
-        print("\n".join(_status_lines(data)))
+        data = remote.get_json(base, "/api/monitoring", token=token, deadline=ends - time.monotonic())
+        alerts = remote.get_json(base, "/api/monitoring/alerts", token=token, deadline=ends - time.monotonic())
+        lines = _status_lines(data, alerts, base)
+    except RemoteError as exc:
+        return _failed(exc)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         missing = f" (no {exc.args[0]!r} field)" if isinstance(exc, KeyError) and exc.args else ""
-        print(f"zgen-otel: {redact_url(url)} answered JSON that is not a zgen-otel status{missing}: is it a "
+        print(f"zgen-otel: {redact_url(base)} answered JSON that is not a zgen-otel status{missing}: is it a "
               "zgen-otel server of the same version?", file=sys.stderr)  # fmt: skip
         return 1
+    print("\n".join(lines))
     return 0
 
 
-def dashboard(name: str, fmt: str, output: str | None, window: float) -> int:
-    """Render a dashboard of this process's runtime to stdout or a file."""
+def _write(text: str, output: str | None) -> bool:
+    """Write ``text`` to the file ``output``, or to standard output; False (after saying why) when it cannot."""
+    if not output:
+        sys.stdout.write(text)
+        return True
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        print(f"zgen-otel: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def dashboard(name: str, fmt: str, output: str | None, window: float, url: str | None = None) -> int:
+    """Render a dashboard to stdout or a file: a running server's (``url``), else this process's fresh runtime's.
+
+    Returns:
+        0; 1 when the server cannot be read or the file written; 2 for an unknown dashboard or a bad setting.
+    """
+    if url is not None:
+        base = server_url(url)
+        query = {"format": fmt, "window": f"{window:g}"}
+        try:
+            body = remote.get(base, f"/api/monitoring/dashboard/{urllib.parse.quote(name, safe='')}", query,
+                              token=os.environ.get("ZGEN_OTEL_API_TOKEN") or None)  # fmt: skip
+        except RemoteError as exc:
+            return _failed(exc)
+        return 0 if _write(body.decode("utf-8", errors="replace"), output) else 1
     from zgen_otel.dashboards.dashboard import render_dashboard
 
     try:
@@ -177,25 +232,25 @@ def dashboard(name: str, fmt: str, output: str | None, window: float) -> int:
     except (KeyError, ValueError) as exc:
         print(f"zgen-otel: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
-    if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    print("zgen-otel: rendered this command's own runtime, which has no history yet; to render what a running "
+          "server shows, add --url (such as --url 127.0.0.1:8001)", file=sys.stderr)  # fmt: skip
+    return 0 if _write(text, output) else 1
 
 
 def rules_export(output: str | None, route: str = "scrape") -> int:
-    """Write the alert rules (defaults plus any configured) as a Prometheus rule file, named for ``route``."""
+    """Write the alert rules (defaults plus any configured) as a Prometheus rule file named for ``route``; say what."""
     from zgen_otel.alerting import export_prometheus_rules
 
     try:
-        text = export_prometheus_rules(output, route=route)
+        text = export_prometheus_rules(route=route)
     except ImportError as exc:  # the `prometheus` extra: the names come from OTel's Prometheus exporter
         print(f"zgen-otel: {exc}", file=sys.stderr)
         return 2
-    if not output:
-        sys.stdout.write(text)
+    if not _write(text, output):
+        return 1
+    if output:
+        written = sum(1 for line in text.splitlines() if line.lstrip().startswith("- alert: "))
+        print(f"zgen-otel: wrote {written} alert rules to {output} (a Prometheus rule file)", file=sys.stderr)
     return 0
 
 
@@ -211,13 +266,29 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``zgen-otel`` and ``python -m zgen_otel``."""
+_MAX_WINDOW = 366 * 86_400.0  # as the HTTP API allows
+
+
+def _window(text: str) -> float:
+    """Seconds of history for argparse: a number above 0, up to 366 days."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= _MAX_WINDOW:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window: expected seconds above 0, up to "
+                                         f"{_MAX_WINDOW:,.0f} (366 days)")  # fmt: skip
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``zgen-otel``."""
     parser = argparse.ArgumentParser(prog="zgen-otel", description="OpenTelemetry monitoring for AI agents.")
+    parser.add_argument("--version", action="version", version=f"zgen-otel {zgen_otel.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the monitor, default alert rules and the web page")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    p.add_argument("--port", type=_port, default=8001, help="port of the web page and API (default 8001)")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a name besides loopback that clients may reach the server by (Host header); repeatable; "
                         "'*' for any (default: ZGEN_OTEL_ALLOWED_HOSTS, and the --host address)")  # fmt: skip
@@ -233,13 +304,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="a Python file that serve runs before it serves, to add alert rules with the same Python "
                         "API as in an agent (zgen_otel.alerting, see the README); repeatable, run in order; a "
                         "missing file or one that raises stops serve with exit status 2")  # fmt: skip
-    p = sub.add_parser("status", help="show what a running server reports")
-    p.add_argument("--url", default="http://127.0.0.1:8001", help="the server (default http://127.0.0.1:8001)")
-    p = sub.add_parser("dashboard", help="render a dashboard of a fresh runtime")
+    url_help = "the server: http://HOST:PORT, or HOST:PORT (default 127.0.0.1:8001); its token: ZGEN_OTEL_API_TOKEN"
+    p = sub.add_parser("status", help="show what a running server reports, and its active alerts")
+    p.add_argument("--url", default="http://127.0.0.1:8001", help=url_help)
+    p = sub.add_parser("dashboard", help="render a dashboard of a running server (--url), or of a fresh runtime")
     p.add_argument("name", help=f"one of: {_DASHBOARDS}")
+    p.add_argument("--url", help=url_help.replace(" (default 127.0.0.1:8001)", "") + "; without it, the "
+                   "dashboard of this command's own runtime, which has no history")  # fmt: skip
     p.add_argument("--format", choices=("html", "json"), default="html")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
-    p.add_argument("--window", type=float, default=3600.0, help="seconds of history (default 3600)")
+    p.add_argument("--window", type=_window, default=3600.0, help="seconds of history (default 3600)")
     p = sub.add_parser("rules", help="alert rules")
     rules = p.add_subparsers(dest="rules_command", required=True)
     e = rules.add_parser("export", help="write the rules as a Prometheus rule file")
@@ -249,11 +323,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="how the metrics reach Prometheus, which decides their names: 'scrape' (default: Prometheus "
                         "scrapes each agent's /metrics) or 'collector' (OTLP to an OpenTelemetry Collector, which "
                         "remote-writes them or serves them to Prometheus)")  # fmt: skip
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve(args.host, args.port, args.allowed_host, args.otlp_port, args.otlp_grpc_port, args.rules)
-    if args.command == "status":
-        return status(args.url)
-    if args.command == "dashboard":
-        return dashboard(args.name, args.format, args.output, args.window)
-    return rules_export(args.output, args.route)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zgen-otel`` and ``python -m zgen_otel``.
+
+    Returns:
+        The exit status: 0 done, 1 failed (a server that does not answer, a port taken, a file not written),
+        2 bad input (an argument or setting that is not allowed, named in one line on standard error).
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args.host, args.port, args.allowed_host, args.otlp_port, args.otlp_grpc_port, args.rules)
+        if args.command == "status":
+            return status(args.url)
+        if args.command == "dashboard":
+            return dashboard(args.name, args.format, args.output, args.window, args.url)
+        return rules_export(args.output, args.route)
+    except ConfigError as exc:  # a setting (environment variable) or --url that is not allowed
+        print(f"zgen-otel: {exc}", file=sys.stderr)
+        return 2

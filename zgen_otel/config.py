@@ -357,28 +357,45 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    labels: dict[str, str] = {}  # how the user named each value given: the variable or the keyword, and the value
     for key, spec in ENV_VARS.items():
         raw = env.get(spec.env)
         if raw is not None and raw.strip():
-            values[key] = _validated(spec.label(spec.env, raw), spec.parse, raw, spec.allowed)
+            labels[key] = spec.label(spec.env, raw)
+            values[key] = _validated(labels[key], spec.parse, raw, spec.allowed)
     unknown = sorted(set(overrides) - set(ENV_VARS))
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(ENV_VARS)}")
     for key, value in overrides.items():
+        labels[key] = ENV_VARS[key].label(key, value)
         values[key] = _check_override(key, value)
     settings = Settings(**{k: v for k, v in values.items() if v is not None})
-    if settings.max_raw_points < 16:
-        raise ConfigError(f"max_raw_points={settings.max_raw_points!r} is not valid: expected a whole number >= 16")
-    if settings.otlp_max_body > MAX_BODY_BYTES:
-        spec = ENV_VARS["otlp_max_body"]
-        raise ConfigError(f"otlp_max_body={settings.otlp_max_body!r} is not valid: expected {spec.allowed}")
-    if settings.shutdown_grace > MAX_SECONDS:
-        grace = settings.shutdown_grace
-        raise ConfigError(f"shutdown_grace={grace!r} seconds is not valid: expected 0 to {MAX_SECONDS:.0e} seconds")
-    for key in ("interval", "export_interval", "store_flush_interval"):  # timers need a sane range
-        seconds = getattr(settings, key)
-        if seconds is not None and not MIN_SECONDS <= seconds <= MAX_SECONDS:
-            raise ConfigError(
-                f"{key}={seconds!r} seconds is not valid: expected {MIN_SECONDS} to {MAX_SECONDS:.0e} seconds"
-            )
+    _check_ranges(settings, labels, from_env={k for k in labels if k not in overrides})
     return settings
+
+
+def _check_ranges(settings: Settings, labels: Mapping[str, str], from_env: set[str]) -> None:
+    """Raise :class:`ConfigError` for a value outside the range its setting allows.
+
+    Args:
+        settings: the parsed settings.
+        labels: per setting given, how the user wrote it (``MONITORING_INTERVAL='0.00001'`` or
+            ``interval=1e-05``), for the message.
+        from_env: the settings given by an environment variable (``OTEL_METRIC_EXPORT_INTERVAL`` is in
+            milliseconds, its keyword in seconds).
+    """
+    seconds = f"{MIN_SECONDS} to {MAX_SECONDS:,.0f} seconds"
+    checks: list[tuple[str, bool, str]] = [
+        ("max_raw_points", settings.max_raw_points < 16, "a whole number >= 16"),
+        ("otlp_max_body", settings.otlp_max_body > MAX_BODY_BYTES, ENV_VARS["otlp_max_body"].allowed),
+        ("shutdown_grace", settings.shutdown_grace > MAX_SECONDS, f"0 to {MAX_SECONDS:,.0f} seconds"),
+    ]
+    for key in ("interval", "export_interval", "store_flush_interval"):  # timers need a sane range
+        value = getattr(settings, key)
+        allowed = seconds
+        if key == "export_interval" and key in from_env:
+            allowed = f"{MIN_SECONDS * 1000:g} to {MAX_SECONDS * 1000:,.0f} milliseconds"
+        checks.append((key, value is not None and not MIN_SECONDS <= value <= MAX_SECONDS, allowed))
+    for key, bad, allowed in checks:
+        if bad:
+            raise ConfigError(f"{labels.get(key, key)} is not valid: expected {allowed}")

@@ -23,6 +23,7 @@ from zgen_otel import _current
 from zgen_otel._util import safe_repr
 from zgen_otel.config import load_settings
 from zgen_otel.exceptions import ConfigError, ServerError, ZgenOtelError
+from zgen_otel.http import needs_server_extra
 from zgen_otel.http.binding import bind_socket, hosts_to_allow, is_loopback, page_url
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ THREAD_NAME = "zgen-otel-server"
 STOP_SECONDS = 5.0
 _START_SECONDS = 10.0  # longest wait for uvicorn to serve, once the port is bound
 _GRACE_SECONDS = 2  # what requests in flight get at a stop before they are cancelled
-_EXTRA = "pip install 'zgen-otel[server]'"
 
 _lock = threading.RLock()
 _running: ServerHandle | None = None
@@ -143,8 +143,7 @@ def _make_server(host: str, port: int, app_options: dict[str, Any]) -> Any:
         from zgen_otel.http.app import make_app
         from zgen_otel.http.server import serve_options
     except ImportError as exc:
-        raise ImportError(f"zgen_otel.start_server needs the server extra (FastAPI and uvicorn; {exc.name or exc} "
-                          f"is missing): {_EXTRA}", name=exc.name) from exc  # fmt: skip
+        raise needs_server_extra("zgen_otel.start_server", exc) from exc
     app = make_app(**app_options)
     # No logging set-up of uvicorn's (the host's logging stays as it is), no lifespan, plain asyncio (no global
     # event loop policy), and a bounded graceful stop.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 import socket
 import threading
@@ -80,10 +81,18 @@ def listen(host: str, port: int) -> list[socket.socket]:
 
 
 def _taken(host: str, port: int, what: str, flag: str, exc: OSError, can_turn_off: bool) -> PortTaken:
-    off = f", or {flag} 0 to turn it off" if can_turn_off else ""
+    """The error for a port that cannot be bound: the address, the system's reason, and the flag to change.
+
+    A port in use or not allowed (below 1024) is changed with ``flag``; an address that is not this machine's
+    (or a name that does not resolve) with ``--host``.
+    """
     reason = exc.strerror or str(exc)
-    return PortTaken(f"cannot listen on {url(host, port)[7:]} for {what} ({reason}): choose another port with "
-                     f"{flag}{off}")  # fmt: skip
+    where = f"cannot listen on {url(host, port)[7:]} for {what} ({reason})"
+    if isinstance(exc, socket.gaierror) or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+        return PortTaken(f"{where}: --host must name an address of this machine, such as 127.0.0.1 (or 0.0.0.0 "
+                         "for every interface)")  # fmt: skip
+    off = f", or {flag} 0 to turn it off" if can_turn_off else ""
+    return PortTaken(f"{where}: choose another port with {flag}{off}")
 
 
 class Servers:

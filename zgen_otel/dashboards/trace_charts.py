@@ -30,7 +30,7 @@ def round_step(span: float, count: int = 5) -> float:
     if not span > 0 or not math.isfinite(span):
         return 1.0
     raw = span / count
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 

@@ -1,9 +1,10 @@
 """The pictures of the trace pages: the duration-over-time scatter of the traces list and the waterfall's ruler.
 
 :func:`duration_scatter` draws each trace as a point (when it started, how long it took, on a log scale so a
-150 µs trace and a 2 s one both show), failed ones in red, each a link to its trace, as Jaeger's search
-page does. :func:`ruler` gives the waterfall's time ticks: round durations (``0``, ``25 ms``, ``50 ms``...).
-Both are drawn on the server, as SVG or positions, so the page needs no chart library.
+150 µs trace and a 2 s one both show), failed ones in red, each opening its trace when clicked (``data-href``,
+as the rows of the list do), as Jaeger's search page does. :func:`ruler` gives the waterfall's time ticks at
+round durations (``0``, ``25 ms``, ``50 ms``...). Both are drawn on the server, as SVG or positions, so the
+page needs no chart library.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{i
 
     Args:
         traces: each with ``trace_id``, ``name``, ``start``, ``duration_ms``, ``status`` and ``span_count``.
-        link: each point's link, ``{id}`` replaced by the trace id.
+        link: each point's link (its ``data-href``), ``{id}`` replaced by the trace id.
 
     Returns:
         A ``<div class="scatter">`` holding two SVGs, the duration axis and the plot, or an empty Markup when
@@ -107,13 +108,12 @@ def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{i
         if 4 <= x(ts) <= 96:  # a label at the very edge would be cut in half
             plot.append(f'<text class="tick" x="{x(ts):.2f}%" y="{_H - 8}" text-anchor="middle">'
                         f"{escape(format_time(ts, pattern))}</text>")  # fmt: skip
-    for t, duration in zip(shown, seconds, strict=True):
+    for t, duration in reversed(list(zip(shown, seconds, strict=True))):  # the first trace drawn last, on top
         failed = t.get("status") == "error"
         radius = 3 + min(4.0, math.log2(max(int(t.get("span_count") or 1), 1)) / 2)
         title = f"{t['name']} · {format_ms(float(t['duration_ms']))} · {format_time(float(t['start']), '%H:%M:%S')}"
         href, trace_id = escape(link.replace("{id}", str(t["trace_id"]))), escape(t["trace_id"])
-        plot.append(f'<a href="{href}" data-trace="{trace_id}">'
-                    f'<circle class="point{" error" if failed else ""}" cx="{x(float(t["start"])):.2f}%" '
-                    f'cy="{y(duration):.1f}" r="{radius:.1f}"><title>{escape(title)}'
-                    f"{' (failed)' if failed else ''}</title></circle></a>")  # fmt: skip
+        plot.append(f'<circle class="point{" error" if failed else ""}" data-href="{href}" data-trace="{trace_id}" '
+                    f'cx="{x(float(t["start"])):.2f}%" cy="{y(duration):.1f}" r="{radius:.1f}"><title>{escape(title)}'
+                    f"{' (failed)' if failed else ''}</title></circle>")  # fmt: skip
     return Markup(f'<div class="scatter">{"".join(axis)}</svg>{"".join(plot)}</svg></div>')

@@ -12,6 +12,7 @@ filters, :data:`LOGS_PER_PAGE` at a time. The data comes from :mod:`zgen_otel.tr
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from zgen_otel import _current
@@ -25,7 +26,15 @@ from zgen_otel.traces import find_trace, get_recent_traces, span_buffer_stats
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
 
-__all__ = ["LOGS_PER_PAGE", "TRACES_PER_PAGE", "LogsDashboard", "TracesDashboard", "find_trace", "render_trace"]
+__all__ = [
+    "LOGS_PER_PAGE",
+    "TRACES_PER_PAGE",
+    "LogsDashboard",
+    "TracesDashboard",
+    "find_trace",
+    "render_trace",
+    "traceback_lines",
+]
 
 #: Rows of the traces list shown at a time (the page pages through the rest in the browser).
 TRACES_PER_PAGE = 25
@@ -33,6 +42,8 @@ TRACES_PER_PAGE = 25
 LOGS_PER_PAGE = 50
 #: Operation names offered by the traces filter (the most a datalist holds usefully).
 MAX_OPERATION_CHOICES = 500
+#: A traceback's frame line of a file of this package (here or on the machine that sent it).
+_PACKAGE_FRAME = re.compile(r'^  File "[^"]*[\\/]zgen_otel[\\/]')
 #: A span's status in words: OTel's "unset" means no error was recorded, which is what people call ok.
 STATUS_WORDS = {"ok": "ok", "unset": "ok", "error": "failed"}
 
@@ -117,7 +128,7 @@ class LogsDashboard(Dashboard):
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The logs page, with its filters, a page at a time."""
         doc = self.document(runtime=runtime, **options)
-        return environment.get_template("logs.html").render(doc=doc, per_page=LOGS_PER_PAGE)
+        return environment.get_template("logs.html").render(doc=doc, per_page=LOGS_PER_PAGE, frames=traceback_lines)
 
 
 def render_trace(
@@ -133,7 +144,7 @@ def render_trace(
     trace = find_trace(trace_id, service=service, instance=instance, runtime=runtime)
     return environment.get_template("trace.html").render(
         trace=trace, bars=[_bar(trace, span) for span in trace["spans"]], ruler=ruler(trace["duration_ms"]),
-        status_words=STATUS_WORDS,
+        status_words=STATUS_WORDS, frames=traceback_lines,
     )  # fmt: skip
 
 
@@ -149,3 +160,19 @@ def _bar(trace: dict[str, Any], span: dict[str, Any]) -> dict[str, Any]:
     width = min((span["duration_ms"] or 0) / 1000 / total * 100, 100 - left)
     place = "after" if left + width <= 78 else "before" if left >= 22 else "inside"
     return {"left": left, "width": width, "place": place}
+
+
+def traceback_lines(text: str) -> list[tuple[str, bool]]:
+    """A Python traceback's lines, each with whether it belongs to a frame of zgen_otel itself.
+
+    A logged exception raised under ``@track`` passes through the tracking wrapper: the page dims those
+    frames (the ``File`` line and the source lines under it), so the eye goes to the user's own.
+    """
+    lines, ours = [], False
+    for line in text.splitlines():
+        if line.startswith("  File "):
+            ours = bool(_PACKAGE_FRAME.match(line))
+        elif not line.startswith("    "):
+            ours = False
+        lines.append((line, ours))
+    return lines

@@ -68,7 +68,7 @@ class TracesDashboard(Dashboard):
         instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``.
+        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters``, ``buffer``, ``limit``.
 
         ``service`` and ``instance`` keep the traces the selected processes took part in. ``operations`` (span
         names of the selected processes) and ``services`` (every service known here) are the filter's choices.
@@ -81,7 +81,7 @@ class TracesDashboard(Dashboard):
         several = len({t["service"] for t in traces}) > 1
         names = sorted({row.name for row in span_rows(rt, Selection(service, instance))})
         return {"traces": traces, "filters": filters, "buffer": span_buffer_stats(rt.span_buffer),
-                "several_services": several, "operations": names[:MAX_OPERATION_CHOICES],
+                "several_services": several, "limit": limit, "operations": names[:MAX_OPERATION_CHOICES],
                 "services": sorted({p.service for p in processes(rt)})}  # fmt: skip
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
@@ -106,13 +106,13 @@ class LogsDashboard(Dashboard):
         logger: str | None = None,
         contains: str | None = None,
         trace_id: str | None = None,
-        limit: int = 500,
+        limit: int = 200,
         *,
         service: str | None = None,
         instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``.
+        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters``, ``buffer`` and ``limit``.
 
         ``service`` and ``instance`` keep the records of the selected processes.
         """
@@ -123,7 +123,7 @@ class LogsDashboard(Dashboard):
         filters = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
         several = len({record["service"] for record in logs}) > 1
         return {"logs": logs, "filters": filters, "buffer": log_buffer_stats(rt.log_buffer),
-                "several_services": several}  # fmt: skip
+                "several_services": several, "limit": limit}  # fmt: skip
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The logs page, with its filters, a page at a time."""

@@ -14,6 +14,7 @@ import pytest
 import zgen_otel
 from tests.support.servers import Server
 from zgen_otel.dashboards import render_dashboard
+from zgen_otel.dashboards.trace_charts import duration_scatter, ruler
 from zgen_otel.dashboards.traces_logs import LOGS_PER_PAGE, TRACES_PER_PAGE, render_trace
 from zgen_otel.http import make_app
 from zgen_otel.logs import get_recent_logs
@@ -128,6 +129,20 @@ def test_a_logged_exception_shows_its_traceback_and_a_long_one_keeps_its_end() -
     stack = recursion["attributes"]["exception.stacktrace"]
     assert stack.startswith("[truncated ") and stack.rstrip().endswith("RecursionError: too deep to show whole")
     assert len(stack) < 1040 and recursion["truncated"]
+
+
+def test_the_ruler_and_the_scatter_use_round_numbers() -> None:
+    assert [t["label"] for t in ruler(30.9)["ticks"]] == ["0", "10 ms", "20 ms", "30 ms"]
+    assert [t["label"] for t in ruler(1800)["ticks"]] == ["0", "500 ms", "1 s", "1.5 s"]
+    zgen_otel.configure(system_monitor=False, default_rules=False)
+    for i in range(12):
+        run(1 + i % 3)
+        calculate()
+    traces = get_recent_traces()
+    html = str(duration_scatter(traces))
+    assert html.count('class="point') == len(traces) == 24 and html.count('class="point error"') == 16
+    decades = re.findall(r'<text class="tick" x="56"[^>]*>([^<]+)</text>', html)
+    assert decades and all(re.fullmatch(r"(1|10|100) (µs|ms)|1 s", d) for d in decades), decades
 
 
 def contrast(foreground: str, background: str) -> float:

@@ -22,8 +22,8 @@ __all__ = ["duration_scatter", "round_step", "ruler"]
 
 _H = 200
 _LEFT, _TOP, _BOTTOM = 64, 10, 26
-#: Steps of the time axis, in seconds: round clock times (10:42:30, 10:45, 11:00).
-_TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+#: Steps of the time axis, in seconds: round clock times (10:42:30.5, 10:42:30, 10:45, 11:00).
+_TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
 def round_step(span: float, count: int = 5) -> float:
@@ -55,6 +55,14 @@ def _time_ticks(lo: float, hi: float) -> list[float]:
     offset = _offset(lo)
     first = math.ceil((lo + offset) / step) * step - offset
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def _clock(ts: float, span: float) -> str:
+    """A tick's time of day: to the tenth of a second over three seconds or less, to the minute over hours."""
+    if span <= 3:  # ticks less than a second apart
+        tenths = round(ts * 10)
+        return f"{format_time(tenths // 10, '%H:%M:%S')}.{tenths % 10}"
+    return format_time(ts, "%H:%M:%S" if span < 300 else "%H:%M")
 
 
 def _offset(ts: float) -> float:
@@ -103,11 +111,11 @@ def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{i
         axis.append(f'<text class="tick" x="{_LEFT - 8}" y="{at + 4:.1f}" text-anchor="end">'
                     f"{escape(format_value(10.0**power, 's'))}</text>")  # fmt: skip
         plot.append(f'<line class="grid" x1="0" x2="100%" y1="{at:.1f}" y2="{at:.1f}"/>')
-    pattern = "%H:%M:%S" if hi_t - lo_t < 300 else "%H:%M"
-    for ts in _time_ticks(lo_t, hi_t):
-        if 4 <= x(ts) <= 96:  # a label at the very edge would be cut in half
-            plot.append(f'<text class="tick" x="{x(ts):.2f}%" y="{_H - 8}" text-anchor="middle">'
-                        f"{escape(format_time(ts, pattern))}</text>")  # fmt: skip
+    # a label at the very edge would be cut in half; traces all within a tenth of a second get one in the middle
+    ticks = [ts for ts in _time_ticks(lo_t, hi_t) if 4 <= x(ts) <= 96] or [(lo_t + hi_t) / 2]
+    for ts in ticks:
+        plot.append(f'<text class="tick" x="{x(ts):.2f}%" y="{_H - 8}" text-anchor="middle">'
+                    f"{escape(_clock(ts, hi_t - lo_t))}</text>")  # fmt: skip
     for t, duration in reversed(list(zip(shown, seconds, strict=True))):  # the first trace drawn last, on top
         failed = t.get("status") == "error"
         radius = 3 + min(4.0, math.log2(max(int(t.get("span_count") or 1), 1)) / 2)

@@ -555,7 +555,7 @@ def test_alerts_dashboard_counts_states_and_history(browser: Any) -> None:
     assert column(page, "rules", 3) == ["pending", "inactive", "firing"]
     assert column(page, "rules", 4) == ["5", "5", "5"]  # last value
     assert page.locator("section[data-panel=rules] tr.bad").inner_text().startswith("queue_firing")
-    assert page.locator("section[data-panel=active] tr.bad").count() == 4
+    assert page.locator("section[data-panel=active] tr[data-status=firing]").count() == 4
     history_text = page.locator("section[data-panel=history]").inner_text()
     assert "resolved" in history_text and "alice" in history_text
     page.close()

@@ -7,11 +7,19 @@ and ``track_context`` of :mod:`zgen_otel.performance` and the ASGI middleware us
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _current
@@ -20,13 +28,14 @@ from zgen_otel._sdk import preset_attributes
 from zgen_otel._tracker import Outcome, PerformanceTracker
 from zgen_otel._util import RateLimitedLogger
 
-__all__ = ["Call", "finish_call", "start_call"]
+__all__ = ["Call", "finish_call", "record_failure", "start_call", "user_traceback"]
 
 _warn = RateLimitedLogger(logging.getLogger("zgen_otel.performance"))
 
 #: A started call: (tracker, operation name, start time in ns, span, the context that makes the span current).
 #: A plain tuple: the cheapest thing to build on every call.
 Call = tuple[PerformanceTracker, str, int, trace.Span, otel_context.Context]
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # this package's files: the wrappers' frames
 
 
 def start_call(name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> Call | None:
@@ -68,7 +77,7 @@ def finish_call(call: Call, exc: BaseException | None, count_base: bool) -> None
             outcome = Outcome.ERROR if failure else Outcome.CANCELLED
             if span.is_recording():
                 span.set_attribute("error.type", error_type)
-                span.record_exception(exc)
+                record_failure(span, exc)
                 if failure:
                     span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
         queue = tracker.queue
@@ -78,3 +87,29 @@ def finish_call(call: Call, exc: BaseException | None, count_base: bool) -> None
         span.end(end)
     except Exception:
         _warn.exception("finish", "zgen_otel: finishing a tracked call failed; the call itself is unaffected")
+
+
+def user_traceback(exc: BaseException) -> TracebackType | None:
+    """``exc``'s traceback from the first frame outside this package: the caller's code, not ``@track``'s wrapper.
+
+    The whole traceback when every frame is this package's (a failure of zgen_otel itself stays visible).
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+        tb = tb.tb_next
+    return tb or exc.__traceback__
+
+
+def record_failure(span: trace.Span, exc: BaseException) -> None:
+    """Add the OTel ``exception`` event of ``exc`` to ``span``, its stack trace starting at the caller's code.
+
+    The event the SDK's ``record_exception`` writes (``exception.type``, ``.message``, ``.stacktrace``), except
+    that the stack trace leaves out the tracking wrapper's own frames (:func:`user_traceback`).
+    """
+    module, name = type(exc).__module__, type(exc).__qualname__
+    stacktrace = "".join(traceback.format_exception(type(exc), exc, user_traceback(exc)))
+    span.add_event("exception", {
+        EXCEPTION_TYPE: f"{module}.{name}" if module and module != "builtins" else name,
+        EXCEPTION_MESSAGE: str(exc),
+        EXCEPTION_STACKTRACE: stacktrace,
+    })  # fmt: skip

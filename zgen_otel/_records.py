@@ -26,6 +26,9 @@ __all__ = [
 ]
 
 MARKER = "… [truncated {n} chars]"
+#: Cut at its start: a stack trace ends with the failing frame and the error, the part worth keeping.
+HEAD_MARKER = "[truncated {n} chars] …"
+_TAIL_KEPT = frozenset({"exception.stacktrace"})
 
 
 def clip(value: Any, limit: int) -> tuple[Any, bool]:
@@ -48,11 +51,18 @@ def clip(value: Any, limit: int) -> tuple[Any, bool]:
 
 
 def clip_attributes(attributes: Mapping[str, Any] | None, limit: int) -> tuple[dict[str, Any], bool]:
-    """Every attribute value clipped with :func:`clip`; and whether any was cut."""
+    """Every attribute value clipped with :func:`clip`; and whether any was cut.
+
+    A stack trace (``exception.stacktrace``) too long for ``limit`` keeps its end (the error and the frames
+    nearest to it) and says at its start how much went.
+    """
     out: dict[str, Any] = {}
     cut_any = False
     for key, value in (attributes or {}).items():
-        out[str(key)], cut = clip(value, limit)
+        if key in _TAIL_KEPT and isinstance(value, str) and len(value) > limit:
+            out[str(key)], cut = HEAD_MARKER.format(n=len(value) - limit) + value[-limit:], True
+        else:
+            out[str(key)], cut = clip(value, limit)
         cut_any = cut_any or cut
     return out, cut_any
 

@@ -8,11 +8,13 @@ the :class:`~zgen_otel.alerting.manager.AlertManager` owns the alerts.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +23,17 @@ from zgen_otel._validate import MAX_WINDOW, check_attributes, check_name, check_
 from zgen_otel.alerting.model import AlertSeverity, TextEnum
 from zgen_otel.exceptions import DefinitionError
 
-__all__ = ["OPERATORS", "CustomRule", "MetricRule", "RuleState", "SeriesState", "check_url", "str_map", "validate_name"]
+__all__ = [
+    "OPERATORS",
+    "CustomRule",
+    "MetricRule",
+    "RuleState",
+    "SeriesState",
+    "check_url",
+    "duration_text",
+    "str_map",
+    "validate_name",
+]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -99,6 +111,20 @@ def check_url(what: str, value: object) -> str:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise DefinitionError(f"{what} must be an absolute http:// or https:// URL or ''; got {safe_repr(value)}")
     return value
+
+
+def duration_text(seconds: float) -> str:
+    """A window as Prometheus writes durations: ``1h``, ``5m``, ``90s``, ``1.5s``."""
+    for size, unit in ((86_400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _plain(number: float) -> str:
+    """A threshold as it would be typed, never in exponent form: ``0.00002``, ``90``, ``1500000``."""
+    text = format(Decimal(repr(number)), "f")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _as_value(number: int | float) -> float:
@@ -216,11 +242,26 @@ class MetricRule(_RuleBase):
             return self.test(value, self.clear_threshold)
         return self.test(value, self.threshold)
 
+    @property
+    def condition_text(self) -> str:
+        """What the rule judges, as text: ``cpu.percent > 90``, ``increase(zgen.llm.cost[1h]) > 0.05``.
+
+        The series filter is written as ``{key="value"}``, a window aggregate as ``aggregate(metric[window])``
+        and a clear threshold after the condition (``, clears at 80``).
+        """
+        selector = ",".join(f"{k}={json.dumps(str(v))}" for k, v in sorted(self.attributes.items()))
+        judged = f"{self.metric_name}{{{selector}}}" if selector else self.metric_name
+        if self.aggregate is not None:
+            judged = f"{self.aggregate}({judged}[{duration_text(self.window or 0)}])"
+        clears = f", clears at {_plain(self.clear_threshold)}" if self.clear_threshold is not None else ""
+        return f"{judged} {self.operator} {_plain(self.threshold)}{clears}"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description with the current state."""
         return {
             **super().to_dict(),
             "type": "metric",
+            "condition": self.condition_text,
             "metric_name": self.metric_name,
             "threshold": self.threshold,
             "operator": self.operator,
@@ -268,6 +309,13 @@ class CustomRule(_RuleBase):
             return bool(result), _as_value(result)
         return bool(result), None
 
+    @property
+    def condition_text(self) -> str:
+        """What the rule judges, as text: ``custom check health_probe()`` (the condition's name)."""
+        name = getattr(self.condition, "__qualname__", None) or type(self.condition).__qualname__
+        return f"custom check {name}()"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description with the current state."""
-        return {**super().to_dict(), "type": "custom", "overrun": self.overrun, "overruns": self.overruns}
+        return {**super().to_dict(), "type": "custom", "condition": self.condition_text, "overrun": self.overrun,
+                "overruns": self.overruns}  # fmt: skip

@@ -1,26 +1,51 @@
 """The ``traces`` and ``logs`` dashboards and the trace page: the local view of the other two OTel signals.
 
-``render_dashboard("traces")`` lists recent traces (root operation, duration, span count, error mark);
-``render_trace(trace_id)`` draws one trace as a waterfall (bars placed by start and duration, nested by
-parent, failed spans in red, each span opening to its attributes and events) with the trace's logs;
-``render_dashboard("logs")`` lists captured log records with level, logger, text and trace filters. The
-data comes from :mod:`zgen_otel.traces` and :mod:`zgen_otel.logs`; the HTML is autoescaped like every page.
+``render_dashboard("traces")`` lists recent traces (root operation, duration, span count, error mark) under a
+filter form (operation, status, shortest duration, order, service) and a duration-over-time scatter, a page of
+:data:`TRACES_PER_PAGE` at a time; ``render_trace(trace_id)`` draws one trace as a waterfall (bars placed by
+start and duration under a time ruler, nested by parent, failed spans in red, each span opening to its
+attributes and events, an exception with its stack trace) with the trace's logs; ``render_dashboard("logs")``
+lists captured log records (a logged exception with its traceback) with level, logger, text and trace
+filters, :data:`LOGS_PER_PAGE` at a time. The data comes from :mod:`zgen_otel.traces` and
+:mod:`zgen_otel.logs`; the HTML is autoescaped like every page.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from zgen_otel import _current
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.dashboards.rendering import environment, window
+from zgen_otel.dashboards.trace_charts import duration_scatter, ruler
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
+from zgen_otel.selection import Selection, processes, span_rows
 from zgen_otel.traces import find_trace, get_recent_traces, span_buffer_stats
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
 
-__all__ = ["LogsDashboard", "TracesDashboard", "find_trace", "render_trace"]
+__all__ = [
+    "LOGS_PER_PAGE",
+    "TRACES_PER_PAGE",
+    "LogsDashboard",
+    "TracesDashboard",
+    "find_trace",
+    "render_trace",
+    "traceback_lines",
+]
+
+#: Rows of the traces list shown at a time (the page pages through the rest in the browser).
+TRACES_PER_PAGE = 25
+#: Rows of the logs list shown at a time.
+LOGS_PER_PAGE = 50
+#: Operation names offered by the traces filter (the most a datalist holds usefully).
+MAX_OPERATION_CHOICES = 500
+#: A traceback's frame line of a file of this package (here or on the machine that sent it).
+_PACKAGE_FRAME = re.compile(r'^  File "[^"]*[\\/]zgen_otel[\\/]')
+#: A span's status in words: OTel's "unset" means no error was recorded, which is what people call ok.
+STATUS_WORDS = {"ok": "ok", "unset": "ok", "error": "failed"}
 
 
 class TracesDashboard(Dashboard):
@@ -43,9 +68,10 @@ class TracesDashboard(Dashboard):
         instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters`` and ``buffer``.
+        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters``, ``buffer``, ``limit``.
 
-        ``service`` and ``instance`` keep the traces the selected processes took part in.
+        ``service`` and ``instance`` keep the traces the selected processes took part in. ``operations`` (span
+        names of the selected processes) and ``services`` (every service known here) are the filter's choices.
         """
         rt = runtime or _current.get_runtime()
         since, _ = window(window_seconds, rt)
@@ -53,12 +79,17 @@ class TracesDashboard(Dashboard):
                                    service=service, instance=instance, runtime=rt)  # fmt: skip
         filters = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
         several = len({t["service"] for t in traces}) > 1
+        names = sorted({row.name for row in span_rows(rt, Selection(service, instance))})
         return {"traces": traces, "filters": filters, "buffer": span_buffer_stats(rt.span_buffer),
-                "several_services": several}  # fmt: skip
+                "several_services": several, "limit": limit, "operations": names[:MAX_OPERATION_CHOICES],
+                "services": sorted({p.service for p in processes(rt)})}  # fmt: skip
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
-        """The traces list page."""
-        return environment.get_template("traces.html").render(doc=self.document(runtime=runtime, **options))
+        """The traces list page: the filter form, the duration scatter and the list, a page at a time."""
+        doc = self.document(runtime=runtime, **options)
+        return environment.get_template("traces.html").render(
+            doc=doc, scatter=duration_scatter(doc["traces"]), per_page=TRACES_PER_PAGE
+        )
 
 
 class LogsDashboard(Dashboard):
@@ -75,13 +106,13 @@ class LogsDashboard(Dashboard):
         logger: str | None = None,
         contains: str | None = None,
         trace_id: str | None = None,
-        limit: int = 500,
+        limit: int = 200,
         *,
         service: str | None = None,
         instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters`` and ``buffer``.
+        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters``, ``buffer`` and ``limit``.
 
         ``service`` and ``instance`` keep the records of the selected processes.
         """
@@ -92,11 +123,12 @@ class LogsDashboard(Dashboard):
         filters = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
         several = len({record["service"] for record in logs}) > 1
         return {"logs": logs, "filters": filters, "buffer": log_buffer_stats(rt.log_buffer),
-                "several_services": several}  # fmt: skip
+                "several_services": several, "limit": limit}  # fmt: skip
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
-        """The logs page, with its filters."""
-        return environment.get_template("logs.html").render(doc=self.document(runtime=runtime, **options))
+        """The logs page, with its filters, a page at a time."""
+        doc = self.document(runtime=runtime, **options)
+        return environment.get_template("logs.html").render(doc=doc, per_page=LOGS_PER_PAGE, frames=traceback_lines)
 
 
 def render_trace(
@@ -110,4 +142,37 @@ def render_trace(
             ``instance`` (a ``KeyError``, so a ``LookupError``).
     """
     trace = find_trace(trace_id, service=service, instance=instance, runtime=runtime)
-    return environment.get_template("trace.html").render(trace=trace)
+    return environment.get_template("trace.html").render(
+        trace=trace, bars=[_bar(trace, span) for span in trace["spans"]], ruler=ruler(trace["duration_ms"]),
+        status_words=STATUS_WORDS, frames=traceback_lines,
+    )  # fmt: skip
+
+
+def _bar(trace: dict[str, Any], span: dict[str, Any]) -> dict[str, Any]:
+    """Where a span's bar sits in the waterfall (percent of the trace) and where its duration label goes.
+
+    The label goes after the bar when there is room on its right, before it when there is room on its left,
+    and inside it (white on the bar's colour) when the bar fills the row.
+    """
+    total = trace["end"] - trace["start"]
+    total = total if total > 0 else 1e-9
+    left = (span["start"] - trace["start"]) / total * 100 if span["start"] is not None else 0.0
+    width = min((span["duration_ms"] or 0) / 1000 / total * 100, 100 - left)
+    place = "after" if left + width <= 78 else "before" if left >= 22 else "inside"
+    return {"left": left, "width": width, "place": place}
+
+
+def traceback_lines(text: str) -> list[tuple[str, bool]]:
+    """A Python traceback's lines, each with whether it belongs to a frame of zgen_otel itself.
+
+    A logged exception raised under ``@track`` passes through the tracking wrapper: the page dims those
+    frames (the ``File`` line and the source lines under it), so the eye goes to the user's own.
+    """
+    lines, ours = [], False
+    for line in text.splitlines():
+        if line.startswith("  File "):
+            ours = bool(_PACKAGE_FRAME.match(line))
+        elif not line.startswith("    "):
+            ours = False
+        lines.append((line, ours))
+    return lines

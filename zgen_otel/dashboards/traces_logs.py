@@ -58,7 +58,8 @@ class TracesDashboard(Dashboard):
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The traces list page."""
-        return environment.get_template("traces.html").render(doc=self.document(runtime=runtime, **options))
+        doc = self.document(runtime=runtime, **options)
+        return environment.get_template("traces.html").render(doc=doc, interactive=bool(options.get("interactive")))
 
 
 class LogsDashboard(Dashboard):
@@ -96,13 +97,21 @@ class LogsDashboard(Dashboard):
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The logs page, with its filters."""
-        return environment.get_template("logs.html").render(doc=self.document(runtime=runtime, **options))
+        doc = self.document(runtime=runtime, **options)
+        return environment.get_template("logs.html").render(doc=doc, interactive=bool(options.get("interactive")))
 
 
 def render_trace(
-    trace_id: str, *, service: str | None = None, instance: str | None = None, runtime: Runtime | None = None
+    trace_id: str,
+    *,
+    service: str | None = None,
+    instance: str | None = None,
+    runtime: Runtime | None = None,
+    interactive: bool = False,
 ) -> str:
     """One trace as an HTML page: the waterfall (each span with its service) and the trace's logs.
+
+    ``interactive``: the web page's copy, with links to the traces and logs pages (a saved page has none).
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits.
@@ -110,4 +119,4 @@ def render_trace(
             ``instance`` (a ``KeyError``, so a ``LookupError``).
     """
     trace = find_trace(trace_id, service=service, instance=instance, runtime=runtime)
-    return environment.get_template("trace.html").render(trace=trace)
+    return environment.get_template("trace.html").render(trace=trace, interactive=interactive)

@@ -8,8 +8,8 @@ endpoint needs the token, with the login session alone (no token in the page: lo
 end ends the page's power to write).
 
 Each request for a page counts as someone watching (:func:`watched`): the system monitor samples at its live
-interval for a while, and tracked calls and instruments reach the store before the page is drawn, so its
-tables (read from the live statistics) and charts (read from the store) show one moment.
+interval for a while, and before a dashboard is drawn the tracked calls and instruments reach the store, so
+its tables (read from the live statistics) and charts (read from the store) show one moment.
 
 Every page also gets ``templates/nav.html``: the service selector (``?service=`` and ``?instance=``, kept by
 the links between pages) and, on a server that receives OTLP from no agent yet, how to point one at it.
@@ -115,17 +115,21 @@ def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -
     return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": line}
 
 
-def watched(runtime: Runtime, refresh: float) -> None:
+def watched(runtime: Runtime, refresh: float, *, collect: bool = False) -> None:
     """A page of ``runtime`` is open and refreshes every ``refresh`` seconds: make its data move and agree.
 
-    The system monitor samples at its live interval for three refreshes (at least 15 s) after this call, and
-    the tracked calls and every instrument are collected into the store now: the tables that read the live
-    statistics and the charts that read the store then show the same moment.
+    The system monitor samples at its live interval for three refreshes (at least 15 s) after this call. With
+    ``collect`` (a dashboard), the tracked calls and every instrument are collected into the store now: the
+    tables that read the live statistics (performance) and the charts and tables that read the store
+    (performance charts, LLM calls) then show the same moment. A collection runs every instrument's callbacks
+    (about 25 ms per 1,000 ``record_metric`` series), which is why the other pages, which read the span and log
+    rings or series the store gets directly, skip it.
     """
     monitor = runtime.system_monitor
     if monitor is not None and monitor.running:
         monitor.watch(max(3 * refresh, _WATCH_SECONDS))
-    runtime.collect()
+    if collect:
+        runtime.collect()
 
 
 def _live(
@@ -245,6 +249,6 @@ def page(
     instance: str | None = INSTANCE,
 ) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions, a time-range picker and the selector."""
-    watched(runtime, refresh)
+    watched(runtime, refresh, collect=True)
     html = dashboard_or_404(runtime, name, "html", window, interactive=True, service=service, instance=instance)
     return _live(request, html, runtime, Selection(service, instance), refresh=refresh)

@@ -147,7 +147,7 @@ def _live(
     """A page with the live script and the selector put before ``</body>``.
 
     The script refreshes the page in place every ``refresh`` s, wires the alert buttons and, when ``windowed``,
-    adds the time-range picker. Only a page that ``writes`` (a dashboard: its alert buttons) carries the page token.
+    adds the time-range picker. Only a page that ``writes`` (a dashboard: alert buttons) carries the page token.
 
     ``depth``: how many folders the page's path lies below the mount point's root (``/monitoring`` 0,
     ``/monitoring/x`` 1, ``/monitoring/traces/x`` 2), for the relative links to the index, logout and the API.
@@ -195,7 +195,7 @@ def traces_page(
     options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
     html = render_dashboard("traces", window_seconds=window, runtime=runtime, service=service, instance=instance,
                             interactive=True, **options)  # fmt: skip
-    return _live(request, html, runtime, Selection(service, instance), refresh=refresh)
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh, writes=False)
 
 
 @router.get("/monitoring/traces/{trace_id}")
@@ -235,7 +235,7 @@ def logs_page(
     options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
     html = render_dashboard("logs", window_seconds=window, runtime=runtime, service=service, instance=instance,
                             interactive=True, **options)  # fmt: skip
-    return _live(request, html, runtime, Selection(service, instance), refresh=refresh)
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh, writes=False)
 
 
 @router.get("/monitoring/{name}")

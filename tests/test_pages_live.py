@@ -310,6 +310,8 @@ def test_a_stopped_server_shows_disconnected_and_the_page_recovers(site: Site, b
     assert site.handle.stop()
     page.locator("#zgen-status.down").wait_for(timeout=15_000)
     assert "disconnected" in status.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "alerts-disconnected.png"))
     before = refreshes(page)
     site.handle = zgen_otel.start_server(port=site.port)  # the same address again
     page.locator("body[data-live=live]").wait_for(timeout=30_000)

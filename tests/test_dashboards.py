@@ -404,7 +404,8 @@ def test_system_dashboard_panel_by_panel(browser: Any) -> None:
         legend = section.locator(".legend").inner_text()
         assert all(label in legend for label in expected[pid]), pid
     ticks = page.locator("section[data-panel=network] svg.chart text.tick").all_text_contents()
-    assert sum(bool(re.fullmatch(r"\d\d:\d\d", t)) for t in ticks) == 5  # the time axis of an hour's window
+    # the hour's window holds seconds of data: the time axis fits them (a few minutes), in seconds
+    assert sum(bool(re.fullmatch(r"\d\d:\d\d:\d\d", t)) for t in ticks) == 5
     assert any(t.endswith("B/s") for t in ticks)  # the value axis carries the unit
     page.locator("section[data-panel=cpu] svg.chart").hover()
     tip = page.locator("#tooltip").inner_text()
@@ -475,7 +476,8 @@ def test_performance_rows_charts_and_sorting(browser: Any) -> None:
         assert row["last call"] == time.strftime("%H:%M:%S", time.localtime(st.last_call))
     assert rows["b.slow"]["p50"] >= 0.05 and rows["c.fast"]["max"] < 0.05
     throughput = {s["label"]: [v for _, v in s["points"]] for s in panel(doc, "throughput")["series"]}
-    assert throughput == {"a.fail": [2.0, 1.0], "b.slow": [1.0], "c.fast": [1.0, 1.0]}  # calls per collection
+    # calls in the minute up to each collection: the two collections lie within a minute
+    assert throughput == {"a.fail": [2.0, 3.0], "b.slow": [1.0], "c.fast": [1.0, 2.0]}
     durations = {s["label"]: s["stats"] for s in panel(doc, "duration")["series"]}
     assert durations["b.slow"]["min"] >= 0.05 and durations["c.fast"]["max"] < 0.05
 
@@ -498,8 +500,8 @@ def test_performance_rows_charts_and_sorting(browser: Any) -> None:
     assert bad.locator("td").nth(3).inner_text() == "100 %"  # error rate
     for pid in ("duration", "throughput"):
         assert len(drawn_lines(page.locator(f"section[data-panel={pid}]"))) == 3
-    assert {s["label"]: sum(v for _, v in s["points"]) for s in chart_data(page, "throughput")["series"]} == {
-        "a.fail": 3, "b.slow": 1, "c.fast": 2}  # fmt: skip
+    assert {s["label"]: s["points"][-1][1] for s in chart_data(page, "throughput")["series"]} == {
+        "a.fail": 3, "b.slow": 1, "c.fast": 2}  # fmt: skip  # every call, within the minute up to the last point
     assert any(t.endswith(" ms") for t in page.locator("section[data-panel=duration] text.tick").all_text_contents())
     page.close()
 

@@ -293,6 +293,32 @@ def test_collector_runs_in_the_background_and_stops() -> None:
     assert not monitor.running
 
 
+def test_a_watched_monitor_samples_at_the_live_interval_then_goes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MONITORING_INTERVAL 60 s: one sweep; while a page watches, one every live interval; after it, none."""
+    monkeypatch.setattr(zgen_otel.system_monitor, "LIVE_INTERVAL", 0.3)  # 5 s in use: shortened to keep this quick
+    store = MetricStore()
+    monitor = SystemMonitor(store, None, interval=60, host_lock=None)
+
+    def sweeps() -> int:
+        return sum(len(s) for s in store.series("system.memory_percent"))
+
+    monitor.start()
+    try:
+        wait_for(lambda: sweeps() == 1, 5, "the first sweep")
+        monitor.watch(1.5)
+        assert monitor.watched
+        wait_for(lambda: sweeps() >= 4, 5, "sweeps at the live interval while watched")
+        wait_for(lambda: not monitor.watched, 5, "the watch to end")
+        time.sleep(0.3)  # a sweep begun just before the end finishes
+        after = sweeps()
+        time.sleep(1.0)
+        assert sweeps() == after  # back to MONITORING_INTERVAL: no sweep for a minute
+        times = [p.timestamp for s in store.series("system.memory_percent") for p in s.points()]
+        assert times == sorted(times) and len(set(times)) == len(times)  # ordinary points, in time order
+    finally:
+        monitor.stop()
+
+
 def test_monitor_can_be_turned_off_and_disabled_mode_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     zgen_otel.configure(system_monitor=False)
     monitor = get_monitor()

@@ -151,7 +151,9 @@ class _Operation:
                 pct = [nearest_rank(ordered, q) for q in QUANTILES]
             elif calls:  # interpolated from the histogram buckets, like PromQL's histogram_quantile
                 pct = [bucket_quantile(self.buckets, DURATION_BUCKETS, q, self.max) for q in QUANTILES]
-            span = max(now - (self.first or now), 1.0)
+            # since the first call, counting a minute at least: 60 calls in the first 5 s are 60 a minute, as
+            # the throughput chart (calls in the minute up to each point) says, not 720
+            span = max(now - (self.first or now), 60.0)
         else:
             rows = [r for r in self.recent if r[0] >= now - window]
             calls = len(rows)

@@ -1,6 +1,8 @@
 """System monitoring: CPU, memory, swap, disks, network, this process and NVIDIA GPUs.
 
-A background collector takes one psutil sweep every ``MONITORING_INTERVAL`` seconds. Each sweep:
+A background collector takes one psutil sweep every ``MONITORING_INTERVAL`` seconds, and every
+:data:`LIVE_INTERVAL` seconds (when that is shorter) while someone watches a web page (:meth:`SystemMonitor.watch`):
+a page open in a browser then moves as Glances or Netdata do, and nothing changes when no one looks. Each sweep:
 
 * writes every value into the local store at once (alert rules and dashboards see it immediately), under
   the OTel names (the names and attributes of opentelemetry-instrumentation-system-metrics where it has
@@ -40,10 +42,20 @@ from zgen_otel.system.nvml import Nvml
 from zgen_otel.system.readers import PsutilReaders, Source
 from zgen_otel.system.sweep import Attrs, Sweep
 
-__all__ = ["SystemMonitor", "default_host_lock", "get_monitor", "get_system_metrics", "start", "stop"]
+__all__ = [
+    "LIVE_INTERVAL",
+    "SystemMonitor",
+    "default_host_lock",
+    "get_monitor",
+    "get_system_metrics",
+    "start",
+    "stop",
+]
 
 _log = logging.getLogger(__name__)
 SCOPE = "zgen_otel.system"
+#: Seconds between sweeps while a page is watched (when ``MONITORING_INTERVAL`` is longer).
+LIVE_INTERVAL = 5.0
 
 #: The OTel-named instruments: name -> (kind, unit, description). Kinds: counter (monotonic), updown, gauge.
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {m.name: (m.kind, m.unit, m.description) for m in SYSTEM_INSTRUMENTS}
@@ -53,6 +65,10 @@ LOCAL_SERIES: dict[str, tuple[str, str]] = {m.name: (m.unit, m.description) for 
 
 class SystemMonitor:
     """Collects system and process metrics every ``interval`` seconds into the store and OTel instruments.
+
+    While watched (:meth:`watch`), the collector sweeps every ``min(interval, LIVE_INTERVAL)`` seconds. The
+    extra samples are ordinary samples at their own times: the store rolls them up into its minute and hour
+    tiers as any other, so a minute watched and a minute not hold the same kind of history, only more points.
 
     Args:
         store: where samples go.
@@ -84,6 +100,8 @@ class SystemMonitor:
         self._readers = PsutilReaders(self._guarded)  # primes the counters: last, just before the first sweep
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by watch() and stop(): the collector looks at its schedule again
+        self._watched_until = 0.0  # time.monotonic() until which a page is watched
         if meter is not None:
             for name, (kind, unit, description) in INSTRUMENTS.items():
                 create = {
@@ -108,6 +126,7 @@ class SystemMonitor:
     def stop(self) -> None:
         """Stop the background collector and give up the host election."""
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
@@ -119,14 +138,38 @@ class SystemMonitor:
         """Whether the background collector runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    def watch(self, seconds: float) -> None:
+        """Sweep every ``min(interval, LIVE_INTERVAL)`` seconds for the next ``seconds`` (a web page is open).
+
+        The web page calls this at each refresh; a sweep older than the live interval is taken at once.
+        ``MONITORING_INTERVAL`` keeps its meaning for everything else: without a watcher the collector goes
+        back to it.
+        """
+        self._watched_until = max(self._watched_until, time.monotonic() + seconds)
+        self._wake.set()
+
+    @property
+    def watched(self) -> bool:
+        """Whether a page watched within the time its last :meth:`watch` asked for."""
+        return time.monotonic() < self._watched_until
+
+    def _cadence(self) -> float:
+        """Seconds between sweeps now: the live interval while watched, ``interval`` otherwise."""
+        return min(self.interval, LIVE_INTERVAL) if self.watched else self.interval
+
     def _run(self) -> None:
-        wait = min(self.interval, 1.0)
-        while not self._stop.wait(wait):
+        last = time.monotonic() - self.interval + min(self.interval, 1.0)  # the first sweep within a second
+        while not self._stop.is_set():
+            wait = last + self._cadence() - time.monotonic()
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()  # then the schedule is read again: a watcher may have shortened it
+                continue
+            last = time.monotonic()
             try:
                 self.collect()
             except Exception:  # never let the collector die
                 _log.exception("zgen_otel: system metrics sweep failed")
-            wait = self.interval
 
     def before_fork(self) -> None:
         """Hold the collector's start/stop lock across ``os.fork()`` (the runtime calls this)."""
@@ -145,7 +188,7 @@ class SystemMonitor:
         self._thread = None
         self._readers.after_fork_in_child()
         if was_running and not self._stop.is_set():
-            self._stop = threading.Event()
+            self._stop, self._wake = threading.Event(), threading.Event()
             self.start()
 
     # -- sweeping -----------------------------------------------------------------------------------

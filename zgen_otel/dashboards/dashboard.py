@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WINDOW",
+    "MIN_CHART_SPAN",
     "Dashboard",
     "DashboardManager",
+    "chart_start",
     "get_dashboard_manager",
     "render_dashboard",
     "render_dashboard_index",
@@ -105,13 +107,44 @@ class Dashboard:
         return doc
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
-        """A complete, self-contained HTML page of :meth:`get_data` (``runtime``: as for :meth:`document`)."""
+        """A complete, self-contained HTML page of :meth:`get_data` (``runtime``: as for :meth:`document`).
+
+        The charts share one time axis that fits the data: see :func:`chart_start`.
+        """
         doc = self.document(runtime=runtime, **options)
         extra = {k: v for k, v in doc.items() if k not in _RESERVED}
+        first = chart_start(doc["panels"], doc["time_range"]["start"], doc["time_range"]["end"])
+
+        def chart(panel: Mapping[str, Any], start: float, end: float, **more: Any) -> Any:
+            return panel_chart(panel, max(start, first), end, **more)
+
         return environment.get_template("dashboard.html").render(
             doc=doc, extra=extra, interactive=bool(options.get("interactive")), api_base=options.get("api_base", ""),
-            chart=panel_chart, spark=panel_sparkline,
+            chart=chart, spark=panel_sparkline,
         )  # fmt: skip
+
+
+#: The shortest time axis of a chart, in seconds: a few minutes, however little data there is.
+MIN_CHART_SPAN = 300.0
+
+
+def chart_start(panels: Iterable[Mapping[str, Any]], start: float, end: float) -> float:
+    """Where the charts of a page start: at their first point, so 2 minutes of data are not drawn on a 1-hour axis.
+
+    Args:
+        panels: the page's panels; the ``timeseries`` ones are read.
+        start: the start of the window asked for (the charts never start before it).
+        end: the window's end (now).
+
+    Returns:
+        The first point's time, at most ``end - MIN_CHART_SPAN`` (the axis spans a few minutes at least) and
+        never before ``start``; ``start`` when no chart has a point.
+    """
+    firsts: list[float] = [float(p[0]) for panel in panels if panel.get("type") == "timeseries"
+              for s in panel.get("series", ()) for p in s.get("points", ())[:1]]  # fmt: skip
+    if not firsts:
+        return start
+    return max(start, min(min(firsts), end - MIN_CHART_SPAN))
 
 
 _RESERVED = {"name", "title", "description", "generated_at", "time_range", "selection", "panels"}

@@ -18,7 +18,7 @@ from zgen_otel import semconv as sc
 from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
-from zgen_otel.dashboards.panels import tagged, value_stats
+from zgen_otel.dashboards.panels import per_minute, tagged, value_stats
 from zgen_otel.dashboards.rendering import format_time, window
 from zgen_otel.receiver import HistogramSeries, summarize
 from zgen_otel.selection import View, select
@@ -221,14 +221,14 @@ class PerformanceDashboard(Dashboard):
                 table,
                 {"id": "duration", "type": "timeseries", "title": "Mean duration per collection interval",
                  "unit": "s", "series": durations},
-                {"id": "throughput", "type": "timeseries", "title": "Calls per collection interval",
-                 "unit": "{call}", "series": throughput},
+                {"id": "throughput", "type": "timeseries", "title": "Calls per minute",
+                 "unit": "{call}/min", "series": throughput},
             ]
         }  # fmt: skip
 
 
 def _charts(view: View, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Mean duration and calls per collection interval, one line per operation and process."""
+    """Mean duration per collection interval and calls per minute, one line per operation and process."""
     sums: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     duration = sc.OPERATION_DURATION.name
@@ -241,7 +241,7 @@ def _charts(view: View, start: float, end: float) -> tuple[list[dict[str, Any]],
     for line in sorted(counts):
         times = sorted(counts[line])
         means = [(t, sums[line][t] / counts[line][t]) for t in times if counts[line][t]]
-        calls = [(t, counts[line][t]) for t in times]
+        calls = per_minute([(t, counts[line][t]) for t in times])
         durations.append({"label": line, "points": [list(p) for p in downsample(means)],
                           "stats": value_stats([v for _, v in means])})  # fmt: skip
         throughput.append({"label": line, "points": [list(p) for p in downsample(calls)],

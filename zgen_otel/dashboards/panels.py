@@ -15,7 +15,17 @@ from zgen_otel.dashboards.charts import MAX_POINTS
 from zgen_otel.selection import SelectedStore
 from zgen_otel.store import Series, series_sort_key
 
-__all__ = ["Label", "attr", "fixed", "labels_text", "series_entries", "tagged", "timeseries", "value_stats"]
+__all__ = [
+    "Label",
+    "attr",
+    "fixed",
+    "labels_text",
+    "per_minute",
+    "series_entries",
+    "tagged",
+    "timeseries",
+    "value_stats",
+]
 
 Label = Callable[[Series], str]
 
@@ -25,6 +35,25 @@ def value_stats(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"latest": None, "avg": None, "min": None, "max": None}
     return {"latest": values[-1], "avg": mean(values), "min": min(values), "max": max(values)}
+
+
+def per_minute(counts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Counts per collection interval, in time order, as calls per minute: at each point, the minute up to it.
+
+    Each point is the sum of the counts of the minute up to it, as PromQL's ``increase(...[1m])``.
+
+    A collection comes every ``MONITORING_INTERVAL`` and at each refresh of an open web page: a count alone would
+    shrink while someone watches, a minute's sum reads the same either way (with collections a minute apart or
+    closer).
+    """
+    sums, total, first = [], 0.0, 0
+    for ts, count in counts:
+        total += count
+        while counts[first][0] <= ts - 60.0:
+            total -= counts[first][1]
+            first += 1
+        sums.append((ts, total))
+    return sums
 
 
 def tagged(label: str, who: str) -> str:

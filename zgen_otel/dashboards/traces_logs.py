@@ -88,7 +88,10 @@ class TracesDashboard(Dashboard):
         """The traces list page: the filter form, the duration scatter and the list, a page at a time."""
         doc = self.document(runtime=runtime, **options)
         return environment.get_template("traces.html").render(
-            doc=doc, scatter=duration_scatter(doc["traces"]), per_page=TRACES_PER_PAGE
+            doc=doc,
+            scatter=duration_scatter(doc["traces"]),
+            per_page=TRACES_PER_PAGE,
+            interactive=bool(options.get("interactive")),
         )
 
 
@@ -128,13 +131,25 @@ class LogsDashboard(Dashboard):
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The logs page, with its filters, a page at a time."""
         doc = self.document(runtime=runtime, **options)
-        return environment.get_template("logs.html").render(doc=doc, per_page=LOGS_PER_PAGE, frames=traceback_lines)
+        return environment.get_template("logs.html").render(
+            doc=doc,
+            per_page=LOGS_PER_PAGE,
+            frames=traceback_lines,
+            interactive=bool(options.get("interactive")),
+        )
 
 
 def render_trace(
-    trace_id: str, *, service: str | None = None, instance: str | None = None, runtime: Runtime | None = None
+    trace_id: str,
+    *,
+    service: str | None = None,
+    instance: str | None = None,
+    runtime: Runtime | None = None,
+    interactive: bool = False,
 ) -> str:
     """One trace as an HTML page: the waterfall (each span with its service) and the trace's logs.
+
+    ``interactive``: the web page's copy, with links to the traces and logs pages (a saved page has none).
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits.

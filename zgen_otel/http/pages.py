@@ -1,9 +1,15 @@
 """The web page under ``/monitoring``: the dashboard index, each dashboard live, traces, one trace, logs.
 
-A live page is a dashboard's HTML with the script of ``templates/live.html`` before ``</body>``: it refreshes
-the page in place every ``refresh`` seconds (1 to 3600), picks the time range and sends the alert buttons'
-writes with the app's current page token, or, when every endpoint needs the token, with the login session
-alone (no token in the page: logging out or the session's end ends the page's power to write).
+Every page is live: its HTML gets the script of ``templates/live.html`` before ``</body>``, which refreshes the
+page in place every ``refresh`` seconds (1 to 3600) by morphing the fresh page into the open one (sort, filters,
+focus, scroll and open details stay), shows the data's age, pauses, says when the server stopped answering,
+picks the time range and sends the alert buttons' writes with the app's current page token, or, when every
+endpoint needs the token, with the login session alone (no token in the page: logging out or the session's
+end ends the page's power to write).
+
+Each request for a page counts as someone watching (:func:`watched`): the system monitor samples at its live
+interval for a while, and before a dashboard is drawn the tracked calls and instruments reach the store, so
+its tables (read from the live statistics) and charts (read from the store) show one moment.
 
 Every page also gets ``templates/nav.html``: the service selector (``?service=`` and ``?instance=``, kept by
 the links between pages) and, on a server that receives OTLP from no agent yet, how to point one at it.
@@ -12,10 +18,12 @@ the links between pages) and, on a server that receives OTLP from no agent yet, 
 from __future__ import annotations
 
 from collections import defaultdict
+from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from zgen_otel._runtime import Runtime
 from zgen_otel.dashboards.dashboard import render_dashboard, render_dashboard_index
@@ -41,9 +49,13 @@ from zgen_otel.http.params import (
 )
 from zgen_otel.selection import Selection, describe, waiting_line
 
-__all__ = ["dashboard_or_404", "router"]
+__all__ = ["dashboard_or_404", "router", "watched"]
 
 _templates = make_environment("zgen_otel.http")
+#: The DOM morphing script the live refresh uses (vendored, see ``http/vendor/README.md``); read once.
+_MORPH = Markup((resources.files("zgen_otel.http") / "vendor" / "idiomorph.min.js").read_text(encoding="utf-8"))
+#: The least time a page keeps the system monitor on its live interval after a request, in seconds.
+_WATCH_SECONDS = 15.0
 
 router = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
 
@@ -103,29 +115,66 @@ def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -
     return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": line}
 
 
-def _with_nav(
-    html: str, runtime: Runtime, selection: Selection, before: str = "", with_hint: bool = True
+def watched(runtime: Runtime, refresh: float, *, collect: bool = False) -> None:
+    """A page of ``runtime`` is open and refreshes every ``refresh`` seconds: make its data move and agree.
+
+    The system monitor samples at its live interval for three refreshes (at least 15 s) after this call. With
+    ``collect`` (a dashboard), the tracked calls and every instrument are collected into the store now: the
+    tables that read the live statistics (performance) and the charts and tables that read the store
+    (performance charts, LLM calls) then show the same moment. A collection runs every instrument's callbacks
+    (about 25 ms per 1,000 ``record_metric`` series), which is why the other pages, which read the span and log
+    rings or series the store gets directly, skip it.
+    """
+    monitor = runtime.system_monitor
+    if monitor is not None and monitor.running:
+        monitor.watch(max(3 * refresh, _WATCH_SECONDS))
+    if collect:
+        runtime.collect()
+
+
+def _live(
+    request: Request,
+    html: str,
+    runtime: Runtime,
+    selection: Selection,
+    *,
+    refresh: float,
+    depth: int = 1,
+    windowed: bool = True,
+    writes: bool = True,
+    with_hint: bool = True,
 ) -> HTMLResponse:
-    """A page with ``before`` (a script) and the selector's script put before ``</body>``."""
-    nav = _templates.get_template("nav.html").render(nav=navigation(runtime, selection, with_hint))
-    return HTMLResponse(html.replace("</body>", before + nav + "</body>"))
+    """A page with the live script and the selector put before ``</body>``.
 
+    The script refreshes the page in place every ``refresh`` s, wires the alert buttons and, when ``windowed``,
+    adds the time-range picker. Only a page that ``writes`` (a dashboard: alert buttons) carries the page token.
 
-def _live(request: Request, html: str, refresh: float, runtime: Runtime, selection: Selection) -> HTMLResponse:
-    """A page with the live script: refreshed in place every ``refresh`` s, time-range picker, alert buttons."""
+    ``depth``: how many folders the page's path lies below the mount point's root (``/monitoring`` 0,
+    ``/monitoring/x`` 1, ``/monitoring/traces/x`` 2), for the relative links to the index, logout and the API.
+    """
     state = request.app.state
-    token = None if state.zgen_require_token else state.zgen_page_tokens.current()
+    token = None if state.zgen_require_token or not writes else state.zgen_page_tokens.current()
     script = _templates.get_template("live.html").render(
-        page_token=token, logged_in=logged_in(request), refresh_ms=round(refresh * 1000)
-    )
-    return _with_nav(html, runtime, selection, script)
+        page_token=token, logged_in=logged_in(request), refresh_ms=round(refresh * 1000), morph_library=_MORPH,
+        root="../" * depth or "./", index_link=depth > 0, windowed=windowed,
+    )  # fmt: skip
+    nav = _templates.get_template("nav.html").render(nav=navigation(runtime, selection, with_hint))
+    return HTMLResponse(html.replace("</body>", script + nav + "</body>"))
 
 
 @router.get("/monitoring")
-def index(runtime: CurrentRuntime, service: str | None = SERVICE, instance: str | None = INSTANCE) -> HTMLResponse:
-    """The web page: the dashboard index, with the services sending here (and their last-seen times)."""
+def index(
+    request: Request,
+    runtime: CurrentRuntime,
+    refresh: float = REFRESH,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
+) -> HTMLResponse:
+    """The web page: the dashboard index, with the services sending here (and their last-seen times), live."""
+    watched(runtime, refresh)
     html = render_dashboard_index(link="monitoring/{name}", runtime=runtime, services=True)
-    return _with_nav(html, runtime, Selection(service, instance), with_hint=False)
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh, depth=0, windowed=False,
+                 writes=False, with_hint=False)  # fmt: skip
 
 
 @router.get("/monitoring/traces")
@@ -142,22 +191,30 @@ def traces_page(
     instance: str | None = INSTANCE,
 ) -> HTMLResponse:
     """The web page: recent traces, live."""
+    watched(runtime, refresh)
     options: dict[str, Any] = {"operation": operation, "status": status, "min_duration": min_duration, "order": order}
     html = render_dashboard("traces", window_seconds=window, runtime=runtime, service=service, instance=instance,
-                            **options)  # fmt: skip
-    return _live(request, html, refresh, runtime, Selection(service, instance))
+                            interactive=True, **options)  # fmt: skip
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh, writes=False)
 
 
 @router.get("/monitoring/traces/{trace_id}")
 def trace_page(
-    runtime: CurrentRuntime, trace_id: str = TRACE_ID, service: str | None = SERVICE, instance: str | None = INSTANCE
+    request: Request,
+    runtime: CurrentRuntime,
+    trace_id: str = TRACE_ID,
+    refresh: float = REFRESH,
+    service: str | None = SERVICE,
+    instance: str | None = INSTANCE,
 ) -> HTMLResponse:
-    """The web page: one trace's waterfall and logs."""
+    """The web page: one trace's waterfall and logs, live (spans that end later join it; open spans stay open)."""
+    watched(runtime, refresh)
     try:
-        html = render_trace(trace_id, service=service, instance=instance, runtime=runtime)
+        html = render_trace(trace_id, service=service, instance=instance, runtime=runtime, interactive=True)
     except LookupError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
-    return _with_nav(html, runtime, Selection(service, instance))
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh, depth=2, windowed=False,
+                 writes=False)  # fmt: skip
 
 
 @router.get("/monitoring/logs")
@@ -174,10 +231,11 @@ def logs_page(
     instance: str | None = INSTANCE,
 ) -> HTMLResponse:
     """The web page: log records with filters, live tail."""
+    watched(runtime, refresh)
     options: dict[str, Any] = {"min_level": min_level, "logger": logger, "contains": contains, "trace_id": trace_id}
     html = render_dashboard("logs", window_seconds=window, runtime=runtime, service=service, instance=instance,
-                            **options)  # fmt: skip
-    return _live(request, html, refresh, runtime, Selection(service, instance))
+                            interactive=True, **options)  # fmt: skip
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh, writes=False)
 
 
 @router.get("/monitoring/{name}")
@@ -191,5 +249,6 @@ def page(
     instance: str | None = INSTANCE,
 ) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions, a time-range picker and the selector."""
+    watched(runtime, refresh, collect=True)
     html = dashboard_or_404(runtime, name, "html", window, interactive=True, service=service, instance=instance)
-    return _live(request, html, refresh, runtime, Selection(service, instance))
+    return _live(request, html, runtime, Selection(service, instance), refresh=refresh)

@@ -66,6 +66,7 @@ class Runtime:
         store_file: StoreFile | None = None,
     ) -> None:
         self.settings = settings
+        self.pid = os.getpid()  # the process that built it: a forked child's configure() builds its own
         self.clock = clock
         self.started_at = clock()
         self.enabled = settings.enabled
@@ -382,7 +383,8 @@ def configure(
     validated = load_settings(**settings)
     _check_runtime_args(clock, metric_readers, span_processors)  # before the old runtime stops
     running, extras = _current.runtime, clock is not None or bool(metric_readers) or bool(span_processors)
-    if running is not None and not _shut_down and not extras and running.settings == validated:
+    if (running is not None and not _shut_down and not extras and running.settings == validated
+            and running.pid == os.getpid()):  # fmt: skip
         return running.settings  # set up like this already: keep its data, providers and server
     # Claimed and checked before the old runtime stops, which shares the claim when it has the same file.
     store_file = StoreFile(validated.store_path) if validated.enabled and validated.store_path else None

@@ -259,10 +259,18 @@ def _store() -> MetricStore | None:
 
 
 def _check_query(name: object, attributes: object) -> Mapping[str, AttributeValue] | None:
-    """Check a query's metric name (a str) and attribute filter (like ``record_metric``'s attributes)."""
+    """Check a query's metric name (a str) and attribute filter (like ``record_metric``'s attributes).
+
+    The filter's values are cut as recording cuts them (``max_value_length``), so a value too long to be kept
+    whole still finds the series it was recorded under.
+    """
     if not isinstance(name, str):
         raise TypeError(f"metric name must be a str; got {type(name).__name__} {safe_repr(name)}")
-    return None if attributes is None else check_attributes(attributes)
+    if attributes is None:
+        return None
+    checked = check_attributes(attributes)
+    limit = _current.get_runtime().settings.max_value_length
+    return limit_attributes(checked, len(checked), limit)[0]
 
 
 def _check_time(what: str, value: object) -> float | None:

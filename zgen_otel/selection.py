@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import socket
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from zgen_otel import _current
 from zgen_otel._records import LogRow, SpanRow, log_row, span_row
@@ -163,33 +163,42 @@ def waiting_line(runtime: Runtime | None = None) -> str | None:
     return f"No agent sends telemetry here yet: start one with {where} to see it on these pages."
 
 
+_Row = TypeVar("_Row", SpanRow, LogRow)
+
+
 def _runtime(runtime: Runtime | None) -> Runtime:
     return runtime if runtime is not None else _current.get_runtime()
 
 
 def span_rows(runtime: Runtime | None = None, selection: Selection | None = None) -> list[SpanRow]:
     """The spans of the selected processes (all when None) as rows: this process's first, oldest first."""
-    rt, chosen = _runtime(runtime), selection or Selection()
-    local = local_process(rt)
-    rows: list[SpanRow] = []
-    if rt.span_buffer is not None and chosen.matches(local.service, local.instance):
-        rows = [span_row(span, local.service, local.instance) for span in rt.span_buffer.recent()]
-    if rt.receiver is not None:
-        received = rt.receiver.rings.span_rows(chosen.service)
-        rows += received if chosen.instance is None else [r for r in received if r.instance == chosen.instance]
-    return rows
+    rt = _runtime(runtime)
+    received = rt.receiver.rings.span_rows if rt.receiver is not None else None
+    return _rows(rt, selection or Selection(), rt.span_buffer, span_row, received)
 
 
 def log_rows(runtime: Runtime | None = None, selection: Selection | None = None) -> list[LogRow]:
     """The log records of the selected processes (all when None) as rows: this process's first, oldest first."""
-    rt, chosen = _runtime(runtime), selection or Selection()
+    rt = _runtime(runtime)
+    received = rt.receiver.rings.log_rows if rt.receiver is not None else None
+    return _rows(rt, selection or Selection(), rt.log_buffer, log_row, received)
+
+
+def _rows(
+    rt: Runtime,
+    chosen: Selection,
+    buffer: Any,
+    to_row: Callable[[Any, str, str], _Row],
+    received: Callable[[str | None], list[_Row]] | None,
+) -> list[_Row]:
+    """This process's items of ``buffer`` as rows when it is selected, then the selected received rows."""
     local = local_process(rt)
-    rows: list[LogRow] = []
-    if rt.log_buffer is not None and chosen.matches(local.service, local.instance):
-        rows = [log_row(record, local.service, local.instance) for record in rt.log_buffer.recent()]
-    if rt.receiver is not None:
-        received = rt.receiver.rings.log_rows(chosen.service)
-        rows += received if chosen.instance is None else [r for r in received if r.instance == chosen.instance]
+    rows: list[_Row] = []
+    if buffer is not None and chosen.matches(local.service, local.instance):
+        rows = [to_row(item, local.service, local.instance) for item in buffer.recent()]
+    if received is not None:
+        got = received(chosen.service)
+        rows += got if chosen.instance is None else [r for r in got if r.instance == chosen.instance]
     return rows
 
 

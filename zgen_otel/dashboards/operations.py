@@ -10,12 +10,12 @@ added together (one process alone keeps its own: exact for this process's recent
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from zgen_otel import semconv as sc
-from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR
+from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR, OperationStats
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.dashboards.panels import per_minute, tagged, value_stats
@@ -32,30 +32,12 @@ NAME, OUTCOME = "zgen.operation.name", "zgen.operation.outcome"
 _MINUTE = 60.0
 
 
-@dataclass
-class OperationRow:
-    """One operation's calls in the selected processes, summed (durations in seconds)."""
+@dataclass(frozen=True)
+class OperationRow(OperationStats):
+    """One operation's calls in the selected processes, summed (durations in seconds), and who made them."""
 
-    name: str
-    calls: int
-    errors: int
-    error_rate: float
-    cancelled: int
-    mean: float | None
-    min: float | None
-    max: float | None
-    p50: float | None
-    p95: float | None
-    p99: float | None
-    calls_per_minute: float
-    last_call: float | None
-    window_seconds: float | None
     services: list[str] = field(default_factory=list)
     instances: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""The built-in dashboards ``alerts``, ``metrics`` and ``llm``, and :func:`builtin_dashboards`, the list of all.
+"""The built-in dashboards ``alerts`` and ``llm``, and :func:`builtin_dashboards`, the list of all.
 
-``system`` and ``performance`` live in their own modules, ``traces`` and ``logs`` in ``traces_logs``.
+``system``, ``performance`` (``operations``) and ``metrics`` (``custom_metrics``) live in their own modules,
+``traces`` and ``logs`` in ``traces_logs``.
 
 Each reads a runtime (the current one unless ``get_data`` is given one), through the selection of processes
 it is given (:func:`zgen_otel.selection.select`; ``alerts`` shows every rule and alert); each is a small
@@ -16,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 from zgen_otel import _current
 from zgen_otel import semconv as sc
 from zgen_otel._stats import QUANTILES, nearest_rank
+from zgen_otel.dashboards.custom_metrics import MetricsDashboard
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
 from zgen_otel.dashboards.operations import PerformanceDashboard
-from zgen_otel.dashboards.panels import labels_text, timeseries, value_stats
+from zgen_otel.dashboards.panels import labels_text, timeseries
 from zgen_otel.dashboards.rendering import format_time, window
 from zgen_otel.dashboards.system import SystemDashboard
 from zgen_otel.dashboards.traces_logs import LogsDashboard, TracesDashboard
 from zgen_otel.llm import SCOPE as LLM_SCOPE
-from zgen_otel.selection import INSTANCE, SERVICE, View, select
-from zgen_otel.store import Series, series_sort_key
+from zgen_otel.selection import View, select
+from zgen_otel.store import Series
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -97,51 +99,6 @@ class AlertsDashboard(Dashboard):
         }  # fmt: skip
 
 
-class MetricsDashboard(Dashboard):
-    """Every metric recorded with ``record_metric``, here or in the processes sending here, by category."""
-
-    name = "metrics"
-    title = "Custom metrics"
-    description = "Every metric recorded with record_metric, by category: sparkline, latest and average."
-
-    def get_data(
-        self,
-        window_seconds: float = DEFAULT_WINDOW,
-        *,
-        service: str | None = None,
-        instance: str | None = None,
-        runtime: Runtime | None = None,
-    ) -> dict[str, Any]:
-        """One table per category, of the selected processes' series (a ``service`` column when several)."""
-        view = select(runtime, service, instance)
-        rt = view.runtime
-        names = rt.metrics.recorded_names() if rt.metrics is not None else set()
-        if rt.receiver is not None:
-            names |= rt.receiver.recorded_names()
-        start, end = window(window_seconds, rt)
-        several = len(view.processes) > 1
-        groups: dict[str, list[list[Any]]] = defaultdict(list)
-        chosen = [s for s in view.store.all_series() if s.name in names]
-        for s in sorted(chosen, key=series_sort_key):
-            points = [(p.timestamp, p.value) for p in s.points(start, end)]
-            st = value_stats([v for _, v in points])
-            attrs = labels_text({k: str(v) for k, v in s.attributes.items() if k not in (SERVICE, INSTANCE)})
-            who = [view.who_of(s)] if several else []
-            groups[s.category or "uncategorised"].append(
-                [s.name, *who, attrs, {"spark": [list(p) for p in points]}, st["latest"], st["avg"], st["min"],
-                 st["max"], len(points), s.unit or None])  # fmt: skip
-        columns = ["metric", *(["service"] if several else []), "attributes", "recent", "latest", "average", "min",
-                   "max", "points", "unit"]  # fmt: skip
-        panels = [
-            {"id": f"category-{cat}", "type": "table", "title": f"Category: {cat}", "columns": columns, "rows": rows}
-            for cat, rows in sorted(groups.items())
-        ]
-        if not panels:
-            panels = [{"id": "none", "type": "table", "title": "Custom metrics", "columns": [], "rows": [],
-                       "empty": "no metrics recorded with record_metric yet"}]  # fmt: skip
-        return {"panels": panels}
-
-
 def _model(s: Series) -> str:
     return str(s.attributes.get("gen_ai.request.model", "?"))
 
@@ -173,10 +130,12 @@ class LLMDashboard(Dashboard):
         rows: dict[str, list[Any]] = {}
         tokens, duration = sc.GEN_AI_CLIENT_TOKEN_USAGE.name, sc.GEN_AI_CLIENT_OPERATION_DURATION.name
         cost = sc.LLM_COST.name
+        currencies = {str(s.attributes.get("zgen.llm.currency", "USD")) for s in store.series(cost)}
+        currency = currencies.pop() if len(currencies) == 1 else "{currency}"  # several: plain amounts
         for metric, column in ((f"{tokens}.sum", None), (f"{duration}.count", 1), (f"{duration}.sum", 4),
                                (cost, 6)):  # fmt: skip
             for s in store.series(metric):
-                row = rows.setdefault(_model(s), [_model(s), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+                row = rows.setdefault(_model(s), [_model(s), 0.0, 0.0, 0.0, 0.0, 0.0, None])  # cost: no price yet
                 if metric == cost:  # a running total: its latest value
                     latest = s.latest()
                     total = latest.value if latest is not None else 0.0
@@ -185,7 +144,7 @@ class LLMDashboard(Dashboard):
                 if column is None:
                     row[2 if s.attributes.get("gen_ai.token.type") == "input" else 3] += total
                 else:
-                    row[column] += total
+                    row[column] = (row[column] or 0.0) + total
                 if metric.endswith("duration.count") and "error.type" in s.attributes:
                     row[5] += total
         latencies = _llm_latencies(view, start)
@@ -200,17 +159,18 @@ class LLMDashboard(Dashboard):
                 {"id": "models", "type": "table", "title": "Models",
                  "columns": ["model", "calls", "input tokens", "output tokens", "mean latency", "p50", "p95", "p99",
                              "errors", "cost"],
-                 "units": ["", "", "", "", "s", "s", "s", "s", "", ""], "rows": table_rows,
+                 "units": ["", "", "", "", "s", "s", "s", "s", "", currency], "rows": table_rows,
                  "highlight": [i for i, r in enumerate(table_rows) if r[8]],
                  "note": "summed over the selected processes; p50/p95/p99: over the llm_call spans of the window "
-                         "still held in the recent-span buffers (ZGEN_OTEL_MAX_SPANS)",
+                         "still held in the recent-span buffers (ZGEN_OTEL_MAX_SPANS); cost: \"no price\" for a "
+                         "model the price table does not know",
                  "empty": "no LLM calls yet: wrap them in zgen_otel.llm.llm_call(...)"},
                 timeseries("tokens", "Tokens per collection interval", "{token}", store,
                            [(f"{tokens}.sum",
                              lambda s: f"{_model(s)} {s.attributes.get('gen_ai.token.type', '')}")], start, end),
                 timeseries("latency", "Slowest call per collection interval", "s", store,
                            [(f"{duration}.max", _llm_label)], start, end),
-                timeseries("cost", "Cost (running total)", "", store, [(cost, _llm_label)], start, end),
+                timeseries("cost", "Cost (running total)", currency, store, [(cost, _llm_label)], start, end),
             ]
         }  # fmt: skip
 

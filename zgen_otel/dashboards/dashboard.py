@@ -22,7 +22,8 @@ from zgen_otel import _current
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import positive_seconds
-from zgen_otel.dashboards.charts import panel_chart, panel_sparkline
+from zgen_otel.dashboards.charts import panel_chart, panel_sparkline, series_style
+from zgen_otel.dashboards.overview import key_numbers, page_service
 from zgen_otel.dashboards.rendering import environment, format_time, window
 from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.selection import Selection, describe, waiting_line
@@ -106,11 +107,13 @@ class Dashboard:
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """A complete, self-contained HTML page of :meth:`get_data` (``runtime``: as for :meth:`document`)."""
-        doc = self.document(runtime=runtime, **options)
+        rt = runtime or _current.get_runtime()
+        doc = self.document(runtime=rt, **options)
         extra = {k: v for k, v in doc.items() if k not in _RESERVED}
+        service = page_service(rt, Selection(options.get("service"), options.get("instance")))
         return environment.get_template("dashboard.html").render(
             doc=doc, extra=extra, interactive=bool(options.get("interactive")), api_base=options.get("api_base", ""),
-            chart=panel_chart, spark=panel_sparkline,
+            chart=panel_chart, spark=panel_sparkline, style=series_style, service=service,
         )  # fmt: skip
 
 
@@ -283,7 +286,10 @@ def _finite(value: Any) -> Any:
 
 
 def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) -> str:
-    """An HTML page linking every registered dashboard with its title and description.
+    """An HTML page leading with the key numbers, then linking every registered dashboard.
+
+    The key numbers (:func:`~zgen_otel.dashboards.overview.key_numbers`): the alerts firing by severity, the
+    tracked calls and their error rate over the last hour, and this host's CPU and memory now.
 
     Args:
         runtime: the runtime whose clock dates the page; the current one by default.
@@ -307,7 +313,8 @@ def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) ->
     listed = services and rt.receiver is not None
     return environment.get_template("index.html").render(
         dashboards=get_dashboard_manager().list_dashboards(), link=link, generated_at=format_time(rt.clock()),
-        processes=describe(rt) if listed else None, hint=waiting_line(rt) if listed else None,
+        now=rt.clock(), processes=describe(rt) if listed else None, hint=waiting_line(rt) if listed else None,
+        keys=key_numbers(rt), service=page_service(rt),
     )  # fmt: skip
 
 

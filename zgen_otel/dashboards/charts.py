@@ -93,7 +93,7 @@ def timeseries_svg(
 
     Args:
         series: the lines; those without points are left out (the legend is drawn by the page).
-        unit: the values' unit, for the value axis (``0 / 250 / 500 KiB/s``) and the hover values.
+        unit: the values' unit, for the value axis (``0 / 250 / 500``, captioned ``KiB/s``) and the hover values.
         start: the time axis's first time (Unix seconds); its ticks fall on round times of the local clock.
         end: its last time.
         title: the chart's accessible name.
@@ -106,7 +106,7 @@ def timeseries_svg(
     bounds = log_bounds(values) if log else None
     if bounds is not None:
         lo, hi = bounds
-        ticks = log_ticks(lo, hi, unit)
+        ticks, caption = log_ticks(lo, hi, unit), ""
         lo_log, span_log = math.log10(lo), math.log10(hi) - math.log10(lo)
     else:
         log = False
@@ -115,7 +115,7 @@ def timeseries_svg(
         else:
             lo, hi = min(values, default=0.0), max(values, default=1.0)
             lo = min(lo, 0.0) if lo >= 0 else lo
-        ticks = value_ticks(lo, hi, unit)
+        ticks, caption = value_ticks(lo, hi, unit)
         lo, hi = ticks[0].value, ticks[-1].value
     span = max(end - start, 1e-9)
     plot_w, plot_h = _W - _LEFT - _RIGHT, height - _TOP - _BOTTOM
@@ -139,6 +139,9 @@ def timeseries_svg(
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{at:.1f}" y2="{at:.1f}"/>')
         parts.append(f'<text class="tick" x="{_LEFT - 6}" y="{at + 4:.1f}" text-anchor="end">'
                      f"{escape(tick.label)}</text>")  # fmt: skip
+    if caption:  # the unit, once, under the value axis
+        parts.append(f'<text class="tick unit" x="{_LEFT - 6}" y="{height - 8}" text-anchor="end">'
+                     f"{escape(caption)}</text>")  # fmt: skip
     for tick in time_ticks(start, end):
         at = _LEFT + (tick.value - start) * kx
         anchor = "start" if at < _LEFT + 24 else "end" if at > _W - _RIGHT - 24 else "middle"

@@ -111,7 +111,7 @@ class MetricsDashboard(Dashboard):
         pages = max(1, math.ceil(len(matched) / page_size))
         page = min(page, pages)
         shown = matched[(page - 1) * page_size : page * page_size]
-        listing = {"search": search, "category": category, "categories": categories, "metric": metric,
+        listing: dict[str, Any] = {"search": search, "category": category, "categories": categories, "metric": metric,
                    "page": page, "pages": pages, "page_size": page_size, "matched": len(matched),
                    "total": len(chosen)}  # fmt: skip
         kept = {"window": None if window_seconds == DEFAULT_WINDOW else f"{window_seconds:g}", "service": service,

@@ -1,9 +1,10 @@
 """Chart axes people can read: round value ticks in the axis's own unit and time ticks on the clock's round times.
 
-:func:`value_ticks` picks one display unit for a whole axis (``KiB/s``, ``ms``, ``%``...) and steps of 1, 2, 2.5
-or 5 times a power of ten in it (``0 / 250 / 500 / 750 KiB/s``), or, on a log axis, powers of ten (``100 µs /
-1 ms / 10 ms``). :func:`time_ticks` steps by 1, 2, 5, 10, 15 or 30 seconds, minutes or a few hours, aligned to
-the local clock (``14:45 / 14:50 / 14:55``). The labels come from :mod:`~zgen_otel.dashboards.formats`.
+:func:`value_ticks` picks one display unit for a whole axis (``KiB/s``, ``ms``, ``%``...), said once as the axis's
+caption, and steps of 1, 2, 2.5 or 5 times a power of ten in it (``0 / 250 / 500 / 750`` ``KiB/s``);
+:func:`log_ticks` the powers of ten of a log axis (``100 µs / 1 ms / 10 ms``). :func:`time_ticks` steps by 1, 2, 5,
+10, 15 or 30 seconds, minutes or a few hours, aligned to the local clock (``14:45 / 14:50 / 14:55``).
+The labels come from :mod:`~zgen_otel.dashboards.formats`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from zgen_otel.dashboards.formats import (
     unit_text,
 )
 
-__all__ = ["Tick", "log_bounds", "log_ticks", "time_ticks", "value_ticks"]
+__all__ = ["Axis", "Tick", "log_bounds", "log_ticks", "time_ticks", "value_ticks"]
 
 _MANTISSAS = (1.0, 2.0, 2.5, 5.0, 10.0)
 _TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
@@ -38,28 +39,33 @@ class Tick(NamedTuple):
     label: str
 
 
-def _scale(top: float, unit: str) -> tuple[float, Callable[[str], str]]:
-    """What one axis's numbers are multiplied by and how a number's text becomes a label, for values up to ``top``."""
+def _scale(top: float, unit: str) -> tuple[float, Callable[[str], str], str]:
+    """How one axis with values up to ``top`` writes its numbers: the factor, the label of a number, the caption.
+
+    A unit written in letters (``KiB/s``, ``ms``, ``W``) is the axis's caption, said once; ``%`` and a currency's
+    symbol are short enough to go with each number; an annotation (``{token}``) is not written.
+    """
     if unit.startswith("By"):
         power = 0
         while top >= 1024**power * 1024 and power < len(_BINARY) - 1:
             power += 1
-        suffix = f" {_BINARY[power]}B{unit[2:]}"
-        return 1024.0**-power, lambda n: n + suffix
+        return 1024.0**-power, str, f"{_BINARY[power]}B{unit[2:]}"
     if unit in _SECONDS:
         seconds = top * _SECONDS[unit]
         size, name = next(((s, n) for s, n in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")) if seconds >= s), (1e-9, "ns"))
-        return _SECONDS[unit] / size, lambda n: f"{n} {name}"
+        return _SECONDS[unit] / size, str, name
     if unit in ("1", "%"):
-        return (100.0 if unit == "1" else 1.0), lambda n: f"{n} %"
+        return (100.0 if unit == "1" else 1.0), lambda n: f"{n} %", ""
     if is_currency(unit):
         symbol = CURRENCY_SYMBOLS.get(unit)
-        return 1.0, (lambda n: symbol + n if not n.startswith("-") else f"-{symbol}{n[1:]}") if symbol else (
-            lambda n: f"{n} {unit}")  # fmt: skip
+        if symbol is None:
+            return 1.0, str, unit
+        return 1.0, lambda n: symbol + n if not n.startswith("-") else f"-{symbol}{n[1:]}", ""
     text = unit_text(unit)
     size, prefix = next(((s, p) for s, p in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G")) if top >= s), (1, ""))
-    joined = f"{prefix}{text}"
-    return 1.0 / size, (lambda n: f"{n} {joined}") if joined else (lambda n: n)
+    if text:
+        return 1.0 / size, str, f"{prefix}{text}"
+    return 1.0 / size, (lambda n: f"{n} {prefix}") if prefix else str, ""
 
 
 def _step(raw: float) -> float:
@@ -74,8 +80,15 @@ def _decimals(step: float) -> int:
     return places + 1 if round(step / 10**-places, 9) % 1 else places
 
 
-def value_ticks(lo: float, hi: float, unit: str = "", count: int = 4) -> list[Tick]:
-    """Round ticks from at most ``lo`` to at least ``hi`` on a linear axis, labelled in one display unit.
+class Axis(NamedTuple):
+    """A value axis: its ticks, lowest first, and its caption (the unit said once, ``""`` when the labels say it)."""
+
+    ticks: list[Tick]
+    caption: str
+
+
+def value_ticks(lo: float, hi: float, unit: str = "", count: int = 4) -> Axis:
+    """Round ticks from at most ``lo`` to at least ``hi`` on a linear axis, written in one display unit.
 
     Args:
         lo: the lowest value to show.
@@ -84,31 +97,31 @@ def value_ticks(lo: float, hi: float, unit: str = "", count: int = 4) -> list[Ti
         count: about how many steps the axis has.
 
     Returns:
-        The ticks, lowest first; the first is at or below ``lo`` and the last at or above ``hi``.
+        The axis: the first tick at or below ``lo``, the last at or above ``hi``, steps of 1, 2, 2.5 or 5 times
+        a power of ten in the display unit (``0 / 250 / 500 / 750`` with the caption ``KiB/s``).
     """
     if hi <= lo:
         hi = lo + (abs(lo) or 1.0)
     if not math.isfinite(abs(lo) + abs(hi) + 2 * (hi - lo)) or not (hi - lo) / count >= 1e-300:
         # at the ends of the float range "nice" steps overflow (or underflow to 0): even ticks instead
         values = [lo + (hi / count - lo / count) * i for i in range(count)] + [hi]
-        return [Tick(v, format_value(v, unit)) for v in values]
-    factor, label = _scale(max(abs(lo), abs(hi)), unit)
+        return Axis([Tick(v, format_value(v, unit)) for v in values], "")
+    factor, label, caption = _scale(max(abs(lo), abs(hi)), unit)
     low, high = lo * factor, hi * factor
     step = _step((high - low) / count)
     first = math.floor(low / step + 1e-9)
+    own = is_timestamp(hi, unit) or not 1e-6 <= step < 1e9  # no round text in one unit: each value's own
     ticks = []
     for i in range(first, first + count * 4):
         scaled = i * step
-        value = scaled / factor
-        if is_timestamp(value, unit) or not 1e-6 <= step < 1e9:  # no round text in one unit: each value's own
-            text = format_value(value, unit)
-        else:
-            number = round(scaled, 12)
-            text = label(f"{number:,.{_decimals(step)}f}" if number else "0")
-        ticks.append(Tick(value, text))
+        number = round(scaled, 12)
+        text = (
+            format_value(scaled / factor, unit) if own else label(f"{number:,.{_decimals(step)}f}" if number else "0")
+        )
+        ticks.append(Tick(scaled / factor, text))
         if scaled >= high * (1 - 1e-12) - 1e-300:
             break
-    return ticks
+    return Axis(ticks, "" if own else caption)
 
 
 def log_bounds(values: list[float]) -> tuple[float, float] | None:

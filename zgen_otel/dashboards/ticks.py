@@ -20,6 +20,7 @@ from zgen_otel.dashboards.formats import (
     format_value,
     is_currency,
     is_timestamp,
+    plain,
     unit_text,
 )
 
@@ -29,6 +30,7 @@ _MANTISSAS = (1.0, 2.0, 2.5, 5.0, 10.0)
 _TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
                172_800, 604_800)  # fmt: skip
 _BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"))
 _SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -62,10 +64,15 @@ def _scale(top: float, unit: str) -> tuple[float, Callable[[str], str], str]:
             return 1.0, str, unit
         return 1.0, lambda n: symbol + n if not n.startswith("-") else f"-{symbol}{n[1:]}", ""
     text = unit_text(unit)
-    size, prefix = next(((s, p) for s, p in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G")) if top >= s), (1, ""))
+    size, prefix = next(((s, p) for s, p in _SI if s <= top < 1e21), (1, ""))  # past 10²¹: powers of ten
     if text:
         return 1.0 / size, str, f"{prefix}{text}"
-    return 1.0 / size, (lambda n: f"{n} {prefix}") if prefix else str, ""
+    return 1.0 / size, (lambda n: n if n == "0" else f"{n} {prefix}") if prefix else str, ""
+
+
+def _prefixed(label: Callable[[str], str], prefix: str) -> Callable[[str], str]:
+    """``label`` of a number with an SI ``prefix`` after it (``250 G``; zero has none)."""
+    return lambda n: label(n if n == "0" else f"{n} {prefix}")
 
 
 def _step(raw: float) -> float:
@@ -107,21 +114,32 @@ def value_ticks(lo: float, hi: float, unit: str = "", count: int = 4) -> Axis:
         values = [lo + (hi / count - lo / count) * i for i in range(count)] + [hi]
         return Axis([Tick(v, format_value(v, unit)) for v in values], "")
     factor, label, caption = _scale(max(abs(lo), abs(hi)), unit)
+    step = _step((hi - lo) * factor / count)
+    top = max(abs(lo), abs(hi)) * factor
+    if step >= 1e9 and top < 1e21 and not is_timestamp(hi, unit):  # 250 G, 500 G (%, $, s): one SI prefix
+        size, prefix = next((s, p) for s, p in _SI if s <= top)
+        factor, step = factor / size, step / size
+        label = _prefixed(label, prefix)
     low, high = lo * factor, hi * factor
-    step = _step((high - low) / count)
     first = math.floor(low / step + 1e-9)
-    own = is_timestamp(hi, unit) or not 1e-6 <= step < 1e9  # no round text in one unit: each value's own
+    timestamps = is_timestamp(hi, unit)
+    # steps past fixed-point text (under a millionth, a billion or more): SI prefixes or powers of ten, with the
+    # digits that tell the ticks apart
+    digits = None if 1e-6 <= step < 1e9 else max(3, math.ceil(math.log10(max(abs(low), abs(high)) / step)) + 2)
     ticks = []
     for i in range(first, first + count * 4):
         scaled = i * step
         number = round(scaled, 12)
-        text = (
-            format_value(scaled / factor, unit) if own else label(f"{number:,.{_decimals(step)}f}" if number else "0")
-        )
+        if timestamps:
+            text = format_value(scaled / factor, unit)
+        elif digits is None:
+            text = label(f"{number:,.{_decimals(step)}f}" if number else "0")
+        else:
+            text = label(plain(scaled, digits))
         ticks.append(Tick(scaled / factor, text))
-        if scaled >= high * (1 - 1e-12) - 1e-300:
+        if scaled >= high - step * 1e-9:
             break
-    return Axis(ticks, "" if own else caption)
+    return Axis(ticks, "" if timestamps else caption)
 
 
 def log_bounds(values: list[float]) -> tuple[float, float] | None:

@@ -273,7 +273,9 @@ def test_an_environment_for_another_package_has_the_filters_and_the_shared_templ
     monkeypatch.syspath_prepend(str(tmp_path))
     html = make_environment("pages_pkg").get_template("page.html").render(text=XSS[0])
     epoch = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(0))  # local time, dated: not today
-    assert "<style>" in html and html.endswith(f"<p>&lt;script&gt;window.__xss = 1&lt;/script&gt; 250 ms 1.5 s {epoch}</p>")
+    assert "<style>" in html and html.endswith(
+        f"<p>&lt;script&gt;window.__xss = 1&lt;/script&gt; 250 ms 1.5 s {epoch}</p>"
+    )
 
 
 def test_bad_names_formats_and_windows() -> None:

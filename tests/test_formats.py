@@ -1,4 +1,4 @@
-"""The one formatter of numbers and times, and the charts' ticks: what people read on every page."""
+"""The one formatter of numbers and times (in Python and in the pages' script), and the charts' ticks."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+import zgen_otel
+from zgen_otel.dashboards.dashboard import render_dashboard
 from zgen_otel.dashboards.formats import MISSING, NO_PRICE, format_money, format_time, format_value, plain, zone_label
 from zgen_otel.dashboards.rendering import CLOCK, format_ms
 from zgen_otel.dashboards.ticks import log_bounds, log_ticks, time_ticks, value_ticks
@@ -20,47 +24,47 @@ EXPONENT = re.compile(r"\d[eE][+-]?\d")
 TIMES = "\u00d7"  # the multiplication sign of 1.2x10^30
 
 
-@pytest.mark.parametrize(
-    ("value", "unit", "text"),
-    [
-        (89_040, "{token}", "89,040"),  # tokens: thousands separators, not 8.904e+04
-        (8.904e4, "", "89,040"),
-        (1_234_567, "{token}", "1,234,567"),
-        (12_345_678_901, "{token}", "12.3 G"),  # past a billion: an SI prefix
-        (999.96e9, "", "1 T"),  # rounding up to 1,000 G moves to the next prefix
-        (1.5e9, "W", "1.5 GW"),
-        (0.000154, "s", "154 µs"),  # a 154 µs call is never "0 s"
-        (0.0862, "s", "86.2 ms"),
-        (1.5, "s", "1.5 s"),
-        (3600, "s", "3,600 s"),
-        (0.0009999, "s", "1 ms"),
-        (5e-7, "s", "500 ns"),
-        (154, "ms", "154 ms"),
-        (250, "us", "250 µs"),
-        (0.0123, "USD", "$0.0123"),  # cost with its currency
-        (0.5, "USD", "$0.50"),
-        (1234.567, "USD", "$1,234.57"),
-        (0, "USD", "$0.00"),
-        (None, "USD", NO_PRICE),  # unpriced: "no price", never 0
-        (-0.5, "EUR", "-€0.50"),
-        (0.5, "CHF", "0.50 CHF"),
-        (1e6, "By/s", "977 KiB/s"),
-        (1.5 * 1024**3, "By", "1.5 GiB"),
-        (1023.9 * 1024, "By", "1 MiB"),
-        (1023, "By", "1,023 B"),
-        (0.125, "1", "12.5 %"),
-        (12.5, "%", "12.5 %"),
-        (21.5, "Cel", "21.5 °C"),
-        (12.34, "", "12.3"),
-        (0.0123, "", "0.0123"),
-        (1234.5, "", "1,234"),
-        (-0.0, "", "0"),
-        (1e300, "", f"1{TIMES}10³⁰⁰"),  # the ends of the float range: a power of ten, never e+
-        (-2.5e-7, "", f"-2.5{TIMES}10⁻⁷"),
-        (None, "", MISSING),
-        (math.nan, "s", MISSING),
-    ],
-)
+FORMAT_CASES: list[tuple[float | None, str, str]] = [
+    (89_040, "{token}", "89,040"),  # tokens: thousands separators, not 8.904e+04
+    (8.904e4, "", "89,040"),
+    (1_234_567, "{token}", "1,234,567"),
+    (12_345_678_901, "{token}", "12.3 G"),  # past a billion: an SI prefix
+    (999.96e9, "", "1 T"),  # rounding up to 1,000 G moves to the next prefix
+    (1.5e9, "W", "1.5 GW"),
+    (0.000154, "s", "154 µs"),  # a 154 µs call is never "0 s"
+    (0.0862, "s", "86.2 ms"),
+    (1.5, "s", "1.5 s"),
+    (3600, "s", "3,600 s"),
+    (0.0009999, "s", "1 ms"),
+    (5e-7, "s", "500 ns"),
+    (154, "ms", "154 ms"),
+    (250, "us", "250 µs"),
+    (0.0123, "USD", "$0.0123"),  # cost with its currency
+    (0.5, "USD", "$0.50"),
+    (1234.567, "USD", "$1,234.57"),
+    (0, "USD", "$0.00"),
+    (None, "USD", NO_PRICE),  # unpriced: "no price", never 0
+    (-0.5, "EUR", "-€0.50"),
+    (0.5, "CHF", "0.50 CHF"),
+    (1e6, "By/s", "977 KiB/s"),
+    (1.5 * 1024**3, "By", "1.5 GiB"),
+    (1023.9 * 1024, "By", "1 MiB"),
+    (1023, "By", "1,023 B"),
+    (0.125, "1", "12.5 %"),
+    (12.5, "%", "12.5 %"),
+    (21.5, "Cel", "21.5 °C"),
+    (12.34, "", "12.3"),
+    (0.0123, "", "0.0123"),
+    (1234.5, "", "1,235"),
+    (-0.0, "", "0"),
+    (1e300, "", f"1{TIMES}10³⁰⁰"),  # the ends of the float range: a power of ten, never e+
+    (-2.5e-7, "", f"-2.5{TIMES}10⁻⁷"),
+    (None, "", MISSING),
+    (math.nan, "s", MISSING),
+]
+
+
+@pytest.mark.parametrize(("value", "unit", "text"), FORMAT_CASES)
 def test_format_value(value: float | None, unit: str, text: str) -> None:
     assert format_value(value, unit) == text
 
@@ -156,3 +160,26 @@ def test_time_ticks_fall_on_round_clock_times(span: float, step: int) -> None:
     assert all((t.value + offset) % step == 0 for t in ticks)  # aligned to the local clock, not 14:45:16
     pattern = r"\d\d:\d\d:\d\d" if step < 60 else r"(\w{3} \d\d )?\d\d:\d\d"
     assert all(re.fullmatch(pattern, t.label) for t in ticks), labels(ticks)
+
+
+JS_CASES = [
+    *((value, unit) for value, unit, _ in FORMAT_CASES if value is None or math.isfinite(value)),
+    *((v, "s") for v in (0.00016, 0.086, 1.2, 42.0, 3600.0, 7.5e-8)),
+    *((v, "By/s") for v in (0.0, 512.0, 1e6, 3.3e9, 7.2e13)),
+    *((v, "") for v in (0.001234, 0.5, 7.0, 99.96, 1234.56, 987_654.3, 123_456_789.0, 4.2e15, 2.5e22)),
+]
+
+
+def test_the_pages_script_formats_as_the_server_does(browser: Any, tmp_path: Path) -> None:
+    """The page script's zgenFormat (templates/_format.html, for hover values) writes what format_value writes."""
+    zgen_otel.configure(interval=3600, system_monitor=False, default_rules=False)
+    page_file = tmp_path / "system.html"
+    page_file.write_text(render_dashboard("system"))
+    page = browser.new_page()
+    page.goto(page_file.as_uri())
+    now = time.time()
+    cases = [*JS_CASES, (now, "s"), (1.796e9, "s")]  # times: today's and another day's
+    written = page.evaluate("cases => cases.map(c => window.zgenFormat.value(c[0], c[1]))", cases)
+    assert written == [format_value(value, unit) for value, unit in cases]
+    assert page.evaluate("ts => window.zgenFormat.time(ts)", now) == format_time(now, CLOCK)
+    page.close()

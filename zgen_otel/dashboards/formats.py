@@ -38,6 +38,7 @@ __all__ = [
     "is_timestamp",
     "plain",
     "unit_text",
+    "utc_offset",
     "zone_label",
 ]
 
@@ -80,7 +81,7 @@ def _fixed(x: float, digits: int) -> str:
     """
     a = abs(x)
     if x == round(x) or a >= 10 ** (digits - 1):
-        text = f"{round(x):,}"
+        text = f"{math.copysign(math.floor(a + 0.5), x):,.0f}"  # halves away from zero, as people (and JS) round
     else:
         decimals = digits - 1 - math.floor(math.log10(a))
         text = f"{x:,.{decimals}f}".rstrip("0").rstrip(".")
@@ -245,6 +246,11 @@ def format_time(ts: float, pattern: str = ISO) -> str:
         today = time.localtime()[:3] == local[:3]
         return time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S", local)
     return time.strftime(pattern, local)
+
+
+def utc_offset(ts: float | None = None) -> int:
+    """The local time zone's offset from UTC at ``ts`` (now by default), in seconds: what a page's script adds."""
+    return time.localtime(ts).tm_gmtoff or 0
 
 
 def zone_label(ts: float | None = None) -> str:

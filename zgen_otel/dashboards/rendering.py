@@ -6,8 +6,9 @@ an environment from :func:`make_environment`: autoescaped, with the filters of :
 (:func:`format_money`), ``number`` (:func:`~zgen_otel.dashboards.formats.plain`), ``clock`` (a local time,
 :func:`format_time` with :data:`CLOCK`), ``ms`` (:func:`format_ms`), ``ago`` (:func:`format_age`) and ``span``
 (a window's length, :func:`~zgen_otel.dashboards.formats.format_span`), and the
-global ``zone()`` (:func:`~zgen_otel.dashboards.formats.zone_label`, to say once per page which zone the times
-are in). Every window is measured on the runtime's clock by :func:`window`, so under a test clock the pages
+globals ``zone()`` (:func:`~zgen_otel.dashboards.formats.zone_label`, to say once per page which zone the times
+are in) and ``utc_offset()`` (for ``_format.html``, the same formatter in the page's script). Every window
+is measured on the runtime's clock by :func:`window`, so under a test clock the pages
 agree with the store and the alerts.
 """
 
@@ -30,6 +31,7 @@ from zgen_otel.dashboards.formats import (
     format_time,
     format_value,
     plain,
+    utc_offset,
     zone_label,
 )
 
@@ -111,7 +113,7 @@ def make_environment(package: str, folder: str = "templates") -> Environment:
 
     Returns:
         An autoescaping environment with the filters ``value``, ``money``, ``number``, ``clock``, ``ms``,
-        ``ago`` and ``span`` and the global ``zone()``. A name that is not in
+        ``ago`` and ``span`` and the globals ``zone()`` and ``utc_offset()``. A name that is not in
         ``folder`` is looked up among the dashboards' templates, so the shared ``_style.html`` and
         ``_script.html`` can be included.
     """
@@ -119,7 +121,7 @@ def make_environment(package: str, folder: str = "templates") -> Environment:
     env = Environment(loader=_loader(*places), autoescape=select_autoescape(default=True))
     env.filters.update(value=format_value, money=format_money, number=_number, clock=_clock, ms=format_ms,
                        ago=format_age, span=format_span)  # fmt: skip
-    env.globals["zone"] = zone_label
+    env.globals.update(zone=zone_label, utc_offset=utc_offset)
     return env
 
 

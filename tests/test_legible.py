@@ -250,6 +250,23 @@ def test_index_leads_with_the_key_numbers_in_chromium(browser: Any, server: Serv
 
 
 @pytest.mark.usefixtures("realistic")
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_dashboards_draw_their_numbers_in_chromium(browser: Any, server: Server, width: int) -> None:
+    """Every built-in dashboard with realistic data, as the browser shows it: no exponent, a log axis for the p95."""
+    for name in DASHBOARDS:
+        page, errors = open_page(browser, f"{server.url}/monitoring/{name}", width)
+        shoot(page, f"legible-{name}-{width}")
+        text = page.locator("body").inner_text()
+        assert errors == [] and not EXPONENT.search(text), (name, EXPONENT.findall(text))
+        if name == "performance":
+            p95 = page.locator("section[data-panel=p95]")
+            assert p95.locator("svg.chart").get_attribute("data-scale") == "log"
+            assert {"100 µs", "1 ms", "1 s"} <= set(p95.locator("text.tick").all_text_contents())
+            assert "log scale" in p95.locator(".note").inner_text()
+        page.close()
+
+
+@pytest.mark.usefixtures("realistic")
 def test_every_dashboard_page_names_its_service_and_zone(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for name in ("system", "performance", "alerts", "metrics", "llm"):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import zgen_otel
+from zgen_otel import semconv as sc
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.dashboards.dashboard import (
     Dashboard,
@@ -357,7 +358,7 @@ def busy_interfaces(snap: dict[str, Any]) -> list[str]:
     """The network interfaces of a system snapshot with a reading other than 0 in the store (the others are idle)."""
     store = zgen_otel.get_runtime().store
     return [nic for nic in snap["network"] if any(
-        p.value for name in ("system.net_recv_bytes_per_s", "system.net_sent_bytes_per_s")
+        p.value for name in (sc.SYSTEM_NET_RECV_BYTES_PER_S.name, sc.SYSTEM_NET_SENT_BYTES_PER_S.name)
         for s in store.series(name, {"interface": nic}) for p in s.points(0, time.time() + 1))]  # fmt: skip
 
 

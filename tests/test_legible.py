@@ -20,6 +20,7 @@ import pytest
 
 import zgen_otel
 from tests.support.servers import Server
+from zgen_otel import semconv as sc
 from zgen_otel.alerting import trigger_alert
 from zgen_otel.dashboards.charts import PALETTE
 from zgen_otel.dashboards.dashboard import render_dashboard, render_dashboard_index
@@ -36,6 +37,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EXPONENT = re.compile(r"(?<![0-9A-Za-z-])\d+(\.\d+)?[eE][+-]\d+(?![0-9A-Za-z-])")
 DASHBOARDS = ("system", "performance", "alerts", "metrics", "llm", "traces", "logs")
 WIDTHS = (1400, 800)
+NETWORK = (sc.SYSTEM_NET_RECV_BYTES_PER_S.name, sc.SYSTEM_NET_SENT_BYTES_PER_S.name)  # the network panel's series
 DASH = "\u2013"  # the en dash of "1-50 of 130 series"
 
 
@@ -175,10 +177,10 @@ def test_network_panel_hides_idle_interfaces_and_has_more_than_eight_colours() -
     store, now = zgen_otel.get_runtime().store, time.time()
     for i in range(5):
         for nic in ("ifb0", "ifb1"):
-            for metric in ("system.net_recv_bytes_per_s", "system.net_sent_bytes_per_s"):
+            for metric in NETWORK:
                 store.add(metric, 0.0, (("interface", nic),), now - 50 + 10 * i, unit="By/s", category="system")
         for n in range(7):  # 14 busy lines
-            for metric in ("system.net_recv_bytes_per_s", "system.net_sent_bytes_per_s"):
+            for metric in NETWORK:
                 store.add(metric, 1000.0 * (n + 1) + i, (("interface", f"eth{n}"),), now - 50 + 10 * i,
                           unit="By/s", category="system")  # fmt: skip
     doc = json.loads(render_dashboard("system", format="json"))

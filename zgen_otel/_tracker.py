@@ -314,6 +314,15 @@ class PerformanceTracker:
                 out[name] = counts
             return out
 
+    def timings(self, since: float) -> dict[str, list[tuple[float, float, Outcome]]]:
+        """Per operation, its recent calls that ended at ``since`` or later: (end time, seconds, outcome), oldest first.
+
+        Only the calls the windowed statistics keep (the last 10,000 per operation); the dashboards draw them over time.
+        """
+        self.drain()
+        with self._lock:
+            return {name: [r for r in op.recent if r[0] >= since] for name, op in self._ops.items()}
+
     def before_fork(self) -> None:
         """Hold the statistics lock, so the child's copy is consistent."""
         self._lock.acquire()

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from zgen_otel import _current
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, render_page
 from zgen_otel.dashboards.panels import labels_text
-from zgen_otel.dashboards.rendering import environment, format_time, window
+from zgen_otel.dashboards.rendering import CLOCK, format_time, window
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -26,7 +26,6 @@ __all__ = ["OCCURRENCES_SHOWN", "AlertsDashboard", "group_history"]
 #: The occurrences of one history row listed when it is opened (the newest); the count covers them all.
 OCCURRENCES_SHOWN = 20
 _SEVERITIES = tuple(s.label for s in sorted(AlertSeverity, reverse=True))  # critical first
-_TIME = "%m-%d %H:%M:%S"
 ACTIVE_COLUMNS = ["severity", "name", "description", "status", "started", "last seen", "occurrences", "value",
                   "labels", "details", "acknowledged by"]  # fmt: skip
 HISTORY_COLUMNS = ["severity", "name", "labels", "fired", "first fired", "last fired", "status", "ended",
@@ -34,7 +33,7 @@ HISTORY_COLUMNS = ["severity", "name", "labels", "fired", "first fired", "last f
 
 
 def _when(ts: float | None) -> str | None:
-    return format_time(ts, _TIME) if ts else None
+    return format_time(ts, CLOCK) if ts else None
 
 
 def _actions(alert: Alert) -> list[str]:
@@ -119,11 +118,9 @@ class AlertsDashboard(Dashboard):
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The alerts page: coloured severity boxes, the actions an alert still offers (on the web page only)."""
-        doc = self.document(runtime=runtime, **options)
-        panels = {p["id"]: p for p in doc["panels"]}
-        return environment.get_template("alerts.html").render(
-            doc=doc, panels=panels, interactive=bool(options.get("interactive")), rows=_rows
-        )
+        rt = runtime or _current.get_runtime()
+        doc = self.document(runtime=rt, **options)
+        return render_page("alerts.html", doc, rt, options, panels={p["id"]: p for p in doc["panels"]}, rows=_rows)
 
 
 def _rows(panel: dict[str, Any]) -> list[dict[str, Any]]:

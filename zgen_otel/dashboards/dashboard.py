@@ -22,7 +22,8 @@ from zgen_otel import _current
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import positive_seconds
-from zgen_otel.dashboards.charts import panel_chart, panel_sparkline
+from zgen_otel.dashboards.charts import panel_chart, panel_sparkline, series_style
+from zgen_otel.dashboards.overview import key_numbers, page_service
 from zgen_otel.dashboards.rendering import environment, format_time, window
 from zgen_otel.exceptions import DefinitionError, NotFoundError
 from zgen_otel.selection import Selection, describe, waiting_line
@@ -39,6 +40,7 @@ __all__ = [
     "get_dashboard_manager",
     "render_dashboard",
     "render_dashboard_index",
+    "render_page",
     "reset",
     "set_builtin_dashboards",
 ]
@@ -111,17 +113,37 @@ class Dashboard:
 
         The charts share one time axis that fits the data: see :func:`chart_start`.
         """
-        doc = self.document(runtime=runtime, **options)
+        rt = runtime or _current.get_runtime()
+        doc = self.document(runtime=rt, **options)
         extra = {k: v for k, v in doc.items() if k not in _RESERVED}
         first = chart_start(doc["panels"], doc["time_range"]["start"], doc["time_range"]["end"])
 
         def chart(panel: Mapping[str, Any], start: float, end: float, **more: Any) -> Any:
             return panel_chart(panel, max(start, first), end, **more)
 
-        return environment.get_template("dashboard.html").render(
-            doc=doc, extra=extra, interactive=bool(options.get("interactive")), api_base=options.get("api_base", ""),
-            chart=chart, spark=panel_sparkline,
-        )  # fmt: skip
+        return render_page("dashboard.html", doc, rt, options, extra=extra, api_base=options.get("api_base", ""),
+                           chart=chart, spark=panel_sparkline, style=series_style)  # fmt: skip
+
+
+def render_page(
+    template: str, doc: Mapping[str, Any], runtime: Runtime, options: Mapping[str, Any], **values: Any
+) -> str:
+    """A page template rendered with what every page's header shows.
+
+    Args:
+        template: the template's name (``dashboard.html``, ``alerts.html``, ...).
+        doc: the dashboard's document (:meth:`Dashboard.document`).
+        runtime: the runtime the document was read from.
+        options: the render options: ``interactive`` (the live web page), ``service`` and ``instance``.
+        values: what else the template reads.
+
+    Returns:
+        The page, whose header names the service in view (:func:`~zgen_otel.dashboards.overview.page_service`).
+    """
+    service = page_service(runtime, Selection(options.get("service"), options.get("instance")))
+    return environment.get_template(template).render(
+        doc=doc, interactive=bool(options.get("interactive")), service=service, **values
+    )
 
 
 #: The shortest time axis of a chart, in seconds: a few minutes, however little data there is.
@@ -316,7 +338,10 @@ def _finite(value: Any) -> Any:
 
 
 def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) -> str:
-    """An HTML page linking every registered dashboard with its title and description.
+    """An HTML page leading with the key numbers, then linking every registered dashboard.
+
+    The key numbers (:func:`~zgen_otel.dashboards.overview.key_numbers`): the alerts firing by severity, the
+    tracked calls and their error rate over the last hour, and this host's CPU and memory now.
 
     Args:
         runtime: the runtime whose clock dates the page; the current one by default.
@@ -340,7 +365,8 @@ def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) ->
     listed = services and rt.receiver is not None
     return environment.get_template("index.html").render(
         dashboards=get_dashboard_manager().list_dashboards(), link=link, generated_at=format_time(rt.clock()),
-        processes=describe(rt) if listed else None, hint=waiting_line(rt) if listed else None,
+        now=rt.clock(), processes=describe(rt) if listed else None, hint=waiting_line(rt) if listed else None,
+        keys=key_numbers(rt), service=page_service(rt),
     )  # fmt: skip
 
 

@@ -1,154 +1,44 @@
-"""Tracked operations of the selected processes, summed per operation: the ``performance`` dashboard and API.
+"""The ``performance`` dashboard: the operations table and four charts over time.
 
-This process's calls come from its performance tracker; other processes' from the ``zgen.operation.duration``
-histograms they send (one series per operation, outcome and error type, with bucket counts kept by the
-receiver). :func:`operation_stats` sums both per operation: calls and errors add up, the mean is the total time
-over the calls, and the percentiles of an operation measured by several processes are read from their buckets
-added together (one process alone keeps its own: exact for this process's recent calls).
+The table sums each operation over the selected processes (:func:`~zgen_otel.dashboards.opstats.operation_stats`).
+The charts draw one line per operation (and process, when several are in view): the mean duration and the calls
+per minute from the stored ``zgen.operation.duration`` series, and the p95 duration and the error
+rate per time bin (about 60 bins a window) from this process's recent calls and the bucket counts received from
+the others. Duration charts whose lines lie decades apart (a 160 µs and a 1 s operation) use a log scale, so that
+no line is drawn flat on zero.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from zgen_otel import semconv as sc
-from zgen_otel._tracker import CANCELLED, DURATION_BUCKETS, ERROR, OperationStats
+from zgen_otel._stats import bucket_quantile, nearest_rank
+from zgen_otel._tracker import ERROR
 from zgen_otel.dashboards.charts import downsample
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.dashboards.opstats import NAME, OUTCOME, OperationRow, operation_stats
 from zgen_otel.dashboards.panels import per_minute, tagged, value_stats
-from zgen_otel.dashboards.rendering import format_time, window
-from zgen_otel.receiver import HistogramSeries, summarize
+from zgen_otel.dashboards.rendering import CLOCK, format_time, window
 from zgen_otel.selection import View, select
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
 
-__all__ = ["OperationRow", "PerformanceDashboard", "operation_stats"]
-
-NAME, OUTCOME = "zgen.operation.name", "zgen.operation.outcome"
-_MINUTE = 60.0
-
-
-@dataclass(frozen=True)
-class OperationRow(OperationStats):
-    """One operation's calls in the selected processes, summed (durations in seconds), and who made them."""
-
-    services: list[str] = field(default_factory=list)
-    instances: int = 0
-
-
-@dataclass
-class _Part:
-    """One process's calls of one operation."""
-
-    service: str
-    calls: int
-    errors: int
-    cancelled: int
-    total: float
-    min: float | None
-    max: float | None
-    last: float | None
-    per_minute: float
-    percentiles: tuple[float | None, float | None, float | None]
-    histograms: list[HistogramSeries]
-
-
-def _local_parts(view: View, window_seconds: float | None) -> dict[str, _Part]:
-    """This process's operations (none when it is not selected or tracks nothing)."""
-    tracker = view.runtime.performance
-    if tracker is None or view.local not in view.processes:
-        return {}
-    buckets = tracker.buckets(window_seconds)
-    parts = {}
-    for name, st in tracker.stats(window_seconds).items():
-        total = st.mean * st.calls if st.mean is not None else 0.0
-        histogram = HistogramSeries(name, (), DURATION_BUCKETS, 1)
-        if st.calls:
-            histogram.add(st.last_call or 0.0, st.calls, total, buckets.get(name, []), st.max)
-        parts[name] = _Part(view.local.service, st.calls, st.errors, st.cancelled, total, st.min, st.max,
-                            st.last_call, st.calls_per_minute, (st.p50, st.p95, st.p99), [histogram])  # fmt: skip
-    return parts
-
-
-def _received_parts(view: View, window_seconds: float | None) -> list[tuple[str, _Part]]:
-    """(operation, part) of each selected process that sent ``zgen.operation.duration`` histograms."""
-    now = view.runtime.clock()
-    start = None if window_seconds is None else now - window_seconds
-    groups: dict[tuple[str, str, str], list[HistogramSeries]] = defaultdict(list)
-    for s in view.histograms(sc.OPERATION_DURATION.name):
-        service, instance = view.origin(s.attributes)
-        groups[(str(s.attributes.get(NAME, "?")), service, instance)].append(s)
-    found = []
-    for (name, service, _), series in sorted(groups.items()):
-        summary = summarize(series, start)
-        if not summary.count:
-            continue
-        errors = summarize([s for s in series if s.attributes.get(OUTCOME) == ERROR.value], start).count
-        cancelled = summarize([s for s in series if s.attributes.get(OUTCOME) == CANCELLED.value], start).count
-        if window_seconds is None:  # the calls of the last minute
-            per_minute = float(summarize(series, now - _MINUTE).count)
-        else:  # the window's mean, as for this process's calls
-            per_minute = summary.count * _MINUTE / window_seconds
-        last = max((s.last for s in series if s.last is not None and (start is None or s.last >= start)), default=None)
-        found.append((name, _Part(service, summary.count, errors, cancelled, summary.sum, None, summary.max, last,
-                                  per_minute, (summary.p50, summary.p95, summary.p99), series)))  # fmt: skip
-    return found
-
-
-def _merge(name: str, parts: list[_Part], start: float | None, window_seconds: float | None) -> OperationRow:
-    calls = sum(p.calls for p in parts)
-    errors = sum(p.errors for p in parts)
-    if len(parts) == 1:
-        p50, p95, p99 = parts[0].percentiles
-    else:
-        merged = summarize([h for p in parts for h in p.histograms], start)
-        p50, p95, p99 = merged.p50, merged.p95, merged.p99
-    lows = [p.min for p in parts if p.min is not None]
-    highs = [p.max for p in parts if p.max is not None]
-    lasts = [p.last for p in parts if p.last is not None]
-    return OperationRow(
-        name=name,
-        calls=calls,
-        errors=errors,
-        error_rate=errors / calls if calls else 0.0,
-        cancelled=sum(p.cancelled for p in parts),
-        mean=sum(p.total for p in parts) / calls if calls else None,
-        min=min(lows) if len(lows) == len(parts) else None,  # unknown when a process sent no minimum
-        max=max(highs, default=None),
-        p50=p50,
-        p95=p95,
-        p99=p99,
-        calls_per_minute=sum(p.per_minute for p in parts),
-        last_call=max(lasts, default=None),
-        window_seconds=window_seconds,
-        services=sorted({p.service for p in parts}),
-        instances=len(parts),
-    )
-
-
-def operation_stats(view: View, window_seconds: float | None = None) -> dict[str, OperationRow]:
-    """Per operation, by name: the calls of the view's processes summed.
-
-    Args:
-        view: the processes to read (:func:`zgen_otel.selection.select`).
-        window_seconds: the last this many seconds; None for everything kept. ``calls_per_minute`` is then
-            the calls per minute since this process's first call, plus the received calls of the last minute.
-    """
-    parts: dict[str, list[_Part]] = defaultdict(list)
-    for name, part in _local_parts(view, window_seconds).items():
-        parts[name].append(part)
-    for name, part in _received_parts(view, window_seconds):
-        parts[name].append(part)
-    start = None if window_seconds is None else view.runtime.clock() - window_seconds
-    return {name: _merge(name, found, start, window_seconds) for name, found in sorted(parts.items())}
-
+__all__ = ["OperationRow", "PerformanceDashboard", "operation_stats", "wants_log_scale"]
 
 _COLUMNS = ["calls", "errors", "error rate", "mean", "p50", "p95", "p99", "max", "calls/min", "last call", "traces"]
 _UNITS = ["", "", "1", "s", "s", "s", "s", "s", "", "", ""]
+#: Time bins of the p95 and error-rate charts: the shortest of these giving at most :data:`_BINS` bins.
+_BIN_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400)
+_BINS = 60
+#: A duration chart whose largest and smallest positive values are this far apart is drawn on a log scale.
+LOG_SPREAD = 100.0
+
+Line = dict[float, list[float]]  # bin start -> values
 
 
 class PerformanceDashboard(Dashboard):
@@ -178,7 +68,7 @@ class PerformanceDashboard(Dashboard):
             links = {"links": [{"text": "recent", "href": traces}, slowest]}
             who = ([", ".join(st.services)] if view.several_services else []) + ([st.instances] if several else [])
             rows.append([name, *who, st.calls, st.errors, st.error_rate, st.mean, st.p50, st.p95, st.p99, st.max,
-                         st.calls_per_minute, format_time(st.last_call, "%H:%M:%S") if st.last_call else None,
+                         st.calls_per_minute, format_time(st.last_call, CLOCK) if st.last_call else None,
                          links])  # fmt: skip
             if st.errors:
                 highlight.append(i)
@@ -198,15 +88,40 @@ class PerformanceDashboard(Dashboard):
                              "other processes' over the last minute")  # fmt: skip
         start, end = window(window_seconds, view.runtime)
         durations, throughput = _charts(view, start, end)
+        p95, errors, step = _binned(view, start, end)
         return {
             "panels": [
                 table,
-                {"id": "duration", "type": "timeseries", "title": "Mean duration per collection interval",
-                 "unit": "s", "series": durations},
+                _duration_panel("duration", "Mean duration per collection interval", durations),
+                _duration_panel("p95", f"p95 duration per {format_time_step(step)}", p95),
+                {"id": "errors", "type": "timeseries", "title": f"Error rate per {format_time_step(step)}",
+                 "unit": "1", "series": errors},
                 {"id": "throughput", "type": "timeseries", "title": "Calls per minute",
                  "unit": "{call}/min", "series": throughput},
             ]
         }  # fmt: skip
+
+
+def wants_log_scale(values: Iterable[float]) -> bool:
+    """Whether lines with these values need a log scale: positive values at least :data:`LOG_SPREAD` apart."""
+    positive = [v for v in values if v > 0]
+    return bool(positive) and max(positive) >= LOG_SPREAD * min(positive)
+
+
+def _duration_panel(panel_id: str, title: str, series: list[dict[str, Any]]) -> dict[str, Any]:
+    """A duration chart (seconds), on a log scale when its lines lie decades apart (the note says so)."""
+    panel = {"id": panel_id, "type": "timeseries", "title": title, "unit": "s", "series": series}
+    if wants_log_scale(v for s in series for _, v in s["points"]):
+        panel.update(scale="log", note="log scale: each gridline is ten times the one below")
+    return panel
+
+
+def format_time_step(seconds: float) -> str:
+    """A bin's length in words: ``5 s``, ``1 min``, ``30 min``, ``1 h``."""
+    for size, unit in ((3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def _charts(view: View, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -224,8 +139,77 @@ def _charts(view: View, start: float, end: float) -> tuple[list[dict[str, Any]],
         times = sorted(counts[line])
         means = [(t, sums[line][t] / counts[line][t]) for t in times if counts[line][t]]
         calls = per_minute([(t, counts[line][t]) for t in times])
-        durations.append({"label": line, "points": [list(p) for p in downsample(means)],
-                          "stats": value_stats([v for _, v in means])})  # fmt: skip
-        throughput.append({"label": line, "points": [list(p) for p in downsample(calls)],
-                           "stats": value_stats([v for _, v in calls])})  # fmt: skip
+        durations.append(_entry(line, means))
+        throughput.append(_entry(line, calls))
     return durations, throughput
+
+
+def _entry(label: str, points: list[tuple[float, float]]) -> dict[str, Any]:
+    """A chart series: label, points (downsampled) and their stats."""
+    return {"label": label, "points": [list(p) for p in downsample(points)],
+            "stats": value_stats([v for _, v in points])}  # fmt: skip
+
+
+class _Bins:
+    """Per line (operation and process) and time bin: calls, failed calls and the p95 duration."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.calls: dict[str, Line] = defaultdict(lambda: defaultdict(list))
+        self.failed: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        self.p95: dict[str, dict[float, float]] = defaultdict(dict)
+
+    def at(self, ts: float) -> float:
+        """The middle of the bin ``ts`` falls in."""
+        return ts // self.step * self.step + self.step / 2
+
+    def add_local(self, line: str, rows: list[tuple[float, float, Any]], end: float) -> None:
+        """This process's calls of one operation: (end time, seconds, outcome); the p95 of each bin is exact."""
+        durations: Line = defaultdict(list)
+        for ended, seconds, outcome in rows:
+            if ended <= end:
+                at = self.at(ended)
+                durations[at].append(seconds)
+                self.failed[line][at] += outcome == ERROR
+        for at, values in durations.items():
+            self.calls[line][at].append(len(values))
+            self.p95[line][at] = nearest_rank(sorted(values), 0.95)
+
+    def add_received(self, view: View, start: float, end: float) -> None:
+        """The other processes' calls from the bucket counts they sent (the p95 interpolated in the buckets)."""
+        merged: dict[tuple[str, float], tuple[tuple[float, ...], list[int], float]] = {}
+        for s in view.histograms(sc.OPERATION_DURATION.name):
+            line = tagged(str(s.attributes.get(NAME, "?")), view.who(*view.origin(s.attributes)))
+            failing = s.attributes.get(OUTCOME) == ERROR.value
+            for ts, count, _, buckets in s.deltas:
+                if not (start <= ts <= end and count):
+                    continue
+                at = self.at(ts)
+                self.calls[line][at].append(count)
+                self.failed[line][at] += count if failing else 0
+                bounds, into, top = merged.setdefault((line, at), (s.bounds, [0] * len(buckets), 0.0))
+                if bounds == s.bounds:  # buckets of other bounds cannot be added up: counted, not in the p95
+                    merged[(line, at)] = (bounds, [a + b for a, b in zip(into, buckets, strict=True)],
+                                          max(top, s.max or 0.0))  # fmt: skip
+        for (line, at), (bounds, counts, top) in merged.items():
+            if sum(counts):
+                self.p95[line][at] = bucket_quantile(counts, bounds, 0.95, top or bounds[-1])
+
+
+def _binned(view: View, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """p95 duration and error rate per time bin, one line per operation and process; and the bin's length.
+
+    Each point sits at the middle of its bin. This process's bins come from its recent calls (exact), the others'
+    from the bucket counts they sent (interpolated, like PromQL's ``histogram_quantile``).
+    """
+    bins = _Bins(next((s for s in _BIN_STEPS if (end - start) / s <= _BINS), _BIN_STEPS[-1]))
+    tracker = view.runtime.performance
+    if tracker is not None and view.local in view.processes:
+        who = view.who(view.local.service, view.local.instance)
+        for name, rows in tracker.timings(start).items():
+            bins.add_local(tagged(name, who), rows, end)
+    bins.add_received(view, start, end)
+    p95 = [_entry(line, sorted(points.items())) for line, points in sorted(bins.p95.items())]
+    rates = [_entry(line, [(at, bins.failed[line][at] / sum(n)) for at, n in sorted(calls.items())])
+             for line, calls in sorted(bins.calls.items())]  # fmt: skip
+    return p95, rates, bins.step

@@ -1,25 +1,39 @@
 """How the pages are rendered: the Jinja environment with its filters, the time window, time and number text.
 
 Every page of the package (the dashboards, the trace page, the index, the HTTP app's pages) is rendered by
-an environment from :func:`make_environment`: autoescaped, with the filters ``value`` (:func:`format_value`),
-``clock`` (a time of day, :func:`format_time` with :data:`CLOCK`), ``ms`` (:func:`format_ms`) and ``ago``
-(:func:`format_age`). Every
-time shown on a page is written by :func:`format_time`, and every window is measured on the runtime's clock
-by :func:`window`, so under a test clock the pages agree with the store and the alerts.
+an environment from :func:`make_environment`: autoescaped, with the filters of :mod:`~zgen_otel.dashboards.formats`
+(the one formatter of numbers and times): ``value`` (a number in its unit, :func:`format_value`), ``money``
+(:func:`format_money`), ``number`` (:func:`~zgen_otel.dashboards.formats.plain`), ``clock`` (a local time,
+:func:`format_time` with :data:`CLOCK`), ``ms`` (:func:`format_ms`), ``ago`` (:func:`format_age`) and ``span``
+(a window's length, :func:`~zgen_otel.dashboards.formats.format_span`), and the
+globals ``zone()`` (:func:`~zgen_otel.dashboards.formats.zone_label`, to say once per page which zone the times
+are in) and ``utc_offset()`` (for ``_format.html``, the same formatter in the page's script). Every window
+is measured on the runtime's clock by :func:`window`, so under a test clock the pages
+agree with the store and the alerts.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FunctionLoader, select_autoescape
 
 from zgen_otel import _current
-from zgen_otel._util import iso_utc
+from zgen_otel.dashboards.formats import (
+    CLOCK,
+    ISO,
+    MISSING,
+    format_duration,
+    format_money,
+    format_span,
+    format_time,
+    format_value,
+    plain,
+    utc_offset,
+    zone_label,
+)
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
@@ -36,69 +50,18 @@ __all__ = [
     "window",
 ]
 
-#: :func:`format_time` pattern: ISO 8601 in UTC with a ``Z`` (``2026-11-28T22:01:29.250000Z``).
-ISO = "iso"
-#: :func:`format_time` pattern: the UTC time of day to the millisecond (``22:01:29.250Z``).
-CLOCK = "clock"
 _PACKAGE, _FOLDER = "zgen_otel.dashboards", "templates"
 
 
-def format_time(ts: float, pattern: str = ISO) -> str:
-    """A Unix time as text: the one time formatter of the pages and dashboards.
-
-    Args:
-        ts: seconds since the epoch.
-        pattern: :data:`ISO` (UTC, for ``generated_at``), :data:`CLOCK` (UTC time of day with milliseconds,
-            for log and span times) or a ``time.strftime`` pattern, written in local time (chart axes,
-            table cells such as ``"%m-%d %H:%M:%S"``).
-
-    Returns:
-        The formatted time.
-    """
-    if pattern == ISO:
-        return iso_utc(ts)
-    if pattern == CLOCK:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
-    return time.strftime(pattern, time.localtime(ts))
-
-
-def format_value(value: float | None, unit: str = "") -> str:
-    """A short human reading of a value in its unit (``12.3 %``, ``1.5 GiB``, ``250 ms``); ``-`` for none."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    if abs(value) < 1e-9:
-        value = 0.0
-    if unit == "By" or unit.startswith("By/"):
-        size = abs(value)
-        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if size < 1024 or suffix == "TiB":
-                scaled = value / 1024 ** ("B", "KiB", "MiB", "GiB", "TiB").index(suffix)
-                return f"{scaled:.3g} {suffix}{unit[2:]}"
-            size /= 1024
-    if unit == "s":
-        if abs(value) < 1e-3:
-            return f"{value * 1e6:.3g} µs"
-        if abs(value) < 1:
-            return f"{value * 1e3:.3g} ms"
-        return f"{value:.3g} s"
-    if unit == "1":
-        return f"{value * 100:.3g} %"
-    shown = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
-    text_unit = "" if unit.startswith("{") or not unit else f" {unit}"
-    return f"{shown}{text_unit}"
-
-
 def format_ms(ms: float | None) -> str:
-    """A duration given in milliseconds, in ms below a second and in s above (``12.5 ms``, ``3.2 s``)."""
-    if ms is None:
-        return "-"
-    return f"{ms:.3g} ms" if ms < 1000 else f"{ms / 1000:.3g} s"
+    """A duration given in milliseconds, written as :func:`format_duration` writes it (``154 µs``, ``3.2 s``)."""
+    return format_duration(None if ms is None else ms / 1000)
 
 
 def format_age(seconds: float | None) -> str:
     """How long ago, for people: ``just now`` (under a second), ``42 s ago``, ``5 min ago``, ``3 h ago``..."""
     if seconds is None or not math.isfinite(seconds):
-        return "-"
+        return MISSING
     if seconds < 1:
         return "just now"
     for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
@@ -108,8 +71,13 @@ def format_age(seconds: float | None) -> str:
 
 
 def _clock(ts: float | None) -> str:
-    """The ``clock`` filter: :func:`format_time` with :data:`CLOCK`, ``-`` for no time."""
-    return "-" if ts is None else format_time(ts, CLOCK)
+    """The ``clock`` filter: :func:`format_time` with :data:`CLOCK`, a dash for no time."""
+    return MISSING if ts is None else format_time(ts, CLOCK)
+
+
+def _number(value: float | None) -> str:
+    """The ``number`` filter: :func:`~zgen_otel.dashboards.formats.plain`, a dash for none."""
+    return MISSING if value is None else plain(value)
 
 
 def window(window_seconds: float, runtime: Runtime | None = None) -> tuple[float, float]:
@@ -144,13 +112,16 @@ def make_environment(package: str, folder: str = "templates") -> Environment:
         folder: the templates' folder inside it.
 
     Returns:
-        An autoescaping environment with the filters ``value``, ``clock``, ``ms`` and ``ago``. A name that is not in
+        An autoescaping environment with the filters ``value``, ``money``, ``number``, ``clock``, ``ms``,
+        ``ago`` and ``span`` and the globals ``zone()`` and ``utc_offset()``. A name that is not in
         ``folder`` is looked up among the dashboards' templates, so the shared ``_style.html`` and
         ``_script.html`` can be included.
     """
     places = dict.fromkeys([(package, folder), (_PACKAGE, _FOLDER)])  # in order, each once
     env = Environment(loader=_loader(*places), autoescape=select_autoescape(default=True))
-    env.filters.update(value=format_value, clock=_clock, ms=format_ms, ago=format_age)
+    env.filters.update(value=format_value, money=format_money, number=_number, clock=_clock, ms=format_ms,
+                       ago=format_age, span=format_span)  # fmt: skip
+    env.globals.update(zone=zone_label, utc_offset=utc_offset)
     return env
 
 

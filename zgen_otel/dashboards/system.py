@@ -85,4 +85,25 @@ class SystemDashboard(Dashboard):
             timeseries(pid, title, metrics[0][0].unit, store, [(m.name, label) for m, label in metrics], start, end)
             for pid, title, metrics in specs
         ]
+        for panel in panels:
+            if panel["id"] == "network":
+                hide_idle_interfaces(panel)
         return {"panels": panels}
+
+
+def hide_idle_interfaces(panel: dict[str, Any]) -> None:
+    """Leave out of a network panel the interfaces that sent and received nothing in the whole window.
+
+    An interface is idle when every point of each of its lines is 0 (``ifb0``, a down ``eth1``); the panel's
+    note names the interfaces left out. Lines without an ``interface`` attribute are always kept.
+    """
+    busy: dict[Any, bool] = {}
+    for entry in panel["series"]:
+        key = (entry["label"].split(" ", 1)[-1], entry["labels"].get("interface"))
+        busy[key] = busy.get(key, False) or entry["stats"]["max"] != 0 or entry["stats"]["min"] != 0
+    idle = {key for key, used in busy.items() if not used and key[1] is not None}
+    if idle:
+        panel["series"] = [e for e in panel["series"]
+                           if (e["label"].split(" ", 1)[-1], e["labels"].get("interface")) not in idle]  # fmt: skip
+        names = ", ".join(sorted({str(key[0]) for key in idle}))
+        panel["note"] = f"not shown, idle for the whole window: {names}"

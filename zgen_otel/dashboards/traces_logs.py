@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from zgen_otel import _current
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, render_page
 from zgen_otel.dashboards.rendering import environment, window
 from zgen_otel.dashboards.trace_charts import duration_scatter, ruler
 from zgen_otel.logs import get_recent_logs, log_buffer_stats
@@ -86,13 +86,10 @@ class TracesDashboard(Dashboard):
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The traces list page: the filter form, the duration scatter and the list, a page at a time."""
-        doc = self.document(runtime=runtime, **options)
-        return environment.get_template("traces.html").render(
-            doc=doc,
-            scatter=duration_scatter(doc["traces"]),
-            per_page=TRACES_PER_PAGE,
-            interactive=bool(options.get("interactive")),
-        )
+        rt = runtime or _current.get_runtime()
+        doc = self.document(runtime=rt, **options)
+        return render_page("traces.html", doc, rt, options, scatter=duration_scatter(doc["traces"]),
+                           per_page=TRACES_PER_PAGE)  # fmt: skip
 
 
 class LogsDashboard(Dashboard):
@@ -130,13 +127,9 @@ class LogsDashboard(Dashboard):
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
         """The logs page, with its filters, a page at a time."""
-        doc = self.document(runtime=runtime, **options)
-        return environment.get_template("logs.html").render(
-            doc=doc,
-            per_page=LOGS_PER_PAGE,
-            frames=traceback_lines,
-            interactive=bool(options.get("interactive")),
-        )
+        rt = runtime or _current.get_runtime()
+        doc = self.document(runtime=rt, **options)
+        return render_page("logs.html", doc, rt, options, per_page=LOGS_PER_PAGE, frames=traceback_lines)
 
 
 def render_trace(

@@ -25,14 +25,18 @@ from zgen_otel.dashboards.operations import operation_stats
 from zgen_otel.http.auth import mount_prefix, read_auth, write_auth
 from zgen_otel.http.pages import dashboard_or_404
 from zgen_otel.http.params import (
+    CATEGORY,
     CONTAINS,
     DASHBOARD,
     INSTANCE,
     LOGGER,
+    METRIC,
     MIN_DURATION,
     MIN_LEVEL,
     OPERATION,
     ORDER,
+    PAGE,
+    SEARCH,
     SERVICE,
     SINCE,
     STATUS,
@@ -206,9 +210,17 @@ def dashboard(
     window: float = WINDOW,
     service: str | None = SERVICE,
     instance: str | None = INSTANCE,
+    search: str | None = SEARCH,
+    category: str | None = CATEGORY,
+    page: int | None = PAGE,
+    metric: str | None = METRIC,
 ) -> Response:
-    """The dashboard's JSON document, or its HTML page with ``format=html``, of the selected processes."""
-    text = dashboard_or_404(runtime, name, format, window, service=service, instance=instance)
+    """The dashboard's JSON document, or its HTML page with ``format=html``, of the selected processes.
+
+    ``search``, ``category``, ``page`` and ``metric`` go to the dashboards that take them (``metrics``).
+    """
+    text = dashboard_or_404(runtime, name, format, window, service=service, instance=instance, search=search,
+                            category=category, page=page, metric=metric)  # fmt: skip
     return HTMLResponse(text) if format == "html" else Response(text, media_type="application/json")
 
 

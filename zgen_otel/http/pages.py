@@ -31,15 +31,19 @@ from zgen_otel.dashboards.rendering import make_environment
 from zgen_otel.dashboards.traces_logs import render_trace
 from zgen_otel.http.auth import logged_in, page_auth
 from zgen_otel.http.params import (
+    CATEGORY,
     CONTAINS,
     DASHBOARD,
     INSTANCE,
     LOGGER,
+    METRIC,
     MIN_DURATION,
     MIN_LEVEL,
     OPERATION,
     ORDER,
+    PAGE,
     REFRESH,
+    SEARCH,
     SERVICE,
     STATUS,
     TRACE_FILTER,
@@ -69,19 +73,26 @@ def dashboard_or_404(
     *,
     service: str | None = None,
     instance: str | None = None,
+    **options: Any,
 ) -> str:
     """The dashboard ``name`` of ``runtime`` rendered as ``fmt`` (``html`` or ``json``) over ``window`` seconds.
 
-    ``service`` and ``instance`` select the processes shown (all when None).
+    ``service`` and ``instance`` select the processes shown (all when None); ``options`` that are not None go to
+    the dashboard (``search``, ``category``, ``page`` and ``metric`` of the metrics dashboard).
 
     Raises:
-        HTTPException: 404 when no dashboard has that name.
+        HTTPException: 404 when no dashboard has that name, 422 for an option the dashboard does not take.
     """
+    given = {k: v for k, v in options.items() if v is not None}
     try:
         return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive, runtime=runtime,
-                                service=service, instance=instance)  # fmt: skip
+                                service=service, instance=instance, **given)  # fmt: skip
     except KeyError as exc:
         raise HTTPException(404, str(exc.args[0])) from None
+    except ValueError as exc:
+        if not given:
+            raise
+        raise HTTPException(422, str(exc)) from None
 
 
 def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -> dict[str, Any]:
@@ -247,8 +258,13 @@ def page(
     refresh: float = REFRESH,
     service: str | None = SERVICE,
     instance: str | None = INSTANCE,
+    search: str | None = SEARCH,
+    category: str | None = CATEGORY,
+    page: int | None = PAGE,
+    metric: str | None = METRIC,
 ) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions, a time-range picker and the selector."""
     watched(runtime, refresh, collect=True)
-    html = dashboard_or_404(runtime, name, "html", window, interactive=True, service=service, instance=instance)
+    html = dashboard_or_404(runtime, name, "html", window, interactive=True, service=service, instance=instance,
+                            search=search, category=category, page=page, metric=metric)  # fmt: skip
     return _live(request, html, runtime, Selection(service, instance), refresh=refresh)

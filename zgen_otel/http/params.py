@@ -15,16 +15,20 @@ from zgen_otel.logs import LEVELS
 from zgen_otel.selection import MAX_NAME
 
 __all__ = [
+    "CATEGORY",
     "CONTAINS",
     "DASHBOARD",
     "INSTANCE",
     "LOGGER",
     "MAX_TIME",
+    "METRIC",
     "MIN_DURATION",
     "MIN_LEVEL",
     "OPERATION",
     "ORDER",
+    "PAGE",
     "REFRESH",
+    "SEARCH",
     "SERVICE",
     "SINCE",
     "STATUS",
@@ -70,6 +74,14 @@ LOGGER: Any = Query(None, max_length=255)
 CONTAINS: Any = Query(None, max_length=255)
 #: ``trace_id`` as a filter: log records of this trace.
 TRACE_FILTER: Any = Query(None, pattern=_TRACE_ID_PATTERN)
+#: ``search``: words a listed item must contain (the metrics dashboard: in a series' name, category or attributes).
+SEARCH: Any = Query(None, max_length=255)
+#: ``category``: only the metrics of this category.
+CATEGORY: Any = Query(None, max_length=255)
+#: ``page``: which page of a paged dashboard, from 1.
+PAGE: Any = Query(None, ge=1, le=10**9)
+#: ``metric``: the metric a dashboard draws as a full chart.
+METRIC: Any = Query(None, max_length=255)
 #: ``service``: only this service's telemetry (one that sent nothing gives an empty answer); empty: all.
 SERVICE: Any = Query(None, max_length=MAX_NAME, description="a service.name; empty or absent: every service")
 #: ``instance``: only this process's telemetry (its ``service.instance.id``); empty: all.

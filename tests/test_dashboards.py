@@ -421,9 +421,9 @@ def test_system_dashboard_panel_by_panel(browser: Any) -> None:
         legend = section.locator(".legend").inner_text()
         assert all(label in legend for label in expected[pid]), pid
     ticks = page.locator("section[data-panel=network] svg.chart text.tick").all_text_contents()
-    # the hour's window holds seconds of data: the time axis fits them (a few minutes), at round minutes
-    clock_ticks = [t for t in ticks if re.fullmatch(r"\d\d:\d\d", t)]
-    assert len(clock_ticks) >= 3, ticks
+    # the hour's window holds seconds of data: the time axis fits them (a minute), at round seconds
+    clock_ticks = [t for t in ticks if re.fullmatch(r"\d\d:\d\d:\d\d", t)]
+    assert len(clock_ticks) >= 3 and all(int(t[-2:]) % 5 == 0 for t in clock_ticks), ticks
     assert any(t.endswith("B/s") for t in ticks)  # the value axis carries the unit
     page.locator("section[data-panel=cpu] svg.chart").hover()
     tip = page.locator("#tooltip").inner_text()

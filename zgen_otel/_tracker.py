@@ -232,10 +232,12 @@ class PerformanceTracker:
                 _warn.exception("drain", "zgen_otel: processing tracked calls failed")
 
     def drain(self) -> None:
-        """Turn queued timings into metrics and statistics."""
+        """Turn queued timings into metrics and statistics.
+
+        Returns once every timing queued before the call is in them, also those the background worker took from
+        the queue and is still recording (hence the lock even when the queue looks empty).
+        """
         queue = self.queue
-        if not queue:
-            return
         with self._lock:
             record = self._duration.record
             counts: dict[tuple[str, Outcome, str | None], int] = {}

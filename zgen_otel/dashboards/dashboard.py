@@ -146,8 +146,8 @@ def render_page(
     )
 
 
-#: The shortest time axis of a chart, in seconds: a few minutes, however little data there is.
-MIN_CHART_SPAN = 300.0
+#: The shortest time axis of a chart, in seconds: a minute, however little data there is.
+MIN_CHART_SPAN = 60.0
 
 
 def chart_start(panels: Iterable[Mapping[str, Any]], start: float, end: float) -> float:
@@ -159,7 +159,7 @@ def chart_start(panels: Iterable[Mapping[str, Any]], start: float, end: float) -
         end: the window's end (now).
 
     Returns:
-        The first point's time, at most ``end - MIN_CHART_SPAN`` (the axis spans a few minutes at least) and
+        The first point's time, at most ``end - MIN_CHART_SPAN`` (the axis spans a minute at least) and
         never before ``start``; ``start`` when no chart has a point.
     """
     firsts: list[float] = [float(p[0]) for panel in panels if panel.get("type") == "timeseries"

@@ -207,9 +207,10 @@ class LLMDashboard(Dashboard):
                          "process's price table times the tokens",
                  "empty": "no LLM calls yet: wrap them in zgen_otel.llm.llm_call(...) or instrument your client "
                           "(an OTel GenAI instrumentation) after zgen_otel.configure()"},
-                timeseries("tokens", "Tokens per collection interval", "{token}", store,
+                timeseries("tokens", "Tokens per minute", "{token}/min", store,
                            [(f"{TOKENS}.sum",
-                             lambda s: f"{_model(s)} {s.attributes.get('gen_ai.token.type', '')}")], start, end),
+                             lambda s: f"{_model(s)} {s.attributes.get('gen_ai.token.type', '')}")], start, end,
+                           counts=True),
                 timeseries("latency", "Slowest call per collection interval", "s", store,
                            [(f"{DURATION}.max", _llm_label)], start, end),
                 timeseries("cost", "Cost (running total)", currency, store, [(cost_name, _llm_label)], start, end),

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from zgen_otel._stats import mean
-from zgen_otel.dashboards.charts import MAX_POINTS
+from zgen_otel.dashboards.charts import MAX_POINTS, downsample
 from zgen_otel.selection import SelectedStore
 from zgen_otel.store import Series, series_sort_key
 
@@ -62,22 +62,31 @@ def tagged(label: str, who: str) -> str:
 
 
 def series_entries(
-    store: SelectedStore, metrics: Iterable[tuple[str, Label]], start: float, end: float
+    store: SelectedStore,
+    metrics: Iterable[tuple[str, Label]],
+    start: float,
+    end: float,
+    *,
+    counts: bool = False,
 ) -> list[dict[str, Any]]:
-    """One chart series per selected series of each metric: label, attributes, points (downsampled), stats."""
+    """One chart series per selected series of each metric: label, attributes, points (downsampled), stats.
+
+    ``counts``: the series hold counts per collection interval, drawn as counts per minute (:func:`per_minute`).
+    """
     entries = []
     for name, label in metrics:
         for s in sorted(store.series(name), key=series_sort_key):
-            points, stats = s.summary(start, end, MAX_POINTS)
+            if counts:
+                rates = per_minute([(p.timestamp, p.value) for p in s.points(start, end)])
+                points: list[Any] = [list(p) for p in downsample(rates)]
+                stats = value_stats([v for _, v in rates]) if rates else None
+            else:
+                points, summary = s.summary(start, end, MAX_POINTS)
+                stats = None if summary is None else {"latest": summary.latest, "avg": summary.avg,
+                                                      "min": summary.min, "max": summary.max}  # fmt: skip
             if points and stats is not None:
-                entries.append(
-                    {
-                        "label": tagged(label(s), store.view.who_of(s)),
-                        "labels": dict(s.attributes),
-                        "points": points,
-                        "stats": {"latest": stats.latest, "avg": stats.avg, "min": stats.min, "max": stats.max},
-                    }
-                )
+                entries.append({"label": tagged(label(s), store.view.who_of(s)), "labels": dict(s.attributes),
+                                "points": points, "stats": stats})  # fmt: skip
     return entries
 
 
@@ -89,10 +98,12 @@ def timeseries(
     metrics: Iterable[tuple[str, Label]],
     start: float,
     end: float,
+    *,
+    counts: bool = False,
 ) -> dict[str, Any]:
-    """A ``timeseries`` panel."""
+    """A ``timeseries`` panel (``counts``: as for :func:`series_entries`)."""
     return {"id": panel_id, "type": "timeseries", "title": title, "unit": unit,
-            "series": series_entries(store, metrics, start, end)}  # fmt: skip
+            "series": series_entries(store, metrics, start, end, counts=counts)}  # fmt: skip
 
 
 def fixed(text: str) -> Label:

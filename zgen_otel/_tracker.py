@@ -49,6 +49,9 @@ OVERFLOW_OPERATION = "_OTHER"
 #: The attribute the OTel SDK puts on the overflow point of a metric stream; on the overflow operation's points too.
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
 
+#: The duration histograms of agent and tool calls (``track_agent``, ``track_tool``), by name.
+_GENAI_SPECS = {s.name: s for s in (semconv.GEN_AI_INVOKE_AGENT_DURATION, semconv.GEN_AI_EXECUTE_TOOL_DURATION)}
+
 
 class Outcome(str, Enum):
     """How a tracked call ended: the value of its ``zgen.operation.outcome`` attribute."""
@@ -275,8 +278,9 @@ class PerformanceTracker:
     def _genai_histogram(self, name: str) -> Any:
         histogram = self._genai.get(name)
         if histogram is None:
+            spec = _GENAI_SPECS.get(name) or semconv.MetricSpec(name, "histogram", "s", "Duration of GenAI operations.")
             histogram = self._genai[name] = self._meter.create_histogram(
-                name, unit="s", description=f"Duration of GenAI {name.split('.')[1]} operations."
+                spec.name, unit=spec.unit, description=spec.description
             )
         return histogram
 

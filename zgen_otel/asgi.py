@@ -34,6 +34,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from zgen_otel import _current
+from zgen_otel import semconv as sc
 from zgen_otel._calls import finish_call, start_call
 from zgen_otel._context import CURRENT
 
@@ -84,8 +85,8 @@ class MonitoringMiddleware:
         found = self._histograms.get(id(rt))
         if found is None:
             meter = rt.providers.meter_provider.get_meter("zgen_otel.asgi")
-            found = meter.create_histogram("http.server.request.duration", unit="s",
-                                           description="Duration of HTTP server requests.",
+            spec = sc.HTTP_SERVER_REQUEST_DURATION
+            found = meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
                                            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)  # fmt: skip
             self._histograms = {id(rt): found}
         return found

@@ -28,6 +28,9 @@ __all__ = [
     "GEN_AI_CLIENT_OPERATION_DURATION",
     "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
     "GEN_AI_CLIENT_TOKEN_USAGE",
+    "GEN_AI_EXECUTE_TOOL_DURATION",
+    "GEN_AI_INVOKE_AGENT_DURATION",
+    "HTTP_SERVER_REQUEST_DURATION",
     "LLM_COST",
     "METRICS_SCOPE",
     "OPERATION_CALLS",
@@ -36,6 +39,7 @@ __all__ = [
     "RECORDED_METRIC_DESCRIPTION",
     "SYSTEM_INSTRUMENTS",
     "SYSTEM_LOCAL_SERIES",
+    "TASK_LAST_SUCCESS",
     "Kind",
     "MetricSpec",
 ]
@@ -304,6 +308,30 @@ GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK = MetricSpec(
     _GEN_AI[:3],  # no response model: the first chunk comes before it is known
 )
 LLM_COST = MetricSpec("zgen.llm.cost", "counter", "{currency}", "Cost of LLM calls.", (*_GEN_AI, "zgen.llm.currency"))
+GEN_AI_INVOKE_AGENT_DURATION = MetricSpec(
+    "gen_ai.invoke_agent.duration",
+    "histogram",
+    "s",
+    "Duration of GenAI invoke_agent operations.",
+    ("gen_ai.operation.name", "gen_ai.agent.name", "error.type"),
+)
+GEN_AI_EXECUTE_TOOL_DURATION = MetricSpec(
+    "gen_ai.execute_tool.duration",
+    "histogram",
+    "s",
+    "Duration of GenAI execute_tool operations.",
+    ("gen_ai.operation.name", "gen_ai.tool.name", "error.type"),
+)
+HTTP_SERVER_REQUEST_DURATION = MetricSpec(
+    "http.server.request.duration",
+    "histogram",
+    "s",
+    "Duration of HTTP server requests.",
+    ("http.request.method", "http.request.method_original", "http.route", "http.response.status_code", "error.type"),
+)
+TASK_LAST_SUCCESS = MetricSpec(
+    "task.last_success", "gauge", "s", "When each scheduled task last succeeded (Unix time).", ("task",)
+)
 ALERTS = MetricSpec(
     "zgen.alerts",
     "gauge",
@@ -312,7 +340,7 @@ ALERTS = MetricSpec(
     ("alertname", "severity", "alertstate"),
 )
 
-#: The instruments of tracked operations, LLM calls and alerts.
+#: The instruments of tracked operations, LLM calls, agent and tool calls, requests, tasks and alerts.
 PACKAGE_INSTRUMENTS: tuple[MetricSpec, ...] = (
     OPERATION_DURATION,
     OPERATION_CALLS,
@@ -320,6 +348,10 @@ PACKAGE_INSTRUMENTS: tuple[MetricSpec, ...] = (
     GEN_AI_CLIENT_OPERATION_DURATION,
     GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
     LLM_COST,
+    GEN_AI_INVOKE_AGENT_DURATION,
+    GEN_AI_EXECUTE_TOOL_DURATION,
+    HTTP_SERVER_REQUEST_DURATION,
+    TASK_LAST_SUCCESS,
     ALERTS,
 )
 

@@ -1,12 +1,12 @@
 """Screenshots of every page of the web page, light and dark, taken from a real run: the docs' images.
 
-Run from the repository root: ``python docs/screenshots.py [--out DIR] [--seconds N]`` (default ``docs/images``,
-40 s). A small agent runs in this process for N seconds (LLM calls with token counts and cost, tools, one that
-fails now and then, a scheduled task, a custom metric, alert rules and alerts, log lines), the web page is
-served on 127.0.0.1 by ``zgen_otel.start_server``, and Debian's headless Chromium (``/usr/bin/chromium``,
-driven by Playwright) opens each page at 1400 x 900 px in the light and the dark colour scheme. Each shot is the
-first screen of a page, taken once the live script is running and paused, so nothing moves; then each PNG is
-reduced to at most 256 colours. Writes ``<page>-<light|dark>.png`` and prints each file and its size.
+Run: ``python docs/screenshots.py [--out DIR] [--seconds N] [--chromium PATH]`` (default: ``docs/images``, 40 s,
+``/usr/bin/chromium``). A small agent runs in this process for N seconds (LLM calls with token counts and cost,
+tools, one that fails now and then, a scheduled task, a custom metric, alert rules and alerts, log lines), the web
+page is served on 127.0.0.1 by ``zgen_otel.start_server``, and Debian's headless Chromium, driven by Playwright,
+opens each page at 1400 x 900 px in the light and the dark colour scheme. Each shot is the first screen of a page,
+taken once the live script is running and paused, so nothing moves; then each PNG is reduced to at most 256
+colours. Writes ``<page>-<light|dark>.png`` and prints each file and its size.
 Needs Playwright and Pillow (``pip install -e '.[docs]'``) and Chromium (``apt-get install chromium``).
 """
 
@@ -28,7 +28,8 @@ from zgen_otel.llm import PriceTable, llm_call, set_price_table
 from zgen_otel.tasks import task
 from zgen_otel.traces import get_recent_traces
 
-CHROMIUM = "/usr/bin/chromium"
+IMAGES = Path(__file__).resolve().parent / "images"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, never a downloaded one
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -127,13 +128,13 @@ def pages() -> dict[str, str]:
     return found
 
 
-def shoot(base: str, out: Path) -> list[Path]:
-    """Open every page at ``base`` in Chromium, light and dark; write the first screen of each as a PNG."""
+def shoot(base: str, out: Path, chromium: Path) -> list[Path]:
+    """Open every page at ``base`` in ``chromium``, light and dark; write the first screen of each as a PNG."""
     from playwright.sync_api import sync_playwright
 
     written = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for scheme in SCHEMES:
                 context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, color_scheme=scheme)
@@ -166,10 +167,10 @@ def optimise(png: Path) -> int:
     return png.stat().st_size
 
 
-def check_tools() -> None:
-    """Exit with one line naming what is missing: Chromium, Playwright or Pillow."""
-    if not Path(CHROMIUM).is_file():
-        sys.exit(f"screenshots.py: Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+def check_tools(chromium: Path) -> None:
+    """Exit with one line naming what is missing: Chromium at ``chromium``, Playwright or Pillow."""
+    if not chromium.is_file():
+        sys.exit(f"screenshots.py: Chromium is not installed at {chromium} (apt-get install chromium)")
     for module, package in (("playwright", "playwright"), ("PIL", "pillow")):
         try:
             __import__(module)
@@ -180,12 +181,13 @@ def check_tools() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments, run the agent, take and optimise the screenshots, print each file and its size."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/images"), help="folder for the PNGs (docs/images)")
+    parser.add_argument("--out", type=Path, default=IMAGES, help="folder for the PNGs (docs/images)")
+    parser.add_argument("--chromium", type=Path, default=CHROMIUM, help=f"the Chromium binary ({CHROMIUM})")
     parser.add_argument("--seconds", type=float, default=40.0, help="how long the agent runs first (40)")
     args: Any = parser.parse_args(argv)
     if args.seconds <= 0:
         parser.error(f"--seconds must be a number of seconds > 0; got {args.seconds}")
-    check_tools()
+    check_tools(args.chromium)
     args.out.mkdir(parents=True, exist_ok=True)
     log.addHandler(logging.NullHandler())  # the agent's log lines go to the logs page, not to this terminal
     set_up()
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(args.seconds)
         stop.set()
         agent.join()
-        written = shoot(f"http://127.0.0.1:{handle.port}", args.out)
+        written = shoot(f"http://127.0.0.1:{handle.port}", args.out, args.chromium)
     finally:
         stop.set()
         zgen_otel.shutdown()

@@ -1,4 +1,4 @@
-"""The examples run as they are (subprocesses) and print or serve what the README says they do."""
+"""The examples run as they are (subprocesses) and print or serve what the README and the docs say they do."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _run(script: str, *args: str, extra_env: dict[str, str] | None = None) -> su
                           capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
 
 
-def test_quickstart_runs_the_seed_snippets_and_prints_what_they_produce() -> None:
+def test_quickstart_runs_the_documented_api_and_prints_what_it_produces() -> None:
     result = _run("quickstart.py")
     out = result.stdout
     # Recording Metrics
@@ -162,3 +162,32 @@ def test_fastapi_app_runs_as_is_serving_the_agent_and_the_monitoring_under_ops()
     assert not [name for name in stats if "monitoring" in name], sorted(stats)
     assert not any(json.dumps(name).count("hi") for name in stats)  # no query or raw path in operation names
     assert f"monitoring page: http://127.0.0.1:{served.port}/ops/monitoring" in served.stdout.splitlines()[0]
+
+
+def test_first_agent_shows_its_own_data_on_the_page_it_serves() -> None:
+    """The README's example: its tracked calls, LLM calls, metric and alert are on the page it prints."""
+    with subprocess.Popen([sys.executable, str(ROOT / "examples" / "first_agent.py")], env=_env(None), text=True,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            line = proc.stdout.readline()
+            url = re.fullmatch(r"Open (http://127\.0\.0\.1:8001/monitoring) and press Enter to stop\.\n", line)
+            assert url, line
+            page = httpx.get(url[1], timeout=10)
+            api = url[1].removesuffix("/monitoring") + "/api/monitoring"
+            performance = httpx.get(f"{api}/performance", timeout=10).json()
+            alerts = [a["labels"]["alertname"] for a in httpx.get(f"{api}/alerts", timeout=10).json()]
+            llm = httpx.get(f"{api}/dashboard/llm", timeout=10).json()
+            metrics = httpx.get(f"{api}/metrics", timeout=10).json()
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            assert proc.wait(timeout=30) == 0
+        finally:  # a failed check must not leave the example waiting for Enter
+            if proc.poll() is None:
+                proc.kill()
+    assert page.status_code == 200 and "my-agent" in page.text  # the page names the service
+    assert performance["search_tool"]["calls"] == 20
+    assert alerts == ["queue_too_deep"]
+    (models,) = [p for p in llm["panels"] if p["id"] == "models"]
+    assert [row[:4] for row in models["rows"]] == [["gpt-4o-mini", 20, 2400, 800]]
+    assert any(m["name"] == "agent.queue_depth" and m["latest"] == 190 for m in metrics)

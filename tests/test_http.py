@@ -110,11 +110,11 @@ def _endpoints(pattern: str, text: str) -> set[tuple[str, str]]:
     return {(method.upper(), re.sub(r"\{[^}]*\}", "{}", path)) for method, path in re.findall(pattern, text)}
 
 
-def test_openapi_document_lists_every_endpoint_of_the_readme(client: httpx.Client) -> None:
+def test_openapi_document_lists_every_endpoint_of_the_docs(client: httpx.Client) -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    documented = _endpoints(r"(?m)^\| `(GET|POST) (/api/monitoring[^`?\s]*)", readme)
+    page = (Path(__file__).parent.parent / "docs" / "http-api.md").read_text(encoding="utf-8")
+    documented = _endpoints(r"(?m)^\| `(GET|POST) (/api/monitoring[^`?\s]*)", page)
     spec = client.get("/openapi.json").json()
     served = _endpoints(r"(\w+) (\S+)", "\n".join(f"{m} {p}" for p, ops in spec["paths"].items() for m in ops))
     assert len(documented) >= 13

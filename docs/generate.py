@@ -67,9 +67,9 @@ def _metric_rows(specs: Iterable[semconv.MetricSpec]) -> list[str]:
 def metrics_table() -> str:
     """The Metric names page's tables: the package's instruments, then the system monitor's two families."""
     parts = [
-        ("### Tracking, LLM calls, requests, tasks and alerts", semconv.PACKAGE_INSTRUMENTS),
-        ("### System monitor: OpenTelemetry names", semconv.SYSTEM_INSTRUMENTS),
-        ("### System monitor: local convenience series", semconv.SYSTEM_LOCAL_SERIES),
+        ("## Tracking, LLM calls, requests, tasks and alerts", semconv.PACKAGE_INSTRUMENTS),
+        ("## System monitor: OpenTelemetry names", semconv.SYSTEM_INSTRUMENTS),
+        ("## System monitor: local convenience series", semconv.SYSTEM_LOCAL_SERIES),
     ]
     return "\n\n".join("\n".join([title, "", *_metric_rows(specs)]) for title, specs in parts)
 

@@ -8,6 +8,7 @@ The public API is ``zgen_otel.__all__`` and the ``__all__`` of each module the r
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import re
 from collections.abc import Iterator
@@ -56,6 +57,15 @@ def exported(module: str) -> Iterator[griffe.Object]:
     for name in importlib.import_module(module).__all__:
         obj = found[name]
         yield obj.final_target if isinstance(obj, griffe.Alias) else obj
+
+
+def test_exported_functions_and_classes_are_documented_as_such() -> None:
+    """A function bound to a new name (``get = _impl.get``) would show in the reference as a variable."""
+    for module in MODULES:
+        runtime = importlib.import_module(module)
+        for name, obj in zip(runtime.__all__, exported(module), strict=True):
+            if inspect.isfunction(getattr(runtime, name)) or inspect.isclass(getattr(runtime, name)):
+                assert isinstance(obj, (griffe.Function, griffe.Class)), f"{module}.{name} is seen as {obj.kind}"
 
 
 def public_api() -> dict[str, griffe.Function | griffe.Class]:

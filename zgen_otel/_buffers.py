@@ -36,11 +36,19 @@ class SpanBuffer(SpanChain):
         self.max_value_length = max_value_length
 
     def recent(self) -> list[ReadableSpan]:
-        """The spans now in the ring, oldest first."""
+        """Read the spans now in the ring.
+
+        Returns:
+            The finished spans, oldest first.
+        """
         return self.ring.snapshot()
 
     def traces(self) -> dict[str, list[ReadableSpan]]:
-        """The ring's spans grouped by trace id (hex), each trace's spans oldest first."""
+        """Group the ring's spans by trace.
+
+        Returns:
+            Each trace's spans, oldest first, by trace id (32 hex digits).
+        """
         grouped: dict[str, list[ReadableSpan]] = {}
         for span in self.recent():
             if span.context is not None:
@@ -48,7 +56,11 @@ class SpanBuffer(SpanChain):
         return grouped
 
     def stats(self) -> dict[str, int]:
-        """Spans held, capacity and spans dropped (evicted) so far."""
+        """Count the spans held and dropped.
+
+        Returns:
+            ``spans`` held, ``capacity`` and ``dropped`` (evicted) so far.
+        """
         return self.ring.stats("spans")
 
 
@@ -66,9 +78,17 @@ class LogBuffer:
         self.max_value_length = max_value_length
 
     def recent(self) -> list[CapturedLog]:
-        """The records now in the ring, oldest first."""
+        """Read the records now in the ring.
+
+        Returns:
+            The records, oldest first.
+        """
         return self.ring.snapshot()
 
     def stats(self) -> dict[str, int]:
-        """Records held, capacity and records dropped (evicted) so far."""
+        """Count the records held and dropped.
+
+        Returns:
+            ``records`` held, ``capacity`` and ``dropped`` (evicted) so far.
+        """
         return self.ring.stats("records")

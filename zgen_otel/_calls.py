@@ -1,7 +1,8 @@
 """One tracked call: start its span, then end it and queue its timing for the tracker (``@track``, ASGI).
 
 :func:`start_call` and :func:`finish_call` are the caller's-thread part of every tracked call: the decorator
-and ``track_context`` of :mod:`zgen_otel.performance` and the ASGI middleware use them.
+and ``track_context`` of :mod:`zgen_otel.performance` and the ASGI middleware use them. The ``wrap_*`` functions
+are ``@track``'s wrappers of a function, a coroutine function, a generator and an async generator.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Mapping
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from types import CoroutineType, TracebackType
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -23,12 +24,23 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _current
-from zgen_otel._context import with_span
+from zgen_otel._context import CURRENT, with_span
 from zgen_otel._sdk import preset_attributes
 from zgen_otel._tracker import Outcome, PerformanceTracker
 from zgen_otel._util import RateLimitedLogger
 
-__all__ = ["Call", "finish_call", "record_failure", "start_call", "user_traceback"]
+__all__ = [
+    "Call",
+    "Target",
+    "finish_call",
+    "record_failure",
+    "start_call",
+    "user_traceback",
+    "wrap_async_generator",
+    "wrap_coroutine",
+    "wrap_function",
+    "wrap_generator",
+]
 
 _warn = RateLimitedLogger(logging.getLogger("zgen_otel.performance"))
 
@@ -113,3 +125,154 @@ def record_failure(span: trace.Span, exc: BaseException) -> None:
         EXCEPTION_MESSAGE: str(exc),
         EXCEPTION_STACKTRACE: stacktrace,
     })  # fmt: skip
+
+
+class Target(NamedTuple):
+    """What a decorated function is tracked as."""
+
+    op: str
+    kind: SpanKind
+    static: dict[str, Any]
+    binder: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]] | None
+    count_base: bool
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        """Start a call with the constant attributes plus any recorded arguments."""
+        attributes = self.static if self.binder is None else {**self.static, **self.binder(args, kwargs)}
+        return start_call(self.op, self.kind, attributes)
+
+
+def wrap_function(fn: Callable[..., Any], target: Target) -> Callable[..., Any]:
+    """A plain function's wrapper (a returned coroutine is tracked until it ends)."""
+    op, kind, static, binder, count_base = target
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rt = _current.runtime
+        if rt is not None and rt.performance is None:  # disabled or shut down: straight through
+            return fn(*args, **kwargs)
+        call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
+        if call is None:
+            return fn(*args, **kwargs)
+        token = CURRENT.set(call[4])
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            finish_call(call, exc, count_base)
+            raise
+        finally:
+            CURRENT.reset(token)
+        if type(result) is CoroutineType:  # e.g. a lambda or wrapper around an async function: the call is its await
+            return _finish_when_awaited(result, call, count_base)
+        finish_call(call, None, count_base)
+        return result
+
+    return wrapper
+
+
+async def _finish_when_awaited(coro: CoroutineType[Any, Any, Any], call: Call, count_base: bool) -> Any:
+    """Await ``coro`` with the call's span current, then end the call with its outcome."""
+    token = CURRENT.set(call[4])
+    try:
+        result = await coro
+    except BaseException as exc:
+        finish_call(call, exc, count_base)
+        raise
+    finally:
+        CURRENT.reset(token)
+    finish_call(call, None, count_base)
+    return result
+
+
+def wrap_coroutine(fn: Callable[..., Any], target: Target) -> Callable[..., Any]:
+    """A coroutine function's wrapper: the call lasts until the coroutine ends."""
+    op, kind, static, binder, count_base = target
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rt = _current.runtime
+        if rt is not None and rt.performance is None:  # disabled or shut down: straight through
+            return await fn(*args, **kwargs)
+        call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
+        if call is None:
+            return await fn(*args, **kwargs)
+        try:
+            coro = fn(*args, **kwargs)  # raises here on bad arguments
+        except BaseException as exc:
+            finish_call(call, exc, count_base)
+            raise
+        return await _finish_when_awaited(coro, call, count_base)
+
+    return wrapper
+
+
+def wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], target: Target) -> Callable[..., Any]:
+    """A generator's wrapper: the call lasts until it is exhausted or closed; its span is current while it runs."""
+    count_base = target.count_base
+
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        call = target.start(args, kwargs)
+        gen = fn(*args, **kwargs)
+        if call is None:
+            return (yield from gen)
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:  # step the generator with the span current, and only while it runs
+            token = CURRENT.set(call[4])
+            try:
+                item = gen.throw(thrown) if thrown is not None else gen.send(sent)
+            except StopIteration as stop:
+                finish_call(call, None, count_base)
+                return stop.value
+            except BaseException as exc:
+                finish_call(call, exc, count_base)
+                raise
+            finally:
+                CURRENT.reset(token)
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                gen.close()
+                finish_call(call, None, count_base)
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper
+
+
+def wrap_async_generator(fn: Callable[..., AsyncGenerator[Any, Any]], target: Target) -> Callable[..., Any]:
+    """An async generator's wrapper: the call lasts until it is exhausted or closed."""
+    count_base = target.count_base
+
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        call = target.start(args, kwargs)
+        agen = fn(*args, **kwargs)
+        if call is None:
+            async for item in agen:
+                yield item
+            return
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = CURRENT.set(call[4])
+            try:
+                item = await (agen.athrow(thrown) if thrown is not None else agen.asend(sent))
+            except StopAsyncIteration:
+                finish_call(call, None, count_base)
+                return
+            except BaseException as exc:
+                finish_call(call, exc, count_base)
+                raise
+            finally:
+                CURRENT.reset(token)
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                await agen.aclose()
+                finish_call(call, None, count_base)
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper

@@ -34,7 +34,14 @@ def install_builder(builder: Callable[[], Runtime]) -> None:
 
 
 def get_runtime() -> Runtime:
-    """The current runtime, built from the environment on first use."""
+    """Get the current runtime, built from the environment on first use.
+
+    Returns:
+        The runtime: its settings, store, OTel providers and background work (``status()`` describes it).
+
+    Raises:
+        RuntimeError: zgen_otel's runtime module was never imported (importing ``zgen_otel`` does it).
+    """
     rt = runtime
     if rt is not None:
         return rt

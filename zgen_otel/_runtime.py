@@ -25,7 +25,7 @@ from zgen_otel._fork import reinit_locks
 from zgen_otel._persist import SQLitePersistence, persistence_stats
 from zgen_otel._sqlite import StoreFile
 from zgen_otel._tracker import PerformanceTracker
-from zgen_otel._util import safe_repr
+from zgen_otel._validate import check_sdk_extras
 from zgen_otel._version import __version__
 from zgen_otel.alerting import AlertManager, install_default_rules
 from zgen_otel.config import Settings, load_settings
@@ -366,22 +366,29 @@ def configure(
     span_processors: Sequence[Any] = (),
     **settings: Any,
 ) -> Settings:
-    """Set zgen_otel up now, from the environment overridden by ``settings`` keywords; return the settings in force.
+    """Set zgen_otel up now, from the environment overridden by ``settings`` keywords.
 
     ``configure()`` is the one-line set-up: the providers are built and made the global ones at once, so a
     library instrumented right after is captured from its first call (else the first zgen_otel call builds
-    them). Again with the same settings, it keeps the running runtime and its data; other settings replace
-    it. Keywords: the names in :data:`zgen_otel.config.ENV_VARS` (``interval``, ``otlp_endpoint``, ...).
-    ``metric_readers`` and ``span_processors`` join a new runtime's providers; ``clock`` replaces ``time.time``.
+    them). Again with the same settings, it keeps the running runtime and its data; other settings replace it.
+
+    Args:
+        clock: replaces ``time.time`` as the source of timestamps (``zgen_otel.testing.ManualClock`` in tests).
+        metric_readers: OTel SDK ``MetricReader`` objects to add to the new runtime's meter provider.
+        span_processors: OTel SDK ``SpanProcessor`` objects to add to the new runtime's tracer provider.
+        **settings: the names in ``zgen_otel.config.ENV_VARS`` (``interval``, ``otlp_endpoint``, ...).
+
+    Returns:
+        The settings in force.
 
     Raises:
         ConfigError: a keyword or environment variable has a value that is not allowed, or the store file
-            cannot be used (named, with the problem: see ``_sqlite.StoreFile``). The running runtime is left
-            as it was.
+            cannot be used; the running runtime is left as it was.
+        TypeError: ``clock`` is not callable, or a reader or processor is not of the OTel SDK type.
     """
     global _shut_down
     validated = load_settings(**settings)
-    _check_runtime_args(clock, metric_readers, span_processors)  # before the old runtime stops
+    check_sdk_extras(clock, metric_readers, span_processors)  # before the old runtime stops
     running, extras = _current.runtime, clock is not None or bool(metric_readers) or bool(span_processors)
     if (running is not None and not _shut_down and not extras and running.settings == validated
             and running.pid == os.getpid()):  # fmt: skip
@@ -406,27 +413,17 @@ def configure(
     return rt.settings
 
 
-def _check_runtime_args(clock: object, metric_readers: Sequence[Any], span_processors: Sequence[Any]) -> None:
-    """Refuse what would make building the new runtime fail, while the running one still works."""
-    from opentelemetry.sdk.metrics.export import MetricReader
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    if clock is not None and not callable(clock):
-        raise TypeError(f"clock must be a callable returning Unix seconds; got {safe_repr(clock)}")
-    for what, items, kind in (("metric_readers", metric_readers, MetricReader),
-                              ("span_processors", span_processors, SpanProcessor)):  # fmt: skip
-        bad = [item for item in items if not isinstance(item, kind)]
-        if bad:
-            raise TypeError(f"{what} must hold OTel SDK {kind.__name__} objects; got {safe_repr(bad[0])}")
-
-
 def is_configured() -> bool:
-    """Whether a runtime exists (built lazily or by :func:`configure`)."""
+    """Tell whether a runtime exists (built lazily by the first zgen_otel call, or by ``configure``).
+
+    Returns:
+        True when a runtime exists.
+    """
     return _current.runtime is not None
 
 
 def shutdown() -> None:
-    """Flush telemetry and stop background work; later calls are cheap no-ops until :func:`configure`.
+    """Flush telemetry and stop background work; later calls are cheap no-ops until ``configure``.
 
     The runtime is detached under the lock, and shut down outside it: ``record_metric`` and the other calls
     of other threads return at once meanwhile (on a disabled runtime), instead of waiting for the peers.

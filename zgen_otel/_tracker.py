@@ -90,7 +90,24 @@ def _error(error_type: str | None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class OperationStats:
-    """Statistics of one tracked operation, over the whole run or a recent window (durations in seconds)."""
+    """Statistics of one tracked operation, over the whole run or a recent window (durations in seconds).
+
+    Attributes:
+        name: the operation name.
+        calls: calls finished.
+        errors: calls that raised (``BaseException`` s other than ``Exception`` only with ``count_base_exceptions``).
+        error_rate: ``errors / calls`` (0 when there were no calls).
+        cancelled: calls ended by a ``BaseException`` not counted as an error (``KeyboardInterrupt``, cancellation).
+        mean: the mean duration, or None with no calls.
+        min: the shortest duration, or None.
+        max: the longest duration, or None.
+        p50: the median duration, or None.
+        p95: the 95th percentile duration, or None.
+        p99: the 99th percentile duration, or None.
+        calls_per_minute: the call rate over the run or the window.
+        last_call: when the last call ended (Unix seconds), or None.
+        window_seconds: the window the statistics cover; None: the whole run.
+    """
 
     name: str
     calls: int
@@ -108,7 +125,11 @@ class OperationStats:
     window_seconds: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """Convert the statistics for JSON.
+
+        Returns:
+            The fields as a dict.
+        """
         return asdict(self)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from zgen_otel._util import safe_repr
 
@@ -24,6 +24,7 @@ __all__ = [
     "check_limit",
     "check_name",
     "check_number",
+    "check_sdk_extras",
     "check_text",
     "check_trace_id",
     "finite_float",
@@ -179,3 +180,17 @@ def limit_attributes(
             kept[k] = v[:max_length]
             changed += 1
     return kept, changed
+
+
+def check_sdk_extras(clock: object, metric_readers: Iterable[object], span_processors: Iterable[object]) -> None:
+    """``configure``'s ``clock``, readers and processors: refused (``TypeError``) when building would fail with them."""
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning Unix seconds; got {safe_repr(clock)}")
+    for what, items, kind in (("metric_readers", metric_readers, MetricReader),
+                              ("span_processors", span_processors, SpanProcessor)):  # fmt: skip
+        bad = [item for item in items if not isinstance(item, kind)]
+        if bad:
+            raise TypeError(f"{what} must hold OTel SDK {kind.__name__} objects; got {safe_repr(bad[0])}")

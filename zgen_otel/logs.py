@@ -89,9 +89,10 @@ def get_recent_logs(
         instance: only records of this process (its ``service.instance.id``).
         runtime: whose records to read (its log buffer, and its receiver's); the current runtime when None.
 
-    Each record: ``time``, ``level``, ``severity_text``, ``logger``, ``message``, ``trace_id``, ``span_id``,
-    ``attributes`` (``code.*``, ``exception.*`` and the record's ``extra`` fields), ``truncated``,
-    ``service`` and ``instance``.
+    Returns:
+        The records: ``time``, ``level``, ``severity_text``, ``logger``, ``message``, ``trace_id``, ``span_id``,
+        ``attributes`` (``code.*``, ``exception.*`` and the record's ``extra`` fields), ``truncated``,
+        ``service`` and ``instance``.
 
     Raises:
         TypeError, ValueError: a filter of the wrong type or out of range, named in the message.
@@ -131,6 +132,13 @@ def get_recent_logs(
 
 
 def log_buffer_stats(buffer: LogBuffer | None = None) -> dict[str, int]:
-    """Records held, capacity and records dropped (evicted) so far (zeros when no log buffer runs)."""
+    """Count the log records the local buffer holds and has dropped.
+
+    Args:
+        buffer: the buffer to read; None: the current runtime's.
+
+    Returns:
+        ``records`` held, ``capacity`` and ``dropped`` (evicted) so far; zeros when no log buffer runs.
+    """
     buffer = buffer or _buffer(None)
     return {"records": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()

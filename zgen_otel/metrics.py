@@ -305,15 +305,24 @@ def get_metric_history(
     limit: int | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
 ) -> list[MetricPoint]:
-    """Points of ``name`` in time order (``[]`` when unknown): ``(timestamp, value, samples)`` tuples.
+    """Read the stored points of one metric, oldest first.
 
-    ``since``/``until`` bound the time range (seconds since the epoch); ``limit`` keeps the newest points;
-    ``attributes`` selects the series whose attributes include those items (all series when omitted).
     History older than the raw window comes back as per-minute or per-hour means (``samples`` > 1).
 
+    Args:
+        name: the full metric name (``category.name`` when it was recorded with a category).
+        since: keep points at or after this time (seconds since the epoch); None: from the oldest.
+        until: keep points at or before this time (seconds since the epoch); None: up to the newest.
+        limit: keep only the newest ``limit`` points; None: all of them.
+        attributes: keep the series whose attributes include these items; None: every series of the name.
+
+    Returns:
+        ``(timestamp, value, samples)`` points in time order; ``[]`` for an unknown name or when disabled.
+
     Raises:
-        TypeError, ValueError: a name that is not a str, bounds that are not numbers, a negative ``limit``,
-            attributes that are not a mapping of str to str/bool/int/float.
+        TypeError: ``name`` is not a str, a bound or ``limit`` is not a number, or ``attributes`` is not a
+            mapping of str to str/bool/int/float.
+        ValueError: a bound is NaN, ``limit`` is negative, or an attribute breaks the naming rules.
     """
     attributes = _check_query(name, attributes)
     lo, hi, count = _check_time("since", since), _check_time("until", until), _check_limit(limit)
@@ -324,7 +333,20 @@ def get_metric_history(
 def get_metric_stats(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> WindowStats | None:
-    """Count, sum, avg, min, max, latest and p50/p95/p99 of ``name`` over the last ``window_seconds``."""
+    """Summarise one metric over a recent window: count, sum, avg, min, max, latest and p50/p95/p99.
+
+    Args:
+        name: the full metric name.
+        window_seconds: how far back to look, in seconds (> 0; longer windows are cut to the retention).
+        attributes: keep the series whose attributes include these items; None: every series of the name.
+
+    Returns:
+        The window's statistics, or None when monitoring is disabled.
+
+    Raises:
+        TypeError: ``name`` is not a str or ``attributes`` is not a mapping of str to str/bool/int/float.
+        ValueError: ``window_seconds`` is not a number > 0.
+    """
     window = min(positive_seconds("window_seconds", window_seconds), MAX_WINDOW)
     attributes = _check_query(name, attributes)
     store = _store()
@@ -334,7 +356,20 @@ def get_metric_stats(
 def get_metric_average(
     name: str, window_seconds: float = 300.0, attributes: Mapping[str, AttributeValue] | None = None
 ) -> float | None:
-    """The mean of ``name`` over the last ``window_seconds`` seconds, or None when the window is empty."""
+    """Average one metric over a recent window.
+
+    Args:
+        name: the full metric name.
+        window_seconds: how far back to look, in seconds (> 0; longer windows are cut to the retention).
+        attributes: keep the series whose attributes include these items; None: every series of the name.
+
+    Returns:
+        The mean of the points in the window, or None when the window is empty or monitoring is disabled.
+
+    Raises:
+        TypeError: ``name`` is not a str or ``attributes`` is not a mapping of str to str/bool/int/float.
+        ValueError: ``window_seconds`` is not a number > 0.
+    """
     window = min(positive_seconds("window_seconds", window_seconds), MAX_WINDOW)
     attributes = _check_query(name, attributes)
     store = _store()
@@ -342,19 +377,38 @@ def get_metric_average(
 
 
 def get_latest_value(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> float | None:
-    """The newest value of ``name`` (across its matching series), or None."""
+    """Read the newest value of one metric.
+
+    Args:
+        name: the full metric name.
+        attributes: keep the series whose attributes include these items; None: every series of the name.
+
+    Returns:
+        The newest value across the matching series, or None when there is none.
+
+    Raises:
+        TypeError: ``name`` is not a str or ``attributes`` is not a mapping of str to str/bool/int/float.
+    """
     points = get_metric_history(name, limit=1, attributes=attributes)
     return points[-1].value if points else None
 
 
 def list_metrics() -> list[str]:
-    """Every metric name in the local store, sorted."""
+    """List the metrics recorded so far.
+
+    Returns:
+        Every metric name in the local store, sorted; ``[]`` when monitoring is disabled.
+    """
     store = _store()
     return [] if store is None else store.names()
 
 
 def get_all_metrics() -> list[SeriesInfo]:
-    """One entry per series: name, attributes, unit, category, latest value and time, stored points."""
+    """Describe every series in the local store.
+
+    Returns:
+        One entry per series: name, attributes, unit, category, latest value and time, stored points.
+    """
     store = _store()
     return [] if store is None else store.info()
 
@@ -362,8 +416,15 @@ def get_all_metrics() -> list[SeriesInfo]:
 def register_callback(name_or_pattern: str, callback: MetricCallback) -> None:
     """Call ``callback(name, value, timestamp, attributes)`` on every update of matching metrics.
 
-    ``name_or_pattern`` is a full metric name (``system.cpu_usage``) or a glob (``system.*``). A callback
-    that raises is logged (rate-limited) and never breaks ``record_metric`` or the other callbacks.
+    A callback that raises is logged (rate-limited) and never breaks ``record_metric`` or the other callbacks.
+
+    Args:
+        name_or_pattern: a full metric name (``system.cpu_usage``) or a glob (``system.*``).
+        callback: called as ``callback(name, value, timestamp, attributes)``.
+
+    Raises:
+        ValueError: ``name_or_pattern`` is not a non-empty str.
+        TypeError: ``callback`` is not callable.
     """
     _check_pattern(name_or_pattern)
     if not callable(callback):
@@ -379,7 +440,18 @@ def _check_pattern(name_or_pattern: object) -> None:
 
 
 def unregister_callback(name_or_pattern: str, callback: MetricCallback) -> bool:
-    """Remove a callback added with :func:`register_callback`; return whether it was registered."""
+    """Remove a callback added with ``register_callback``.
+
+    Args:
+        name_or_pattern: the name or glob it was registered with.
+        callback: the callback to remove.
+
+    Returns:
+        Whether it was registered.
+
+    Raises:
+        ValueError: ``name_or_pattern`` is not a non-empty str.
+    """
     _check_pattern(name_or_pattern)
     rt = _current.get_runtime()
     return rt.enabled and rt.store.unsubscribe(name_or_pattern, callback)

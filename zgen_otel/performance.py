@@ -21,15 +21,24 @@ import functools
 import inspect
 import logging
 import re
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
-from types import CoroutineType, TracebackType
-from typing import Any, NamedTuple, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from zgen_otel import _current
-from zgen_otel._calls import Call, finish_call, start_call
+from zgen_otel._calls import (
+    Call,
+    Target,
+    finish_call,
+    start_call,
+    wrap_async_generator,
+    wrap_coroutine,
+    wrap_function,
+    wrap_generator,
+)
 from zgen_otel._context import CURRENT
 from zgen_otel._tracker import DURATION_BUCKETS, GenAIOperation, OperationStats
 from zgen_otel._util import RateLimitedLogger, safe_repr
@@ -83,21 +92,6 @@ def _arg_value(value: object) -> str | bool | int | float:
     return safe_repr(value, 256)
 
 
-class _Target(NamedTuple):
-    """What a decorated function is tracked as."""
-
-    op: str
-    kind: SpanKind
-    static: dict[str, Any]
-    binder: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]] | None
-    count_base: bool
-
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-        """Start a call with the constant attributes plus any recorded arguments."""
-        attributes = self.static if self.binder is None else {**self.static, **self.binder(args, kwargs)}
-        return start_call(self.op, self.kind, attributes)
-
-
 # -- the decorator ---------------------------------------------------------------------------------------
 @overload
 def track(name: Callable[P, R], /) -> Callable[P, R]: ...
@@ -141,8 +135,13 @@ def track(
         count_base_exceptions: count ``KeyboardInterrupt``, ``asyncio.CancelledError`` and other
             ``BaseException`` s as failures (by default they are recorded on the span as ``cancelled``).
 
+    Returns:
+        Used bare, the tracked function; called, a decorator that returns the tracked function.
+
     Raises:
-        TypeError, ValueError: at decoration time, for a bad name, attributes, ``record_args`` or target (a class).
+        TypeError: at decoration time: ``kind`` is not a ``SpanKind``, ``attributes`` or ``record_args`` have the
+            wrong types, or the target is a class.
+        ValueError: at decoration time: ``name`` is empty or blank, or an attribute breaks the naming rules.
     """
     _check_kind(kind)
     if callable(name) or isinstance(name, (classmethod, staticmethod)):
@@ -169,7 +168,22 @@ def track_async(
     kind: SpanKind = SpanKind.INTERNAL,
     count_base_exceptions: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """The decorator for coroutine functions, by its explicit name; :func:`track` handles them too, the same way."""
+    """Track every call of a coroutine function: the same as ``track(...)``, which handles them too.
+
+    Args:
+        name: the span and operation name; defaults to the function's qualified name.
+        attributes: constant span attributes (str keys; str, bool, int or float values).
+        record_args: names of parameters whose values go on the span as ``code.function.arg.<name>``.
+        kind: the span kind.
+        count_base_exceptions: count ``asyncio.CancelledError`` and other ``BaseException`` s as failures.
+
+    Returns:
+        A decorator that returns the tracked function.
+
+    Raises:
+        TypeError: ``kind``, ``attributes`` or ``record_args`` have the wrong types.
+        ValueError: ``name`` is empty or blank, or an attribute breaks the naming rules.
+    """
     return track(
         name,
         attributes=attributes,
@@ -204,16 +218,16 @@ def _decorate(
         static["code.namespace"] = module
     binder = _arg_binder(fn, record_args) if record_args else None
 
-    target = _Target(op, kind, static, binder, count_base)
+    target = Target(op, kind, static, binder, count_base)
     code = _code_of(fn)
     if inspect.isasyncgenfunction(code):
-        wrapper: Any = _wrap_async_generator(fn, target)
+        wrapper: Any = wrap_async_generator(fn, target)
     elif inspect.iscoroutinefunction(code):
-        wrapper = _wrap_coroutine(fn, target)
+        wrapper = wrap_coroutine(fn, target)
     elif inspect.isgeneratorfunction(code):
-        wrapper = _wrap_generator(fn, target)
+        wrapper = wrap_generator(fn, target)
     else:
-        wrapper = _wrap_function(fn, target)
+        wrapper = wrap_function(fn, target)
     return functools.wraps(fn)(wrapper)
 
 
@@ -246,143 +260,22 @@ def _arg_binder(
     return bind
 
 
-def _wrap_function(fn: Callable[..., Any], target: _Target) -> Callable[..., Any]:
-    op, kind, static, binder, count_base = target
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        rt = _current.runtime
-        if rt is not None and rt.performance is None:  # disabled or shut down: straight through
-            return fn(*args, **kwargs)
-        call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
-        if call is None:
-            return fn(*args, **kwargs)
-        token = CURRENT.set(call[4])
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            finish_call(call, exc, count_base)
-            raise
-        finally:
-            CURRENT.reset(token)
-        if type(result) is CoroutineType:  # e.g. a lambda or wrapper around an async function: the call is its await
-            return _finish_when_awaited(result, call, count_base)
-        finish_call(call, None, count_base)
-        return result
-
-    return wrapper
-
-
-async def _finish_when_awaited(coro: CoroutineType[Any, Any, Any], call: Call, count_base: bool) -> Any:
-    """Await ``coro`` with the call's span current, then end the call with its outcome."""
-    token = CURRENT.set(call[4])
-    try:
-        result = await coro
-    except BaseException as exc:
-        finish_call(call, exc, count_base)
-        raise
-    finally:
-        CURRENT.reset(token)
-    finish_call(call, None, count_base)
-    return result
-
-
-def _wrap_coroutine(fn: Callable[..., Any], target: _Target) -> Callable[..., Any]:
-    op, kind, static, binder, count_base = target
-
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        rt = _current.runtime
-        if rt is not None and rt.performance is None:  # disabled or shut down: straight through
-            return await fn(*args, **kwargs)
-        call = start_call(op, kind, static) if binder is None else target.start(args, kwargs)
-        if call is None:
-            return await fn(*args, **kwargs)
-        try:
-            coro = fn(*args, **kwargs)  # raises here on bad arguments
-        except BaseException as exc:
-            finish_call(call, exc, count_base)
-            raise
-        return await _finish_when_awaited(coro, call, count_base)
-
-    return wrapper
-
-
-def _wrap_generator(fn: Callable[..., Generator[Any, Any, Any]], target: _Target) -> Callable[..., Any]:
-    count_base = target.count_base
-
-    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        call = target.start(args, kwargs)
-        gen = fn(*args, **kwargs)
-        if call is None:
-            return (yield from gen)
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:  # step the generator with the span current, and only while it runs
-            token = CURRENT.set(call[4])
-            try:
-                item = gen.throw(thrown) if thrown is not None else gen.send(sent)
-            except StopIteration as stop:
-                finish_call(call, None, count_base)
-                return stop.value
-            except BaseException as exc:
-                finish_call(call, exc, count_base)
-                raise
-            finally:
-                CURRENT.reset(token)
-            thrown = None
-            try:
-                sent = yield item
-            except GeneratorExit:
-                gen.close()
-                finish_call(call, None, count_base)
-                raise
-            except BaseException as exc:
-                thrown = exc
-
-    return wrapper
-
-
-def _wrap_async_generator(fn: Callable[..., AsyncGenerator[Any, Any]], target: _Target) -> Callable[..., Any]:
-    count_base = target.count_base
-
-    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        call = target.start(args, kwargs)
-        agen = fn(*args, **kwargs)
-        if call is None:
-            async for item in agen:
-                yield item
-            return
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
-            token = CURRENT.set(call[4])
-            try:
-                item = await (agen.athrow(thrown) if thrown is not None else agen.asend(sent))
-            except StopAsyncIteration:
-                finish_call(call, None, count_base)
-                return
-            except BaseException as exc:
-                finish_call(call, exc, count_base)
-                raise
-            finally:
-                CURRENT.reset(token)
-            thrown = None
-            try:
-                sent = yield item
-            except GeneratorExit:
-                await agen.aclose()
-                finish_call(call, None, count_base)
-                raise
-            except BaseException as exc:
-                thrown = exc
-
-    return wrapper
-
-
 # -- blocks ----------------------------------------------------------------------------------------------
 class track_context:
     """Track a block as one operation: ``with track_context("retrieve"):`` or ``async with ...``.
 
     The block's span is current inside it (``as span`` gives it). Exceptions are recorded and re-raised.
+
+    Args:
+        name: the span and operation name.
+        attributes: constant span attributes (str keys; str, bool, int or float values).
+        kind: the span kind.
+        count_base_exceptions: count ``KeyboardInterrupt``, ``asyncio.CancelledError`` and other
+            ``BaseException`` s as failures (by default they are recorded on the span as ``cancelled``).
+
+    Raises:
+        TypeError: ``kind`` is not a ``SpanKind`` or ``attributes`` have the wrong types.
+        ValueError: ``name`` is empty or blank, or an attribute breaks the naming rules.
     """
 
     def __init__(
@@ -428,12 +321,37 @@ def track_agent(name: str, *, attributes: Mapping[str, str | bool | int | float]
     """``@track`` for an agent invocation: span ``invoke_agent {name}``, ``gen_ai.invoke_agent.duration``.
 
     Sets ``gen_ai.operation.name=invoke_agent`` and ``gen_ai.agent.name`` (GenAI semantic conventions).
+
+    Args:
+        name: the agent's name.
+        attributes: more constant span attributes (str keys; str, bool, int or float values).
+
+    Returns:
+        A decorator that returns the tracked function.
+
+    Raises:
+        TypeError: ``attributes`` have the wrong types.
+        ValueError: ``name`` is empty or blank, or an attribute breaks the naming rules.
     """
     return _genai("invoke_agent", "gen_ai.agent.name", name, attributes)
 
 
 def track_tool(name: str, *, attributes: Mapping[str, str | bool | int | float] | None = None) -> Any:
-    """``@track`` for a tool call: span ``execute_tool {name}``, ``gen_ai.execute_tool.duration``."""
+    """``@track`` for a tool call: span ``execute_tool {name}``, ``gen_ai.execute_tool.duration``.
+
+    Sets ``gen_ai.operation.name=execute_tool`` and ``gen_ai.tool.name`` (GenAI semantic conventions).
+
+    Args:
+        name: the tool's name.
+        attributes: more constant span attributes (str keys; str, bool, int or float values).
+
+    Returns:
+        A decorator that returns the tracked function.
+
+    Raises:
+        TypeError: ``attributes`` have the wrong types.
+        ValueError: ``name`` is empty or blank, or an attribute breaks the naming rules.
+    """
     return _genai("execute_tool", "gen_ai.tool.name", name, attributes)
 
 
@@ -445,13 +363,27 @@ def _genai(operation: str, key: str, name: str, attributes: Mapping[str, Any] | 
 
 
 def current_span() -> trace.Span:
-    """The span of the innermost tracked call or block running here (add attributes or events to it)."""
+    """Get the span of the innermost tracked call or block running here, to add attributes or events to it.
+
+    Returns:
+        That span; OpenTelemetry's invalid span (which ignores what is added) outside any span.
+    """
     return trace.get_current_span()
 
 
 # -- statistics ------------------------------------------------------------------------------------------
 def get_performance_stats(window_seconds: float | None = None) -> dict[str, OperationStats]:
-    """Statistics per tracked operation: whole run, or the last ``window_seconds`` (``{}`` when disabled)."""
+    """Read the statistics of every tracked operation.
+
+    Args:
+        window_seconds: only the calls of the last this many seconds; None: the whole run.
+
+    Returns:
+        The statistics by operation name; ``{}`` when monitoring is disabled.
+
+    Raises:
+        ValueError: ``window_seconds`` is not a number > 0.
+    """
     if window_seconds is not None:
         window_seconds = positive_seconds("window_seconds", window_seconds)
     tracker = _current.get_runtime().performance
@@ -459,7 +391,19 @@ def get_performance_stats(window_seconds: float | None = None) -> dict[str, Oper
 
 
 def get_operation_stats(name: str, window_seconds: float | None = None) -> OperationStats | None:
-    """Statistics of one operation, or None when it was never called."""
+    """Read the statistics of one tracked operation.
+
+    Args:
+        name: the operation name (what ``track`` was given, or the function's qualified name).
+        window_seconds: only the calls of the last this many seconds; None: the whole run.
+
+    Returns:
+        Its statistics, or None when it was never called (or no call falls in the window).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: ``window_seconds`` is not a number > 0.
+    """
     if not isinstance(name, str):
         raise TypeError(f"operation name must be a str; got {type(name).__name__} {safe_repr(name)}")
     return get_performance_stats(window_seconds).get(name)

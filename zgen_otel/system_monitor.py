@@ -139,11 +139,14 @@ class SystemMonitor:
         return self._thread is not None and self._thread.is_alive()
 
     def watch(self, seconds: float) -> None:
-        """Sweep every ``min(interval, LIVE_INTERVAL)`` seconds for the next ``seconds`` (a web page is open).
+        """Sweep every ``min(interval, LIVE_INTERVAL)`` seconds for a while (a web page is open).
 
         The web page calls this at each refresh; a sweep older than the live interval is taken at once.
         ``MONITORING_INTERVAL`` keeps its meaning for everything else: without a watcher the collector goes
         back to it.
+
+        Args:
+            seconds: how long to sweep at the live interval, from now.
         """
         self._watched_until = max(self._watched_until, time.monotonic() + seconds)
         self._wake.set()
@@ -180,6 +183,9 @@ class SystemMonitor:
 
         The parent's collector thread does not exist in the child, and the host election belongs to the
         parent: the child takes part in it at its next sweep.
+
+        Args:
+            child: True in the new child process, False in the parent.
         """
         self._lock.release()
         if not child:
@@ -193,10 +199,13 @@ class SystemMonitor:
 
     # -- sweeping -----------------------------------------------------------------------------------
     def collect(self) -> dict[str, Any]:
-        """Take one sweep now: store every value, refresh the OTel values, return the snapshot dict.
+        """Take one sweep now: store every value, refresh the OTel values.
 
         Host-wide and process series go to the store in every process; the OTel instruments carry the
         process series, and the host-wide ones only where this process holds the host election.
+
+        Returns:
+            The sweep, as ``get_system_metrics`` describes it.
         """
         now = self.clock()
         host, own = Sweep(now), Sweep(now)
@@ -277,18 +286,23 @@ def _observations(sweep: Sweep) -> dict[str, list[tuple[float, Attrs]]]:
 
 # -- module API ------------------------------------------------------------------------------------------
 def get_monitor() -> SystemMonitor | None:
-    """The runtime's system monitor (None when monitoring is disabled or the monitor is turned off)."""
+    """Get the runtime's system monitor.
+
+    Returns:
+        The monitor, or None when monitoring is disabled or the monitor is turned off.
+    """
     monitor: SystemMonitor | None = _current.get_runtime().system_monitor
     return monitor
 
 
 def get_system_metrics() -> dict[str, Any]:
-    """Take a sweep now (without waiting for the interval) and return it as a dict; ``{}`` when disabled.
+    """Take a sweep now, without waiting for the interval; its values are stored like a scheduled sweep's.
 
-    Keys: ``timestamp``, ``cpu``, ``load_average``, ``memory``, ``swap``, ``disks`` (per mount point),
-    ``disk_io`` and ``network`` (rates per device), ``process``, ``gpus`` (when present), ``host_reporter``
-    (whether this process won the host election: its OTel instruments ship the host-wide series). The values
-    are stored like those of a scheduled sweep.
+    Returns:
+        The sweep: ``timestamp``, ``cpu``, ``load_average``, ``memory``, ``swap``, ``disks`` (per mount
+        point), ``disk_io`` and ``network`` (rates per device), ``process``, ``gpus`` (when present),
+        ``host_reporter`` (whether this process won the host election: its OTel instruments ship the
+        host-wide series); ``{}`` when monitoring is disabled.
     """
     monitor = get_monitor()
     return {} if monitor is None else monitor.collect()

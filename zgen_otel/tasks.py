@@ -33,7 +33,17 @@ def _check(name: object) -> str:
 
 
 def task_run(name: str) -> AbstractContextManager[None]:
-    """Track one run of the scheduled task ``name``; a run that raises is a failure (and re-raises)."""
+    """Track one run of a scheduled task, used as a ``with`` block; a run that raises is a failure.
+
+    Args:
+        name: the task's name.
+
+    Returns:
+        A context manager around the run; the exception of a failed run is re-raised.
+
+    Raises:
+        ValueError: ``name`` is not a non-empty str.
+    """
     return _run(_check(name))
 
 
@@ -45,7 +55,13 @@ def _run(name: str) -> Iterator[None]:
 
 
 def task(name: str | None = None) -> Callable[[F], F]:
-    """Decorate a scheduled job (sync or async); ``name`` defaults to the function's name.
+    """Decorate a scheduled job (sync or async): each call is one tracked run of the task.
+
+    Args:
+        name: the task's name; defaults to the function's name.
+
+    Returns:
+        The decorator.
 
     Raises:
         ValueError: ``name`` is not a non-empty str (at once, not when the decorator is applied).
@@ -75,7 +91,17 @@ def task(name: str | None = None) -> Callable[[F], F]:
 
 
 def last_success(name: str) -> float | None:
-    """When the task last succeeded (Unix seconds), or None."""
+    """Tell when a scheduled task last succeeded.
+
+    Args:
+        name: the task's name.
+
+    Returns:
+        The time of its last success (Unix seconds), or None when it never succeeded.
+
+    Raises:
+        ValueError: ``name`` is not a non-empty str.
+    """
     return get_latest_value("task.last_success", attributes={"task": _check(name)})
 
 
@@ -86,9 +112,19 @@ def add_staleness_rule(
 
     A task that never succeeded counts from the moment the rule was added.
 
+    Args:
+        name: the task's name, as given to ``task`` or ``task_run``.
+        max_age: seconds without a success before the alert fires.
+        severity: the alert's severity (an ``AlertSeverity`` or its name).
+        replace: replace a rule of the same name instead of refusing it.
+
+    Returns:
+        The rule added to the alert manager.
+
     Raises:
-        ValueError, TypeError: a bad task name (it also has to make a valid rule name), a ``max_age`` that is
-            not a finite number of seconds > 0, an unknown severity, a duplicate rule without ``replace``.
+        ValueError: a bad task name (it also has to make a valid rule name), a ``max_age`` that is not a finite
+            number of seconds > 0, or an unknown severity.
+        DefinitionError: a rule of that name exists and ``replace`` is False.
     """
     _check(name)
     max_age = positive_seconds("max_age", max_age)

@@ -35,7 +35,7 @@ def reset() -> None:
     """Shut down the current runtime and forget it; the next use builds a fresh one from the environment.
 
     What outlives a runtime (and ``configure()``) is forgotten too: the LLM price table
-    (:func:`zgen_otel.llm.reset`) and the custom dashboards (:func:`zgen_otel.dashboards.dashboard.reset`).
+    (``zgen_otel.llm.reset``) and the custom dashboards (``zgen_otel.dashboards.dashboard.reset``).
     """
     _runtime.reset()
     llm.reset()
@@ -43,7 +43,11 @@ def reset() -> None:
 
 
 class ManualClock:
-    """A clock that moves only when told to: pass it as ``configure(clock=...)``."""
+    """A clock that moves only when told to: pass it as ``configure(clock=...)``.
+
+    Args:
+        start: the time it shows first (Unix seconds).
+    """
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self.now = start
@@ -53,14 +57,27 @@ class ManualClock:
         return self.now
 
     def advance(self, seconds: float) -> float:
-        """Move the clock forward and return the new time."""
+        """Move the clock forward.
+
+        Args:
+            seconds: how far.
+
+        Returns:
+            The new time.
+        """
         self.now += seconds
         return self.now
 
 
 @dataclass
 class Capture:
-    """What :func:`capture` gives a test: the runtime plus in-memory OTel metric and span capture."""
+    """What ``capture`` gives a test: the runtime plus in-memory OTel metric and span capture.
+
+    Attributes:
+        runtime: the fresh runtime the block runs with.
+        metric_reader: the in-memory OTel metric reader added to it.
+        span_exporter: the in-memory OTel span exporter added to it.
+    """
 
     runtime: Runtime
     metric_reader: InMemoryMetricReader
@@ -71,18 +88,30 @@ class Capture:
         self.runtime.collect()
 
     def metrics(self) -> list[Metric]:
-        """Every metric the OTel SDK holds right now (a collection through the in-memory reader)."""
+        """Collect every metric the OTel SDK holds right now, through the in-memory reader.
+
+        Returns:
+            The metrics, across resources and scopes.
+        """
         data = self.metric_reader.get_metrics_data()
         if data is None:
             return []
         return [m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
 
     def metric_names(self) -> set[str]:
-        """Names of :meth:`metrics`."""
+        """List the names of the metrics the OTel SDK holds right now.
+
+        Returns:
+            The names of ``metrics()``.
+        """
         return {m.name for m in self.metrics()}
 
     def spans(self) -> tuple[ReadableSpan, ...]:
-        """Finished spans, oldest first."""
+        """Read the finished spans.
+
+        Returns:
+            The spans, oldest first.
+        """
         return self.span_exporter.get_finished_spans()
 
 
@@ -90,10 +119,20 @@ class Capture:
 def capture(
     *, metric_readers: Sequence[MetricReader] = (), span_processors: Sequence[SpanProcessor] = (), **settings: Any
 ) -> Iterator[Capture]:
-    """Run the block with a fresh runtime that also records into in-memory OTel reader and exporter.
+    """Run the block with a fresh runtime that also records into an in-memory OTel reader and exporter.
 
-    ``settings`` are ``configure`` keywords (``clock=ManualClock()`` included); ``metric_readers`` and
-    ``span_processors`` are added beside the in-memory ones. The runtime is reset afterwards.
+    The runtime is reset afterwards.
+
+    Args:
+        metric_readers: more OTel metric readers, beside the in-memory one.
+        span_processors: more OTel span processors, beside the in-memory exporter's.
+        **settings: ``configure`` keywords (``clock=ManualClock()`` included).
+
+    Yields:
+        What the test reads: the runtime, the metric reader and the span exporter.
+
+    Raises:
+        ConfigError: a setting has a value that is not allowed.
     """
     reader = InMemoryMetricReader()
     exporter = InMemorySpanExporter()

@@ -104,10 +104,11 @@ def get_recent_traces(
         instance: only traces with a span of this process (its ``service.instance.id``).
         runtime: whose spans to read (its span buffer, and its receiver's); the current runtime when None.
 
-    Each summary: ``trace_id``, ``name`` (the root span's), ``start``, ``end``, ``duration_ms``,
-    ``span_count``, ``error_count``, ``status``, ``complete`` (False when the root was evicted or has not
-    ended yet), ``operations``, ``service`` and ``instance`` (the root span's process) and ``services``
-    (every service with a span in the trace).
+    Returns:
+        One summary per trace: ``trace_id``, ``name`` (the root span's), ``start``, ``end``, ``duration_ms``,
+        ``span_count``, ``error_count``, ``status``, ``complete`` (False when the root was evicted or has not
+        ended yet), ``operations``, ``service`` and ``instance`` (the root span's process) and ``services``
+        (every service with a span in the trace).
 
     Raises:
         TypeError, ValueError: a filter of the wrong type or out of range, named in the message.
@@ -140,16 +141,23 @@ def get_recent_traces(
 def get_trace(
     trace_id: str, *, service: str | None = None, instance: str | None = None, runtime: Runtime | None = None
 ) -> dict[str, Any] | None:
-    """One trace, from this process's spans and received ones, or None when it is unknown or was evicted.
+    """Get one trace, from this process's spans and received ones.
 
-    The dict is the trace's summary plus ``spans`` (start order; each with ``depth`` under its parent and the
-    fields of a span: ids, name, kind, start/end, ``duration_ms``, status, attributes, events with exception
-    stack traces, ``service`` and ``instance``) and ``logs`` (the log records of this trace, from every
-    process, oldest first). With ``service`` or ``instance``, a trace without a span of that process is None
-    (:func:`find_trace` raises).
+    Args:
+        trace_id: the trace id, 32 hex digits.
+        service: only a trace with a span of this service (else None).
+        instance: only a trace with a span of this process, its ``service.instance.id`` (else None).
+        runtime: whose spans to read (its span buffer, and its receiver's); the current runtime when None.
+
+    Returns:
+        The trace's summary plus ``spans`` (start order; each with ``depth`` under its parent and the fields of
+        a span: ids, name, kind, start/end, ``duration_ms``, status, attributes, events with exception stack
+        traces, ``service`` and ``instance``) and ``logs`` (the log records of this trace, from every process,
+        oldest first); None when the trace is unknown or was evicted.
 
     Raises:
-        TypeError, ValueError: ``trace_id`` is not 32 hex digits, or a bad ``service`` or ``instance``.
+        TypeError: ``trace_id``, ``service`` or ``instance`` is not a str.
+        ValueError: ``trace_id`` is not 32 hex digits, or ``service`` or ``instance`` is empty.
     """
     trace_id = check_trace_id(trace_id)
     selection = Selection(service, instance)
@@ -175,7 +183,16 @@ def get_trace(
 def find_trace(
     trace_id: str, *, service: str | None = None, instance: str | None = None, runtime: Runtime | None = None
 ) -> dict[str, Any]:
-    """:func:`get_trace` for a trace that must be there: the same dict, or an error when it is not.
+    """Get a trace that must be there: ``get_trace``, with an error instead of None.
+
+    Args:
+        trace_id: the trace id, 32 hex digits.
+        service: only a trace with a span of this service.
+        instance: only a trace with a span of this process (its ``service.instance.id``).
+        runtime: whose spans to read; the current runtime when None.
+
+    Returns:
+        The trace, as ``get_trace`` gives it.
 
     Raises:
         ValueError: ``trace_id`` is not 32 hex digits.
@@ -197,6 +214,13 @@ def _named(selection: Selection) -> str:
 
 
 def span_buffer_stats(buffer: SpanBuffer | None = None) -> dict[str, int]:
-    """Spans held, capacity and spans dropped (evicted) so far (zeros when no span buffer runs)."""
+    """Count the spans the local buffer holds and has dropped.
+
+    Args:
+        buffer: the buffer to read; None: the current runtime's.
+
+    Returns:
+        ``spans`` held, ``capacity`` and ``dropped`` (evicted) so far; zeros when no span buffer runs.
+    """
     buffer = buffer or _buffer(None)
     return {"spans": 0, "capacity": 0, "dropped": 0} if buffer is None else buffer.stats()

@@ -100,7 +100,11 @@ def install_default_rules(manager: AlertManager) -> None:
 
 
 def get_alert_manager() -> AlertManager:
-    """The process-wide alert manager of the current runtime."""
+    """Get the process-wide alert manager of the current runtime.
+
+    Returns:
+        The alert manager: rules, alerts, silences and notification channels.
+    """
     manager: AlertManager = _current.get_runtime().alert_manager
     return manager
 
@@ -143,7 +147,10 @@ def export_prometheus_rules(path: str | Path | None = None, group: str = "zgen_o
         group: the rule group's name.
         route: how the agents' metrics reach that Prometheus, which decides their names: ``scrape`` (the default:
             it scrapes each agent's ``/metrics``) or ``collector`` (OTLP to an OpenTelemetry Collector that
-            remote-writes to it or that it scrapes). See :data:`ROUTES`.
+            remote-writes to it or that it scrapes). See ``ROUTES``.
+
+    Returns:
+        The rule file's text (YAML).
 
     Raises:
         DefinitionError: an unknown ``route``.

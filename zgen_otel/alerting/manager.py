@@ -53,7 +53,10 @@ class AlertManager:
         history_limit: alerts kept in the history; ``retention_seconds`` bounds their age.
         history_path: SQLite file for the history (the store's file), or None.
         meter: where the ``zgen.alerts`` gauge goes (like Prometheus' ``ALERTS``), or None.
-        group_wait, max_queue, max_retries, backoff: notification delivery (see :meth:`configure`).
+        group_wait: seconds a burst is collected into one batch per channel (see ``configure``).
+        max_queue: the size of each notification queue.
+        max_retries: attempts after a failed delivery.
+        backoff: seconds before the first retry, doubled for each next one.
         record: keep and send alerts; False (``MONITORING_ENABLED=false``) makes ``trigger_alert`` return the
             checked alert without storing, logging or sending it.
     """

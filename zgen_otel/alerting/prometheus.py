@@ -110,7 +110,10 @@ def prometheus_metric_name(name: str, unit: str = "", kind: Kind = "gauge", rout
         unit: its OTel unit (``By``, ``s``, ``%``, ``{packet}/s``...).
         kind: ``gauge``, ``updown``, ``counter`` (named by its ``_total`` sample) or ``histogram`` (its base
             name: its series add ``_bucket``, ``_sum`` and ``_count``).
-        route: how the metric reaches Prometheus, one of :data:`ROUTES` (``scrape``: the agent's ``/metrics``).
+        route: how the metric reaches Prometheus, one of ``ROUTES`` (``scrape``: the agent's ``/metrics``).
+
+    Returns:
+        The Prometheus metric name.
 
     Raises:
         DefinitionError: an unknown ``kind`` or ``route``.

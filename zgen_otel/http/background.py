@@ -52,7 +52,12 @@ def _quiet(record: logging.LogRecord) -> bool:
 
 
 class ServerHandle:
-    """The server :func:`start_server` runs: where it serves, and :meth:`stop`.
+    """The server ``start_server`` runs: where it serves, and ``stop``. ``start_server`` builds it.
+
+    Args:
+        host: the address bound.
+        sock: the bound listening socket.
+        server: the uvicorn server serving on it.
 
     Attributes:
         url: the web page, ``http://HOST:PORT/monitoring`` (a loopback address stands for a wildcard bind).

@@ -56,12 +56,13 @@ def max_connections() -> int:
 
 
 def serve_options() -> dict[str, Any]:
-    """The uvicorn settings of ``zgen-otel serve``: ``uvicorn.run(make_app(), host=..., **serve_options())``.
+    """Give the uvicorn settings of ``zgen-otel serve``: ``uvicorn.run(make_app(), host=..., **serve_options())``.
 
-    ``http`` is :class:`GuardedProtocol`, ``limit_concurrency`` :func:`max_connections` (past it, requests
-    get 503 unless a waiting connection can be closed), ``timeout_keep_alive`` :data:`KEEP_ALIVE_SECONDS`,
-    ``h11_max_incomplete_event_size`` :data:`MAX_HEADER_BYTES` and ``ws`` ``"none"`` (the app has no
-    WebSocket routes).
+    Returns:
+        The keywords: ``http`` is ``GuardedProtocol``, ``limit_concurrency`` ``max_connections()`` (past it,
+        requests get 503 unless a waiting connection can be closed), ``timeout_keep_alive``
+        ``KEEP_ALIVE_SECONDS``, ``h11_max_incomplete_event_size`` ``MAX_HEADER_BYTES`` and ``ws`` ``"none"``
+        (the app has no WebSocket routes).
     """
     return {
         "http": GuardedProtocol,

@@ -60,6 +60,13 @@ class HostLock:
 
 
 def default_host_lock(service_name: str) -> str:
-    """The lock file that elects the process shipping the host-wide series among those of one service."""
+    """Name the lock file that elects the process shipping the host-wide series among those of one service.
+
+    Args:
+        service_name: the service whose processes share the election.
+
+    Returns:
+        A path in the temporary directory, with the service name made safe for a file name.
+    """
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", service_name)
     return os.path.join(tempfile.gettempdir(), f"zgen-otel-{safe}-host.lock")

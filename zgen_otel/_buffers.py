@@ -1,8 +1,8 @@
 """The runtime's span and log rings: where the last spans and log records are kept for the local views.
 
-:class:`SpanBuffer` is the TracerProvider's span-processor chain and keeps every finished span on the way (the
-SDK's own objects); :class:`LogBuffer` keeps what log capture took of each record (``_capture``). Both use a
-:class:`~zgen_otel._ring.Ring` (oldest dropped first, counted); conversion to dicts happens when a view reads
+`SpanBuffer` is the TracerProvider's span-processor chain and keeps every finished span on the way (the
+SDK's own objects); `LogBuffer` keeps what log capture took of each record (``_capture``). Both use a
+`Ring` (oldest dropped first, counted); conversion to dicts happens when a view reads
 them (``_records``).
 """
 
@@ -22,7 +22,7 @@ class SpanBuffer(SpanChain):
 
     It is the provider's ``active_span_processor``: the processors added to the provider (the OTLP batch
     processor, yours) run as usual, and the ring costs one ``deque.append`` per span instead of three more
-    processor calls. The oldest span leaves the full ring first, counted in :meth:`stats`.
+    processor calls. The oldest span leaves the full ring first, counted in `stats`.
 
     Args:
         max_spans: how many spans the ring holds.

@@ -1,7 +1,7 @@
 """One tracked call: start its span, then end it and queue its timing for the tracker (``@track``, ASGI).
 
-:func:`start_call` and :func:`finish_call` are the caller's-thread part of every tracked call: the decorator
-and ``track_context`` of :mod:`zgen_otel.performance` and the ASGI middleware use them. The ``wrap_*`` functions
+`start_call` and `finish_call` are the caller's-thread part of every tracked call: the decorator
+and ``track_context`` of `zgen_otel.performance` and the ASGI middleware use them. The ``wrap_*`` functions
 are ``@track``'s wrappers of a function, a coroutine function, a generator and an async generator.
 """
 
@@ -74,7 +74,7 @@ def finish_call(call: Call, exc: BaseException | None, count_base: bool) -> None
     """End the call's span and queue its timing; never raises.
 
     Args:
-        call: what :func:`start_call` returned.
+        call: what `start_call` returned.
         exc: the exception the call raised, or None.
         count_base: count a ``BaseException`` that is not an ``Exception`` as an error (else: cancelled).
     """
@@ -116,7 +116,7 @@ def record_failure(span: trace.Span, exc: BaseException) -> None:
     """Add the OTel ``exception`` event of ``exc`` to ``span``, its stack trace starting at the caller's code.
 
     The event the SDK's ``record_exception`` writes (``exception.type``, ``.message``, ``.stacktrace``), except
-    that the stack trace leaves out the tracking wrapper's own frames (:func:`user_traceback`).
+    that the stack trace leaves out the tracking wrapper's own frames (`user_traceback`).
     """
     module, name = type(exc).__module__, type(exc).__qualname__
     stacktrace = "".join(traceback.format_exception(type(exc), exc, user_traceback(exc)))

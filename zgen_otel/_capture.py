@@ -4,7 +4,7 @@ Python prints a record with its last-resort handler (``logging.lastResort``: the
 and above) only while no handler exists on the way from the logger to the root (``Logger.callHandlers``), and
 ``logging.basicConfig()`` does nothing once the root logger has a handler. A handler of zgen_otel's on the root
 would change both: a program that never configured logging would stop printing its warnings. So zgen_otel
-adds no handler. While a :class:`LogCapture` runs, ``Logger.callHandlers`` first keeps each record that propagates
+adds no handler. While a `LogCapture` runs, ``Logger.callHandlers`` first keeps each record that propagates
 to the root logger (its cheap fields and formatted message, into the ring of the local view and the queue of
 the OTLP export), then passes it on to the handlers exactly as before.
 
@@ -203,7 +203,7 @@ def _reaches_root(logger: logging.Logger) -> bool:
 
 
 def _capturing_make_record(self: logging.Logger, name: str, level: int, *args: Any, **kwargs: Any) -> logging.LogRecord:
-    """``Logger.makeRecord``, noting a record that exists only for capture (see :meth:`LogCapture.only_for_capture`)."""
+    """``Logger.makeRecord``, noting a record that exists only for capture (see `LogCapture.only_for_capture`)."""
     record = _make_record(self, name, level, *args, **kwargs)
     capture = _active
     if capture is not None and level < capture.hidden_below and capture.only_for_capture(self):

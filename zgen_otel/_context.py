@@ -2,9 +2,9 @@
 
 The OTel API keeps the current context in a ``ContextVar`` owned by its default runtime context. Making a
 span current through the public functions (``set_span_in_context`` + ``attach`` + ``detach``) costs six
-Python calls around three ``ContextVar`` operations; :data:`CURRENT` does the same three operations
+Python calls around three ``ContextVar`` operations; `CURRENT` does the same three operations
 directly. Where the runtime context is not the default one (``OTEL_PYTHON_CONTEXT``) or the API's internals
-differ, :data:`CURRENT` is a shim over the public functions, so behaviour never depends on this shortcut.
+differ, `CURRENT` is a shim over the public functions, so behaviour never depends on this shortcut.
 """
 
 from __future__ import annotations

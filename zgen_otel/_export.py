@@ -2,13 +2,13 @@
 
 The official OTLP exporters already retry with backoff inside one export call, bounded by their timeout.
 What they do not do is remember that the collector is down: every batch would wait out the full timeout
-again, and shutdown would too. :class:`GuardedSpanExporter`, :class:`GuardedMetricExporter` and
-:class:`GuardedLogExporter` wrap them with a circuit breaker (after a failed export, batches are dropped at
+again, and shutdown would too. `GuardedSpanExporter`, `GuardedMetricExporter` and
+`GuardedLogExporter` wrap them with a circuit breaker (after a failed export, batches are dropped at
 once, counted, until a retry time that doubles from 1 s to 60 s; the first export after it probes the
 collector and closes the circuit on success, so export resumes without a restart) and keep the counters
 that ``/api/monitoring`` shows.
 
-:class:`CountingBatchSpanProcessor` and :class:`CountingBatchLogRecordProcessor` are the SDK's batch processors
+`CountingBatchSpanProcessor` and `CountingBatchLogRecordProcessor` are the SDK's batch processors
 plus a count of the items their bounded queue pushed out (the SDK drops the oldest item when the queue is full
 and only logs it, once per item).
 """
@@ -68,7 +68,7 @@ class Collector:
 
 
 def _unreachable(reason: str | None) -> bool:
-    """Whether an export failure's reason (see :func:`_reason`) says nothing answered at the collector's address."""
+    """Whether an export failure's reason (see `_reason`) says nothing answered at the collector's address."""
     if reason is None:
         return False
     if reason.startswith(("HTTP ", "gRPC ")):
@@ -224,7 +224,7 @@ class _FoldExporterLogs(logging.Filter):
     """Keep the official exporters' own lines about a failing export out of the logs while zgen_otel exports.
 
     They log every retry (``Transient error ... retrying in 1.00s``) and then the failure, per signal and
-    batch, some with a traceback; zgen_otel accounts for the failure itself (:class:`ExportHealth`, shown by
+    batch, some with a traceback; zgen_otel accounts for the failure itself (`ExportHealth`, shown by
     ``/api/monitoring``, and one warning per signal a minute). While a guarded export runs on a thread,
     this filter drops those records of that thread and keeps the reason they give for that warning.
     """
@@ -347,19 +347,19 @@ class _GuardedBatch(_Guarded):
 
 
 class GuardedSpanExporter(_GuardedBatch, SpanExporter):
-    """An OTLP span exporter behind a circuit breaker, with counters in :attr:`health`."""
+    """An OTLP span exporter behind a circuit breaker, with counters in `health`."""
 
     _SUCCESS, _FAILURE = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 
 
 class GuardedLogExporter(_GuardedBatch, LogRecordExporter):
-    """An OTLP log exporter behind a circuit breaker, with counters in :attr:`health`."""
+    """An OTLP log exporter behind a circuit breaker, with counters in `health`."""
 
     _SUCCESS, _FAILURE = LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE
 
 
 class GuardedMetricExporter(_Guarded, MetricExporter):
-    """An OTLP metric exporter behind a circuit breaker, with counters in :attr:`health`.
+    """An OTLP metric exporter behind a circuit breaker, with counters in `health`.
 
     It keeps the wrapped exporter's temporality and aggregation preferences (``OTEL_EXPORTER_OTLP_METRICS_*``).
     """

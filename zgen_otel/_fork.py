@@ -3,12 +3,12 @@
 CPython forks only the calling thread. A lock another thread held at that moment stays locked forever in
 the child, and none of the parent's background threads exist there. So:
 
-- locks that guard only small bookkeeping come from :func:`fork_safe_lock` and are fresh in every child;
+- locks that guard only small bookkeeping come from `fork_safe_lock` and are fresh in every child;
 - locks that guard data (the store, the tracker's statistics, the alert state, the SQLite writer) are taken
   by the runtime before the fork and released after it on both sides, so the child gets consistent data;
-- the package has one fork hook, in ``zgen_otel._runtime``: it calls :func:`reinit_locks` first;
+- the package has one fork hook, in ``zgen_otel._runtime``: it calls `reinit_locks` first;
 - the runtime restarts its background work in the child (see ``Runtime.after_fork``), and resources that
-  belong to the parent (an open SQLite connection) are abandoned there with :func:`abandon`.
+  belong to the parent (an open SQLite connection) are abandoned there with `abandon`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,6 @@ def abandon(resource: Any) -> None:
 
 
 def reinit_locks() -> None:
-    """In a forked child: unlock every lock from :func:`fork_safe_lock` (called first by the runtime's fork hook)."""
+    """In a forked child: unlock every lock from `fork_safe_lock` (called first by the runtime's fork hook)."""
     for lock in list(_locks):
         lock._at_fork_reinit()

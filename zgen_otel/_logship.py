@@ -1,6 +1,6 @@
 """The OTLP export of captured log records, built off the logging thread.
 
-Log capture (``_capture``) queues what it keeps of each record; :class:`LogShipper` drains that queue on its own
+Log capture (``_capture``) queues what it keeps of each record; `LogShipper` drains that queue on its own
 thread every half second (and before a flush), turns each entry into an OTel log record (the same fields the
 OTel logging handler of ``opentelemetry-instrumentation-logging`` sets) and emits it on the runtime's
 ``LoggerProvider``, whose batch processor sends it with the official OTLP exporter.

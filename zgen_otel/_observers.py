@@ -1,7 +1,7 @@
 """The observers of a metric store: persistence sinks, alert watchers and ``register_callback`` listeners.
 
-:class:`Observers` is the part of :class:`~zgen_otel.store.MetricStore` that hands stored samples on. A
-series only calls :meth:`Observers.dispatch` while its ``watched`` flag is set, so a sample of a metric
+`Observers` is the part of `MetricStore` that hands stored samples on. A
+series only calls `Observers.dispatch` while its ``watched`` flag is set, so a sample of a metric
 nobody observes costs nothing here.
 """
 
@@ -74,7 +74,7 @@ class Observers:
             self._rewatch((name,))
 
     def unwatch(self, name: str, watcher: Watcher) -> None:
-        """Stop calling a watcher added with :meth:`watch`."""
+        """Stop calling a watcher added with `watch`."""
         with self._lock:
             rest = tuple(w for w in self._watchers.get(name, ()) if w != watcher)
             if rest:
@@ -99,7 +99,7 @@ class Observers:
             self._listener_cache = {}
 
     def unsubscribe(self, name_or_pattern: str, listener: Listener) -> bool:
-        """Remove a listener added with :meth:`subscribe`; return whether it was there."""
+        """Remove a listener added with `subscribe`; return whether it was there."""
         with self._lock:
             found = False
             exact = self._exact_listeners.get(name_or_pattern, [])
@@ -126,14 +126,14 @@ class Observers:
         return tuple(found)
 
     def _wanted(self, name: str) -> bool:
-        """Whether a sample of ``name`` goes to :meth:`dispatch` (the store's lock is held)."""
+        """Whether a sample of ``name`` goes to `dispatch` (the store's lock is held)."""
         return bool(self._sinks) or name in self._watchers or bool(self._match_listeners(name))
 
     def _rewatch(self, names: Iterable[str] | None) -> None:
         """Refresh the ``watched`` flag of the series of ``names`` (all when None; the lock is held).
 
         The flag lives on each series so that a sample of a metric nobody watches costs no
-        :meth:`dispatch` call, even while alert rules watch other metrics.
+        `dispatch` call, even while alert rules watch other metrics.
         """
         for name in self._by_name if names is None else names:
             wanted = self._wanted(name)

@@ -60,7 +60,7 @@ _ROLL_MINUTES = _ROLL.format(
 
 
 class SQLitePersistence:
-    """Keep a :class:`MetricStore` in a SQLite file: load it at start, append to it in the background.
+    """Keep a `MetricStore` in a SQLite file: load it at start, append to it in the background.
 
     Args:
         path: the store file, claimed and checked by the caller (``_sqlite.StoreFile``).
@@ -121,7 +121,7 @@ class SQLitePersistence:
         return True
 
     def stats(self) -> dict[str, Any]:
-        """The writer's state for the runtime's status: see :func:`persistence_stats`."""
+        """The writer's state for the runtime's status: see `persistence_stats`."""
         return {
             "path": self.path,
             "writing": not self.detached,
@@ -139,7 +139,7 @@ class SQLitePersistence:
         self._db_lock.acquire()
 
     def after_fork(self, child: bool) -> None:
-        """Release the lock; a child leaves the file to the parent (see :attr:`detached`)."""
+        """Release the lock; a child leaves the file to the parent (see `detached`)."""
         self._db_lock.release()
         if child:
             self.detached = True

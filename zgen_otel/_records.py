@@ -51,7 +51,7 @@ def clip(value: Any, limit: int) -> tuple[Any, bool]:
 
 
 def clip_attributes(attributes: Mapping[str, Any] | None, limit: int) -> tuple[dict[str, Any], bool]:
-    """Every attribute value clipped with :func:`clip`; and whether any was cut.
+    """Every attribute value clipped with `clip`; and whether any was cut.
 
     A stack trace (``exception.stacktrace``) too long for ``limit`` keeps its end (the error and the frames
     nearest to it) and says at its start how much went.

@@ -27,7 +27,7 @@ class Ring(Generic[T]):
         self.dropped = 0
 
     def append(self, item: T) -> None:
-        """Keep ``item``; when the ring is full, the oldest item leaves and is counted in :attr:`dropped`."""
+        """Keep ``item``; when the ring is full, the oldest item leaves and is counted in `dropped`."""
         items = self.items
         if len(items) == items.maxlen:
             self.dropped += 1

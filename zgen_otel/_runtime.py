@@ -1,7 +1,7 @@
 """The one process-wide runtime: settings, store, OTel providers and background work.
 
 It is created lazily on first use from the environment (so the documented one-line calls work with no set-up),
-replaced by :func:`configure`, stopped by :func:`shutdown` and at interpreter exit, and reset by
+replaced by `configure`, stopped by `shutdown` and at interpreter exit, and reset by
 ``zgen_otel.testing``.
 """
 
@@ -54,7 +54,7 @@ _PRUNE_EVERY = 60.0
 
 
 class Runtime:
-    """Everything one configuration of zgen_otel owns. Use :func:`get_runtime` to reach the current one."""
+    """Everything one configuration of zgen_otel owns. Use `get_runtime` to reach the current one."""
 
     def __init__(
         self,
@@ -128,7 +128,7 @@ class Runtime:
     def _open_store(self, path: str) -> None:
         """Load and mirror the store file; a file that cannot be used leaves history in memory, with one warning.
 
-        :func:`configure` refuses such a file before it gets here; on the lazy path (``ZGEN_OTEL_STORE_PATH``,
+        `configure` refuses such a file before it gets here; on the lazy path (``ZGEN_OTEL_STORE_PATH``,
         first use) nothing raises into the caller: the problem is logged once and shown in the status.
         """
         s = self.settings
@@ -331,7 +331,7 @@ get_runtime = _current.get_runtime
 
 
 def _build_default() -> Runtime:
-    """Build the runtime from the environment on first use (installed in :mod:`zgen_otel._current`)."""
+    """Build the runtime from the environment on first use (installed in `zgen_otel._current`)."""
     rt = _create(None)
     _current.started(rt)
     return rt

@@ -5,7 +5,7 @@ count what the batch queues drop, to make global meters re-bindable, to make a f
 child its own resource identity, to name metrics the way the Prometheus exporter does, and to see where another
 OTel logging handler sends records and which metrics a running system-metrics instrumentor reports. Each shortcut
 lives here, next to what happens when a new SDK version moved the private part: the public, slower or less
-complete path. :func:`fast_paths` says which shortcuts are active with the installed versions;
+complete path. `fast_paths` says which shortcuts are active with the installed versions;
 ``tests/test_sdk_access.py`` asserts they all are, so an SDK upgrade cannot silently lose one.
 
 The SDK's log signal is still published under the private module ``opentelemetry.sdk._logs``; its classes are
@@ -139,7 +139,7 @@ SPAN_PROCESSOR_TUPLE = isinstance(
 
 
 class SpanChain(SynchronousMultiSpanProcessor):
-    """The SDK's span-processor chain with a :meth:`keep` step before the processors' ``on_end``.
+    """The SDK's span-processor chain with a `keep` step before the processors' ``on_end``.
 
     It walks the SDK's own processor tuple instead of calling the base ``on_end`` (one Python call less per
     span); where the SDK keeps its processors elsewhere it calls the base ``on_end``.
@@ -252,7 +252,7 @@ def is_default_meter_provider(provider: object) -> bool:
 
 #: The API's proxy meter class (re-creates its instruments on a real meter), or None in an API without it.
 ProxyMeter: type[Any] | None = getattr(metrics_internal, "_ProxyMeter", None)
-#: Whether :class:`RebindableMeter` works; without it zgen_otel leaves the global MeterProvider alone.
+#: Whether `RebindableMeter` works; without it zgen_otel leaves the global MeterProvider alone.
 REBINDABLE_METERS = ProxyMeter is not None and {"_name", "_version", "_schema_url", "_lock", "_instruments"} <= set(
     vars(ProxyMeter("zgen_otel.probe", version=None, schema_url=None))
 )
@@ -274,7 +274,7 @@ class _Instruments(list[Any]):
 class RebindableMeter(ProxyMeter or metrics.NoOpMeter):  # type: ignore[misc]
     """The API's proxy meter, handing out proxy instruments that can be re-bound on every provider swap.
 
-    Only usable where :data:`REBINDABLE_METERS` is true.
+    Only usable where `REBINDABLE_METERS` is true.
     """
 
     def __init__(self, name: str, version: str | None, schema_url: str | None) -> None:

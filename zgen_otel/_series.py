@@ -4,7 +4,7 @@ A series is one metric name plus one attribute set. Its recent points are kept r
 buffers (a ``uint32`` millisecond offset from the series' base time and a ``float64`` value: 12 bytes a
 point). When the raw buffer passes its cap, or a point ages past the raw window, the oldest points are
 rolled up into per-minute buckets (min, max, sum, count), and minute buckets older than the minute window
-into per-hour buckets. The limits come from the :class:`~zgen_otel.store.MetricStore` that owns the series.
+into per-hour buckets. The limits come from the `MetricStore` that owns the series.
 """
 
 from __future__ import annotations

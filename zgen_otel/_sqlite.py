@@ -2,18 +2,18 @@
 
 Its schema, and how to check, claim, open and let go of it.
 
-Checked before use (:class:`StoreFile`): a SQLite database that passes ``PRAGMA quick_check``, holds only
+Checked before use (`StoreFile`): a SQLite database that passes ``PRAGMA quick_check``, holds only
 zgen_otel's tables with their columns and a schema version this release reads, and can be written; anything
-else is a :class:`ConfigError` naming the path and the problem. Claimed by one process at a time, through an
+else is a `ConfigError` naming the path and the problem. Claimed by one process at a time, through an
 exclusive ``flock`` on ``<path>.lock`` (which holds the owner's pid), so two processes never merge their series
 into one file; the runtimes of one process (the old and the new one across ``configure()``) share the claim,
 and a forked child lets go of the copy it inherited. Without ``flock`` (Windows) files are not claimed.
 
-Both writers open the file the same way (:func:`open_database`): write-ahead log (a process killed mid-write
+Both writers open the file the same way (`open_database`): write-ahead log (a process killed mid-write
 reopens intact, and a reader never blocks the writer), ``synchronous=NORMAL`` (safe with WAL: a crash of the
 process loses nothing committed), autocommit (each writer opens its own transactions), usable from any thread
 (each writer serialises its own writes). A forked child must neither use nor close a connection it
-inherited: it lets go of it with :func:`detach`.
+inherited: it lets go of it with `detach`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
 
 
 def _schema_tables() -> dict[str, tuple[str, ...]]:
-    """zgen_otel's tables and their columns, as :data:`_SCHEMA` creates them."""
+    """zgen_otel's tables and their columns, as `_SCHEMA` creates them."""
     with contextlib.closing(sqlite3.connect(":memory:")) as db:
         for statement in _SCHEMA:
             db.execute(statement)
@@ -137,7 +137,7 @@ def _contents_problem(db: sqlite3.Connection) -> str | None:
 
 @dataclass
 class _Claim:
-    """This process's flock on one lock file, shared by the :class:`StoreFile` objects that hold it."""
+    """This process's flock on one lock file, shared by the `StoreFile` objects that hold it."""
 
     fd: int
     holders: int = 1
@@ -211,7 +211,7 @@ if hasattr(os, "register_at_fork"):
 
 
 class StoreFile:
-    """The store file at ``path``, claimed by this process and checked, until :meth:`release`.
+    """The store file at ``path``, claimed by this process and checked, until `release`.
 
     Args:
         path: the SQLite file (created when missing).
@@ -243,7 +243,7 @@ def open_database(path: str) -> sqlite3.Connection:
     """Open (creating it and its tables if needed) the store file at ``path`` in WAL mode for one of the writers.
 
     Args:
-        path: the file's path; :class:`StoreFile` checks it beyond what opening it does.
+        path: the file's path; `StoreFile` checks it beyond what opening it does.
 
     Returns:
         An autocommit connection usable from any thread; the caller serialises its writes.

@@ -1,8 +1,8 @@
 """The statistics of the package: the percentiles it reports, how they are computed, and a safe mean.
 
 Every p50/p95/p99 that zgen_otel shows (``performance.get_performance_stats``, the ``performance`` and
-``llm`` dashboards) comes from here: :func:`nearest_rank` over raw values when they are all at hand,
-:func:`bucket_quantile` over histogram bucket counts when they are not.
+``llm`` dashboards) comes from here: `nearest_rank` over raw values when they are all at hand,
+`bucket_quantile` over histogram bucket counts when they are not.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def mean(values: Sequence[float]) -> float:
 def weighted_percentiles(raw: Sequence[float], buckets: Sequence[Bucket], qs: tuple[float, ...]) -> list[float]:
     """Percentiles of a stored window: raw values plus rolled-up buckets, each bucket's mean weighted by its count.
 
-    With raw values only, these are exact :func:`nearest_rank` percentiles.
+    With raw values only, these are exact `nearest_rank` percentiles.
     """
     if not buckets:
         ordered = sorted(raw)

@@ -43,7 +43,7 @@ _TEMPORALITY: dict[type, AggregationTemporality] = {
 
 
 class LocalStoreExporter(MetricExporter):
-    """Write every collected metric point into a :class:`~zgen_otel.store.MetricStore`.
+    """Write every collected metric point into a `MetricStore`.
 
     Args:
         store: where the samples go.

@@ -1,7 +1,7 @@
 """Per-operation statistics of tracked calls and the worker that turns call timings into OTel metrics.
 
 ``performance`` queues one ``(operation, start_ns, end_ns, error_type, outcome)`` tuple per tracked call;
-:class:`PerformanceTracker` drains that queue on its own thread (and before every read), records the
+`PerformanceTracker` drains that queue on its own thread (and before every read), records the
 duration histogram and the call counter, and keeps per-operation statistics.
 """
 
@@ -326,7 +326,7 @@ class PerformanceTracker:
             return {name: op.snapshot(now, window_seconds) for name, op in sorted(self._ops.items())}
 
     def buckets(self, window_seconds: float | None = None) -> dict[str, list[int]]:
-        """Calls per duration bucket (:data:`DURATION_BUCKETS`, then longer) per operation: whole run or window."""
+        """Calls per duration bucket (`DURATION_BUCKETS`, then longer) per operation: whole run or window."""
         self.drain()
         since = None if window_seconds is None else self.clock() - window_seconds
         with self._lock:

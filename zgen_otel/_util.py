@@ -1,6 +1,6 @@
 """Small helpers shared by several modules: a rate-limited logger, an error-message ``repr``, RFC 3339 time.
 
-The input checks live in :mod:`zgen_otel._validate`.
+The input checks live in `zgen_otel._validate`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class RateLimitedLogger:
             self._logger.warning(msg + suffix, *args)
 
     def exception(self, key: str, msg: str, *args: Any) -> None:
-        """Like :meth:`warning`, with the current exception's traceback, at ERROR level."""
+        """Like `warning`, with the current exception's traceback, at ERROR level."""
         suppressed = self._due(key)
         if suppressed is not None:
             suffix = f" ({suppressed} similar messages suppressed)" if suppressed else ""

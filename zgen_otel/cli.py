@@ -67,9 +67,9 @@ def serve(
 
     ``allowed_hosts`` are the names besides loopback that the ``Host`` header may carry. Other processes
     send telemetry over OTLP/HTTP to ``otlp_port`` and OTLP/gRPC to ``otlp_grpc_port`` (0 turns one off).
-    ``rules`` are Python files run in this process once the runtime has started (see :func:`run_rules_files`);
+    ``rules`` are Python files run in this process once the runtime has started (see `run_rules_files`);
     a missing one, or one that raises, ends it with status 2 before it serves.
-    The HTTP servers run with :func:`zgen_otel.http.serve_options` (read deadline, connection cap). A port
+    The HTTP servers run with `zgen_otel.http.serve_options` (read deadline, connection cap). A port
     that cannot be bound ends it with status 1 before it serves. Ctrl-C (SIGINT) or SIGTERM stops the
     servers, then flushes telemetry (a last collection, the OTLP exporters, the SQLite store) and returns 0.
     """

@@ -1,7 +1,7 @@
 """Settings: read from the environment, overridden by ``configure(...)`` keywords, validated once.
 
 Every setting has one environment variable and one ``configure`` keyword. A malformed value raises
-:class:`ConfigError` naming the variable (or keyword), the bad value and what is allowed.
+`ConfigError` naming the variable (or keyword), the bad value and what is allowed.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def is_loopback_url(url: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated settings of one runtime. Build it with :func:`load_settings`."""
+    """The validated settings of one runtime. Build it with `load_settings`."""
 
     enabled: bool = True
     interval: float = 60.0
@@ -215,7 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 
 
 def _check_ranges(settings: Settings, labels: Mapping[str, str], from_env: set[str]) -> None:
-    """Raise :class:`ConfigError` for a value outside the range its setting allows.
+    """Raise `ConfigError` for a value outside the range its setting allows.
 
     Args:
         settings: the parsed settings.

@@ -1,4 +1,4 @@
-"""The errors zgen_otel raises for calls that can never work: catch :class:`ZgenOtelError` for all of them.
+"""The errors zgen_otel raises for calls that can never work: catch `ZgenOtelError` for all of them.
 
 Telemetry calls never raise into agent code for data that is only bad this time (a NaN, a full queue): that
 is dropped, counted and logged. These errors are for definitions and settings that are wrong as written.
@@ -22,7 +22,7 @@ class DefinitionError(ZgenOtelError, ValueError):
 
 
 class ServerError(ZgenOtelError, OSError):
-    """The monitoring page's server cannot start (:func:`zgen_otel.start_server`); the message names the address.
+    """The monitoring page's server cannot start (`zgen_otel.start_server`); the message names the address.
 
     Its port is taken, its address cannot be bound, or another server already runs in this process.
     """

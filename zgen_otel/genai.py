@@ -5,10 +5,10 @@ An OpenAI instrumentation (``opentelemetry-instrumentation-openai-v2``), pydanti
 ``gen_ai.request.model`` and, when the response said, ``gen_ai.response.model`` and
 ``gen_ai.usage.input_tokens``/``output_tokens``. This module reads those spans the same way whatever made them:
 
-* :class:`CallCost`, a span processor of every runtime, prices each such call as its span ends (with the
-  price table of :func:`zgen_otel.llm.set_price_table`): the cost is added to ``zgen.llm.cost`` and set on the
+* `CallCost`, a span processor of every runtime, prices each such call as its span ends (with the
+  price table of `zgen_otel.llm.set_price_table`): the cost is added to ``zgen.llm.cost`` and set on the
   span as ``zgen.llm.cost`` and ``zgen.llm.currency``, so that the spans exported carry it too;
-* :func:`model_call` and :func:`row_call` give the call a span (kept or received) describes, for the views.
+* `model_call` and `row_call` give the call a span (kept or received) describes, for the views.
 
 Spans of agent runs and tool calls (``invoke_agent``, ``create_agent``, ``execute_tool``) are not model calls:
 their usage, when they carry one, sums the model calls inside them.
@@ -103,7 +103,7 @@ def model_call(attributes: Mapping[str, Any] | None) -> ModelCall | None:
 
 
 def row_call(row: SpanRow) -> ModelCall | None:
-    """:func:`model_call` of a span row: a span of this process, or one received over OTLP.
+    """`model_call` of a span row: a span of this process, or one received over OTLP.
 
     Only the GenAI attributes of a received span are decoded, not its (possibly long) messages.
     """

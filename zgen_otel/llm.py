@@ -8,7 +8,7 @@
 * ``gen_ai.client.token.usage`` ({token}, ``gen_ai.token.type`` input/output, the spec's buckets 1 ... 4^13),
   ``gen_ai.client.operation.duration`` (s, ``error.type`` on failure, buckets 0.01 ... 81.92 s),
   ``gen_ai.client.operation.time_to_first_chunk`` (s) for streams (``call.first_chunk()``);
-* ``zgen.llm.cost`` (counter, in the price table's currency) when a :class:`PriceTable` knows the model,
+* ``zgen.llm.cost`` (counter, in the price table's currency) when a `PriceTable` knows the model,
   also set on the span as ``zgen.llm.cost`` and ``zgen.llm.currency``.
 
 ``record_llm_usage(...)`` records the same metrics for code that already has the numbers. Metric attributes
@@ -134,7 +134,7 @@ class PriceTable:
     def call_cost(
         self, model: str, response_model: str | None, input_tokens: float, output_tokens: float
     ) -> float | None:
-        """The cost of one call, priced as :meth:`priced_model` says; None when it has no price.
+        """The cost of one call, priced as `priced_model` says; None when it has no price.
 
         Raises:
             NotFoundError: (a ``LookupError``) no price for either model, in strict mode.
@@ -318,8 +318,8 @@ def record_llm_usage(
 def record_call_cost(cost: float, currency: str, attributes: Mapping[str, Any]) -> None:
     """Add a priced call's cost to ``zgen.llm.cost``; ``attributes`` are its GenAI metric attributes.
 
-    For calls that another instrumentation recorded (see :mod:`zgen_otel.genai`); ``llm_call`` and
-    :func:`record_llm_usage` record their own.
+    For calls that another instrumentation recorded (see `zgen_otel.genai`); ``llm_call`` and
+    `record_llm_usage` record their own.
     """
     inst = _Instruments.get()
     if inst is not None:

@@ -1,7 +1,7 @@
 """Read a running zgen-otel server's HTTP API from the command line: one GET, with a total deadline and the token.
 
 ``zgen-otel status`` and ``zgen-otel dashboard --url`` use it. It needs only the standard library (no server
-extra), and every failure is a :class:`RemoteError` with a one-line message that says what to check.
+extra), and every failure is a `RemoteError` with a one-line message that says what to check.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _refused(shown: str, status: int, reason: str, body: bytes, token: str | Non
 class _Watchdog:
     """Ends a request at its deadline: a read in progress on the connection's socket returns at once.
 
-    The read then looks like the end of the answer: :attr:`fired` tells a cut answer from a whole one.
+    The read then looks like the end of the answer: `fired` tells a cut answer from a whole one.
     """
 
     def __init__(self, conn: http.client.HTTPConnection, deadline: float) -> None:
@@ -173,9 +173,9 @@ def get(
     token: str | None = None,
     deadline: float = DEADLINE,
 ) -> bytes:
-    """GET ``base + path`` (``base`` from :func:`server_url`) and return the body of its 200 answer.
+    """GET ``base + path`` (``base`` from `server_url`) and return the body of its 200 answer.
 
-    Redirects are followed (at most :data:`MAX_REDIRECTS`); the token goes only to the server's own origin.
+    Redirects are followed (at most `MAX_REDIRECTS`); the token goes only to the server's own origin.
 
     Args:
         base: the server's base URL.
@@ -187,7 +187,7 @@ def get(
 
     Raises:
         RemoteError: nothing answered (``nobody`` is True), the deadline passed, the answer was not 200 or
-            was larger than :data:`MAX_BODY`.
+            was larger than `MAX_BODY`.
     """
     url = base + path + (f"?{urlencode(query)}" if query else "")
     home = _origin(base)
@@ -207,10 +207,10 @@ def get(
 
 
 def get_json(base: str, path: str, *, token: str | None = None, deadline: float = DEADLINE) -> Any:
-    """:func:`get`, decoded as JSON.
+    """`get`, decoded as JSON.
 
     Raises:
-        RemoteError: as :func:`get`, or the answer is not JSON (then it is probably not a zgen-otel server).
+        RemoteError: as `get`, or the answer is not JSON (then it is probably not a zgen-otel server).
     """
     body = get(base, path, token=token, deadline=deadline)
     try:

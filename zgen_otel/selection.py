@@ -5,11 +5,11 @@ and, under ``zgen-otel serve``, what other processes sent over OTLP (series tagg
 ``service.instance.id``, span and log rows kept per service). Every view reads both through this module, so
 nothing downstream cares where a number was recorded:
 
-* :class:`Selection`: a service, one instance (process) of it, or everything (``None``);
-* :func:`select` gives a :class:`View` of a runtime through a selection: the processes it covers, the store
-  seen through it (:class:`SelectedStore`, read-only), span and log rows, received histograms, and
-  :meth:`View.who`, the text that tells the series of several processes apart in a chart;
-* :func:`span_rows` and :func:`log_rows`: the rows of the selected processes, each with its service and instance.
+* `Selection`: a service, one instance (process) of it, or everything (``None``);
+* `select` gives a `View` of a runtime through a selection: the processes it covers, the store
+  seen through it (`SelectedStore`, read-only), span and log rows, received histograms, and
+  `View.who`, the text that tells the series of several processes apart in a chart;
+* `span_rows` and `log_rows`: the rows of the selected processes, each with its service and instance.
 
 A custom dashboard can take the same options as the built-in ones::
 
@@ -203,7 +203,7 @@ def _rows(
 
 
 class View:
-    """A runtime's telemetry seen through a :class:`Selection`: made by :func:`select`.
+    """A runtime's telemetry seen through a `Selection`: made by `select`.
 
     Attributes:
         runtime: the runtime read.
@@ -244,15 +244,15 @@ class View:
         return " · ".join(parts)
 
     def who_of(self, series: Series) -> str:
-        """:meth:`who` of the process a series came from."""
+        """`who` of the process a series came from."""
         return self.who(*self.origin(series.attributes))
 
     def span_rows(self) -> list[SpanRow]:
-        """The selected processes' spans as rows (:func:`span_rows`)."""
+        """The selected processes' spans as rows (`span_rows`)."""
         return span_rows(self.runtime, self.selection)
 
     def log_rows(self) -> list[LogRow]:
-        """The selected processes' log records as rows (:func:`log_rows`)."""
+        """The selected processes' log records as rows (`log_rows`)."""
         return log_rows(self.runtime, self.selection)
 
     def histograms(self, name: str, where: Mapping[str, AttributeValue] | None = None) -> list[HistogramSeries]:
@@ -281,11 +281,11 @@ class SelectedStore:
         return self._chosen(self.store.series(name, attributes))
 
     def received(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> list[Series]:
-        """:meth:`series` sent by other processes only."""
+        """`series` sent by other processes only."""
         return [s for s in self.series(name, attributes) if received(s.attributes)]
 
     def local(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> list[Series]:
-        """:meth:`series` of this process only."""
+        """`series` of this process only."""
         return [s for s in self.series(name, attributes) if not received(s.attributes)]
 
     def all_series(self) -> list[Series]:
@@ -297,7 +297,7 @@ class SelectedStore:
         return sorted({s.name for s in self.all_series()})
 
     def info(self, name: str | None = None) -> list[SeriesInfo]:
-        """As :meth:`MetricStore.info`, for the selected series."""
+        """As `MetricStore.info`, for the selected series."""
         return series_info(self.all_series() if name is None else self.series(name))
 
     def history(
@@ -308,14 +308,14 @@ class SelectedStore:
         until: float | None = None,
         limit: int | None = None,
     ) -> list[MetricPoint]:
-        """As :meth:`MetricStore.history`, for the selected series."""
+        """As `MetricStore.history`, for the selected series."""
         return merged_points(self.series(name, attributes), since, until, limit)
 
 
 def select(runtime: Runtime | None = None, service: str | None = None, instance: str | None = None) -> View:
-    """A :class:`View` of ``runtime`` (the current one when None) showing the chosen service and instance.
+    """A `View` of ``runtime`` (the current one when None) showing the chosen service and instance.
 
     Raises:
-        TypeError, ValueError: a bad ``service`` or ``instance`` (see :class:`Selection`).
+        TypeError, ValueError: a bad ``service`` or ``instance`` (see `Selection`).
     """
     return View(_runtime(runtime), Selection(service, instance))

@@ -6,10 +6,10 @@ This module is the bottom layer: it imports nothing from the package.
 
 The system monitor emits two families:
 
-* OTel names (:data:`SYSTEM_INSTRUMENTS`): the names and attributes of
+* OTel names (`SYSTEM_INSTRUMENTS`): the names and attributes of
   opentelemetry-instrumentation-system-metrics where it has the metric, the semantic conventions' names
   (``system.filesystem.*``, ``hw.*``) for what it lacks;
-* local names (:data:`SYSTEM_LOCAL_SERIES`): convenient gauges such as ``system.cpu_percent`` (0-100) and
+* local names (`SYSTEM_LOCAL_SERIES`): convenient gauges such as ``system.cpu_percent`` (0-100) and
   rates per second, kept in the store and shipped as gauges so fleet-wide rules can use them too. A rate's
   name leaves the unit to its unit (``system.net_recv``, ``By/s``), so that Prometheus names it once:
   ``system_net_recv_bytes_per_second``.
@@ -58,7 +58,7 @@ class MetricSpec:
 
     Attributes:
         name: the metric name (OTel dotted form).
-        kind: how its values behave (see :data:`Kind`).
+        kind: how its values behave (see `Kind`).
         unit: its unit in UCUM / semantic-convention annotation form (``By``, ``s``, ``%``, ``{packet}``).
         description: what it measures (Prometheus' help text).
         attributes: the attribute keys its points carry (some only where the source reports them).

@@ -9,7 +9,7 @@ stay under 200 KB.
 
 The store is thread-safe: each series has its own lock, and the series table is guarded by the store's.
 It never imports the alerting, dashboard or HTTP layers: those subscribe to updates through
-:meth:`MetricStore.subscribe`.
+`MetricStore.subscribe`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class MetricStore(Observers):
     """Bounded in-memory time series keyed by metric name and attributes.
 
     Args:
-        retention_seconds: points older than this are dropped by :meth:`prune`.
+        retention_seconds: points older than this are dropped by `prune`.
         max_series: cap on distinct (name, attributes) series of each source: ``record_metric`` (``metrics``),
             the OTel reader (``instruments``: tracking, LLM, alerting and other libraries' instruments), the
             system monitor (``system``), a SQLite file read back at start (``restored``) and each service
@@ -109,7 +109,7 @@ class MetricStore(Observers):
         self.clock = clock
         self.overflow_dropped = 0
         self.overflow_folded = 0
-        #: Series forgotten by :meth:`prune` so far: a writer that keeps series objects re-resolves them when it grows.
+        #: Series forgotten by `prune` so far: a writer that keeps series objects re-resolves them when it grows.
         self.forgotten = 0
         self._warn = RateLimitedLogger(_log)  # per store: each runtime warns once of its own caps
         self._by_source = dict.fromkeys(SOURCES, 0)  # series per source
@@ -186,9 +186,9 @@ class MetricStore(Observers):
         return series
 
     def lookup(self, name: str, key: AttributeKey) -> Series | None:
-        """The series of exactly ``name`` and ``key`` (an overflow series only for :data:`OVERFLOW_KEY`), or None.
+        """The series of exactly ``name`` and ``key`` (an overflow series only for `OVERFLOW_KEY`), or None.
 
-        It creates nothing: a writer that has stored a sample with :meth:`add` finds here the series it went to,
+        It creates nothing: a writer that has stored a sample with `add` finds here the series it went to,
         unless the sample was dropped or went to the metric's overflow series.
         """
         return self._series.get((name, key))
@@ -198,7 +198,7 @@ class MetricStore(Observers):
     ) -> Series | None:
         """The series for ``name`` and ``key``, created when missing (None past ``source``'s series cap).
 
-        Past ``max_series_per_metric`` it is the metric's overflow series, whose ``key`` is :data:`OVERFLOW_KEY`.
+        Past ``max_series_per_metric`` it is the metric's overflow series, whose ``key`` is `OVERFLOW_KEY`.
         """
         return self._series.get((name, key)) or self._create(name, key, unit, category, source)
 
@@ -224,7 +224,7 @@ class MetricStore(Observers):
             series._lock.acquire()
 
     def after_fork(self) -> None:
-        """Release what :meth:`before_fork` took (in the parent and in the child alike)."""
+        """Release what `before_fork` took (in the parent and in the child alike)."""
         for series in self._series.values():
             series._lock.release()
         self._lock.release()
@@ -250,7 +250,7 @@ class MetricStore(Observers):
             return list(self._series.values())
 
     def info(self, name: str | None = None) -> list[SeriesInfo]:
-        """One :class:`SeriesInfo` per series (of ``name`` only, when given), sorted by name."""
+        """One `SeriesInfo` per series (of ``name`` only, when given), sorted by name."""
         return series_info(self.all_series() if name is None else self.series(name))
 
     def history(
@@ -341,7 +341,7 @@ _MISSING = object()
 
 
 def series_info(chosen: list[Series]) -> list[SeriesInfo]:
-    """One :class:`SeriesInfo` per series of ``chosen``, sorted by name (what :meth:`MetricStore.info` returns)."""
+    """One `SeriesInfo` per series of ``chosen``, sorted by name (what `MetricStore.info` returns)."""
     out = []
     for s in sorted(chosen, key=series_sort_key):
         latest = s.latest()

@@ -1,7 +1,7 @@
 """System monitoring: CPU, memory, swap, disks, network, this process and NVIDIA GPUs.
 
 A background collector takes one psutil sweep every ``MONITORING_INTERVAL`` seconds, and every
-:data:`LIVE_INTERVAL` seconds (when that is shorter) while someone watches a web page (:meth:`SystemMonitor.watch`):
+`LIVE_INTERVAL` seconds (when that is shorter) while someone watches a web page (`SystemMonitor.watch`):
 a page open in a browser then moves as Glances or Netdata do, and nothing changes when no one looks. Each sweep:
 
 * writes every value into the local store at once (alert rules and dashboards see it immediately), under
@@ -18,8 +18,8 @@ locally, so each process's dashboards and alert rules see the host. Over OTel (O
 series ship from every process, the host-wide ones from one process per host and service only (a lock file
 elects it), so a fleet's backend gets them once. Where ``opentelemetry-instrumentation-system-metrics`` runs
 too (``opentelemetry-instrument`` starts it), the names it reports go over OTel from it only.
-The names, units and attributes are listed in :mod:`zgen_otel.semconv`; the readers live in
-:mod:`zgen_otel.system`.
+The names, units and attributes are listed in `zgen_otel.semconv`; the readers live in
+`zgen_otel.system`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ LOCAL_SERIES: dict[str, tuple[str, str]] = {m.name: (m.unit, m.description) for 
 class SystemMonitor:
     """Collects system and process metrics every ``interval`` seconds into the store and OTel instruments.
 
-    While watched (:meth:`watch`), the collector sweeps every ``min(interval, LIVE_INTERVAL)`` seconds. The
+    While watched (`watch`), the collector sweeps every ``min(interval, LIVE_INTERVAL)`` seconds. The
     extra samples are ordinary samples at their own times: the store rolls them up into its minute and hour
     tiers as any other, so a minute watched and a minute not hold the same kind of history, only more points.
 
@@ -153,7 +153,7 @@ class SystemMonitor:
 
     @property
     def watched(self) -> bool:
-        """Whether a page watched within the time its last :meth:`watch` asked for."""
+        """Whether a page watched within the time its last `watch` asked for."""
         return time.monotonic() < self._watched_until
 
     def _cadence(self) -> float:

@@ -1,7 +1,7 @@
 """Every setting's environment variable: its parser, what it allows and what it does.
 
-:data:`ENV_VARS` maps each ``configure()`` keyword to its :class:`Variable`; :data:`ENVIRONMENT_ONLY` lists the
-variables read where they are used, with no keyword. :mod:`zgen_otel.config` reads settings through this table,
+`ENV_VARS` maps each ``configure()`` keyword to its `Variable`; `ENVIRONMENT_ONLY` lists the
+variables read where they are used, with no keyword. `zgen_otel.config` reads settings through this table,
 and the docs' Configuration page is generated from it (``python docs/generate.py``), so the two never disagree.
 Each ``parse_*`` function turns a variable's text into its value or raises ``ValueError``.
 """
@@ -170,7 +170,7 @@ def parse_level(raw: str) -> str:
 class Variable:
     """One setting: its variable, its parser, what it allows and, for the docs' Configuration page, what it does.
 
-    ``shown_default``: the default as the page says it, when the value on :class:`Settings` (such as None) does
+    ``shown_default``: the default as the page says it, when the value on `Settings` (such as None) does
     not say it.
     """
 

@@ -93,7 +93,7 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
 
 
 def install_default_rules(manager: AlertManager) -> None:
-    """Add :data:`DEFAULT_RULES` (WARNING, category ``system``, ``>`` for 300 s) to ``manager``."""
+    """Add `DEFAULT_RULES` (WARNING, category ``system``, ``>`` for 300 s) to ``manager``."""
     for name, spec in DEFAULT_RULES.items():
         manager.add_metric_rule(name=name, operator=">", duration=300, severity=AlertSeverity.WARNING,
                                 category="system", replace=True, **spec)  # fmt: skip
@@ -119,7 +119,7 @@ def trigger_alert(
     annotations: Mapping[str, str] | None = None,
     generator_url: str = "",
 ) -> Alert:
-    """Raise an alert on the process-wide manager: :meth:`AlertManager.trigger_alert`, same arguments.
+    """Raise an alert on the process-wide manager: `AlertManager.trigger_alert`, same arguments.
 
     The same name and labels while that alert is active update it instead.
 

@@ -1,7 +1,7 @@
 """The condition runner: custom rule conditions run on threads of their own, each with a deadline.
 
 A custom condition is user code (a health probe over HTTP, a query): it never runs under the alert manager's
-lock nor on the recording thread. At each tick :meth:`ConditionRunner.run` starts each condition on a daemon
+lock nor on the recording thread. At each tick `ConditionRunner.run` starts each condition on a daemon
 thread and waits for them until the tick's deadline; the alert manager then takes its lock only to apply
 the results. A condition still running at the deadline *overruns*: its rule is marked (``overrun``,
 ``overruns``), a rate-limited warning is logged, and it is skipped, not waited for. A condition still running

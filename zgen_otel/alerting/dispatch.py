@@ -3,7 +3,7 @@
 The dispatcher never blocks the caller: events go into a bounded queue; a worker thread groups bursts
 (``group_wait``), hands one batch per channel to that channel's own worker, which calls the channel's
 ``notify`` and retries failures with exponential backoff. What does not fit or keeps failing is dropped,
-counted (:class:`DeliveryStats`) and logged. A failing channel never affects the others. The channel's
+counted (`DeliveryStats`) and logged. A failing channel never affects the others. The channel's
 ``on_tick`` (Alertmanager's re-send) runs on that worker too, never on the evaluator's thread.
 """
 

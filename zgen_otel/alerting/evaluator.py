@@ -1,9 +1,9 @@
 """Rule evaluation: each (rule, series) moves inactive → pending → firing → inactive, opening and closing alerts.
 
 Metric rules are indexed by metric name and evaluated on the thread that records a sample of that metric
-(only the rules watching it run); :meth:`RuleEvaluator.tick` handles time (``for`` durations,
+(only the rules watching it run); `RuleEvaluator.tick` handles time (``for`` durations,
 ``keep_firing_for``, metrics that stop reporting) and runs the custom conditions, at each tick of the
-alert manager's background :class:`Ticker`.
+alert manager's background `Ticker`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class RuleEvaluator:
         store: the metric store whose samples metric rules judge.
         alerts: opens and closes the alerts the rules fire and resolve.
         lock: the alert manager's lock, which guards the rule states and the alerts.
-        enabled: evaluate samples as they arrive (``ALERTING_ENABLED``); :meth:`tick` is the caller's to skip.
+        enabled: evaluate samples as they arrive (``ALERTING_ENABLED``); `tick` is the caller's to skip.
     """
 
     def __init__(self, store: MetricStore, alerts: AlertLifecycle, lock: AlertLock, *, enabled: bool) -> None:
@@ -90,7 +90,7 @@ class RuleEvaluator:
             now: the time of this tick (Unix seconds).
             stale_before: a series with no sample since this time no longer holds its rule.
             outcomes: by ``id(rule)``, what each custom condition gave this tick (run off the lock by
-                :class:`~zgen_otel.alerting.conditions.ConditionRunner`); a custom rule with none is left as is.
+                `ConditionRunner`); a custom rule with none is left as is.
         """
         for rule in rules:
             if not rule.enabled:

@@ -2,7 +2,7 @@
 
 Every change goes to the history (and its file), to the ``zgen_otel.alerts`` log, and to the notifications
 (through the callback the alert manager gives). Both ways an alert fires use it: by hand
-(``AlertManager.trigger_alert``) and by a rule (:mod:`zgen_otel.alerting.evaluator`).
+(``AlertManager.trigger_alert``) and by a rule (`zgen_otel.alerting.evaluator`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class AlertLock:
     """The alert manager's lock (re-entrant), which writes the ``zgen_otel.alerts`` log only once it is released.
 
     The handlers of that log are the host's code (a slow or blocking handler is the host's choice): they must
-    never run while the lock that recording and the API take is held. :meth:`log` queues a record under the
+    never run while the lock that recording and the API take is held. `log` queues a record under the
     lock; the outermost holder emits the queue after releasing it.
     """
 

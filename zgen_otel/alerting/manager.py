@@ -1,11 +1,11 @@
 """The alert manager: the rule registry and the public API of alerting.
 
-It holds the rules, the alerts (:mod:`~zgen_otel.alerting.lifecycle`), their history
-(:mod:`~zgen_otel.alerting.history`), the silences (:mod:`~zgen_otel.alerting.silences`) and the
-notification channels (:mod:`~zgen_otel.alerting.dispatch`); the rules run in
-:mod:`~zgen_otel.alerting.evaluator`, on the recording thread for metric rules and on a periodic tick for time,
+It holds the rules, the alerts (`lifecycle`), their history
+(`history`), the silences (`silences`) and the
+notification channels (`dispatch`); the rules run in
+`evaluator`, on the recording thread for metric rules and on a periodic tick for time,
 custom conditions, repeated notifications and history retention. One lock guards rules and alerts; no user
-code runs under it: custom conditions run before the tick takes it (:mod:`~zgen_otel.alerting.conditions`),
+code runs under it: custom conditions run before the tick takes it (`conditions`),
 channels on the dispatcher's workers.
 """
 

@@ -1,8 +1,8 @@
 """Notification channels, shaped like OTel exporters: the channel interface and the five built-in channels.
 
-A channel (:class:`Notifier`) is handed batches of :class:`Notification` by the alert manager's dispatcher
-(:mod:`zgen_otel.alerting.dispatch`), on a worker thread of its own. Like an OTel exporter it has ``notify``
-(returns a :class:`NotifyResult`), ``force_flush`` and ``shutdown``; it has a minimum severity and optional
+A channel (`Notifier`) is handed batches of `Notification` by the alert manager's dispatcher
+(`zgen_otel.alerting.dispatch`), on a worker thread of its own. Like an OTel exporter it has ``notify``
+(returns a `NotifyResult`), ``force_flush`` and ``shutdown``; it has a minimum severity and optional
 label filters. Secrets (webhook URLs with tokens, SMTP passwords) never appear in logs or ``repr``.
 """
 
@@ -46,7 +46,7 @@ MAX_TIMEOUT = 3600.0
 
 
 def _timeout(value: object) -> float:
-    """A channel's ``timeout``: seconds > 0 and at most :data:`MAX_TIMEOUT`; ``ValueError`` naming it otherwise."""
+    """A channel's ``timeout``: seconds > 0 and at most `MAX_TIMEOUT`; ``ValueError`` naming it otherwise."""
     seconds = positive_seconds("timeout", value)
     if seconds > MAX_TIMEOUT:
         raise DefinitionError(f"timeout must be at most {MAX_TIMEOUT:g} seconds; got {safe_repr(value)}")
@@ -89,7 +89,7 @@ class NotificationEvent(TextEnum):
 
 
 class NotifyResult(TextEnum):
-    """The outcome of :meth:`Notifier.notify`, like an OTel exporter's ``SpanExportResult``."""
+    """The outcome of `Notifier.notify`, like an OTel exporter's ``SpanExportResult``."""
 
     SUCCESS = "success"
     FAILURE = "failure"  # retried with backoff, then dropped and counted
@@ -100,7 +100,7 @@ class Notification:
     """One thing to tell: an alert (as its JSON form, frozen at the time) that fired, repeats or resolved.
 
     Raises:
-        ValueError: ``event`` is not a :class:`NotificationEvent` or one's text.
+        ValueError: ``event`` is not a `NotificationEvent` or one's text.
     """
 
     event: NotificationEvent
@@ -124,10 +124,10 @@ class Notification:
 class Notifier:
     """Base class of a notification channel, shaped like an OTel exporter: ``notify``, ``force_flush``, ``shutdown``.
 
-    The dispatcher calls :meth:`notify` with one batch at a time, on the channel's own worker thread. It
-    returns :attr:`NotifyResult.SUCCESS` or :attr:`NotifyResult.FAILURE`; an exception counts as a failure.
+    The dispatcher calls `notify` with one batch at a time, on the channel's own worker thread. It
+    returns `NotifyResult.SUCCESS` or `NotifyResult.FAILURE`; an exception counts as a failure.
     A failure is retried with exponential backoff, then the batch is dropped and counted. For a simple channel
-    implement :meth:`send` (deliver or raise); override :meth:`notify` to report a failure without raising.
+    implement `send` (deliver or raise); override `notify` to report a failure without raising.
 
     Args:
         min_severity: notifications of less severe alerts are not sent to this channel.
@@ -158,7 +158,7 @@ class Notifier:
         return all(labels.get(k) == v for k, v in self.label_filter.items())
 
     def notify(self, notifications: Sequence[Notification]) -> NotifyResult:
-        """Deliver a batch: the hook the dispatcher calls. This one calls :meth:`send`.
+        """Deliver a batch: the hook the dispatcher calls. This one calls `send`.
 
         Returns:
             ``NotifyResult.SUCCESS`` when delivered, ``NotifyResult.FAILURE`` to have the batch retried.
@@ -170,7 +170,7 @@ class Notifier:
         return NotifyResult.SUCCESS
 
     def send(self, notifications: Sequence[Notification]) -> None:
-        """Deliver a batch or raise: what a channel that keeps the default :meth:`notify` implements."""
+        """Deliver a batch or raise: what a channel that keeps the default `notify` implements."""
         raise NotImplementedError
 
     def on_tick(self, active: Sequence[Alert]) -> None:
@@ -179,7 +179,7 @@ class Notifier:
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Deliver anything the channel itself buffers, within ``timeout`` seconds; True when done.
 
-        The built-in channels buffer nothing: they deliver each batch in :meth:`notify`.
+        The built-in channels buffer nothing: they deliver each batch in `notify`.
         """
         return True
 

@@ -3,7 +3,7 @@
 A rule has a state per series it watches: ``inactive`` → ``pending`` (the condition holds, for less than
 ``duration``) → ``firing`` (an alert exists) → back to ``inactive`` when the condition stops holding (after
 ``keep_firing_for``, and with ``clear_threshold`` as the threshold to go back under). Rules only decide;
-the :class:`~zgen_otel.alerting.manager.AlertManager` owns the alerts.
+the `AlertManager` owns the alerts.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ class CustomRule(_RuleBase):
 
     The condition may return a bool, a number (truthy when non-zero, kept as the alert's value) or a
     ``(bool, value)`` pair. An exception marks the rule as erroring (counted, logged) without stopping others.
-    It runs on a thread of its own (:mod:`~zgen_otel.alerting.conditions`); one still running when its tick is
+    It runs on a thread of its own (`conditions`); one still running when its tick is
     over is skipped (``overrun`` is True until it returns, ``overruns`` counts the ticks it missed).
     """
 

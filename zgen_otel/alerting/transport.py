@@ -1,7 +1,7 @@
 """The HTTP transport of the webhook-style channels: POST a JSON body, with the URL's secrets kept out of errors.
 
 A URL may carry a token (a Slack webhook path) or user info (``https://user:pass@host``): errors and logs
-name only its scheme, host and port (:func:`redact`), and user info goes into a basic-auth header.
+name only its scheme, host and port (`redact`), and user info goes into a basic-auth header.
 
 Every request has a total deadline: connecting, sending, and reading the headers and the body (redirects
 included) end ``timeout`` seconds after the start, however slowly the peer trickles bytes. A socket timeout
@@ -117,7 +117,7 @@ def post_json(url: str, body: Any, headers: Mapping[str, str], timeout: float) -
 
     Raises:
         OSError: any failure (an HTTP error status, a refused connection, the deadline...), naming the URL by
-            :func:`redact` only.
+            `redact` only.
     """
     global _tls_context
     data = json.dumps(body).encode()

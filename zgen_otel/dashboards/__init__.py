@@ -1,9 +1,9 @@
 """Dashboards: HTML pages and JSON documents of the metrics, tracked operations, alerts, traces and logs.
 
-The modules depend one way: :mod:`~zgen_otel.dashboards.rendering` (Jinja environment, formatting, time
-window) <- :mod:`~zgen_otel.dashboards.charts` (SVG) <- :mod:`~zgen_otel.dashboards.dashboard` (the base class,
-the registry, the render functions) <- :mod:`~zgen_otel.dashboards.traces_logs` and
-:mod:`~zgen_otel.dashboards.builtin` (the built-in dashboards). This package, above them all, hands the
+The modules depend one way: `rendering` (Jinja environment, formatting, time
+window) <- `charts` (SVG) <- `dashboard` (the base class,
+the registry, the render functions) <- `traces_logs` and
+`builtin` (the built-in dashboards). This package, above them all, hands the
 built-in dashboards to the registry when it is imported.
 """
 

@@ -1,11 +1,11 @@
-"""The list of built-in dashboards, :func:`builtin_dashboards`.
+"""The list of built-in dashboards, `builtin_dashboards`.
 
 Each lives in its own module: ``system``, ``performance`` (``operations``), ``alerts``, ``metrics``
 (``custom_metrics``), ``llm``, and ``traces`` and ``logs`` (``traces_logs``). Each reads a runtime (the current
 one unless ``get_data`` is given one), through the selection of processes it is given
-(:func:`zgen_otel.selection.select`; ``alerts`` shows every rule and alert); each is a small class whose
+(`zgen_otel.selection.select`; ``alerts`` shows every rule and alert); each is a small class whose
 ``get_data`` returns panels (``timeseries``, ``stats``, ``table``). Adding one is another such class, listed in
-:func:`builtin_dashboards`.
+`builtin_dashboards`.
 """
 
 from __future__ import annotations

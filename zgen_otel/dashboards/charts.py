@@ -2,9 +2,9 @@
 
 Charts are drawn here, in Python, so a dashboard's HTML needs no chart library and no network: the same
 picture renders from a file, from the web page, or in a screenshot. Long series are downsampled to at most
-:data:`MAX_POINTS` points (bucket means) first. Every text that came from a user goes through
-``markupsafe.escape``. The axes' ticks come from :mod:`~zgen_otel.dashboards.ticks` (round values in one unit,
-round local times); the lines take their colours from :data:`PALETTE` (:func:`series_style`), as the page's
+`MAX_POINTS` points (bucket means) first. Every text that came from a user goes through
+``markupsafe.escape``. The axes' ticks come from `ticks` (round values in one unit,
+round local times); the lines take their colours from `PALETTE` (`series_style`), as the page's
 legend does.
 """
 

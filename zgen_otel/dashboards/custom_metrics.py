@@ -1,8 +1,8 @@
 """The ``metrics`` dashboard: every metric recorded with ``record_metric``, searched, filtered and a page at a time.
 
 With thousands of series in the store the page stays small and fast: the series are chosen and ordered by their
-names, categories and attributes alone, and only the page's rows (:data:`PAGE_SIZE` by default) read their points
-(:meth:`~zgen_otel.store.Series.summary`, a sparkline's worth). ``metric=NAME`` adds a full chart of every series
+names, categories and attributes alone, and only the page's rows (`PAGE_SIZE` by default) read their points
+(`summary`, a sparkline's worth). ``metric=NAME`` adds a full chart of every series
 of that metric above the table.
 """
 
@@ -82,7 +82,7 @@ class MetricsDashboard(Dashboard):
             search: words that must all be in a series' name, category or attributes (any case).
             category: only this category's series (``uncategorised`` for those recorded without one).
             page: which page of the matching series, from 1 (past the last: the last).
-            page_size: series a page shows, 1 to :data:`MAX_PAGE_SIZE`.
+            page_size: series a page shows, 1 to `MAX_PAGE_SIZE`.
             metric: a metric's name: a chart of all its series comes first.
             service: the selected service (all when None).
             instance: the selected instance (all when None).

@@ -1,13 +1,13 @@
-"""Dashboards: the base class, the registry (:class:`DashboardManager`) and the render functions.
+"""Dashboards: the base class, the registry (`DashboardManager`) and the render functions.
 
-A dashboard implements :meth:`Dashboard.get_data` (a dict, usually with ``panels``); the default
-:meth:`Dashboard.to_html` draws it as a complete, self-contained HTML page (inline CSS, server-side SVG
+A dashboard implements `Dashboard.get_data` (a dict, usually with ``panels``); the default
+`Dashboard.to_html` draws it as a complete, self-contained HTML page (inline CSS, server-side SVG
 charts, a few lines of inline script for hover values and sorting; no network). ``render_dashboard(name,
 format="json")`` returns a ``str`` of JSON with a stable schema (see the README).
 
-This module knows no particular dashboard: the built-in ones (:mod:`zgen_otel.dashboards.builtin`,
-:mod:`zgen_otel.dashboards.traces_logs`) import it, and the package ``zgen_otel.dashboards`` hands them to
-the process-wide manager with :func:`set_builtin_dashboards` when it is imported.
+This module knows no particular dashboard: the built-in ones (`zgen_otel.dashboards.builtin`,
+`zgen_otel.dashboards.traces_logs`) import it, and the package ``zgen_otel.dashboards`` hands them to
+the process-wide manager with `set_builtin_dashboards` when it is imported.
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ FORMATS = ("html", "json")
 
 
 class Dashboard:
-    """Base class of a dashboard: set ``name``, ``title``, ``description`` and implement :meth:`get_data`.
+    """Base class of a dashboard: set ``name``, ``title``, ``description`` and implement `get_data`.
 
     ``get_data`` may accept ``window_seconds`` and any options of its own as keyword arguments;
     ``render_dashboard`` passes only the options it accepts and rejects the others. A ``get_data`` (or
     ``to_html``) with a ``runtime`` parameter is given the runtime to read; one without it (as written before
     that parameter existed) is called as before and reads the current runtime. Likewise the selection of
-    processes (``service`` and ``instance``, see :mod:`zgen_otel.selection`) reaches a ``get_data`` that takes
+    processes (``service`` and ``instance``, see `zgen_otel.selection`) reaches a ``get_data`` that takes
     those parameters; one that does not shows what it always showed, and its page says so.
     """
 
@@ -109,9 +109,9 @@ class Dashboard:
         return doc
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
-        """A complete, self-contained HTML page of :meth:`get_data` (``runtime``: as for :meth:`document`).
+        """A complete, self-contained HTML page of `get_data` (``runtime``: as for `document`).
 
-        The charts share one time axis that fits the data: see :func:`chart_start`.
+        The charts share one time axis that fits the data: see `chart_start`.
         """
         rt = runtime or _current.get_runtime()
         doc = self.document(runtime=rt, **options)
@@ -132,13 +132,13 @@ def render_page(
 
     Args:
         template: the template's name (``dashboard.html``, ``alerts.html``, ...).
-        doc: the dashboard's document (:meth:`Dashboard.document`).
+        doc: the dashboard's document (`Dashboard.document`).
         runtime: the runtime the document was read from.
         options: the render options: ``interactive`` (the live web page), ``service`` and ``instance``.
         values: what else the template reads.
 
     Returns:
-        The page, whose header names the service in view (:func:`~zgen_otel.dashboards.overview.page_service`).
+        The page, whose header names the service in view (`page_service`).
     """
     service = page_service(runtime, Selection(options.get("service"), options.get("instance")))
     return environment.get_template(template).render(
@@ -202,7 +202,7 @@ class DashboardManager:
     """The registry of dashboards, built-in and custom.
 
     Args:
-        builtins: makes the dashboards the manager starts with and holds again after :meth:`reset`.
+        builtins: makes the dashboards the manager starts with and holds again after `reset`.
     """
 
     def __init__(self, builtins: Callable[[], Iterable[Dashboard]] | None = None) -> None:
@@ -217,7 +217,7 @@ class DashboardManager:
         """Add a dashboard.
 
         Raises:
-            TypeError: not a :class:`Dashboard`. DefinitionError: the name is taken and ``replace`` is False.
+            TypeError: not a `Dashboard`. DefinitionError: the name is taken and ``replace`` is False.
         """
         if not isinstance(dashboard, Dashboard):
             raise TypeError(f"dashboard must be a zgen_otel Dashboard; got {safe_repr(dashboard)}")
@@ -265,7 +265,7 @@ def set_builtin_dashboards(builtins: Callable[[], Iterable[Dashboard]]) -> None:
     """Give the process-wide manager its built-in dashboards (``zgen_otel.dashboards`` does this on import).
 
     Args:
-        builtins: makes new instances of the built-in dashboards, now and on every :func:`reset`.
+        builtins: makes new instances of the built-in dashboards, now and on every `reset`.
     """
     global _manager
     _manager = DashboardManager(builtins)
@@ -340,7 +340,7 @@ def _finite(value: Any) -> Any:
 def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) -> str:
     """An HTML page leading with the key numbers, then linking every registered dashboard.
 
-    The key numbers (:func:`~zgen_otel.dashboards.overview.key_numbers`): the alerts firing by severity, the
+    The key numbers (`key_numbers`): the alerts firing by severity, the
     tracked calls and their error rate over the last hour, and this host's CPU and memory now.
 
     Args:

@@ -1,14 +1,14 @@
 """Numbers and times as people read them: the one formatter of every value and time on every page and chart.
 
-:func:`format_value` writes a value in its unit (OTel/UCUM units as the metrics carry them): thousands separators
+`format_value` writes a value in its unit (OTel/UCUM units as the metrics carry them): thousands separators
 (``89,040``), SI prefixes past a billion (``12.3 G``), binary prefixes for bytes (``977 KiB/s``), durations in
 ns/µs/ms/s (``154 µs``, never ``0 s``), ratios and percentages in % , money with its currency (``$0.0123``; an
 unknown price is ``no price``, never 0) and a Unix time in seconds as a time of day. No exponent is ever
 written: past the SI prefixes a power of ten is written with a multiplication sign and superscript digits.
-:func:`plain` is the number alone.
+`plain` is the number alone.
 
-:func:`format_time` writes every time a page shows, in one format: the local time of day (``14:45:16``), with
-the date before it when it is not today; :func:`zone_label` names the zone, said once per page.
+`format_time` writes every time a page shows, in one format: the local time of day (``14:45:16``), with
+the date before it when it is not today; `zone_label` names the zone, said once per page.
 
 The live page's hover values use the same rules, ported to JavaScript in ``templates/_format.html``; a test
 compares the two.
@@ -42,9 +42,9 @@ __all__ = [
     "zone_label",
 ]
 
-#: :func:`format_time` pattern: ISO 8601 in UTC with a ``Z`` (``2026-11-28T22:01:29.250000Z``), for JSON documents.
+#: `format_time` pattern: ISO 8601 in UTC with a ``Z`` (``2026-11-28T22:01:29.250000Z``), for JSON documents.
 ISO = "iso"
-#: :func:`format_time` pattern: the local time of day (``14:45:16``), with the date when not today
+#: `format_time` pattern: the local time of day (``14:45:16``), with the date when not today
 #: (``2026-11-28 14:45:16``): the one format of the times on the pages.
 CLOCK = "clock"
 
@@ -193,7 +193,7 @@ def format_value(value: float | None, unit: str = "") -> str:
     """A value in its unit, as people read it: the formatter of every page (the ``value`` filter).
 
     Args:
-        value: the number; None (or NaN) is written :data:`MISSING`, except for a currency (``no price``).
+        value: the number; None (or NaN) is written `MISSING`, except for a currency (``no price``).
         unit: the metric's unit: ``s`` (and ``ms``, ``us``, ``ns``) for durations, ``By`` and ``By/...`` for
             bytes, ``1`` for a ratio (written in %), ``%``, an ISO 4217 currency code, an annotation such as
             ``{token}`` (not written), or any other unit (written after the number).
@@ -233,7 +233,7 @@ def format_time(ts: float, pattern: str = ISO) -> str:
 
     Args:
         ts: seconds since the epoch.
-        pattern: :data:`CLOCK` (local time of day, with the date when it is not today), :data:`ISO` (UTC, for
+        pattern: `CLOCK` (local time of day, with the date when it is not today), `ISO` (UTC, for
             ``generated_at``), or a ``time.strftime`` pattern, written in local time (chart axes).
 
     Returns:

@@ -8,11 +8,11 @@ Each row is a requested model, summed over the selected processes. For each proc
 * input and output tokens come from ``gen_ai.client.token.usage`` the same way, else from the spans' usage;
 * p50/p95/p99 come from the model-call spans of the window still held (``ZGEN_OTEL_MAX_SPANS``), else from
   the duration histogram's buckets that other processes sent;
-* the cost is this process's price table (:func:`zgen_otel.llm.set_price_table`) times those tokens, priced
+* the cost is this process's price table (`zgen_otel.llm.set_price_table`) times those tokens, priced
   by the response model when the table knows it, else by the requested one: the same price for every
   source. A model the table does not price shows ``"no price"``, never 0.
 
-Spans count as model calls as :func:`zgen_otel.genai.model_call` says (agent and tool spans do not).
+Spans count as model calls as `zgen_otel.genai.model_call` says (agent and tool spans do not).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ``performance`` dashboard: the operations table and four charts over time.
 
-The table sums each operation over the selected processes (:func:`~zgen_otel.dashboards.opstats.operation_stats`).
+The table sums each operation over the selected processes (`operation_stats`).
 The charts draw one line per operation (and process, when several are in view): the mean duration and the calls
 per minute from the stored ``zgen.operation.duration`` series, and the p95 duration and the error
 rate per time bin (about 60 bins a window) from this process's recent calls and the bucket counts received from
@@ -32,7 +32,7 @@ __all__ = ["OperationRow", "PerformanceDashboard", "operation_stats", "wants_log
 
 _COLUMNS = ["calls", "errors", "error rate", "mean", "p50", "p95", "p99", "max", "calls/min", "last call", "traces"]
 _UNITS = ["", "", "1", "s", "s", "s", "s", "s", "", "", ""]
-#: Time bins of the p95 and error-rate charts: the shortest of these giving at most :data:`_BINS` bins.
+#: Time bins of the p95 and error-rate charts: the shortest of these giving at most `_BINS` bins.
 _BIN_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400)
 _BINS = 60
 #: A duration chart whose largest and smallest positive values are this far apart is drawn on a log scale.
@@ -103,7 +103,7 @@ class PerformanceDashboard(Dashboard):
 
 
 def wants_log_scale(values: Iterable[float]) -> bool:
-    """Whether lines with these values need a log scale: positive values at least :data:`LOG_SPREAD` apart."""
+    """Whether lines with these values need a log scale: positive values at least `LOG_SPREAD` apart."""
     positive = [v for v in values if v > 0]
     return bool(positive) and max(positive) >= LOG_SPREAD * min(positive)
 

@@ -2,7 +2,7 @@
 
 This process's calls come from its performance tracker; other processes' from the ``zgen.operation.duration``
 histograms they send (one series per operation, outcome and error type, with bucket counts kept by the
-receiver). :func:`operation_stats` sums both per operation: calls and errors add up, the mean is the total time
+receiver). `operation_stats` sums both per operation: calls and errors add up, the mean is the total time
 over the calls, and the percentiles of an operation measured by several processes are read from their buckets
 added together (one process alone keeps its own: exact for this process's recent calls).
 """
@@ -125,7 +125,7 @@ def operation_stats(view: View, window_seconds: float | None = None) -> dict[str
     """Per operation, by name: the calls of the view's processes summed.
 
     Args:
-        view: the processes to read (:func:`zgen_otel.selection.select`).
+        view: the processes to read (`zgen_otel.selection.select`).
         window_seconds: the last this many seconds; None for everything kept. ``calls_per_minute`` is then
             the calls per minute since this process's first call, plus the received calls of the last minute.
     """

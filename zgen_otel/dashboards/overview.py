@@ -1,8 +1,8 @@
 """What every page says first: the service it shows, and the index's key numbers (alerts, calls, errors, CPU, memory).
 
-:func:`key_numbers` reads a runtime as the index shows it, like the landing pages of Grafana, Glances and Netdata:
+`key_numbers` reads a runtime as the index shows it, like the landing pages of Grafana, Glances and Netdata:
 the alerts firing by severity, the tracked calls and their error rate over the last hour, and this host's CPU
-and memory now (the system monitor's latest readings). :func:`page_service` is the service named in every
+and memory now (the system monitor's latest readings). `page_service` is the service named in every
 page's header.
 """
 
@@ -48,9 +48,9 @@ def key_numbers(runtime: Runtime) -> dict[str, Any]:
     """The index's key numbers: a JSON-ready dict.
 
     Returns:
-        ``alerts``: ``firing`` (the total), ``by_severity`` (``[severity, count]`` for each of :data:`SEVERITIES`)
+        ``alerts``: ``firing`` (the total), ``by_severity`` (``[severity, count]`` for each of `SEVERITIES`)
         and ``acknowledged``; ``calls``, ``errors``, ``error_rate`` (None without calls) and ``calls_per_minute``
-        of every tracked operation of every process in view over :data:`KEY_WINDOW`; ``cpu`` and ``memory``:
+        of every tracked operation of every process in view over `KEY_WINDOW`; ``cpu`` and ``memory``:
         this host's latest percentages (None without the system monitor); ``window_seconds``.
     """
     active = runtime.alert_manager.get_active_alerts()

@@ -1,7 +1,7 @@
 """Building the panels of the built-in dashboards from a selected store: chart lines, their labels and stats.
 
-A chart line is one stored series, labelled by a :data:`Label` function and, when the view covers several
-processes, by which one it came from (:meth:`zgen_otel.selection.View.who`): the lines of two services never
+A chart line is one stored series, labelled by a `Label` function and, when the view covers several
+processes, by which one it came from (`zgen_otel.selection.View.who`): the lines of two services never
 look alike.
 """
 
@@ -71,7 +71,7 @@ def series_entries(
 ) -> list[dict[str, Any]]:
     """One chart series per selected series of each metric: label, attributes, points (downsampled), stats.
 
-    ``counts``: the series hold counts per collection interval, drawn as counts per minute (:func:`per_minute`).
+    ``counts``: the series hold counts per collection interval, drawn as counts per minute (`per_minute`).
     """
     entries = []
     for name, label in metrics:
@@ -101,7 +101,7 @@ def timeseries(
     *,
     counts: bool = False,
 ) -> dict[str, Any]:
-    """A ``timeseries`` panel (``counts``: as for :func:`series_entries`)."""
+    """A ``timeseries`` panel (``counts``: as for `series_entries`)."""
     return {"id": panel_id, "type": "timeseries", "title": title, "unit": unit,
             "series": series_entries(store, metrics, start, end, counts=counts)}  # fmt: skip
 

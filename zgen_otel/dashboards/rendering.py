@@ -1,14 +1,14 @@
 """How the pages are rendered: the Jinja environment with its filters, the time window, time and number text.
 
 Every page of the package (the dashboards, the trace page, the index, the HTTP app's pages) is rendered by
-an environment from :func:`make_environment`: autoescaped, with the filters of :mod:`~zgen_otel.dashboards.formats`
-(the one formatter of numbers and times): ``value`` (a number in its unit, :func:`format_value`), ``money``
-(:func:`format_money`), ``number`` (:func:`~zgen_otel.dashboards.formats.plain`), ``clock`` (a local time,
-:func:`format_time` with :data:`CLOCK`), ``ms`` (:func:`format_ms`), ``ago`` (:func:`format_age`) and ``span``
-(a window's length, :func:`~zgen_otel.dashboards.formats.format_span`), and the
-globals ``zone()`` (:func:`~zgen_otel.dashboards.formats.zone_label`, to say once per page which zone the times
+an environment from `make_environment`: autoescaped, with the filters of `formats`
+(the one formatter of numbers and times): ``value`` (a number in its unit, `format_value`), ``money``
+(`format_money`), ``number`` (`plain`), ``clock`` (a local time,
+`format_time` with `CLOCK`), ``ms`` (`format_ms`), ``ago`` (`format_age`) and ``span``
+(a window's length, `format_span`), and the
+globals ``zone()`` (`zone_label`, to say once per page which zone the times
 are in) and ``utc_offset()`` (for ``_format.html``, the same formatter in the page's script). Every window
-is measured on the runtime's clock by :func:`window`, so under a test clock the pages
+is measured on the runtime's clock by `window`, so under a test clock the pages
 agree with the store and the alerts.
 """
 
@@ -54,7 +54,7 @@ _PACKAGE, _FOLDER = "zgen_otel.dashboards", "templates"
 
 
 def format_ms(ms: float | None) -> str:
-    """A duration given in milliseconds, written as :func:`format_duration` writes it (``154 µs``, ``3.2 s``)."""
+    """A duration given in milliseconds, written as `format_duration` writes it (``154 µs``, ``3.2 s``)."""
     return format_duration(None if ms is None else ms / 1000)
 
 
@@ -71,12 +71,12 @@ def format_age(seconds: float | None) -> str:
 
 
 def _clock(ts: float | None) -> str:
-    """The ``clock`` filter: :func:`format_time` with :data:`CLOCK`, a dash for no time."""
+    """The ``clock`` filter: `format_time` with `CLOCK`, a dash for no time."""
     return MISSING if ts is None else format_time(ts, CLOCK)
 
 
 def _number(value: float | None) -> str:
-    """The ``number`` filter: :func:`~zgen_otel.dashboards.formats.plain`, a dash for none."""
+    """The ``number`` filter: `plain`, a dash for none."""
     return MISSING if value is None else plain(value)
 
 

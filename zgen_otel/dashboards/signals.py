@@ -1,7 +1,7 @@
-"""The former name of :mod:`zgen_otel.dashboards.traces_logs`: its public names, re-exported.
+"""The former name of `zgen_otel.dashboards.traces_logs`: its public names, re-exported.
 
 Kept so that ``zgen_otel.dashboards.signals.render_trace`` (as the README shows it) and code written against
-this name still import; new code imports :mod:`zgen_otel.dashboards.traces_logs`.
+this name still import; new code imports `zgen_otel.dashboards.traces_logs`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Chart axes people can read: round value ticks in the axis's own unit and time ticks on the clock's round times.
 
-:func:`value_ticks` picks one display unit for a whole axis (``KiB/s``, ``ms``, ``%``...), said once as the axis's
+`value_ticks` picks one display unit for a whole axis (``KiB/s``, ``ms``, ``%``...), said once as the axis's
 caption, and steps of 1, 2, 2.5 or 5 times a power of ten in it (``0 / 250 / 500 / 750`` ``KiB/s``);
-:func:`log_ticks` the powers of ten of a log axis (``100 µs / 1 ms / 10 ms``). :func:`time_ticks` steps by 1, 2, 5,
+`log_ticks` the powers of ten of a log axis (``100 µs / 1 ms / 10 ms``). `time_ticks` steps by 1, 2, 5,
 10, 15 or 30 seconds, minutes or a few hours, aligned to the local clock (``14:45 / 14:50 / 14:55``).
-The labels come from :mod:`~zgen_otel.dashboards.formats`.
+The labels come from `formats`.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def value_ticks(lo: float, hi: float, unit: str = "", count: int = 4) -> Axis:
     Args:
         lo: the lowest value to show.
         hi: the highest value to show (``lo + 1`` when not above ``lo``).
-        unit: the values' unit (see :func:`~zgen_otel.dashboards.formats.format_value`).
+        unit: the values' unit (see `format_value`).
         count: about how many steps the axis has.
 
     Returns:

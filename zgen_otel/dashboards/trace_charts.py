@@ -1,8 +1,8 @@
 """The pictures of the trace pages: the duration-over-time scatter of the traces list and the waterfall's ruler.
 
-:func:`duration_scatter` draws each trace as a point (when it started, how long it took, on a log scale so a
+`duration_scatter` draws each trace as a point (when it started, how long it took, on a log scale so a
 150 µs trace and a 2 s one both show), failed ones in red, each opening its trace when clicked (``data-href``,
-as the rows of the list do), as Jaeger's search page does. :func:`ruler` gives the waterfall's time ticks at
+as the rows of the list do), as Jaeger's search page does. `ruler` gives the waterfall's time ticks at
 round durations (``0``, ``25 ms``, ``50 ms``...). Both are drawn on the server, as SVG or positions, so the
 page needs no chart library.
 """
@@ -71,7 +71,7 @@ def _offset(ts: float) -> float:
 
 
 def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{id}") -> Markup:
-    """A scatter of ``traces`` (summaries as :func:`zgen_otel.traces.get_recent_traces` gives them), as HTML.
+    """A scatter of ``traces`` (summaries as `zgen_otel.traces.get_recent_traces` gives them), as HTML.
 
     Args:
         traces: each with ``trace_id``, ``name``, ``start``, ``duration_ms``, ``status`` and ``span_count``.

@@ -2,12 +2,12 @@
 
 ``render_dashboard("traces")`` lists recent traces (root operation, duration, span count, error mark) under a
 filter form (operation, status, shortest duration, order, service) and a duration-over-time scatter, a page of
-:data:`TRACES_PER_PAGE` at a time; ``render_trace(trace_id)`` draws one trace as a waterfall (bars placed by
+`TRACES_PER_PAGE` at a time; ``render_trace(trace_id)`` draws one trace as a waterfall (bars placed by
 start and duration under a time ruler, nested by parent, failed spans in red, each span opening to its
 attributes and events, an exception with its stack trace) with the trace's logs; ``render_dashboard("logs")``
 lists captured log records (a logged exception with its traceback) with level, logger, text and trace
-filters, :data:`LOGS_PER_PAGE` at a time. The data comes from :mod:`zgen_otel.traces` and
-:mod:`zgen_otel.logs`; the HTML is autoescaped like every page.
+filters, `LOGS_PER_PAGE` at a time. The data comes from `zgen_otel.traces` and
+`zgen_otel.logs`; the HTML is autoescaped like every page.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class TracesDashboard(Dashboard):
         instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``traces`` (summaries, see :func:`zgen_otel.traces.get_recent_traces`), ``filters``, ``buffer``, ``limit``.
+        """``traces`` (summaries, see `zgen_otel.traces.get_recent_traces`), ``filters``, ``buffer``, ``limit``.
 
         ``service`` and ``instance`` keep the traces the selected processes took part in. ``operations`` (span
         names of the selected processes) and ``services`` (every service known here) are the filter's choices.
@@ -112,7 +112,7 @@ class LogsDashboard(Dashboard):
         instance: str | None = None,
         runtime: Runtime | None = None,
     ) -> dict[str, Any]:
-        """``logs`` (records, see :func:`zgen_otel.logs.get_recent_logs`), ``filters``, ``buffer`` and ``limit``.
+        """``logs`` (records, see `zgen_otel.logs.get_recent_logs`), ``filters``, ``buffer`` and ``limit``.
 
         ``service`` and ``instance`` keep the records of the selected processes.
         """

@@ -1,6 +1,6 @@
-"""The HTTP API and web page (install the ``server`` extra): :func:`make_app`, and :func:`serve_options` to run it.
+"""The HTTP API and web page (install the ``server`` extra): `make_app`, and `serve_options` to run it.
 
-:func:`zgen_otel.start_server` (:mod:`zgen_otel.http.background`) serves them from the agent's own process. The
+`zgen_otel.start_server` (`zgen_otel.http.background`) serves them from the agent's own process. The
 names here are imported on first use, so that ``import zgen_otel`` (which imports ``start_server``) needs
 neither FastAPI nor uvicorn.
 """

@@ -1,6 +1,6 @@
 """The JSON API under ``/api/monitoring``, the OpenAPI document and the Prometheus scrape endpoint.
 
-Every handler reads the runtime through :func:`zgen_otel.http.params.runtime_of`: the one given to
+Every handler reads the runtime through `zgen_otel.http.params.runtime_of`: the one given to
 ``make_app(runtime=...)``, or else the current runtime at each request. It reads only what the runtime and
 its parts offer for reading (``status()``, the store's ``info``/``history``, the alert manager's queries,
 the tracker's ``stats``).
@@ -93,7 +93,7 @@ async def metrics(
     process that recorded the series (received series carry ``service.name`` and ``service.instance.id``;
     this process's carry none).
 
-    The body is cached for :data:`LIST_CACHE_SECONDS` per query (in the app), so a dashboard polled by many
+    The body is cached for `LIST_CACHE_SECONDS` per query (in the app), so a dashboard polled by many
     clients costs one store walk per second. The cache ages by ``time.monotonic()``, not by the runtime's
     clock: a test's manual clock that stands still must not keep an old body.
     """

@@ -1,4 +1,4 @@
-"""The monitoring API under ``/api/monitoring`` and the live web page at ``/monitoring``: :func:`make_app`.
+"""The monitoring API under ``/api/monitoring`` and the live web page at ``/monitoring``: `make_app`.
 
 ``make_app()`` returns an ASGI app that a host application can mount (``host.mount("/ops", make_app())``)
 or that ``zgen-otel serve`` runs with uvicorn. It only reads the runtime's store, performance statistics,
@@ -6,8 +6,8 @@ alert manager and dashboards. Write endpoints (acknowledge, resolve) always need
 ``require_token=True`` (set by ``serve`` on a non-loopback address) protects every endpoint, and a browser
 opening a page is sent to a login form that takes the token and sets a session cookie.
 
-The parts: :mod:`~zgen_otel.http.security` (body limit, headers), :mod:`~zgen_otel.http.auth` (token,
-sessions, login), :mod:`~zgen_otel.http.api` (JSON API), :mod:`~zgen_otel.http.pages` (web page).
+The parts: `security` (body limit, headers), `auth` (token,
+sessions, login), `api` (JSON API), `pages` (web page).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ __all__ = ["CSP", "MAX_BODY", "SESSION_COOKIE", "SESSION_SECONDS", "make_app"]
 
 
 def _check_arguments(token: object, require_token: object, title: object, runtime: object, hosts: object) -> None:
-    """Raise ``TypeError`` naming the first argument of :func:`make_app` of the wrong type."""
+    """Raise ``TypeError`` naming the first argument of `make_app` of the wrong type."""
     names = hosts is None or isinstance(hosts, str) or (
         isinstance(hosts, Sequence) and all(isinstance(h, str) for h in hosts))  # fmt: skip
     checks = (
@@ -61,7 +61,7 @@ def _check_arguments(token: object, require_token: object, title: object, runtim
 
 
 def _host_names(allowed_hosts: str | Sequence[str] | None, runtime: Runtime | None) -> Callable[[], Collection[str]]:
-    """What :class:`HostCheck` reads at each request: the given names, else the runtime's setting."""
+    """What `HostCheck` reads at each request: the given names, else the runtime's setting."""
     if allowed_hosts is not None:
         names = load_settings({}, allowed_hosts=allowed_hosts).allowed_hosts
         return lambda: names
@@ -82,13 +82,13 @@ def make_app(
         token: the bearer token for write endpoints (and all endpoints with ``require_token``), at least
             16 characters. Defaults to ``ZGEN_OTEL_API_TOKEN``; when neither is set a random one is made.
             Without ``require_token``, the dashboard pages embed a random token of their own, accepted like
-            this one for 30 minutes at most (:class:`~zgen_otel.http.auth.PageTokens`), so that their buttons
+            this one for 30 minutes at most (`PageTokens`), so that their buttons
             work: whoever can read those pages can also acknowledge and resolve alerts. They never embed this
             one. With ``require_token`` they embed none: their buttons use the login session.
         require_token: protect every endpoint, not only the writes. ``serve`` sets it on non-loopback addresses;
             a host application serving this app on a reachable address should set it too. A browser opening a
             page without credentials is then sent to ``/monitoring/login``, where the token buys a session
-            cookie (:data:`SESSION_COOKIE`, in this process's memory, :data:`SESSION_SECONDS` long).
+            cookie (`SESSION_COOKIE`, in this process's memory, `SESSION_SECONDS` long).
         title: the name in the OpenAPI document.
         runtime: the runtime whose status, metrics, alerts and performance statistics the API serves. None
             (the default) means the current runtime at each request, so the app follows ``configure()``.

@@ -3,8 +3,8 @@
 Write endpoints always need a credential; ``require_token`` (``app.state.zgen_require_token``) extends that
 to every endpoint. A credential is the API token or the page token as ``Authorization: Bearer``, or a
 session cookie bought with the API token at ``/monitoring/login``. A client that sends
-:data:`MAX_FAILURES` wrong credentials within :data:`FAILURE_WINDOW` seconds gets 429 on every credential
-it sends until the window has passed (:class:`Failures`).
+`MAX_FAILURES` wrong credentials within `FAILURE_WINDOW` seconds gets 429 on every credential
+it sends until the window has passed (`Failures`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _MAX_SESSIONS = 1000
 MIN_TOKEN_LENGTH = 16
 #: How long a page token is handed out; it is accepted for twice as long, then refused.
 PAGE_TOKEN_SECONDS = 15 * 60
-#: Wrong credentials one client address may send within :data:`FAILURE_WINDOW` seconds before it gets 429.
+#: Wrong credentials one client address may send within `FAILURE_WINDOW` seconds before it gets 429.
 MAX_FAILURES = 10
 FAILURE_WINDOW = 60.0
 _MAX_CLIENTS = 10_000  # client addresses whose failures are remembered; the stalest are forgotten first
@@ -69,7 +69,7 @@ router = APIRouter(include_in_schema=False)
 
 
 class Sessions:
-    """The logins of one app, in memory: random ids valid for :data:`SESSION_SECONDS` or until logout.
+    """The logins of one app, in memory: random ids valid for `SESSION_SECONDS` or until logout.
 
     Only a SHA-256 of each id is kept, so a lookup's timing tells nothing about the ids.
     """
@@ -106,7 +106,7 @@ class Sessions:
 
 
 def check_token(token: str, source: str) -> None:
-    """Raise :class:`ConfigError` when ``token`` (from ``source``, e.g. ``ZGEN_OTEL_API_TOKEN``) is too short.
+    """Raise `ConfigError` when ``token`` (from ``source``, e.g. ``ZGEN_OTEL_API_TOKEN``) is too short.
 
     The message names the source and the length, never the token.
     """
@@ -123,14 +123,14 @@ def bearer_token(header: str | None) -> bytes:
 
 
 def same_token(given: bytes, token: str) -> bool:
-    """Whether ``given`` (from :func:`bearer_token`) is ``token``, compared in constant time."""
+    """Whether ``given`` (from `bearer_token`) is ``token``, compared in constant time."""
     return hmac.compare_digest(given, token.encode())
 
 
 class PageTokens:
     """The write credential the dashboard pages embed when reads need no token: replaced as time passes.
 
-    :meth:`current` hands out one random token for ``period`` seconds, then a new one; each is accepted for
+    `current` hands out one random token for ``period`` seconds, then a new one; each is accepted for
     two periods from when it was made, so a page refreshed in the meantime (which picks up the new one)
     never holds a refused token, and a token copied from an old page, a cache or a history ends.
     """
@@ -156,7 +156,7 @@ class PageTokens:
 
 
 class Failures:
-    """Wrong credentials per client address: past ``limit`` (:data:`MAX_FAILURES`) in ``window`` seconds, 429.
+    """Wrong credentials per client address: past ``limit`` (`MAX_FAILURES`) in ``window`` seconds, 429.
 
     Guessing then costs ``window`` seconds per ``limit`` tries from each address, however many requests run
     at once. At most 10,000 addresses are remembered (the stalest are forgotten first).
@@ -244,7 +244,7 @@ def _check(request: Request, write: bool) -> None:
 
 
 class LoginRequired(Exception):
-    """A browser without credentials asked for a page: answered by :func:`to_login`."""
+    """A browser without credentials asked for a page: answered by `to_login`."""
 
 
 async def read_auth(request: Request) -> None:
@@ -258,9 +258,9 @@ async def write_auth(request: Request) -> None:
 
 
 async def page_auth(request: Request) -> None:
-    """Dependency of the web pages: like :func:`read_auth`, but without credentials a browser logs in.
+    """Dependency of the web pages: like `read_auth`, but without credentials a browser logs in.
 
-    A request with no ``Authorization`` header raises :class:`LoginRequired` (the login form) instead of 401.
+    A request with no ``Authorization`` header raises `LoginRequired` (the login form) instead of 401.
     """
     try:
         _check(request, write=False)
@@ -271,7 +271,7 @@ async def page_auth(request: Request) -> None:
 
 
 async def to_login(request: Request, exc: Exception) -> Response:
-    """Exception handler of :class:`LoginRequired`: 303 to the login form, which comes back to this page."""
+    """Exception handler of `LoginRequired`: 303 to the login form, which comes back to this page."""
     root = mount_prefix(request)
     path = request.url.path[len(root) :]
     here = f"{path}?{request.url.query}" if request.url.query else path
@@ -311,7 +311,7 @@ async def login(request: Request) -> Response:
     """The form's token (``token``, compared in constant time) and page (``next``).
 
     Right: a session cookie and 303 to that page. Wrong: 401 and the form again; after too many wrong tokens
-    from the client's address, 429 and the form until the :class:`Failures` window has passed.
+    from the client's address, 429 and the form until the `Failures` window has passed.
     """
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     next_page = _next_page(form.get("next", [None])[0])

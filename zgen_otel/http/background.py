@@ -1,13 +1,13 @@
-"""Serve the monitoring API and web page from inside the agent's process: :func:`start_server`.
+"""Serve the monitoring API and web page from inside the agent's process: `start_server`.
 
-Like ``prometheus_client.start_http_server``: uvicorn runs :func:`zgen_otel.http.make_app` on a daemon thread of
-the calling process, with :func:`zgen_otel.http.serve_options` (read deadline, header limit, connection cap),
+Like ``prometheus_client.start_http_server``: uvicorn runs `zgen_otel.http.make_app` on a daemon thread of
+the calling process, with `zgen_otel.http.serve_options` (read deadline, header limit, connection cap),
 on the same address and token rules as ``zgen-otel serve``. One server per process. It stops at
 ``zgen_otel.shutdown()`` and at interpreter exit; a forked child has none. ``ZGEN_OTEL_SERVER_PORT`` starts it
 when the runtime starts, with no code change.
 
 FastAPI and uvicorn (the ``server`` extra) are imported when a server starts, not with this module: ``import
-zgen_otel`` works without them, and :func:`start_server` then says what to install.
+zgen_otel`` works without them, and `start_server` then says what to install.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _log = logging.getLogger(__name__)
 
 #: The name of the server's thread.
 THREAD_NAME = "zgen-otel-server"
-#: Seconds :meth:`ServerHandle.stop` (and so ``shutdown()`` and interpreter exit) waits for the server by default.
+#: Seconds `ServerHandle.stop` (and so ``shutdown()`` and interpreter exit) waits for the server by default.
 STOP_SECONDS = 5.0
 _START_SECONDS = 10.0  # longest wait for uvicorn to serve, once the port is bound
 _GRACE_SECONDS = 2  # what requests in flight get at a stop before they are cancelled
@@ -79,7 +79,7 @@ class ServerHandle:
 
     @property
     def running(self) -> bool:
-        """Whether the server thread is serving (false after :meth:`stop`, and in a forked child)."""
+        """Whether the server thread is serving (false after `stop`, and in a forked child)."""
         return self._thread.is_alive()
 
     def _serve(self) -> None:
@@ -102,7 +102,7 @@ class ServerHandle:
     def stop(self, timeout: float = STOP_SECONDS) -> bool:
         """Stop serving: close the port, give requests in flight 2 s to finish, and end the thread.
 
-        Later calls do nothing. :func:`start_server` can start a server again afterwards.
+        Later calls do nothing. `start_server` can start a server again afterwards.
 
         Args:
             timeout: seconds to wait for the thread to end. A server still busy then is left to end on its own
@@ -169,11 +169,11 @@ def start_server(
 ) -> ServerHandle:
     """Serve the monitoring API (``/api/monitoring``) and web page (``/monitoring``) from this process.
 
-    uvicorn runs :func:`zgen_otel.http.make_app` on a daemon thread, as ``zgen-otel serve`` would. The port is
+    uvicorn runs `zgen_otel.http.make_app` on a daemon thread, as ``zgen-otel serve`` would. The port is
     bound, and the server answering, before this returns: an error is raised here, never printed by a
     background thread. Nothing is printed; one INFO line with the URL goes to the ``zgen_otel`` logger. The
     server shows the current runtime (it follows ``configure()``) and stops at ``zgen_otel.shutdown()`` and at
-    interpreter exit (within :data:`STOP_SECONDS`). A forked child does not inherit it: call this in the child
+    interpreter exit (within `STOP_SECONDS`). A forked child does not inherit it: call this in the child
     to serve the child on another port.
 
     Args:

@@ -1,6 +1,6 @@
 """Where a server of the monitoring page listens, and which ``Host`` names it answers.
 
-Shared by ``zgen-otel serve`` and :func:`zgen_otel.start_server`. The rules: a loopback address needs nothing
+Shared by ``zgen-otel serve`` and `zgen_otel.start_server`. The rules: a loopback address needs nothing
 more; any other address needs the API token (the caller refuses to start without one), and the ``Host`` names
 it accepts are the named ones (else ``ZGEN_OTEL_ALLOWED_HOSTS``) plus the address itself. This module imports
 neither FastAPI nor uvicorn.
@@ -37,7 +37,7 @@ def is_loopback(host: str) -> bool:
 
 
 def hosts_to_allow(host: str, named: Sequence[str]) -> list[str] | None:
-    """The ``allowed_hosts`` of :func:`zgen_otel.http.make_app` for a server bound to ``host``.
+    """The ``allowed_hosts`` of `zgen_otel.http.make_app` for a server bound to ``host``.
 
     On loopback: the ``named`` names, or None when there are none (the app then reads the runtime's
     ``allowed_hosts`` setting at each request). Elsewhere: the named names (else the setting), plus the bind

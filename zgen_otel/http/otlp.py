@@ -1,7 +1,7 @@
 """The OTLP/HTTP endpoints of ``zgen-otel serve``: ``POST /v1/metrics``, ``/v1/traces``, ``/v1/logs``.
 
-:func:`make_otlp_app` returns an ASGI app that takes what the official OTLP exporters send
-(``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``) into the runtime's :class:`~zgen_otel.receiver.Receiver`.
+`make_otlp_app` returns an ASGI app that takes what the official OTLP exporters send
+(``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``) into the runtime's `Receiver`.
 It answers as the OTLP specification says:
 
 - 200 with an ``Export*ServiceResponse`` in the request's encoding (protobuf or JSON), with
@@ -12,7 +12,7 @@ It answers as the OTLP specification says:
   receiver is busy: the exporters retry on 429 and 503 and give up on the rest. Error bodies are
   ``google.rpc.Status`` messages, in the request's encoding (JSON when it has none of the two).
 
-The ``Host`` check of the web page (:class:`~zgen_otel.http.security.HostCheck`) runs first. At most the
+The ``Host`` check of the web page (`HostCheck`) runs first. At most the
 receiver's ``max_pending`` requests are read and stored at once; decoding and storing run on a worker
 thread, so a big batch never holds up the server's event loop.
 """
@@ -148,7 +148,7 @@ def make_otlp_app(
         token: when given, every request needs ``Authorization: Bearer <token>`` (401 otherwise); at least
             16 characters. ``zgen-otel serve`` gives ``ZGEN_OTEL_API_TOKEN`` on a non-loopback address.
         allowed_hosts: the names besides loopback that the ``Host`` header may carry, as for
-            :func:`~zgen_otel.http.make_app` (``"*"`` for any); others get 421.
+            `make_app` (``"*"`` for any); others get 421.
         max_body: the largest body in bytes, before and after ``gzip`` (413 past it): the ``otlp_max_body``
             setting (``ZGEN_OTEL_OTLP_MAX_BODY``).
         failures: the wrong-token count to share with the web page's app (``app.state.zgen_failures``), so

@@ -107,13 +107,13 @@ SIGNALS = {
 
 
 def media_type(content_type: str | None) -> str | None:
-    """:data:`PROTOBUF` or :data:`JSON` for a ``Content-Type`` header naming one (parameters ignored); else None."""
+    """`PROTOBUF` or `JSON` for a ``Content-Type`` header naming one (parameters ignored); else None."""
     media = (content_type or "").partition(";")[0].strip().lower()
     return media if media in (PROTOBUF, JSON) else None
 
 
 def expand(body: bytes | bytearray, encoding: str, limit: int) -> bytes | bytearray:
-    """The body with its ``Content-Encoding`` (one of :data:`ENCODINGS`) undone, expanding at most ``limit`` bytes.
+    """The body with its ``Content-Encoding`` (one of `ENCODINGS`) undone, expanding at most ``limit`` bytes.
 
     Raises:
         OtlpError: 413 when the expanded body would pass ``limit`` (found after expanding ``limit`` + 1 bytes,
@@ -184,7 +184,7 @@ def _hex_ids_to_base64(signal: str, body: dict[str, Any]) -> None:
 
 
 def decode(signal: Signal, data: bytes | bytearray, media: str) -> Message:
-    """The ``Export*ServiceRequest`` in ``data`` (``media``: :data:`PROTOBUF` or :data:`JSON`), decoded completely.
+    """The ``Export*ServiceRequest`` in ``data`` (``media``: `PROTOBUF` or `JSON`), decoded completely.
 
     Raises:
         OtlpError: 400 naming what is wrong when ``data`` is not such a message in that encoding.
@@ -203,7 +203,7 @@ def decode(signal: Signal, data: bytes | bytearray, media: str) -> Message:
 
 
 def encode(message: Message, media: str) -> bytes:
-    """``message`` in ``media`` (:data:`PROTOBUF` or :data:`JSON`, with OTLP/JSON's camelCase names)."""
+    """``message`` in ``media`` (`PROTOBUF` or `JSON`, with OTLP/JSON's camelCase names)."""
     if media == PROTOBUF:
         data: bytes = message.SerializeToString()
         return data

@@ -1,7 +1,7 @@
 """The OTLP/gRPC endpoint of ``zgen-otel serve``: the three ``Export`` services on one ``grpcio`` server.
 
-:func:`make_otlp_grpc_server` registers the generated servicers of ``opentelemetry-proto`` (metrics, traces,
-logs) for a :class:`~zgen_otel.receiver.Receiver`, binds the port and returns the server to start. gRPC
+`make_otlp_grpc_server` registers the generated servicers of ``opentelemetry-proto`` (metrics, traces,
+logs) for a `Receiver`, binds the port and returns the server to start. gRPC
 decodes the messages itself, refusing one over ``max_receive_message_length`` (the ``otlp_max_body``
 setting) with RESOURCE_EXHAUSTED. A busy receiver answers UNAVAILABLE with a ``RetryInfo`` (the exporters
 retry); a rejected part of a batch is reported in the response's ``partial_success``. When a token is
@@ -85,7 +85,7 @@ class _TokenCheck(grpc.ServerInterceptor):  # type: ignore[misc]
     """The token check of the gRPC calls.
 
     UNAUTHENTICATED for a call without the token (its message is never decoded); RESOURCE_EXHAUSTED for a
-    client past the wrong-token limit of :class:`~zgen_otel.http.auth.Failures` (shared with the HTTP ports).
+    client past the wrong-token limit of `Failures` (shared with the HTTP ports).
     """
 
     def __init__(self, token: str, failures: Failures) -> None:

@@ -7,7 +7,7 @@ picks the time range and sends the alert buttons' writes with the app's current 
 endpoint needs the token, with the login session alone (no token in the page: logging out or the session's
 end ends the page's power to write).
 
-Each request for a page counts as someone watching (:func:`watched`): the system monitor samples at its live
+Each request for a page counts as someone watching (`watched`): the system monitor samples at its live
 interval for a while, and before a dashboard is drawn the tracked calls and instruments reach the store, so
 its tables (read from the live statistics) and charts (read from the store) show one moment.
 
@@ -96,7 +96,7 @@ def dashboard_or_404(
 
 
 def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -> dict[str, Any]:
-    """The selector's data: its choices, the one selected, the selection, and the :func:`waiting_line`.
+    """The selector's data: its choices, the one selected, the selection, and the `waiting_line`.
 
     The choices: All, each service, and each instance of a service with several (or of the selected
     instance's service); a selected service that sent nothing is one more, marked so. ``with_hint`` False:

@@ -1,8 +1,8 @@
 """The checks in front of every route (plain ASGI middleware): the ``Host`` header, the body size, the headers.
 
-:class:`HostCheck` answers a request whose ``Host`` is not a name of this server with 421 before any route
+`HostCheck` answers a request whose ``Host`` is not a name of this server with 421 before any route
 or redirect runs: a page of another site that a DNS rebinding points at this server reads nothing.
-:class:`Guard` limits the body and adds the security and ``Cache-Control: no-store`` headers.
+`Guard` limits the body and adds the security and ``Cache-Control: no-store`` headers.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ CSP = (
 class Guard:
     """Body-size limit and security headers on every response (plain ASGI: no per-request task overhead).
 
-    A body over :data:`MAX_BODY` (declared, or chunked and read up to the limit) is answered 413. Every
+    A body over `MAX_BODY` (declared, or chunked and read up to the limit) is answered 413. Every
     response gets ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` and
     ``Cache-Control: no-store`` (pages, data and tokens stay out of browser and proxy caches); HTML
-    responses get :data:`CSP` unless they set a policy of their own.
+    responses get `CSP` unless they set a policy of their own.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -69,7 +69,7 @@ class Guard:
 
 
 async def _buffered(receive: Receive) -> tuple[Receive, bool]:
-    """Read a body of unknown length, up to :data:`MAX_BODY` + 1 bytes.
+    """Read a body of unknown length, up to `MAX_BODY` + 1 bytes.
 
     Returns a receive that replays it, and whether it is too large.
     """
@@ -113,7 +113,7 @@ class HostCheck:
     """Answer 421 to a request whose ``Host`` header names neither loopback nor an allowed host.
 
     ``allowed`` gives the allowed names at each request (``*``: any; ``.example.com``: it and its subdomains);
-    :data:`LOOPBACK_HOSTS` are always allowed, with any port. A request without ``Host`` (HTTP/1.0) passes.
+    `LOOPBACK_HOSTS` are always allowed, with any port. A request without ``Host`` (HTTP/1.0) passes.
     """
 
     def __init__(self, app: ASGIApp, allowed: Callable[[], Collection[str]]) -> None:
@@ -121,7 +121,7 @@ class HostCheck:
         self.allowed = allowed
 
     def allows(self, name: str) -> bool:
-        """Whether ``name`` (from :func:`host_name`) may be this server's name."""
+        """Whether ``name`` (from `host_name`) may be this server's name."""
         if name in LOOPBACK_HOSTS:
             return True
         allowed = self.allowed()

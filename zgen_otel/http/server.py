@@ -1,14 +1,14 @@
-"""How ``zgen-otel serve`` runs uvicorn, and how a host application can run it the same way: :func:`serve_options`.
+"""How ``zgen-otel serve`` runs uvicorn, and how a host application can run it the same way: `serve_options`.
 
 uvicorn alone waits as long as a client likes for a request's headers and body, reads headers of any size
 (with httptools) and accepts connections until the process runs out of file descriptors: a few hundred
-clients that send a byte now and then (slowloris) shut everyone else out. :class:`GuardedProtocol` wraps
+clients that send a byte now and then (slowloris) shut everyone else out. `GuardedProtocol` wraps
 uvicorn's own HTTP protocol and adds:
 
-- a read deadline: a client has :data:`READ_TIMEOUT` seconds from connecting (or from the first byte of its
+- a read deadline: a client has `READ_TIMEOUT` seconds from connecting (or from the first byte of its
   next request on a kept-alive connection) to send the whole request, headers and body; then the connection
   is closed;
-- a header size limit: more than :data:`MAX_HEADER_BYTES` before the headers end gets 431 and a close;
+- a header size limit: more than `MAX_HEADER_BYTES` before the headers end gets 431 and a close;
 - room for new clients: when a new connection reaches uvicorn's ``limit_concurrency``, the connection that
   has waited longest for its client to send a request (a slow one, or an idle keep-alive one) is closed, so
   a client that sends its request at once is served however many slow ones are open (as nginx drains its
@@ -76,7 +76,7 @@ def serve_options() -> dict[str, Any]:
 class GuardedProtocol(asyncio.Protocol):
     """uvicorn's HTTP protocol (httptools, else h11) with a read deadline, a header limit and room for new clients.
 
-    Subclass it to change :attr:`read_timeout` or :attr:`max_header_bytes`.
+    Subclass it to change `read_timeout` or `max_header_bytes`.
     """
 
     read_timeout: float = READ_TIMEOUT

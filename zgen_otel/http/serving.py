@@ -1,10 +1,10 @@
 """The servers of ``zgen-otel serve`` in one process: the web page and API, OTLP/HTTP and OTLP/gRPC.
 
-:func:`open_servers` binds every port first, so that a taken one stops ``serve`` with a message naming the
-port and the flag that changes it before anything is announced. :meth:`Servers.run` then serves: both
-uvicorn servers (each with :func:`~zgen_otel.http.server.serve_options`) on one asyncio loop in a thread, the
+`open_servers` binds every port first, so that a taken one stops ``serve`` with a message naming the
+port and the flag that changes it before anything is announced. `Servers.run` then serves: both
+uvicorn servers (each with `serve_options`) on one asyncio loop in a thread, the
 gRPC server on its own threads, until Ctrl-C or SIGTERM reaches the main thread (as ``KeyboardInterrupt``),
-and stops them all. The connection cap of :func:`~zgen_otel.http.server.max_connections` is shared: a quarter
+and stops them all. The connection cap of `max_connections` is shared: a quarter
 each for the OTLP servers that are on, the rest for the web page, so that together they stay under the
 open-files limit.
 """
@@ -96,7 +96,7 @@ def _taken(host: str, port: int, what: str, flag: str, exc: OSError, can_turn_of
 
 
 class Servers:
-    """The bound servers of ``zgen-otel serve``; made by :func:`open_servers`, run by :meth:`run`."""
+    """The bound servers of ``zgen-otel serve``; made by `open_servers`, run by `run`."""
 
     def __init__(self) -> None:
         self.http: list[tuple[uvicorn.Server, list[socket.socket]]] = []
@@ -132,12 +132,12 @@ class Servers:
         return (["HTTP"] if self.otlp_port else []) + (["gRPC"] if self.otlp_grpc_port else [])
 
     def stop(self) -> None:
-        """Ask :meth:`run` (in another thread) to stop every server and return."""
+        """Ask `run` (in another thread) to stop every server and return."""
         for server, _ in self.http:
             server.should_exit = True
 
     def run(self) -> None:
-        """Serve until :meth:`stop` or ``KeyboardInterrupt`` in the main thread (Ctrl-C; SIGTERM mapped to it).
+        """Serve until `stop` or ``KeyboardInterrupt`` in the main thread (Ctrl-C; SIGTERM mapped to it).
 
         Then stop every server: open HTTP connections finish their requests, gRPC calls get a few seconds.
         A second interrupt while stopping cuts the wait for open connections short.
@@ -213,7 +213,7 @@ def open_servers(
     """Bind the web page's port and the OTLP ports that are not 0; fill ``receiver.endpoints``.
 
     Args:
-        page_app: the app of the web page and API (:func:`~zgen_otel.http.make_app`).
+        page_app: the app of the web page and API (`make_app`).
         host: the address every server binds.
         port: the web page's port (``--port``).
         receiver: where the OTLP servers put what they receive.

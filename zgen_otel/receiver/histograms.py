@@ -101,7 +101,7 @@ class Histograms:
     """The bucket counts of received histogram series, bounded in series and in deltas per series.
 
     Args:
-        max_series: series kept; samples for new series past it are dropped and counted in :attr:`dropped`.
+        max_series: series kept; samples for new series past it are dropped and counted in `dropped`.
         max_deltas: per-interval deltas kept per series (the oldest go first) for windowed percentiles.
     """
 

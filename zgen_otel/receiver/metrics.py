@@ -7,7 +7,7 @@ Mapping (every series also carries the sender's ``service.name`` and ``service.i
   counter's series is locally) and, for monotonic sums, the per-second rate under ``<name>.rate``;
 * histograms (cumulative or delta): per export interval, ``<name>.count`` and ``<name>.sum`` (and ``.min``
   and ``.max`` for delta points, which carry them per interval), like the local reader stores its own; the
-  bucket counts go to :class:`~zgen_otel.receiver.histograms.Histograms` for percentiles;
+  bucket counts go to `Histograms` for percentiles;
 * exponential histograms and summaries: ``<name>.count`` and ``<name>.sum`` per interval.
 
 A cumulative point becomes an interval by subtracting the series' previous point (a new start time or a
@@ -63,7 +63,7 @@ class _Slot:
 
     ``shape`` is a point of the same type holding the attributes (for number points, a whole copy without
     exemplars); ``targets`` are the store series of its samples by suffix index, None until stored once (or
-    when the store folds or drops them, so that every such sample goes through :meth:`MetricStore.add` and is
+    when the store folds or drops them, so that every such sample goes through `MetricStore.add` and is
     counted there).
     """
 

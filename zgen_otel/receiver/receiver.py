@@ -1,6 +1,6 @@
 """The OTLP receiver of ``zgen-otel serve``: telemetry from other processes into the runtime's store and views.
 
-:class:`Receiver` takes decoded ``Export*ServiceRequest`` messages (the HTTP and gRPC endpoints decode them
+`Receiver` takes decoded ``Export*ServiceRequest`` messages (the HTTP and gRPC endpoints decode them
 with ``opentelemetry-proto``) and puts their metrics into the runtime's store (where the alert rules and
 dashboards read them, each series tagged with its sender's ``service.name`` and ``service.instance.id``), their
 spans and log records into per-service rings. It keeps a table of the processes that sent anything (service,
@@ -77,7 +77,7 @@ class Receiver:
         max_spans: spans kept per service.
         max_logs: log records kept per service.
         max_services: services accepted; a new one past it is rejected (counted in the response and stats).
-        max_pending: requests ingested at once; one more gets :class:`Busy` (HTTP 503, gRPC UNAVAILABLE).
+        max_pending: requests ingested at once; one more gets `Busy` (HTTP 503, gRPC UNAVAILABLE).
         own_instance: this process's ``service.instance.id``: its own telemetry, sent back here by a
             misdirected exporter, is not counted a second time.
     """
@@ -113,7 +113,7 @@ class Receiver:
     # -- admission ------------------------------------------------------------------------------------
     @contextmanager
     def admit(self) -> Iterator[None]:
-        """Hold one of ``max_pending`` ingest slots while a request is stored; :class:`Busy` when none is free."""
+        """Hold one of ``max_pending`` ingest slots while a request is stored; `Busy` when none is free."""
         if not self._slots.acquire(blocking=False):
             self.busy += 1
             raise Busy("the receiver is busy storing other requests; retry later")

@@ -1,6 +1,6 @@
 """Received spans and log records: one ring per service, each item a small row; the rest decoded when viewed.
 
-On arrival a span costs one :class:`~zgen_otel._records.SpanRow` (ids, name, times, failure, sender) that
+On arrival a span costs one `SpanRow` (ids, name, times, failure, sender) that
 points at the decoded OTLP message; its attributes and events become a dict only when a view opens the
 trace. Each service has its own rings of ``max_spans`` spans and ``max_logs`` records (oldest dropped first,
 counted), so one busy service cannot push another's data out.
@@ -145,7 +145,7 @@ class SignalRings:
     def add_logs(
         self, scope_logs: Iterable[Any], who: Origin, resource: dict[str, AttributeValue], *, copy: bool = False
     ) -> int:
-        """Keep the log records of one resource; return how many (``copy``: as :meth:`add_spans`)."""
+        """Keep the log records of one resource; return how many (``copy``: as `add_spans`)."""
         if not self.max_logs:
             return 0
         append = self._ring(self._logs, self._lock, who.service, self.max_logs).append

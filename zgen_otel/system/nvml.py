@@ -15,7 +15,7 @@ _log = logging.getLogger(__name__)
 
 
 class Nvml:
-    """The GPUs NVML sees; :meth:`open` gives None without the package, a driver or a GPU.
+    """The GPUs NVML sees; `open` gives None without the package, a driver or a GPU.
 
     Each NVML reading of each GPU is guarded on its own: one the GPU does not support (power on some
     boards) is switched off with one warning, and the other readings go on.

@@ -1,8 +1,8 @@
-"""The psutil readings of the system monitor: each reader adds one source's values to a :class:`Sweep`.
+"""The psutil readings of the system monitor: each reader adds one source's values to a `Sweep`.
 
 Host-wide sources: CPU, load average, memory, swap, filesystems, disk I/O and network. Process sources:
 this process and CPython's garbage collector. Sources that read cumulative counters (CPU times, disk and
-network counters, the process' CPU time) keep their previous sample in :class:`PsutilReaders`, to derive
+network counters, the process' CPU time) keep their previous sample in `PsutilReaders`, to derive
 utilisation and per-second rates; so does the filesystem reader, which lists the mounts at most once a
 minute (listing them costs more than reading them); the others are plain functions.
 """

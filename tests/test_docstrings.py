@@ -210,19 +210,6 @@ KNOWN_GAPS = frozenset({
     "zgen_otel.dashboards.dashboard.get_dashboard_manager",
     "zgen_otel.dashboards.dashboard.render_dashboard",
     "zgen_otel.dashboards.dashboard.render_dashboard_index",
-    "zgen_otel.llm.LLMCall",
-    "zgen_otel.llm.LLMCall.set_usage",
-    "zgen_otel.llm.Price",
-    "zgen_otel.llm.PriceTable.call_cost",
-    "zgen_otel.llm.PriceTable.cost",
-    "zgen_otel.llm.PriceTable.from_file",
-    "zgen_otel.llm.PriceTable.knows",
-    "zgen_otel.llm.PriceTable.priced_model",
-    "zgen_otel.llm.llm_call",
-    "zgen_otel.llm.price_table",
-    "zgen_otel.llm.record_call_cost",
-    "zgen_otel.llm.record_llm_usage",
-    "zgen_otel.llm.set_price_table",
 })  # fmt: skip
 
 

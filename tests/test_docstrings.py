@@ -193,23 +193,6 @@ KNOWN_GAPS = frozenset({
     "zgen_otel.alerting.silences.Silence.matches",
     "zgen_otel.alerting.silences.Silence.to_dict",
     "zgen_otel.alerting.trigger_alert",
-    "zgen_otel.config.Settings",
-    "zgen_otel.config.Settings.signal_endpoint",
-    "zgen_otel.config.Settings.signal_protocol",
-    "zgen_otel.config.is_loopback_url",
-    "zgen_otel.config.load_settings",
-    "zgen_otel.config.redact_url",
-    "zgen_otel.dashboards.dashboard.Dashboard",
-    "zgen_otel.dashboards.dashboard.Dashboard.document",
-    "zgen_otel.dashboards.dashboard.Dashboard.get_data",
-    "zgen_otel.dashboards.dashboard.Dashboard.to_html",
-    "zgen_otel.dashboards.dashboard.DashboardManager.get_dashboard",
-    "zgen_otel.dashboards.dashboard.DashboardManager.list_dashboards",
-    "zgen_otel.dashboards.dashboard.DashboardManager.register_dashboard",
-    "zgen_otel.dashboards.dashboard.DashboardManager.unregister_dashboard",
-    "zgen_otel.dashboards.dashboard.get_dashboard_manager",
-    "zgen_otel.dashboards.dashboard.render_dashboard",
-    "zgen_otel.dashboards.dashboard.render_dashboard_index",
 })  # fmt: skip
 
 

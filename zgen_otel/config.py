@@ -103,7 +103,7 @@ class Settings:
     """The validated settings of one runtime. Build it with `load_settings`.
 
     Each attribute is the ``configure(...)`` keyword of the same name and is read from one environment
-    variable (`ENV_VARS`; the Configuration page lists each with its default). Durations are in seconds.
+    variable (`ENV_VARS`; the Configuration page lists each with its default).
 
     Attributes:
         enabled: False makes every API a no-op.

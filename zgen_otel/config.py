@@ -50,7 +50,15 @@ ENDPOINT_KEYS = ("otlp_endpoint", "otlp_metrics_endpoint", "otlp_traces_endpoint
 
 
 def redact_url(url: str) -> str:
-    """``url`` without user info, query and fragment (where credentials and tokens go): safe to log and show."""
+    """``url`` without user info, query and fragment (where credentials and tokens go): safe to log and show.
+
+    Args:
+        url: a URL such as ``https://user:secret@collector:4318/v1/traces?token=x``, or a gRPC ``host:port``.
+
+    Returns:
+        The URL's scheme, host, port and path (``https://collector:4318/v1/traces``); ``"<unparsable URL>"``
+        for one that cannot be parsed (such as a port that is not a number).
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -69,6 +77,12 @@ def is_loopback_url(url: str) -> bool:
 
     ``localhost`` and every loopback address (``127.0.0.0/8``, ``::1``) count; any other name or an unparsable
     URL does not.
+
+    Args:
+        url: the URL, or a ``host:port`` without a scheme.
+
+    Returns:
+        True when its host is this machine's loopback.
     """
     try:
         host = urlsplit(url if "//" in url else f"//{url}").hostname
@@ -86,7 +100,54 @@ def is_loopback_url(url: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated settings of one runtime. Build it with `load_settings`."""
+    """The validated settings of one runtime. Build it with `load_settings`.
+
+    Each attribute is the ``configure(...)`` keyword of the same name and is read from one environment
+    variable (`ENV_VARS`; the Configuration page lists each with its default).
+
+    Attributes:
+        enabled: False makes every API a no-op.
+        interval: seconds between collections of every OTel instrument into the local store.
+        retention_days: days of history kept (memory and SQLite).
+        alerting_enabled: evaluate alert rules.
+        alerting_notifications: send alert notifications.
+        service_name: the ``service.name`` resource attribute.
+        otlp_endpoint: collector base URL; with none set, nothing is sent anywhere.
+        otlp_metrics_endpoint: full URL for metrics only (overrides the base URL).
+        otlp_traces_endpoint: full URL for traces only (overrides the base URL).
+        otlp_logs_endpoint: full URL for logs only (overrides the base URL).
+        otlp_protocol: ``grpc`` or ``http/protobuf``.
+        otlp_metrics_protocol: protocol for metrics only; None: ``otlp_protocol``.
+        otlp_traces_protocol: protocol for traces only; None: ``otlp_protocol``.
+        otlp_logs_protocol: protocol for logs only; None: ``otlp_protocol``.
+        otlp_headers: headers sent with every export (e.g. an API key), names in lower case; never shown.
+        export_interval: seconds between pushes of metrics over OTLP; None: 60, or 5 to a loopback endpoint.
+        store_path: SQLite file that keeps history across restarts; None: memory only.
+        store_flush_interval: seconds between writes to the SQLite file.
+        store_max_backlog: samples kept waiting for the SQLite file when it cannot be written (a full disk).
+        max_series: cap on distinct (name, attributes) series of each source.
+        max_series_per_metric: attribute sets per metric name; further ones go to its overflow series.
+        max_operations: distinct tracked operations; calls of further ones count under ``_OTHER``.
+        max_attributes: attributes per ``record_metric`` attribute set (the first ones are kept).
+        max_raw_points: raw points kept per series before the oldest are rolled up (>= 16).
+        set_global_providers: install zgen_otel's providers as the OTel globals when the host has none.
+        system_monitor: start the system monitor's background collector.
+        host_lock: lock file electing the one process per host that ships host-wide series over OTLP;
+            ``none`` turns election off; None: one per service in the temp dir.
+        default_rules: install the default alert rules for the system monitor.
+        prometheus: add the Prometheus reader behind ``GET /metrics``.
+        max_spans: spans kept for the local traces view; ``0`` turns the span buffer off.
+        capture_logs: capture Python ``logging`` records that reach the root logger.
+        log_level: lowest level captured: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``.
+        max_logs: log records kept for the logs view; ``0`` keeps none locally.
+        max_services: services whose telemetry ``zgen-otel serve`` keeps from other processes.
+        max_value_length: characters of a span attribute, event attribute or log message shown before the cut.
+        shutdown_grace: seconds notification channels get at shutdown, after the data is flushed.
+        allowed_hosts: names besides loopback the HTTP API answers to in ``Host`` (``*``: any).
+        server_port: serve the API and web page from this process on this port; None: no server.
+        server_host: the address that server binds; any but a loopback one needs ``ZGEN_OTEL_API_TOKEN``.
+        otlp_max_body: bytes of one request to ``zgen-otel serve``'s OTLP endpoints, before and after gzip.
+    """
 
     enabled: bool = True
     interval: float = 60.0
@@ -135,12 +196,26 @@ class Settings:
         return self.retention_days * 86_400.0
 
     def signal_endpoint(self, signal: Literal["metrics", "traces", "logs"]) -> str | None:
-        """The OTLP endpoint for one signal (its own setting first, then the shared one), or None."""
+        """The OTLP endpoint for one signal (its own setting first, then the shared one), or None.
+
+        Args:
+            signal: ``"metrics"``, ``"traces"`` or ``"logs"``.
+
+        Returns:
+            The URL the signal is exported to; None when neither setting is set (it is not exported).
+        """
         own: str | None = getattr(self, f"otlp_{signal}_endpoint")
         return own or self.otlp_endpoint
 
     def signal_protocol(self, signal: Literal["metrics", "traces", "logs"]) -> str:
-        """The OTLP protocol for one signal: ``grpc`` or ``http/protobuf``."""
+        """The OTLP protocol for one signal: ``grpc`` or ``http/protobuf``.
+
+        Args:
+            signal: ``"metrics"``, ``"traces"`` or ``"logs"``.
+
+        Returns:
+            The signal's own protocol setting when set, else ``otlp_protocol``.
+        """
         own: str | None = getattr(self, f"otlp_{signal}_protocol")
         return own or self.otlp_protocol
 
@@ -191,6 +266,15 @@ def _validated(label: str, parse: Callable[[str], Any], raw: str, allowed: str) 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build validated settings from the environment (``os.environ`` by default) and keyword overrides.
+
+    A keyword wins over its environment variable; a keyword set to None gives the setting its default.
+
+    Args:
+        environ: the variables to read; ``os.environ`` by default. Empty values count as unset.
+        **overrides: ``configure(...)`` keywords (`Settings` names them), with the same rules as the variables.
+
+    Returns:
+        The settings, each validated.
 
     Raises:
         ConfigError: a variable or keyword has a value that is not allowed, or a keyword is unknown.

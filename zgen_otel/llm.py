@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,9 +30,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from zgen_otel import _current, semconv
 from zgen_otel._fork import fork_safe_lock
+from zgen_otel._prices import Price, PriceTable, price_table, set_price_table
 from zgen_otel._util import safe_repr
-from zgen_otel._validate import INT64_MAX, finite_float, non_negative_seconds
-from zgen_otel.exceptions import DefinitionError, NotFoundError
+from zgen_otel._validate import INT64_MAX, non_negative_seconds
 
 if TYPE_CHECKING:
     from zgen_otel._providers import Providers
@@ -61,127 +57,13 @@ SCOPE = "zgen_otel.llm"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Price:
-    """Price of one model per million input and output tokens."""
-
-    input_per_million: float
-    output_per_million: float
-
-
-class PriceTable:
-    """Prices per model (no network: you supply them), turning token counts into a cost.
-
-    Args:
-        prices: model -> ``Price`` or ``(input_per_million, output_per_million)``.
-        currency: the unit of ``zgen.llm.cost`` (e.g. ``"USD"``).
-        strict: an unknown model raises ``NotFoundError`` (a ``LookupError``; otherwise its cost is simply not
-            recorded).
-
-    Raises:
-        TypeError: ``prices`` is not a mapping.
-        DefinitionError: an empty currency or model name, or a price that is not two finite numbers >= 0.
-    """
-
-    def __init__(self, prices: Mapping[str, Price | tuple[float, float]], currency: str = "USD", strict: bool = False):
-        if not isinstance(prices, Mapping):
-            got = safe_repr(prices)
-            raise TypeError(f"prices must be a mapping of model name to (input, output) prices; got {got}")
-        if not isinstance(currency, str) or not currency:
-            raise DefinitionError(f"currency must be a non-empty str such as 'USD'; got {safe_repr(currency)}")
-        self.currency = currency
-        self.strict = strict
-        self._prices: dict[str, Price] = {}
-        for model, price in prices.items():
-            if not isinstance(model, str) or not model:
-                raise DefinitionError(f"model names must be non-empty str; got {safe_repr(model)}")
-            if isinstance(price, Price):
-                p = price
-            elif isinstance(price, (tuple, list)) and len(price) == 2:
-                p = Price(*price)
-            else:
-                raise DefinitionError(
-                    f"price of {safe_repr(model)} must be a Price or (input, output) per million tokens; "
-                    f"got {safe_repr(price)}"
-                )
-            for value in (p.input_per_million, p.output_per_million):
-                if not _non_negative(value):
-                    got = safe_repr(price)
-                    raise DefinitionError(f"price of {safe_repr(model)} must be finite numbers >= 0; got {got}")
-            self._prices[model] = p
-
-    @classmethod
-    def from_file(cls, path: str | Path, strict: bool = False) -> PriceTable:
-        """Load ``{"currency": "USD", "models": {"m": {"input": 0.15, "output": 0.6}}}`` (per million tokens)."""
-        data = json.loads(Path(path).read_text())
-        models = {m: (float(p["input"]), float(p["output"])) for m, p in data.get("models", {}).items()}
-        return cls(models, currency=str(data.get("currency", "USD")), strict=strict)
-
-    def knows(self, model: str) -> bool:
-        """Whether the table has a price for ``model``."""
-        return model in self._prices
-
-    def priced_model(self, model: str | None, response_model: str | None = None) -> str | None:
-        """The model a call is priced by: its response model when the table knows it, else the requested one.
-
-        None when the table knows neither (the call has no price).
-        """
-        for candidate in (response_model, model):
-            if candidate is not None and candidate in self._prices:
-                return candidate
-        return None
-
-    def call_cost(
-        self, model: str, response_model: str | None, input_tokens: float, output_tokens: float
-    ) -> float | None:
-        """The cost of one call, priced as `priced_model` says; None when it has no price.
-
-        Raises:
-            NotFoundError: (a ``LookupError``) no price for either model, in strict mode.
-            ValueError: a cost beyond the float range.
-        """
-        return self.cost(self.priced_model(model, response_model) or model, input_tokens, output_tokens)
-
-    def cost(self, model: str, input_tokens: float, output_tokens: float) -> float | None:
-        """The cost of a call, or None for an unknown model (``NotFoundError``, a ``LookupError``, in strict mode)."""
-        price = self._prices.get(model)
-        if price is None:
-            if self.strict:
-                raise NotFoundError(f"no price for model {safe_repr(model)}; known: {sorted(self._prices)}")
-            return None
-        cost = (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1e6
-        if not math.isfinite(cost):
-            raise ValueError(
-                f"the cost of {input_tokens} input and {output_tokens} output tokens of {model!r} is beyond the "
-                f"float range (prices {price})"
-            )
-        return cost
-
-
-_prices: PriceTable | None = None
-
-
-def price_table() -> PriceTable | None:
-    """The price table in use (None: no cost is recorded)."""
-    return _prices
-
-
-def set_price_table(table: PriceTable | None) -> None:
-    """Use ``table`` for ``zgen.llm.cost`` from now on (None: record no cost)."""
-    global _prices
-    if table is not None and not isinstance(table, PriceTable):
-        raise TypeError(f"table must be a PriceTable or None; got {safe_repr(table)}")
-    _prices = table
-
-
 def reset() -> None:
     """Forget the price table and the GenAI instruments of earlier runtimes.
 
     ``zgen_otel.testing.reset()`` calls this. ``zgen_otel.configure()`` does not: a price table set before
     configuring stays in use.
     """
-    global _prices
-    _prices = None
+    set_price_table(None)
     _Instruments.clear()
 
 
@@ -229,14 +111,6 @@ def _attrs(**values: Any) -> dict[str, Any]:
     return {k.replace("__", "."): v for k, v in values.items() if v is not None}
 
 
-def _non_negative(value: object) -> bool:
-    """Whether ``value`` is a finite int or float >= 0 (bools and ints beyond the float range are not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    number = finite_float(value)
-    return number is not None and number >= 0
-
-
 def _check_tokens(name: str, value: object) -> int | None:
     if value is None:
         return None
@@ -281,13 +155,28 @@ def record_llm_usage(
 ) -> float | None:
     """Record the GenAI metrics of a call whose numbers you already have; return its cost (or None).
 
-    The cost is None (and no ``zgen.llm.cost`` is recorded) without a price table or without token counts.
+    For a call made outside ``llm_call`` (a batch job's log, another library's response). No span is made.
+
+    Args:
+        model: the model the call asked for (``gen_ai.request.model``).
+        input_tokens: the call's input (prompt) tokens, or None when unknown.
+        output_tokens: the call's output (completion) tokens, or None when unknown.
+        provider: who served it, such as ``"openai"`` (``gen_ai.provider.name``).
+        operation: the kind of call (``gen_ai.operation.name``): ``"chat"``, ``"embeddings"``, ...
+        response_model: the model that answered, when the response names one; the price table prices it first.
+        duration: how long the call took, in seconds (``gen_ai.client.operation.duration``); None records none.
+        error_type: the error the call failed with, such as ``"TimeoutError"`` (``error.type`` on the
+            duration); None for a call that succeeded.
+
+    Returns:
+        The call's cost in the price table's currency; None (and no ``zgen.llm.cost`` is recorded) without a
+        price table, without token counts or for a model the table does not price.
 
     Raises:
         TypeError, ValueError: tokens that are not whole numbers >= 0, an empty model, a duration that is not
             a finite number of seconds >= 0, a provider, operation, response model or error type that is not a
-            non-empty str.
-        LookupError: an unknown model with a strict price table.
+            non-empty str, or a cost beyond the float range.
+        NotFoundError: (a ``LookupError``) an unknown model with a strict price table.
     """
     _check_call(model, provider, operation)
     _check_text("response_model", response_model)
@@ -295,7 +184,7 @@ def record_llm_usage(
     tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
     if duration is not None:
         non_negative_seconds("duration", duration)
-    table = _prices
+    table = price_table()
     cost = None
     if table is not None and (tin is not None or tout is not None):  # no token counts: no cost (not 0)
         cost = table.call_cost(model, response_model, tin or 0, tout or 0)
@@ -319,7 +208,12 @@ def record_call_cost(cost: float, currency: str, attributes: Mapping[str, Any]) 
     """Add a priced call's cost to ``zgen.llm.cost``; ``attributes`` are its GenAI metric attributes.
 
     For calls that another instrumentation recorded (see `zgen_otel.genai`); ``llm_call`` and
-    `record_llm_usage` record their own.
+    `record_llm_usage` record their own. Nothing is recorded before ``zgen_otel.configure()``.
+
+    Args:
+        cost: the call's cost, as `PriceTable.call_cost` gives it.
+        currency: the price table's currency (``zgen.llm.currency``).
+        attributes: the call's metric attributes (``gen_ai.operation.name``, ``gen_ai.request.model``, ...).
     """
     inst = _Instruments.get()
     if inst is not None:
@@ -327,7 +221,29 @@ def record_call_cost(cost: float, currency: str, attributes: Mapping[str, Any]) 
 
 
 class LLMCall:
-    """One LLM call being tracked; get it from ``llm_call(...)``."""
+    """One LLM call being tracked; get it from ``llm_call(...)``.
+
+    Set what the response says with `set_usage` and ``response_model``; when the ``with`` block ends, the
+    span ends and the metrics (and the cost) are recorded.
+
+    Args:
+        model: the model asked for.
+        provider: who serves it, or None.
+        operation: the kind of call, such as ``"chat"``.
+
+    Attributes:
+        model: the model asked for (``gen_ai.request.model``).
+        provider: who serves it (``gen_ai.provider.name``), or None.
+        operation: the kind of call (``gen_ai.operation.name``).
+        input_tokens: the input tokens `set_usage` set, or None.
+        output_tokens: the output tokens `set_usage` set, or None.
+        cost: the call's cost once the block has ended and the price table priced it, else None.
+        span: the call's span (a non-recording one before ``zgen_otel.configure()``).
+
+    Raises:
+        ValueError: ``model`` is not a non-empty str.
+        TypeError: a provider or operation that is not a non-empty str.
+    """
 
     def __init__(self, model: str, provider: str | None, operation: str) -> None:
         _check_call(model, provider, operation)
@@ -351,7 +267,16 @@ class LLMCall:
         self._response_model = _check_text("response_model", model)
 
     def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
-        """Token counts from the response (validated: both are checked before either is kept)."""
+        """Token counts from the response (validated: both are checked before either is kept).
+
+        Args:
+            input_tokens: the input (prompt) tokens, or None when the response does not say.
+            output_tokens: the output (completion) tokens, or None when the response does not say.
+
+        Raises:
+            TypeError: a count that is not an int (a bool or a float is refused).
+            ValueError: a count < 0 or beyond a signed 64-bit integer.
+        """
         tin, tout = _check_tokens("input_tokens", input_tokens), _check_tokens("output_tokens", output_tokens)
         self.input_tokens, self.output_tokens = tin, tout
 
@@ -394,7 +319,7 @@ class LLMCall:
         span = self.span
         if not span.is_recording():
             return
-        table = _prices
+        table = price_table()
         currency = table.currency if table is not None and self.cost is not None else None
         span.set_attributes(_attrs(gen_ai__response__model=self.response_model,
                                    gen_ai__usage__input_tokens=self.input_tokens,
@@ -419,6 +344,18 @@ class llm_call:
 
     As a decorator on a function that returns a dict-like response with ``usage`` (``input_tokens``/
     ``prompt_tokens`` and ``output_tokens``/``completion_tokens``) and ``model``, the usage is read from it.
+    Each ``with`` block or decorated call is a new `LLMCall`.
+
+    Args:
+        model: the model asked for (``gen_ai.request.model``; the span is named ``{operation} {model}``).
+        provider: who serves it, such as ``"openai"`` (``gen_ai.provider.name``), or None.
+        operation: the kind of call (``gen_ai.operation.name``): ``"chat"`` by default.
+
+    Raises:
+        ValueError: ``model`` is not a non-empty str (checked at once, not when the call runs).
+        TypeError: a provider or operation that is not a non-empty str.
+        NotFoundError: (a ``LookupError``, when the block ends) a model a strict price table does not know;
+            the span still ends.
     """
 
     def __init__(self, model: str, provider: str | None = None, operation: str = "chat") -> None:

@@ -58,6 +58,20 @@ class Dashboard:
     that parameter existed) is called as before and reads the current runtime. Likewise the selection of
     processes (``service`` and ``instance``, see `zgen_otel.selection`) reaches a ``get_data`` that takes
     those parameters; one that does not shows what it always showed, and its page says so.
+
+    Args:
+        name: the name it is registered and rendered by (``render_dashboard(name)``); by default the
+            class's ``name``, else the class name in lower case.
+        title: the heading of its page; by default the class's ``title``, else the name.
+        description: the line under the heading; by default the class's ``description``.
+
+    Attributes:
+        name: the name it is registered and rendered by.
+        title: the heading of its page.
+        description: the line under the heading (may be empty).
+
+    Raises:
+        DefinitionError: the name is not a non-empty str.
     """
 
     name: str = ""
@@ -78,6 +92,16 @@ class Dashboard:
         keyword parameter ``runtime: Runtime | None = None`` (the runtime to read; ``None`` means the current
         one), as the built-in dashboards do. The base signature leaves it out, so an override without it
         still type-checks.
+
+        Args:
+            window_seconds: how far back the dashboard looks, in seconds (an hour by default).
+
+        Returns:
+            The content: usually ``{"panels": [...]}``; other keys are kept in the JSON document and
+            shown on the page.
+
+        Raises:
+            NotImplementedError: the subclass does not implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement get_data()")
 
@@ -86,7 +110,19 @@ class Dashboard:
 
         Args:
             runtime: the runtime to read and whose clock ends the window; the current one by default.
-            options: ``window_seconds`` and the options ``get_data`` accepts.
+            options: ``window_seconds``, ``service`` and ``instance`` (the processes shown) and the options
+                ``get_data`` accepts.
+
+        Returns:
+            The document ``render_dashboard(name, format="json")`` sends: ``name``, ``title``,
+            ``description``, ``generated_at``, ``time_range``, ``selection`` and ``panels``, with what
+            ``get_data`` returned on top.
+
+        Raises:
+            ValueError: an option ``get_data`` does not accept, or a ``service`` or ``instance`` longer than 255
+                characters.
+            TypeError: ``get_data`` returned something other than a dict, or ``service`` or ``instance`` is not
+                a str.
         """
         rt = runtime or _current.get_runtime()
         window_seconds = options.get("window_seconds", DEFAULT_WINDOW)
@@ -109,9 +145,20 @@ class Dashboard:
         return doc
 
     def to_html(self, *, runtime: Runtime | None = None, **options: Any) -> str:
-        """A complete, self-contained HTML page of `get_data` (``runtime``: as for `document`).
+        """A complete, self-contained HTML page of `get_data`.
 
         The charts share one time axis that fits the data: see `chart_start`.
+
+        Args:
+            runtime: the runtime to read and whose clock ends the window; the current one by default.
+            options: as for `document`, and ``interactive`` (True: the page is the live web page's, with its
+                controls, rather than a file).
+
+        Returns:
+            The page: inline CSS, server-side SVG charts, no network.
+
+        Raises:
+            ValueError, TypeError: as for `document`.
         """
         rt = runtime or _current.get_runtime()
         doc = self.document(runtime=rt, **options)
@@ -214,10 +261,18 @@ class DashboardManager:
         return {d.name: d for d in self._builtins()} if self._builtins is not None else {}
 
     def register_dashboard(self, dashboard: Dashboard, *, replace: bool = False) -> Dashboard:
-        """Add a dashboard.
+        """Add a dashboard, so that ``render_dashboard(dashboard.name)`` and the index show it.
+
+        Args:
+            dashboard: the dashboard to add.
+            replace: replace a dashboard of the same name (a built-in one too) instead of refusing it.
+
+        Returns:
+            The dashboard given.
 
         Raises:
-            TypeError: not a `Dashboard`. DefinitionError: the name is taken and ``replace`` is False.
+            TypeError: ``dashboard`` is not a `Dashboard`.
+            DefinitionError: the name is taken and ``replace`` is False.
         """
         if not isinstance(dashboard, Dashboard):
             raise TypeError(f"dashboard must be a zgen_otel Dashboard; got {safe_repr(dashboard)}")
@@ -228,7 +283,14 @@ class DashboardManager:
         return dashboard
 
     def unregister_dashboard(self, name: str) -> bool:
-        """Remove a dashboard; return whether it was registered."""
+        """Remove a dashboard; return whether it was registered.
+
+        Args:
+            name: the dashboard's name.
+
+        Returns:
+            True when it was registered (and is removed now), False when there was none of that name.
+        """
         if not isinstance(name, str):
             return False  # never a dashboard's name
         with self._lock:
@@ -236,6 +298,12 @@ class DashboardManager:
 
     def get_dashboard(self, name: str) -> Dashboard:
         """The dashboard called ``name``.
+
+        Args:
+            name: the dashboard's name, such as ``"system"``.
+
+        Returns:
+            The registered dashboard.
 
         Raises:
             NotFoundError: no such dashboard (a ``KeyError``; the message lists the available ones).
@@ -247,7 +315,11 @@ class DashboardManager:
             raise NotFoundError(f"no dashboard named {safe_repr(name)}; available: {available}") from None
 
     def list_dashboards(self) -> list[Dashboard]:
-        """Every registered dashboard, by name."""
+        """Every registered dashboard, by name.
+
+        Returns:
+            The dashboards, sorted by name.
+        """
         with self._lock:
             return [self._dashboards[n] for n in sorted(self._dashboards)]
 
@@ -272,7 +344,13 @@ def set_builtin_dashboards(builtins: Callable[[], Iterable[Dashboard]]) -> None:
 
 
 def get_dashboard_manager() -> DashboardManager:
-    """The process-wide dashboard manager, with the built-in dashboards registered."""
+    """The process-wide dashboard manager, with the built-in dashboards registered.
+
+    Register your own dashboards on it (`DashboardManager.register_dashboard`) to render them by name.
+
+    Returns:
+        The manager that `render_dashboard` and the web page read.
+    """
     return _manager
 
 
@@ -301,10 +379,13 @@ def render_dashboard(name: str, format: str = "html", *, runtime: Runtime | None
         options: ``window_seconds`` (default 3600), ``service`` and ``instance`` (the processes shown, by the
             dashboards that take them; all by default) and any option the dashboard accepts.
 
+    Returns:
+        The HTML page, or the JSON document (`Dashboard.document`, NaN and infinite numbers as ``null``).
+
     Raises:
         NotFoundError: unknown dashboard (a ``KeyError``; the message lists the available ones).
         TypeError: a ``service`` or ``instance`` that is not a str.
-        ValueError: unknown format or option.
+        ValueError: unknown format or option, or a ``window_seconds`` that is not a finite number > 0.
     """
     if not isinstance(format, str) or format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {safe_repr(format)}")
@@ -349,6 +430,9 @@ def render_dashboard_index(*, runtime: Runtime | None = None, **options: Any) ->
             ``services`` (default False): on a runtime that receives OTLP, list this process and every
             sender with its last-seen time (stale ones marked), and, while none has sent, tell how to point
             an agent at it.
+
+    Returns:
+        The index page, linking each dashboard by ``link``.
 
     Raises:
         ValueError: an unknown option, a ``link`` that is not a str, or ``services`` that is not a bool.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -102,6 +103,25 @@ def test_record_llm_usage_and_cost(tmp_path: Path, cap: Capture) -> None:
     with pytest.raises(LookupError, match="no price for model 'other'") as missing:
         table.cost("other", 1, 1)
     assert isinstance(missing.value, NotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "is not JSON"),
+        ("[1, 2]", 'must hold an object with "models"'),
+        ('{"models": ["big"]}', 'must hold an object with "models"'),
+        ('{"models": {"big": {"input": 3}}}', 'model \'big\' needs numbers "input" and "output"'),
+        ('{"models": {"big": {"input": 3, "output": null}}}', "model 'big' needs numbers"),
+        ('{"models": {"big": [3, 15]}}', "got [3, 15]"),
+        ('{"models": {"big": {"input": -3, "output": 15}}}', "price"),
+    ],
+)
+def test_a_bad_price_file_is_one_clear_error_naming_the_file(tmp_path: Path, content: str, expected: str) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(content)
+    with pytest.raises(DefinitionError, match=re.escape(expected)):  # a ValueError
+        PriceTable.from_file(prices)
 
 
 @pytest.mark.parametrize(

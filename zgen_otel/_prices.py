@@ -89,14 +89,25 @@ class PriceTable:
 
         Raises:
             OSError: the file cannot be read.
-            ValueError: the file is not JSON, or a price is a string that is not a number.
-            DefinitionError: (a ``ValueError``) an empty currency or model name, or a price < 0 or not finite.
-            KeyError, TypeError, AttributeError: the file is not shaped as above (a model without ``input`` or
-                ``output``, a price that is null, ``models`` that is not an object).
+            DefinitionError: (a ``ValueError``) the file is not JSON or not shaped as above (naming the file and
+                what is wrong), an empty currency or model name, or a price < 0 or not finite.
         """
-        data = json.loads(Path(path).read_text())
-        models = {m: (float(p["input"]), float(p["output"])) for m, p in data.get("models", {}).items()}
-        return cls(models, currency=str(data.get("currency", "USD")), strict=strict)
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise DefinitionError(f"price file {str(path)!r} is not JSON: {exc}") from None
+        models = data.get("models", {}) if isinstance(data, dict) else None
+        if not isinstance(models, dict):
+            raise DefinitionError(f'price file {str(path)!r} must hold an object with "models": {{"<model>": '
+                                  '{"input": <price>, "output": <price>}}')  # fmt: skip
+        prices = {}
+        for model, price in models.items():
+            pair = (price.get("input"), price.get("output")) if isinstance(price, dict) else (None, None)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
+                raise DefinitionError(f"price file {str(path)!r}: model {model!r} needs numbers \"input\" and "
+                                      f"\"output\" (per million tokens); got {safe_repr(price)}")  # fmt: skip
+            prices[model] = (float(pair[0]), float(pair[1]))  # type: ignore[arg-type]
+        return cls(prices, currency=str(data.get("currency", "USD")), strict=strict)
 
     def knows(self, model: str) -> bool:
         """Whether the table has a price for ``model``.

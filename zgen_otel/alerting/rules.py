@@ -31,6 +31,7 @@ __all__ = [
     "SeriesState",
     "check_url",
     "duration_text",
+    "mapping_arg",
     "str_map",
     "validate_name",
 ]
@@ -95,6 +96,15 @@ def str_map(what: str, value: object) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise TypeError(f"{what} must be a mapping of str to str; got {safe_repr(value)}")
+    return dict(value)
+
+
+def mapping_arg(what: str, value: object) -> dict[Any, Any]:
+    """``value`` (a mapping or None) as a new dict; ``TypeError`` naming it otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping or None; got {safe_repr(value)}")
     return dict(value)
 
 

@@ -16,13 +16,13 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from zgen_otel import semconv
 from zgen_otel._validate import check_count, positive_seconds
+from zgen_otel.alerting.channel import Notification, NotificationEvent
 from zgen_otel.alerting.conditions import ConditionRunner, Outcome
 from zgen_otel.alerting.dispatch import Dispatcher
 from zgen_otel.alerting.evaluator import RuleEvaluator, Ticker
 from zgen_otel.alerting.history import AlertHistory
 from zgen_otel.alerting.lifecycle import AlertLifecycle, AlertLock
 from zgen_otel.alerting.model import Alert, AlertStatus
-from zgen_otel.alerting.notifiers import Notification, NotificationEvent
 from zgen_otel.alerting.registry import Rule, RuleRegistry
 from zgen_otel.alerting.rules import RuleState
 from zgen_otel.alerting.silences import SilenceRegistry

@@ -14,10 +14,10 @@ from typing import Any
 
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import check_count, check_text, positive_seconds
+from zgen_otel.alerting.channel import Notifier
 from zgen_otel.alerting.core import AlertCore
 from zgen_otel.alerting.lifecycle import checked_alert
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
-from zgen_otel.alerting.notifiers import Notifier
 from zgen_otel.alerting.rules import CustomRule, MetricRule, mapping_arg
 from zgen_otel.alerting.silences import Silence
 

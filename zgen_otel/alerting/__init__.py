@@ -145,7 +145,7 @@ def trigger_alert(
 
     Returns:
         The new alert, or the active one it updated; with ``MONITORING_ENABLED=false``, the checked alert,
-        neither kept nor sent.
+            neither kept nor sent.
 
     Raises:
         DefinitionError: an empty or malformed name, details that are not JSON-serialisable, a

@@ -283,7 +283,7 @@ class AlertManager(AlertCore):
 
         Returns:
             The new alert, or the active one it updated; with recording off (``MONITORING_ENABLED=false``),
-            the checked alert, neither kept nor sent.
+                the checked alert, neither kept nor sent.
 
         Raises:
             DefinitionError: a malformed name, details that are not JSON-serialisable, or a link that is not

@@ -170,7 +170,7 @@ class Alert:
 
         Returns:
             ``alertname``, ``severity``, ``category`` (when set) and the user's labels; a user's label of the
-            same name as ``category`` wins over it.
+                same name as ``category`` wins over it.
         """
         labels = {"alertname": self.name, "severity": self.severity.label, **self.labels}
         if self.category:
@@ -182,7 +182,7 @@ class Alert:
 
         Returns:
             The Alertmanager v2 fields (``labels``, ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``,
-            ``fingerprint``) plus zgen_otel's, with times as RFC 3339 UTC text.
+                ``fingerprint``) plus zgen_otel's, with times as RFC 3339 UTC text.
         """
         return {
             "labels": self.all_labels(),

@@ -141,7 +141,7 @@ class WebhookNotifier(Notifier):
 
         Returns:
             Alertmanager's webhook fields: ``version``, ``receiver``, ``status`` (``firing`` while any alert of
-            the batch fires), ``alerts`` (each alert's JSON form with its ``status``), ``commonLabels``...
+                the batch fires), ``alerts`` (each alert's JSON form with its ``status``), ``commonLabels``...
         """
         firing = any(n.event is not NotificationEvent.RESOLVED for n in notifications)
         alerts = [{**n.alert, "status": AlertStatus.RESOLVED.value if n.event is NotificationEvent.RESOLVED
@@ -195,7 +195,7 @@ class SlackNotifier(WebhookNotifier):
 
         Returns:
             ``text`` naming the alerts, and ``attachments``, each coloured by severity (green once resolved),
-            with the alert's description and labels.
+                with the alert's description and labels.
         """
         attachments = []
         for n in notifications:

@@ -309,7 +309,7 @@ class MetricRule(_RuleBase):
 
         Returns:
             The rule's settings, ``type`` (``"metric"``), ``condition`` (`condition_text`), ``state``,
-            ``last_value``, ``errors`` and ``last_error``.
+                ``last_value``, ``errors`` and ``last_error``.
         """
         return {
             **super().to_dict(),
@@ -374,7 +374,7 @@ class CustomRule(_RuleBase):
 
         Returns:
             ``(holds, value)``: a number gives its truth and itself as the value, a ``(holds, value)`` pair is
-            taken as it is, anything else (a bool...) gives its truth and no value.
+                taken as it is, anything else (a bool...) gives its truth and no value.
 
         Raises:
             TypeError: the condition returned a ``(holds, value)`` pair whose value is not a number.
@@ -403,7 +403,7 @@ class CustomRule(_RuleBase):
 
         Returns:
             The rule's settings, ``type`` (``"custom"``), ``condition`` (`condition_text`), ``state``,
-            ``last_value``, ``errors``, ``last_error``, ``overrun`` and ``overruns``.
+                ``last_value``, ``errors``, ``last_error``, ``overrun`` and ``overruns``.
         """
         return {**super().to_dict(), "type": "custom", "condition": self.condition_text, "overrun": self.overrun,
                 "overruns": self.overruns}  # fmt: skip

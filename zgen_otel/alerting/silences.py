@@ -66,7 +66,7 @@ class Silence:
 
         Returns:
             ``id``, ``matchers`` (a pattern as its text), ``startsAt`` and ``endsAt`` (Unix seconds), ``comment``,
-            ``createdBy``.
+                ``createdBy``.
         """
         matchers = {k: (v.pattern if isinstance(v, re.Pattern) else v) for k, v in self.matchers.items()}
         return {

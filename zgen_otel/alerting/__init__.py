@@ -93,7 +93,14 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
 
 
 def install_default_rules(manager: AlertManager) -> None:
-    """Add `DEFAULT_RULES` (WARNING, category ``system``, ``>`` for 300 s) to ``manager``."""
+    """Add `DEFAULT_RULES` (WARNING, category ``system``, ``>`` for 300 s) to ``manager``.
+
+    The runtime does it for the process-wide manager when alerting is on, unless ``ZGEN_OTEL_DEFAULT_RULES=false``;
+    a rule of the same name is replaced, so calling it again restores the defaults.
+
+    Args:
+        manager: the alert manager to add the rules to.
+    """
     for name, spec in DEFAULT_RULES.items():
         manager.add_metric_rule(name=name, operator=">", duration=300, severity=AlertSeverity.WARNING,
                                 category="system", replace=True, **spec)  # fmt: skip
@@ -121,11 +128,30 @@ def trigger_alert(
 ) -> Alert:
     """Raise an alert on the process-wide manager: `AlertManager.trigger_alert`, same arguments.
 
-    The same name and labels while that alert is active update it instead.
+    The same name and labels while that alert is active update it instead (``occurrences``, ``last_seen``,
+    description, details).
+
+    Args:
+        name: the alert's name (``alertname``): a letter or ``_``, then letters, digits, ``_``, ``.``, ``:`` or
+            ``-`` (at most 200 characters).
+        description: what happened, for a person.
+        severity: an `AlertSeverity`, or its name in any case (``"critical"``).
+        category: a free-form group (``"system"``, ``"cost"``), or None.
+        details: data about this occurrence (JSON-serialisable); an update merges them in.
+        labels: extra labels (str to str): with the name they identify the alert; silences match them.
+        annotations: extra annotations (str to str), such as a runbook link.
+        generator_url: the alert's ``generatorURL``: an absolute http(s) link to where it comes from (a
+            dashboard, a runbook), or ``""``.
+
+    Returns:
+        The new alert, or the active one it updated; with ``MONITORING_ENABLED=false``, the checked alert,
+            neither kept nor sent.
 
     Raises:
-        DefinitionError, TypeError: an empty or malformed name, an unknown severity, labels that are not
-            str->str, details that are not JSON-serialisable, a ``generator_url`` that is not an http(s) URL.
+        DefinitionError: an empty or malformed name, details that are not JSON-serialisable, a
+            ``generator_url`` that is not an http(s) URL.
+        ValueError: an unknown severity.
+        TypeError: an argument of the wrong type (labels that are not str to str...), naming it.
     """
     return get_alert_manager().trigger_alert(
         name,

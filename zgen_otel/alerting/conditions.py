@@ -60,7 +60,7 @@ class ConditionRunner:
 
         Returns:
             By ``id(rule)``: the outcome of each condition that finished in time. The others (overrunning,
-            or still running from an earlier tick) are marked on their rule and left out.
+                or still running from an earlier tick) are marked on their rule and left out.
         """
         runs: list[_Run] = []
         for rule in rules:

@@ -20,8 +20,8 @@ from typing import Any
 
 from zgen_otel._fork import fork_safe_lock
 from zgen_otel._validate import check_count, non_negative_seconds
+from zgen_otel.alerting.channel import Notification, Notifier, NotifyResult
 from zgen_otel.alerting.model import Alert
-from zgen_otel.alerting.notifiers import Notification, Notifier, NotifyResult
 
 __all__ = ["DeliveryStats", "Dispatcher"]
 

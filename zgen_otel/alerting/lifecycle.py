@@ -15,9 +15,9 @@ from typing import Any
 
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import check_text
+from zgen_otel.alerting.channel import NotificationEvent
 from zgen_otel.alerting.history import AlertHistory
 from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, check_details, fingerprint
-from zgen_otel.alerting.notifiers import NotificationEvent
 from zgen_otel.alerting.rules import check_url, str_map, validate_name
 from zgen_otel.exceptions import NotFoundError
 

@@ -40,7 +40,17 @@ class AlertSeverity(enum.IntEnum):
 
     @classmethod
     def parse(cls, value: object) -> AlertSeverity:
-        """An ``AlertSeverity`` from itself or its name (any case); ``ValueError`` naming the allowed ones."""
+        """An ``AlertSeverity`` from itself or its name, in any case (``"warning"``, ``"WARNING"``).
+
+        Args:
+            value: an ``AlertSeverity`` or the name of one.
+
+        Returns:
+            The severity.
+
+        Raises:
+            ValueError: anything else, naming the allowed names.
+        """
         if isinstance(value, AlertSeverity):
             return value
         if isinstance(value, str) and value.upper() in cls.__members__:
@@ -99,6 +109,30 @@ class Alert:
 
     ``to_dict()`` gives the Alertmanager v2 fields (``labels`` with ``alertname`` and ``severity``,
     ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``, ``fingerprint``) plus zgen_otel's own.
+    Alerts come from `AlertManager.trigger_alert` and from rules; read them, do not build them. Times are
+    Unix seconds.
+
+    Attributes:
+        name: the alert's name (``alertname``): the rule's name for an alert a rule fired.
+        description: what happened, for a person.
+        severity: how bad it is.
+        category: a free-form group (``"system"``, ``"cost"``), or None.
+        labels: the user's labels (str to str); with the name they identify the alert (see `fingerprint`).
+        annotations: the user's annotations (str to str), such as a runbook link.
+        details: data about the occurrence (JSON-serialisable); a rule's alert holds the value that fired it
+            (and a metric rule's metric, operator and threshold).
+        starts_at: when it fired.
+        id: its unique id (32 hex digits), which `AlertManager.get_alert` and the HTTP API take.
+        status: firing, acknowledged or resolved.
+        ends_at: when it resolved, or None while active.
+        last_seen: when its condition was last seen holding (raised again, or judged by its rule), or None.
+        occurrences: how many times it was raised while active (1 at first).
+        acknowledged_at: when it was acknowledged, or None.
+        acknowledged_by: who acknowledged it, or None.
+        acknowledgement_note: the note given with the acknowledgement, or None.
+        rule: the name of the rule that fired it, or None for one raised by hand.
+        value: the value its rule judged (updated while the condition holds), or None.
+        generator_url: its ``generatorURL``: a link to where it comes from, or ``""``.
     """
 
     name: str
@@ -132,14 +166,24 @@ class Alert:
         return self.status is not AlertStatus.RESOLVED
 
     def all_labels(self) -> dict[str, str]:
-        """Labels as Alertmanager sees them: ``alertname``, ``severity``, ``category`` and the user's."""
+        """Labels as Alertmanager sees them: what silences and channel label filters match.
+
+        Returns:
+            ``alertname``, ``severity``, ``category`` (when set) and the user's labels; a user's label of the
+                same name as ``category`` wins over it.
+        """
         labels = {"alertname": self.name, "severity": self.severity.label, **self.labels}
         if self.category:
             labels.setdefault("category", self.category)
         return labels
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: Alertmanager v2 fields plus zgen_otel's."""
+        """The JSON form, as the HTTP API, the history file and the notifications carry it.
+
+        Returns:
+            The Alertmanager v2 fields (``labels``, ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``,
+                ``fingerprint``) plus zgen_otel's, with times as RFC 3339 UTC text.
+        """
         return {
             "labels": self.all_labels(),
             "annotations": {"description": self.description, **self.annotations},

@@ -1,9 +1,8 @@
-"""Notification channels, shaped like OTel exporters: the channel interface and the five built-in channels.
+"""The five built-in notification channels: log, webhook, Slack, e-mail and Alertmanager.
 
-A channel (`Notifier`) is handed batches of `Notification` by the alert manager's dispatcher
-(`zgen_otel.alerting.dispatch`), on a worker thread of its own. Like an OTel exporter it has ``notify``
-(returns a `NotifyResult`), ``force_flush`` and ``shutdown``; it has a minimum severity and optional
-label filters. Secrets (webhook URLs with tokens, SMTP passwords) never appear in logs or ``repr``.
+Each is a `Notifier` (`zgen_otel.alerting.channel`, whose names this module also offers): the alert
+manager's dispatcher hands it batches of `Notification` on a worker thread of its own. Secrets (webhook URLs
+with tokens, SMTP passwords) never appear in logs or ``repr``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import smtplib
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -22,7 +20,8 @@ from urllib.parse import urlsplit
 
 from zgen_otel._util import safe_repr
 from zgen_otel._validate import non_negative_seconds, positive_seconds
-from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus, TextEnum
+from zgen_otel.alerting.channel import Notification, NotificationEvent, Notifier, NotifyResult
+from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
 from zgen_otel.alerting.rules import str_map
 from zgen_otel.alerting.transport import post_json, redact
 from zgen_otel.exceptions import DefinitionError
@@ -80,125 +79,29 @@ def _address(what: str, value: object) -> str:
     return value
 
 
-class NotificationEvent(TextEnum):
-    """What a notification tells about its alert (equal to ``"firing"``, ``"repeat"``, ``"resolved"``)."""
+class LoggingNotifier(Notifier):
+    """Log each notification (``zgen_otel.alerts`` logger): ERROR/CRITICAL alerts at ERROR, others at WARNING.
 
-    FIRING = "firing"  # the alert fired
-    REPEAT = "repeat"  # still firing and unacknowledged after ``repeat_interval``
-    RESOLVED = "resolved"  # the alert resolved
-
-
-class NotifyResult(TextEnum):
-    """The outcome of `Notifier.notify`, like an OTel exporter's ``SpanExportResult``."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"  # retried with backoff, then dropped and counted
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One thing to tell: an alert (as its JSON form, frozen at the time) that fired, repeats or resolved.
-
-    Raises:
-        ValueError: ``event`` is not a `NotificationEvent` or one's text.
-    """
-
-    event: NotificationEvent
-    alert: dict[str, Any]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "event", NotificationEvent(self.event))
-
-    @property
-    def severity(self) -> AlertSeverity:
-        """The alert's severity."""
-        return AlertSeverity.parse(self.alert["severity"])
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The alert's labels (``alertname``, ``severity``, ``category`` and the user's)."""
-        labels: dict[str, str] = self.alert["labels"]
-        return labels
-
-
-class Notifier:
-    """Base class of a notification channel, shaped like an OTel exporter: ``notify``, ``force_flush``, ``shutdown``.
-
-    The dispatcher calls `notify` with one batch at a time, on the channel's own worker thread. It
-    returns `NotifyResult.SUCCESS` or `NotifyResult.FAILURE`; an exception counts as a failure.
-    A failure is retried with exponential backoff, then the batch is dropped and counted. For a simple channel
-    implement `send` (deliver or raise); override `notify` to report a failure without raising.
+    A resolved alert is logged at INFO.
 
     Args:
-        min_severity: notifications of less severe alerts are not sent to this channel.
-        labels: only alerts whose labels include all these items are sent to this channel.
-        name: how logs and the status name the channel.
+        logger: the logger to write to (None: ``zgen_otel.alerts``).
+        **kwargs: ``min_severity``, ``labels`` and ``name``, as for `Notifier`.
+
+    Raises:
+        ValueError, TypeError: a bad ``min_severity``, ``labels`` or ``name`` (see `Notifier`).
     """
-
-    def __init__(
-        self,
-        *,
-        min_severity: AlertSeverity | str = AlertSeverity.INFO,
-        labels: Mapping[str, str] | None = None,
-        name: str | None = None,
-    ) -> None:
-        self.min_severity = AlertSeverity.parse(min_severity)
-        self.label_filter = str_map("labels", labels)
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise TypeError(f"name must be a non-empty str or None; got {safe_repr(name)}")
-        self.name = name or type(self).__name__
-        self.sent = 0
-        self.failed = 0
-
-    def accepts(self, notification: Notification) -> bool:
-        """Whether this channel wants the notification (severity and label filter)."""
-        if notification.severity < self.min_severity:
-            return False
-        labels = notification.labels
-        return all(labels.get(k) == v for k, v in self.label_filter.items())
-
-    def notify(self, notifications: Sequence[Notification]) -> NotifyResult:
-        """Deliver a batch: the hook the dispatcher calls. This one calls `send`.
-
-        Returns:
-            ``NotifyResult.SUCCESS`` when delivered, ``NotifyResult.FAILURE`` to have the batch retried.
-
-        Raises:
-            Exception: anything; the dispatcher counts it as a failure and retries.
-        """
-        self.send(notifications)
-        return NotifyResult.SUCCESS
-
-    def send(self, notifications: Sequence[Notification]) -> None:
-        """Deliver a batch or raise: what a channel that keeps the default `notify` implements."""
-        raise NotImplementedError
-
-    def on_tick(self, active: Sequence[Alert]) -> None:
-        """Called at every evaluation tick with the active alerts (Alertmanager re-sends them)."""
-
-    def force_flush(self, timeout: float = 30.0) -> bool:
-        """Deliver anything the channel itself buffers, within ``timeout`` seconds; True when done.
-
-        The built-in channels buffer nothing: they deliver each batch in `notify`.
-        """
-        return True
-
-    def shutdown(self) -> None:
-        """Release resources; no batch comes after it."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, min_severity={self.min_severity.name})"
-
-
-class LoggingNotifier(Notifier):
-    """Log each notification (``zgen_otel.alerts`` logger): ERROR/CRITICAL alerts at ERROR, others at WARNING."""
 
     def __init__(self, logger: logging.Logger | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._logger = logger or logging.getLogger("zgen_otel.alerts")
 
     def send(self, notifications: Sequence[Notification]) -> None:
-        """Log every notification of the batch."""
+        """Log every notification of the batch.
+
+        Args:
+            notifications: the batch, oldest first.
+        """
         for n in notifications:
             level = logging.ERROR if n.severity >= AlertSeverity.ERROR else logging.WARNING
             if n.event is NotificationEvent.RESOLVED:
@@ -208,7 +111,21 @@ class LoggingNotifier(Notifier):
 
 
 class WebhookNotifier(Notifier):
-    """POST a JSON payload shaped like Alertmanager's webhook (``status``, ``alerts``, ``groupLabels``...)."""
+    """POST a JSON payload shaped like Alertmanager's webhook (``status``, ``alerts``, ``groupLabels``...).
+
+    Args:
+        url: where to POST: an absolute http(s) URL; user info in it is sent as basic auth. It may hold a token:
+            it never appears in logs or ``repr`` (only its scheme, host and port do).
+        headers: extra request headers (str to str), such as ``Authorization``.
+        timeout: the total deadline of one delivery in seconds (> 0, at most 3600): connecting, sending and
+            reading the answer.
+        **kwargs: ``min_severity``, ``labels`` and ``name``, as for `Notifier`.
+
+    Raises:
+        DefinitionError: a URL that is not http(s) with a host and a valid port, or a timeout over 3600 s.
+        ValueError: a timeout that is not a number of seconds > 0, or a bad ``min_severity``.
+        TypeError: a URL that is not a str, or headers that are not str to str.
+    """
 
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5.0, **kwargs: Any):
         super().__init__(**kwargs)
@@ -217,7 +134,15 @@ class WebhookNotifier(Notifier):
         self.timeout = _timeout(timeout)
 
     def payload(self, notifications: Sequence[Notification]) -> dict[str, Any]:
-        """The body sent for a batch."""
+        """The body sent for a batch; override it to send another shape (as `SlackNotifier` does).
+
+        Args:
+            notifications: the batch, oldest first.
+
+        Returns:
+            Alertmanager's webhook fields: ``version``, ``receiver``, ``status`` (``firing`` while any alert of
+                the batch fires), ``alerts`` (each alert's JSON form with its ``status``), ``commonLabels``...
+        """
         firing = any(n.event is not NotificationEvent.RESOLVED for n in notifications)
         alerts = [{**n.alert, "status": AlertStatus.RESOLVED.value if n.event is NotificationEvent.RESOLVED
                    else AlertStatus.FIRING.value} for n in notifications]  # fmt: skip
@@ -232,7 +157,15 @@ class WebhookNotifier(Notifier):
         }
 
     def send(self, notifications: Sequence[Notification]) -> None:
-        """POST the batch."""
+        """POST the batch's `payload` as JSON.
+
+        Args:
+            notifications: the batch, oldest first.
+
+        Raises:
+            OSError: the delivery failed (an HTTP error status, no connection, the timeout), naming the URL
+                without its secrets; the dispatcher retries it.
+        """
         post_json(self._url, self.payload(notifications), self._headers, self.timeout)
 
     def __repr__(self) -> str:
@@ -255,7 +188,15 @@ class SlackNotifier(WebhookNotifier):
     _COLOURS = {"info": "#439FE0", "warning": "#FFA500", "error": "#E01E5A", "critical": "#8B0000"}
 
     def payload(self, notifications: Sequence[Notification]) -> dict[str, Any]:
-        """The Slack message for a batch."""
+        """The Slack message for a batch: one line of text, and one attachment per alert.
+
+        Args:
+            notifications: the batch, oldest first.
+
+        Returns:
+            ``text`` naming the alerts, and ``attachments``, each coloured by severity (green once resolved),
+                with the alert's description and labels.
+        """
         attachments = []
         for n in notifications:
             a = n.alert
@@ -279,6 +220,24 @@ class EmailNotifier(Notifier):
 
     With ``starttls=True`` the server's certificate and host name are verified against the system's CAs, or
     ``tls_context`` (e.g. ``ssl.create_default_context(cafile=...)`` for a private CA) when given.
+
+    Args:
+        host: the SMTP server's host name or address.
+        port: its port (1 to 65535; 25, or 587 for STARTTLS).
+        sender: the ``From`` address.
+        recipients: the ``To`` addresses (at least one); a single str is one address.
+        username: log in with this user name after STARTTLS, or None to send without logging in.
+        password: the password for ``username``; it never appears in logs or ``repr``.
+        starttls: upgrade the connection to TLS before logging in and sending.
+        tls_context: the TLS settings for STARTTLS (None: the system's CAs, verifying the host name).
+        timeout: the deadline of each SMTP operation in seconds (> 0, at most 3600).
+        **kwargs: ``min_severity``, ``labels`` and ``name``, as for `Notifier`.
+
+    Raises:
+        DefinitionError: a port out of range, no recipients, an address without ``@`` or with whitespace, or
+            a timeout over 3600 s.
+        ValueError: a timeout that is not a number of seconds > 0, or a bad ``min_severity``.
+        TypeError: an argument of the wrong type (an empty host, a ``starttls`` that is not a bool...).
     """
 
     def __init__(
@@ -318,7 +277,14 @@ class EmailNotifier(Notifier):
         self._tls_context = tls_context  # the system's CAs are loaded on the first STARTTLS without one
 
     def message(self, notifications: Sequence[Notification]) -> EmailMessage:
-        """The e-mail for a batch."""
+        """The e-mail for a batch.
+
+        Args:
+            notifications: the batch, oldest first (at least one).
+
+        Returns:
+            A message whose subject names the first alert (and how many more), with one paragraph per alert.
+        """
         msg = EmailMessage()
         first = notifications[0]
         more = f" (+{len(notifications) - 1} more)" if len(notifications) > 1 else ""
@@ -335,7 +301,15 @@ class EmailNotifier(Notifier):
         return msg
 
     def send(self, notifications: Sequence[Notification]) -> None:
-        """Send the batch's e-mail."""
+        """Send the batch's e-mail (`message`) over SMTP, with STARTTLS and login when set.
+
+        Args:
+            notifications: the batch, oldest first.
+
+        Raises:
+            OSError: the delivery failed (no connection, a certificate that does not verify, the server refused
+                the login or the mail: ``smtplib.SMTPException``); the dispatcher retries it.
+        """
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 # Verify the server (certificate and host name) before the password goes over the wire.
@@ -355,6 +329,17 @@ class AlertmanagerNotifier(Notifier):
 
     Active alerts are re-sent every ``resend_interval`` seconds (Alertmanager expires alerts it stops hearing
     about), and a resolved alert is sent once with its ``endsAt``.
+
+    Args:
+        url: the Alertmanager's base URL (``http://127.0.0.1:9093``); ``/api/v2/alerts`` is added.
+        resend_interval: seconds between re-sends of the active alerts (>= 0).
+        timeout: the total deadline of one delivery in seconds (> 0, at most 3600).
+        **kwargs: ``min_severity``, ``labels`` and ``name``, as for `Notifier`.
+
+    Raises:
+        DefinitionError: a URL that is not http(s) with a host and a valid port, or a timeout over 3600 s.
+        ValueError: a ``resend_interval`` or ``timeout`` out of range, or a bad ``min_severity``.
+        TypeError: a URL that is not a str.
     """
 
     def __init__(self, url: str, *, resend_interval: float = 60.0, timeout: float = 5.0, **kwargs: Any) -> None:
@@ -374,11 +359,24 @@ class AlertmanagerNotifier(Notifier):
         return body
 
     def send(self, notifications: Sequence[Notification]) -> None:
-        """POST the batch's alerts."""
+        """POST the batch's alerts (labels, annotations, ``startsAt``, ``endsAt`` once resolved, ``generatorURL``).
+
+        Args:
+            notifications: the batch, oldest first.
+
+        Raises:
+            OSError: the delivery failed (an HTTP error status, no connection, the timeout); it is retried.
+        """
         post_json(self._url, [self._shape(n.alert) for n in notifications], {}, self.timeout)
 
     def on_tick(self, active: Sequence[Alert]) -> None:
-        """Re-send the active alerts when ``resend_interval`` has passed."""
+        """Re-send the active alerts this channel accepts, when ``resend_interval`` has passed since the last time.
+
+        A failure is logged, not retried: the next re-send carries the same alerts.
+
+        Args:
+            active: the active alerts no silence mutes.
+        """
         now = time.monotonic()
         wanted = [d for d in (a.to_dict() for a in active) if self.accepts(Notification(NotificationEvent.REPEAT, d))]
         if wanted and now - self._last_resend >= self.resend_interval:

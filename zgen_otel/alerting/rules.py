@@ -31,6 +31,7 @@ __all__ = [
     "SeriesState",
     "check_url",
     "duration_text",
+    "mapping_arg",
     "str_map",
     "validate_name",
 ]
@@ -95,6 +96,15 @@ def str_map(what: str, value: object) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise TypeError(f"{what} must be a mapping of str to str; got {safe_repr(value)}")
+    return dict(value)
+
+
+def mapping_arg(what: str, value: object) -> dict[Any, Any]:
+    """``value`` (a mapping or None) as a new dict; ``TypeError`` naming it otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping or None; got {safe_repr(value)}")
     return dict(value)
 
 
@@ -195,6 +205,36 @@ class MetricRule(_RuleBase):
 
     With several series (attribute sets) under the metric, each is judged on its own and fires its own alert,
     labelled with its attributes; ``attributes`` restricts the rule to matching series.
+    `AlertManager.add_metric_rule` makes one (its arguments are these attributes, documented there).
+
+    Attributes:
+        name: the rule's name and its alerts' ``alertname``.
+        description: what the alerts say.
+        severity: the alerts' severity.
+        category: the alerts' category, or None.
+        duration: seconds the condition must hold before the alert fires (Prometheus' ``for``).
+        labels: extra labels of the alerts.
+        annotations: extra annotations of the alerts.
+        keep_firing_for: seconds an alert stays firing after the condition stops holding.
+        generator_url: the alerts' ``generatorURL``, or ``""``.
+        enabled: whether the rule is evaluated (`AlertManager.disable_rule`, `AlertManager.enable_rule`).
+        states: where the rule stands for each series it watches (see `RuleState`).
+        errors: how many times judging a sample failed.
+        last_error: the last failure's message, or None.
+        last_value: the value judged most recently (any series), whether the condition held or not.
+        metric_name: the metric the rule watches.
+        threshold: the value the metric is compared with.
+        operator: ``>``, ``>=``, ``<``, ``<=``, ``==`` or ``!=``.
+        clear_threshold: the value a firing alert must pass to resolve, or None (``threshold``).
+        aggregate: ``avg``, ``max``, ``min`` or ``increase`` over ``window``, or None (each sample).
+        window: seconds ``aggregate`` looks back, or None.
+        attributes: only the series with these attributes are judged.
+        test: the comparison ``operator`` names, set from it.
+
+    Raises:
+        DefinitionError: a bad definition (see `AlertManager.add_metric_rule`), naming the value.
+        ValueError: an unknown severity.
+        TypeError: a field of the wrong type, naming it.
     """
 
     metric_name: str = ""
@@ -237,7 +277,15 @@ class MetricRule(_RuleBase):
         self.attributes = check_attributes(self.attributes)
 
     def holds(self, value: float, firing: bool) -> bool:
-        """Whether the condition holds for ``value`` (against the clear threshold while firing)."""
+        """Whether the condition holds for a value (against ``clear_threshold`` while firing).
+
+        Args:
+            value: the metric's value (or its aggregate over ``window``).
+            firing: whether the series' alert is firing.
+
+        Returns:
+            True when ``value`` compares true with the threshold that applies.
+        """
         if firing and self.clear_threshold is not None:
             return self.test(value, self.clear_threshold)
         return self.test(value, self.threshold)
@@ -257,7 +305,12 @@ class MetricRule(_RuleBase):
         return f"{judged} {self.operator} {_plain(self.threshold)}{clears}"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description with the current state."""
+        """A JSON-ready description with the current state, as the HTTP API and the alerts page show it.
+
+        Returns:
+            The rule's settings, ``type`` (``"metric"``), ``condition`` (`condition_text`), ``state``,
+                ``last_value``, ``errors`` and ``last_error``.
+        """
         return {
             **super().to_dict(),
             "type": "metric",
@@ -280,6 +333,31 @@ class CustomRule(_RuleBase):
     ``(bool, value)`` pair. An exception marks the rule as erroring (counted, logged) without stopping others.
     It runs on a thread of its own (`conditions`); one still running when its tick is
     over is skipped (``overrun`` is True until it returns, ``overruns`` counts the ticks it missed).
+    `AlertManager.add_rule` makes one (its arguments are these attributes, documented there).
+
+    Attributes:
+        name: the rule's name and its alerts' ``alertname``.
+        description: what the alerts say.
+        severity: the alerts' severity.
+        category: the alerts' category, or None.
+        duration: seconds the condition must hold before the alert fires (Prometheus' ``for``).
+        labels: extra labels of the alerts.
+        annotations: extra annotations of the alerts.
+        keep_firing_for: seconds an alert stays firing after the condition stops holding.
+        generator_url: the alerts' ``generatorURL``, or ``""``.
+        enabled: whether the rule is evaluated (`AlertManager.disable_rule`, `AlertManager.enable_rule`).
+        states: where the rule stands (one entry at most: a custom rule has one series).
+        errors: how many times the condition raised or returned a bad value.
+        last_error: the last failure's message, or None.
+        last_value: the value the condition gave most recently, or None.
+        condition: called with no arguments at every tick; see `evaluate` for what it may return.
+        overrun: whether the condition is still running past its tick.
+        overruns: how many ticks it missed by running past one.
+
+    Raises:
+        DefinitionError: a bad definition (see `AlertManager.add_rule`), naming the value.
+        ValueError: an unknown severity.
+        TypeError: a condition that is not callable, or a field of the wrong type, naming it.
     """
 
     condition: Callable[[], Any] = field(default=lambda: False)
@@ -292,10 +370,15 @@ class CustomRule(_RuleBase):
             raise TypeError(f"condition must be callable; got {safe_repr(self.condition)}")
 
     def evaluate(self) -> tuple[bool, float | None]:
-        """Run the condition: (holds, value).
+        """Run the condition once, on the calling thread (the alert manager runs it on a thread of its own).
+
+        Returns:
+            ``(holds, value)``: a number gives its truth and itself as the value, a ``(holds, value)`` pair is
+                taken as it is, anything else (a bool...) gives its truth and no value.
 
         Raises:
             TypeError: the condition returned a ``(holds, value)`` pair whose value is not a number.
+            Exception: whatever the condition raises.
         """
         result = self.condition()
         if isinstance(result, tuple) and len(result) == 2:
@@ -316,6 +399,11 @@ class CustomRule(_RuleBase):
         return f"custom check {name}()"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description with the current state."""
+        """A JSON-ready description with the current state, as the HTTP API and the alerts page show it.
+
+        Returns:
+            The rule's settings, ``type`` (``"custom"``), ``condition`` (`condition_text`), ``state``,
+                ``last_value``, ``errors``, ``last_error``, ``overrun`` and ``overruns``.
+        """
         return {**super().to_dict(), "type": "custom", "condition": self.condition_text, "overrun": self.overrun,
                 "overruns": self.overruns}  # fmt: skip

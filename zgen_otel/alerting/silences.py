@@ -21,6 +21,15 @@ class Silence:
     """Mutes notifications (not state) of alerts whose labels match every matcher, until ``ends_at``.
 
     A matcher value is an exact label value, or a compiled ``re.Pattern`` matched against the whole value.
+    `AlertManager.add_silence` makes one; times are Unix seconds.
+
+    Attributes:
+        id: its unique id (32 hex digits), which `AlertManager.remove_silence` takes.
+        matchers: label name to the exact value or ``re.Pattern`` the alert's label must have.
+        starts_at: when it starts muting.
+        ends_at: when it expires.
+        comment: why it was added.
+        created_by: who added it, or None.
     """
 
     id: str
@@ -31,7 +40,15 @@ class Silence:
     created_by: str | None = None
 
     def matches(self, labels: Mapping[str, str], now: float) -> bool:
-        """Whether this silence is active at ``now`` and matches ``labels``."""
+        """Whether this silence mutes an alert with these labels at this time.
+
+        Args:
+            labels: the alert's labels, as `Alert.all_labels` gives them.
+            now: the time (Unix seconds).
+
+        Returns:
+            True when ``now`` is within the silence and every matcher matches its label.
+        """
         if not self.starts_at <= now < self.ends_at:
             return False
         for key, want in self.matchers.items():
@@ -45,7 +62,12 @@ class Silence:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
+        """The JSON form, as the HTTP API shows it.
+
+        Returns:
+            ``id``, ``matchers`` (a pattern as its text), ``startsAt`` and ``endsAt`` (Unix seconds), ``comment``,
+                ``createdBy``.
+        """
         matchers = {k: (v.pattern if isinstance(v, re.Pattern) else v) for k, v in self.matchers.items()}
         return {
             "id": self.id,

@@ -725,3 +725,13 @@ def test_fuzzing_the_openapi_document_finds_no_server_error() -> None:
         run()
     assert failures == []
     assert len(calls) >= 100 and any(c == 200 for c in calls) and any(c in (404, 422) for c in calls)
+
+
+def test_the_dashboard_api_shows_an_llm_call_recorded_just_before(client: httpx.Client) -> None:
+    """The JSON API collects first, as the web page does: no waiting for the next MONITORING_INTERVAL (1 h here)."""
+    from zgen_otel.llm import record_llm_usage
+
+    record_llm_usage("gpt-test", input_tokens=120, output_tokens=40, provider="openai", duration=0.5)
+    doc = client.get("/api/monitoring/dashboard/llm").json()
+    (models,) = [p for p in doc["panels"] if p["id"] == "models"]
+    assert [row[:4] for row in models["rows"]] == [["gpt-test", 1, 120, 40]]

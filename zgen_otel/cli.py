@@ -143,6 +143,11 @@ def _failed(exc: RemoteError) -> int:
     return 1
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 rule``, ``2 rules``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _alert_lines(alerts: Any, base: str) -> list[str]:
     """One line per active alert, most severe first: severity, name, and whether it is acknowledged."""
     lines = [f"  {a['severity']:<11} {a['name']}{' (acknowledged)' if a['status'] == 'acknowledged' else ''}"
@@ -165,8 +170,8 @@ def _status_lines(data: Any, alerts: Any, base: str) -> list[str]:
         f"monitoring    {'on' if data['enabled'] else 'off'}, every {data['interval']:g} s, "
         f"uptime {data['uptime_seconds']:.0f} s",
         f"store         {store.get('series', 0)} series, {store.get('points', 0)} points",
-        f"alerting      {'on' if data['alerting_enabled'] else 'off'}: {data['rules']} rules, "
-        f"{len(alerts)} active alerts" + (":" if alerts else ""),
+        f"alerting      {'on' if data['alerting_enabled'] else 'off'}: {_count(data['rules'], 'rule')}, "
+        f"{_count(len(alerts), 'active alert')}" + (":" if alerts else ""),
         *_alert_lines(alerts, base),
         f"exporters     {data['exporters'] or 'none (local only)'}",
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -342,3 +343,19 @@ def test_metrics_json_pages_and_bad_options(server: Server) -> None:
         assert client.get("/monitoring/metrics", params={"page": 0}).status_code == 422
     with pytest.raises(ValueError, match="page_size must be a whole number from 1 to 500; got 501"):
         render_dashboard("metrics", page_size=501)
+
+
+def test_no_chart_draws_a_point_after_now_or_before_its_axis(realistic: ManualClock) -> None:
+    """Binned charts (p95, error rate) put the running bin's point at now, not in the future past the axis."""
+    realistic.now = math.ceil(realistic.now / 60) * 60 + 1  # just past a bin's start: its middle is still to come
+    zgen_otel.track("late")(lambda: None)()  # a call in the running bin
+    for name in DASHBOARDS:
+        doc = json.loads(render_dashboard(name, format="json"))
+        start, end = doc["time_range"]["start"], doc["time_range"]["end"]
+        for panel in doc["panels"]:
+            for series in panel.get("series", ()) if panel.get("type") == "timeseries" else ():
+                times = [t for t, _ in series["points"]]
+                assert all(start <= t <= end for t in times), (name, panel["id"], series["label"])
+    performance = json.loads(render_dashboard("performance", format="json"))
+    (p95,) = [p for p in performance["panels"] if p["id"] == "p95"]
+    assert all(len(s["points"]) >= 5 for s in p95["series"] if s["label"] != "late")  # ten minutes of calls

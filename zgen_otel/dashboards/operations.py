@@ -19,7 +19,7 @@ from zgen_otel import semconv as sc
 from zgen_otel._stats import bucket_quantile, nearest_rank
 from zgen_otel._tracker import ERROR
 from zgen_otel.dashboards.charts import downsample
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, MIN_CHART_SPAN, Dashboard
 from zgen_otel.dashboards.opstats import NAME, OUTCOME, OperationRow, operation_stats
 from zgen_otel.dashboards.panels import per_minute, tagged, value_stats
 from zgen_otel.dashboards.rendering import CLOCK, format_time, window
@@ -153,15 +153,15 @@ def _entry(label: str, points: list[tuple[float, float]]) -> dict[str, Any]:
 class _Bins:
     """Per line (operation and process) and time bin: calls, failed calls and the p95 duration."""
 
-    def __init__(self, step: float) -> None:
-        self.step = step
+    def __init__(self, step: float, end: float) -> None:
+        self.step, self.end = step, end
         self.calls: dict[str, Line] = defaultdict(lambda: defaultdict(list))
         self.failed: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
         self.p95: dict[str, dict[float, float]] = defaultdict(dict)
 
     def at(self, ts: float) -> float:
-        """The middle of the bin ``ts`` falls in."""
-        return ts // self.step * self.step + self.step / 2
+        """The middle of the bin ``ts`` falls in; for the bin still running, now (a point is never in the future)."""
+        return min(ts // self.step * self.step + self.step / 2, self.end)
 
     def add_local(self, line: str, rows: list[tuple[float, float, Any]], end: float) -> None:
         """This process's calls of one operation: (end time, seconds, outcome); the p95 of each bin is exact."""
@@ -199,14 +199,21 @@ class _Bins:
 def _binned(view: View, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
     """p95 duration and error rate per time bin, one line per operation and process; and the bin's length.
 
-    Each point sits at the middle of its bin. This process's bins come from its recent calls (exact), the others'
-    from the bucket counts they sent (interpolated, like PromQL's ``histogram_quantile``).
+    Each point sits at the middle of its bin (the running bin's at now). The bins split the time the data covers
+    (from its first call, a minute at least, the window at most) into about `_BINS`, so that a few minutes of
+    calls are not one or two points. This process's bins come from its recent calls (exact), the others' from
+    the bucket counts they sent (interpolated, like PromQL's ``histogram_quantile``).
     """
-    bins = _Bins(next((s for s in _BIN_STEPS if (end - start) / s <= _BINS), _BIN_STEPS[-1]))
     tracker = view.runtime.performance
-    if tracker is not None and view.local in view.processes:
+    local = tracker.timings(start) if tracker is not None and view.local in view.processes else {}
+    received = view.histograms(sc.OPERATION_DURATION.name)
+    firsts = [rows[0][0] for rows in local.values() if rows]  # oldest first
+    firsts += [s.first for s in received if s.first is not None]
+    covered = end - max(start, min(min(firsts, default=start), end - MIN_CHART_SPAN))
+    bins = _Bins(next((s for s in _BIN_STEPS if covered / s <= _BINS), _BIN_STEPS[-1]), end)
+    if local:
         who = view.who(view.local.service, view.local.instance)
-        for name, rows in tracker.timings(start).items():
+        for name, rows in local.items():
             bins.add_local(tagged(name, who), rows, end)
     bins.add_received(view, start, end)
     p95 = [_entry(line, sorted(points.items())) for line, points in sorted(bins.p95.items())]

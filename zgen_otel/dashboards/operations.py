@@ -33,8 +33,9 @@ __all__ = ["OperationRow", "PerformanceDashboard", "operation_stats", "wants_log
 _COLUMNS = ["calls", "errors", "error rate", "mean", "p50", "p95", "p99", "max", "calls/min", "last call", "traces"]
 _UNITS = ["", "", "1", "s", "s", "s", "s", "s", "", "", ""]
 #: Time bins of the p95 and error-rate charts: the shortest of these giving at most `_BINS` bins.
-_BIN_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400)
-_BINS = 60
+#: Five seconds at least, so that a bin holds several calls (a rate over one or two calls is noise).
+_BIN_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400)
+_BINS = 30
 #: A duration chart whose largest and smallest positive values are this far apart is drawn on a log scale.
 LOG_SPREAD = 100.0
 

@@ -13,7 +13,6 @@ instead of sending each record a second time, and says so once.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from opentelemetry import trace
@@ -21,6 +20,7 @@ from opentelemetry._logs import LogRecord
 from opentelemetry.instrumentation.log_utils import std_to_otel
 
 from zgen_otel._capture import other_otel_handler
+from zgen_otel._drainer import Drainer
 from zgen_otel._export import ExportHealth
 from zgen_otel._records import SEVERITY_TEXT, CapturedLog
 from zgen_otel._ring import Ring
@@ -36,7 +36,7 @@ _EVENT_NAMES = ("otel.event.name", "event.name")  # promoted to the record's eve
 _MAX_LOGGERS = 1000  # OTel loggers kept by logger name
 
 
-class LogShipper:
+class LogShipper(Drainer):
     """Turns captured records into OTel log records on ``provider``, on a background thread.
 
     Args:
@@ -51,20 +51,7 @@ class LogShipper:
         self._dropped_seen = 0
         self.delegated = False  # whether another OTel handler on the root exports the records
         self._loggers: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._start_worker()
-
-    def _start_worker(self) -> None:
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="zgen-otel-logs", daemon=True)
-        self._worker.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                self.drain()
-            except Exception:  # the worker must outlive any bug
-                _warn.exception("drain", "zgen_otel: exporting captured log records failed")
+        super().__init__("zgen-otel-logs", _warn, "zgen_otel: exporting captured log records failed")
 
     def drain(self) -> None:
         """Emit every queued record on the provider now (or drop them all, when another OTel handler exports)."""
@@ -125,19 +112,6 @@ class LogShipper:
             )
         )
 
-    def before_fork(self) -> None:
-        """Hold the drain lock across ``os.fork()``, so the child's queue is consistent."""
-        self._lock.acquire()
-
-    def after_fork(self, child: bool) -> None:
-        """Release the lock; in the child, start a worker of its own and leave the parent's queue to the parent."""
-        self._lock.release()
-        if child:
-            self.outbox.items.clear()  # the parent exports these; the child would export them a second time
-            self._start_worker()
-
-    def shutdown(self) -> None:
-        """Stop the worker and emit what is queued (the provider's shutdown then exports it)."""
-        self._stop.set()
-        self._worker.join(timeout=5)
-        self.drain()
+    def clear_queue(self) -> None:
+        """Forget the queued records (a forked child's copy: the parent exports them)."""
+        self.outbox.items.clear()

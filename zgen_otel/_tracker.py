@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.metrics import Meter
 
 from zgen_otel import semconv
+from zgen_otel._drainer import Drainer
 from zgen_otel._stats import QUANTILES, bucket_quantile, nearest_rank
 from zgen_otel._util import RateLimitedLogger
 
@@ -214,7 +214,7 @@ def _bucket_index(duration: float) -> int:
     return len(DURATION_BUCKETS)
 
 
-class PerformanceTracker:
+class PerformanceTracker(Drainer):
     """The tracking state of one runtime: tracer, instruments, the timing queue and the statistics."""
 
     def __init__(
@@ -240,20 +240,7 @@ class PerformanceTracker:
         self._attr_cache: dict[tuple[str, Outcome, str | None], dict[str, Any]] = {}
         self._meter = meter
         self._genai: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._start_worker()
-
-    def _start_worker(self) -> None:
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="zgen-otel-performance", daemon=True)
-        self._worker.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                self.drain()
-            except Exception:  # the worker must outlive any bug
-                _warn.exception("drain", "zgen_otel: processing tracked calls failed")
+        super().__init__("zgen-otel-performance", _warn, "zgen_otel: processing tracked calls failed")
 
     def drain(self) -> None:
         """Turn queued timings into metrics and statistics.
@@ -350,19 +337,6 @@ class PerformanceTracker:
         with self._lock:
             return {name: [r for r in op.recent if r[0] >= since] for name, op in self._ops.items()}
 
-    def before_fork(self) -> None:
-        """Hold the statistics lock, so the child's copy is consistent."""
-        self._lock.acquire()
-
-    def after_fork(self, child: bool) -> None:
-        """Release the lock; in the child, start a worker of its own and leave the parent's queue to the parent."""
-        self._lock.release()
-        if child:
-            self.queue.clear()  # the parent exports these; the child would export them a second time
-            self._start_worker()
-
-    def shutdown(self) -> None:
-        """Stop the worker and process what is queued."""
-        self._stop.set()
-        self._worker.join(timeout=5)
-        self.drain()
+    def clear_queue(self) -> None:
+        """Forget the queued timings (a forked child's copy: the parent processes them)."""
+        self.queue.clear()

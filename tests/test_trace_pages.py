@@ -27,11 +27,9 @@ log = logging.getLogger("agent.pages")
 
 
 @pytest.fixture(autouse=True)
-def _agent_logger_at_info() -> Iterator[None]:
-    """The agent's logger at INFO: pytest's handlers sit on the root, so zgen leaves the root level alone."""
-    log.setLevel(logging.INFO)
-    yield
-    log.setLevel(logging.NOTSET)
+def _agent_logger_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    """The agent's logger at INFO for each test (pytest restores it): zgen leaves the root's level alone."""
+    caplog.set_level(logging.INFO, logger=log.name)
 
 
 @track("agent.tool")

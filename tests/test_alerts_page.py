@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import zgen_otel
+from tests.support.colours import contrast
 from tests.support.servers import Server
 from zgen_otel.alerting import get_alert_manager, trigger_alert
 from zgen_otel.dashboards import render_dashboard
@@ -73,18 +74,6 @@ def test_the_document_holds_occurrences_details_the_condition_and_one_history_ro
         ("probe=p1", FLAPS, "resolved"),
     ]
     assert len(history) == 6  # p1, p2, slow_answers, queue_deep, db_down, llm_budget: not 34 rows
-
-
-def contrast(foreground: str, background: str) -> float:
-    """The WCAG contrast ratio of two opaque CSS ``rgb()`` colours."""
-
-    def luminance(colour: str) -> float:
-        channels = [float(c) / 255 for c in re.findall(r"[\d.]+", colour)[:3]]
-        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import zgen_otel
+from tests.support.colours import contrast
 from tests.support.servers import Server
 from zgen_otel.dashboards import render_dashboard
 from zgen_otel.dashboards.trace_charts import duration_scatter, ruler
@@ -141,18 +142,6 @@ def test_the_ruler_and_the_scatter_use_round_numbers() -> None:
     assert html.count('class="point') == len(traces) == 24 and html.count('class="point error"') == 16
     decades = re.findall(r'<text class="tick" x="56"[^>]*>([^<]+)</text>', html)
     assert decades and all(re.fullmatch(r"(1|10|100) (µs|ms)|1 s", d) for d in decades), decades
-
-
-def contrast(foreground: str, background: str) -> float:
-    """The WCAG contrast ratio of two CSS ``rgb()``/``rgba()`` colours (the background opaque)."""
-
-    def luminance(colour: str) -> float:
-        channels = [float(c) / 255 for c in re.findall(r"[\d.]+", colour)[:3]]
-        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 # The text colour of an element and the colour behind it: its own background, else the nearest opaque one above.

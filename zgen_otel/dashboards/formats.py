@@ -24,11 +24,14 @@ from collections.abc import Callable
 from zgen_otel._util import iso_utc
 
 __all__ = [
+    "BINARY_PREFIXES",
     "CLOCK",
     "CURRENCY_SYMBOLS",
     "ISO",
     "MISSING",
     "NO_PRICE",
+    "SI_PREFIXES",
+    "TO_SECONDS",
     "format_duration",
     "format_money",
     "format_span",
@@ -59,11 +62,14 @@ _CURRENCY = re.compile("[A-Z]{3}")
 #: Units written with another symbol.
 _SYMBOLS = {"Cel": "°C", "%": "%"}
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-_SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"))
-_BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+#: The SI prefixes used past a billion (below, numbers are written out with separators).
+SI_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"))
+#: The binary prefixes of byte units (KiB, MiB...).
+BINARY_PREFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 #: Seconds-valued readings at or past this (2001-09-09) and before ``_TIMESTAMP_END`` (2286) are Unix times.
 _TIMESTAMP_START, _TIMESTAMP_END = 1e9, 1e10
-_TO_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+#: Seconds per one of each duration unit.
+TO_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
 def _power_of_ten(x: float, digits: int) -> str:
@@ -91,11 +97,11 @@ def _fixed(x: float, digits: int) -> str:
 def _prefixed(x: float, digits: int) -> tuple[str, str]:
     """``x`` (a millionth to 10²¹) as a number and an SI prefix (``""`` below a billion): ``("12.3", "G")``."""
     a = abs(x)
-    for i, (size, prefix) in enumerate(_SI):
+    for i, (size, prefix) in enumerate(SI_PREFIXES):
         if a >= size:
             text = _fixed(x / size, digits)
             if text.lstrip("-") == "1,000" and i:  # 999.96 G rounds to 1,000 G: the next prefix up
-                size, prefix = _SI[i - 1]
+                size, prefix = SI_PREFIXES[i - 1]
                 text = _fixed(x / size, digits)
             return text, prefix
     text = _fixed(x, digits)
@@ -180,13 +186,13 @@ def unit_text(unit: str) -> str:
 def _bytes(value: float, unit: str) -> str:
     """Bytes (``By``, ``By/s``...) with a binary prefix: ``977 KiB/s``, ``1.5 GiB``."""
     a, power = abs(value), 0
-    while a >= 1024 and power < len(_BINARY) - 1:
+    while a >= 1024 and power < len(BINARY_PREFIXES) - 1:
         a /= 1024
         power += 1
     text = plain(value / 1024**power)
-    if text.lstrip("-") == "1,024" and power < len(_BINARY) - 1:  # 1023.9 KiB rounds to 1,024 KiB
+    if text.lstrip("-") == "1,024" and power < len(BINARY_PREFIXES) - 1:  # 1023.9 KiB rounds to 1,024 KiB
         text, power = plain(value / 1024 ** (power + 1)), power + 1
-    return f"{text} {_BINARY[power]}B{unit[2:]}"
+    return f"{text} {BINARY_PREFIXES[power]}B{unit[2:]}"
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -212,8 +218,8 @@ def format_value(value: float | None, unit: str = "") -> str:
         return writer(value)
     if unit.startswith("By"):
         return _bytes(value, unit)
-    if unit in _TO_SECONDS:
-        return format_duration(value * _TO_SECONDS[unit])
+    if unit in TO_SECONDS:
+        return format_duration(value * TO_SECONDS[unit])
     text = unit_text(unit)
     if not text:
         return plain(value)

@@ -2,8 +2,9 @@
 
 `value_ticks` picks one display unit for a whole axis (``KiB/s``, ``ms``, ``%``...), said once as the axis's
 caption, and steps of 1, 2, 2.5 or 5 times a power of ten in it (``0 / 250 / 500 / 750`` ``KiB/s``);
-`log_ticks` the powers of ten of a log axis (``100 µs / 1 ms / 10 ms``). `time_ticks` steps by 1, 2, 5,
-10, 15 or 30 seconds, minutes or a few hours, aligned to the local clock (``14:45 / 14:50 / 14:55``).
+`log_ticks` the powers of ten of a log axis (``100 µs / 1 ms / 10 ms``). `time_ticks` steps by tenths of a
+second, 1, 2, 5, 10, 15 or 30 seconds, minutes or a few hours, aligned to the local clock
+(``14:45 / 14:50 / 14:55``). `nice_step` is the 1-2-2.5-5 step for any other round scale (the trace ruler).
 The labels come from `formats`.
 """
 
@@ -15,7 +16,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from zgen_otel.dashboards.formats import (
+    BINARY_PREFIXES,
     CURRENCY_SYMBOLS,
+    SI_PREFIXES,
+    TO_SECONDS,
     format_time,
     format_value,
     is_currency,
@@ -24,14 +28,11 @@ from zgen_otel.dashboards.formats import (
     unit_text,
 )
 
-__all__ = ["Axis", "Tick", "log_bounds", "log_ticks", "time_ticks", "value_ticks"]
+__all__ = ["Axis", "Tick", "clock_text", "log_bounds", "log_ticks", "nice_step", "time_ticks", "value_ticks"]
 
 _MANTISSAS = (1.0, 2.0, 2.5, 5.0, 10.0)
-_TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
-               172_800, 604_800)  # fmt: skip
-_BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-_SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"))
-_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600,
+               43_200, 86_400, 172_800, 604_800)  # fmt: skip
 
 
 class Tick(NamedTuple):
@@ -49,13 +50,13 @@ def _scale(top: float, unit: str) -> tuple[float, Callable[[str], str], str]:
     """
     if unit.startswith("By"):
         power = 0
-        while top >= 1024**power * 1024 and power < len(_BINARY) - 1:
+        while top >= 1024**power * 1024 and power < len(BINARY_PREFIXES) - 1:
             power += 1
-        return 1024.0**-power, str, f"{_BINARY[power]}B{unit[2:]}"
-    if unit in _SECONDS:
-        seconds = top * _SECONDS[unit]
+        return 1024.0**-power, str, f"{BINARY_PREFIXES[power]}B{unit[2:]}"
+    if unit in TO_SECONDS:
+        seconds = top * TO_SECONDS[unit]
         size, name = next(((s, n) for s, n in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")) if seconds >= s), (1e-9, "ns"))
-        return _SECONDS[unit] / size, str, name
+        return TO_SECONDS[unit] / size, str, name
     if unit in ("1", "%"):
         return (100.0 if unit == "1" else 1.0), lambda n: f"{n} %", ""
     if is_currency(unit):
@@ -64,7 +65,7 @@ def _scale(top: float, unit: str) -> tuple[float, Callable[[str], str], str]:
             return 1.0, str, unit
         return 1.0, lambda n: symbol + n if not n.startswith("-") else f"-{symbol}{n[1:]}", ""
     text = unit_text(unit)
-    size, prefix = next(((s, p) for s, p in _SI if s <= top < 1e21), (1, ""))  # past 10²¹: powers of ten
+    size, prefix = next(((s, p) for s, p in SI_PREFIXES if s <= top < 1e21), (1, ""))  # past 10²¹: powers of ten
     if text:
         return 1.0 / size, str, f"{prefix}{text}"
     return 1.0 / size, (lambda n: n if n == "0" else f"{n} {prefix}") if prefix else str, ""
@@ -75,8 +76,15 @@ def _prefixed(label: Callable[[str], str], prefix: str) -> Callable[[str], str]:
     return lambda n: label(n if n == "0" else f"{n} {prefix}")
 
 
-def _step(raw: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``raw``."""
+def nice_step(raw: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``raw`` (> 0).
+
+    Args:
+        raw: the step the scale would need to fit its ticks.
+
+    Returns:
+        The round step to use instead.
+    """
     magnitude = 10 ** math.floor(math.log10(raw))
     return min((m * magnitude for m in _MANTISSAS if m * magnitude >= raw * (1 - 1e-12)), default=raw)
 
@@ -114,10 +122,10 @@ def value_ticks(lo: float, hi: float, unit: str = "", count: int = 4) -> Axis:
         values = [lo + (hi / count - lo / count) * i for i in range(count)] + [hi]
         return Axis([Tick(v, format_value(v, unit)) for v in values], "")
     factor, label, caption = _scale(max(abs(lo), abs(hi)), unit)
-    step = _step((hi - lo) * factor / count)
+    step = nice_step((hi - lo) * factor / count)
     top = max(abs(lo), abs(hi)) * factor
     if step >= 1e9 and top < 1e21 and not is_timestamp(hi, unit):  # 250 G, 500 G (%, $, s): one SI prefix
-        size, prefix = next((s, p) for s, p in _SI if s <= top)
+        size, prefix = next((s, p) for s, p in SI_PREFIXES if s <= top)
         factor, step = factor / size, step / size
         label = _prefixed(label, prefix)
     low, high = lo * factor, hi * factor
@@ -168,8 +176,8 @@ def time_ticks(start: float, end: float, count: int = 5) -> list[Tick]:
             would give fewer than three).
 
     Returns:
-        The ticks: ``14:45``, ``14:50`` (``14:45:30`` for steps under a minute; the date before the first tick of
-        a day, when the axis spans more than a day).
+        The ticks: ``14:45``, ``14:50`` (``14:45:30`` for steps under a minute, ``14:45:30.5`` under a second;
+        the date before the first tick of a day, when the axis spans more than a day).
     """
     span = max(end - start, 1e-9)
     fits = [i for i, s in enumerate(_TIME_STEPS) if span / s <= count]
@@ -181,13 +189,28 @@ def time_ticks(start: float, end: float, count: int = 5) -> list[Tick]:
         step = _TIME_STEPS[-1] * math.ceil(span / count / _TIME_STEPS[-1])
     offset = time.localtime(start).tm_gmtoff or 0  # align to the local clock (midnight, hour, minute)
     first = math.ceil((start + offset) / step) * step - offset
-    pattern = "%H:%M:%S" if step < 60 else "%H:%M"
     ticks, previous_day = [], None if span > 86_400 else time.localtime(start)[:3]
     at = first
     while at <= end + 1e-6:
         day = time.localtime(at)[:3]
-        dated = day != previous_day
-        ticks.append(Tick(at, format_time(at, f"%b %d {pattern}" if dated else pattern)))
+        ticks.append(Tick(at, clock_text(at, step, dated=day != previous_day)))
         previous_day = day
         at += step
     return ticks
+
+
+def clock_text(at: float, step: float, *, dated: bool = False) -> str:
+    """A time tick's label: ``14:45`` for steps of a minute or more, ``14:45:30``, or ``14:45:30.5`` under a second.
+
+    Args:
+        at: the tick's time (Unix seconds).
+        step: the axis's step in seconds (how precise the label must be).
+        dated: put the date before the time (``Nov 28 14:45``).
+
+    Returns:
+        The label, in local time.
+    """
+    tenths = round(at * 10)  # 14:45:29.96 is 14:45:30.0, not 14:45:29.0
+    pattern = "%H:%M:%S" if step < 60 else "%H:%M"
+    text = format_time(tenths // 10 if step < 1 else at, f"%b %d {pattern}" if dated else pattern)
+    return f"{text}.{tenths % 10}" if step < 1 else text

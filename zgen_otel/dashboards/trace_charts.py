@@ -10,29 +10,18 @@ page needs no chart library.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from zgen_otel.dashboards.rendering import format_ms, format_time, format_value
+from zgen_otel.dashboards.rendering import format_ms, format_time
+from zgen_otel.dashboards.ticks import Tick, clock_text, log_bounds, log_ticks, nice_step, time_ticks
 
-__all__ = ["duration_scatter", "round_step", "ruler"]
+__all__ = ["duration_scatter", "ruler"]
 
 _H = 200
 _LEFT, _TOP, _BOTTOM = 64, 10, 26
-#: Steps of the time axis, in seconds: round clock times (10:42:30.5, 10:42:30, 10:45, 11:00).
-_TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-
-
-def round_step(span: float, count: int = 5) -> float:
-    """A round step (1, 2 or 5 times a power of ten) that cuts ``span`` into at most about ``count`` parts."""
-    if not span > 0 or not math.isfinite(span):
-        return 1.0
-    raw = span / count
-    power = 10.0 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
 def ruler(total_ms: float, count: int = 5) -> dict[str, Any]:
@@ -42,32 +31,11 @@ def ruler(total_ms: float, count: int = 5) -> dict[str, Any]:
         ``ticks``: ``[{"at": percent of the trace, "label": "25 ms"}, ...]`` from 0, at a round step, and
         ``step``: the step as a percent of the trace (for gridlines at each tick).
     """
-    total = total_ms if total_ms > 0 else 1e-6
-    step = round_step(total, count)
+    total = total_ms if total_ms > 0 and math.isfinite(total_ms) else 1e-6
+    step = nice_step(total / count)
     ticks = [{"at": i * step / total * 100, "label": format_ms(i * step) if i else "0"}
              for i in range(int(total / step + 1e-9) + 1)]  # fmt: skip
     return {"ticks": ticks, "step": step / total * 100}
-
-
-def _time_ticks(lo: float, hi: float) -> list[float]:
-    """Round clock times between ``lo`` and ``hi`` (Unix seconds), at most about six."""
-    step = next((s for s in _TIME_STEPS if (hi - lo) / s <= 6), _TIME_STEPS[-1])
-    offset = _offset(lo)
-    first = math.ceil((lo + offset) / step) * step - offset
-    return [first + i * step for i in range(int((hi - first) / step) + 1)]
-
-
-def _clock(ts: float, span: float) -> str:
-    """A tick's time of day: to the tenth of a second over three seconds or less, to the minute over hours."""
-    if span <= 3:  # ticks less than a second apart
-        tenths = round(ts * 10)
-        return f"{format_time(tenths // 10, '%H:%M:%S')}.{tenths % 10}"
-    return format_time(ts, "%H:%M:%S" if span < 300 else "%H:%M")
-
-
-def _offset(ts: float) -> float:
-    """The local time zone's offset from UTC at ``ts``, in seconds (round times are round in local time)."""
-    return float(time.localtime(ts).tm_gmtoff)
 
 
 def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{id}") -> Markup:
@@ -91,9 +59,8 @@ def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{i
     pad = (hi_t - lo_t) * 0.04 if hi_t > lo_t else 1.0  # a lone trace: a second either side
     lo_t, hi_t = lo_t - pad, hi_t + pad
     seconds = [max(float(t["duration_ms"]) / 1000, 1e-7) for t in shown]
-    lo_d, hi_d = math.floor(math.log10(min(seconds))), math.ceil(math.log10(max(seconds)))
-    if hi_d == lo_d:
-        hi_d += 1
+    bounds = log_bounds(seconds) or (1e-7, 1e-6)  # never None: every duration is positive
+    lo_d, hi_d = round(math.log10(bounds[0])), round(math.log10(bounds[1]))
     plot_h = _H - _TOP - _BOTTOM
 
     def x(ts: float) -> float:
@@ -105,17 +72,17 @@ def duration_scatter(traces: Sequence[Mapping[str, Any]], link: str = "traces/{i
     axis = [f'<svg class="axis" width="{_LEFT}" height="{_H}" aria-hidden="true" xmlns="http://www.w3.org/2000/svg">']
     plot = [f'<svg class="plot" height="{_H}" role="img" aria-label="trace durations over time" '
             'xmlns="http://www.w3.org/2000/svg">']  # fmt: skip
-    every = max(1, math.ceil((hi_d - lo_d) / 5))
-    for power in range(lo_d, hi_d + 1, every):
-        at = y(10.0**power)
+    for tick in log_ticks(*bounds, "s"):
+        at = y(tick.value)
         axis.append(f'<text class="tick" x="{_LEFT - 8}" y="{at + 4:.1f}" text-anchor="end">'
-                    f"{escape(format_value(10.0**power, 's'))}</text>")  # fmt: skip
+                    f"{escape(tick.label)}</text>")  # fmt: skip
         plot.append(f'<line class="grid" x1="0" x2="100%" y1="{at:.1f}" y2="{at:.1f}"/>')
     # a label at the very edge would be cut in half; traces all within a tenth of a second get one in the middle
-    ticks = [ts for ts in _time_ticks(lo_t, hi_t) if 4 <= x(ts) <= 96] or [(lo_t + hi_t) / 2]
-    for ts in ticks:
-        plot.append(f'<text class="tick" x="{x(ts):.2f}%" y="{_H - 8}" text-anchor="middle">'
-                    f"{escape(_clock(ts, hi_t - lo_t))}</text>")  # fmt: skip
+    middle = (lo_t + hi_t) / 2
+    ticks = [t for t in time_ticks(lo_t, hi_t, 6) if 4 <= x(t.value) <= 96] or [Tick(middle, clock_text(middle, 0.1))]
+    for tick in ticks:
+        plot.append(f'<text class="tick" x="{x(tick.value):.2f}%" y="{_H - 8}" text-anchor="middle">'
+                    f"{escape(tick.label)}</text>")  # fmt: skip
     for t, duration in reversed(list(zip(shown, seconds, strict=True))):  # the first trace drawn last, on top
         failed = t.get("status") == "error"
         radius = 3 + min(4.0, math.log2(max(int(t.get("span_count") or 1), 1)) / 2)

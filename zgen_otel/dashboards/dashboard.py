@@ -37,6 +37,7 @@ __all__ = [
     "Dashboard",
     "DashboardManager",
     "chart_start",
+    "data_start",
     "get_dashboard_manager",
     "render_dashboard",
     "render_dashboard_index",
@@ -209,11 +210,20 @@ def chart_start(panels: Iterable[Mapping[str, Any]], start: float, end: float) -
         The first point's time, at most ``end - MIN_CHART_SPAN`` (the axis spans a minute at least) and
         never before ``start``; ``start`` when no chart has a point.
     """
-    firsts: list[float] = [float(p[0]) for panel in panels if panel.get("type") == "timeseries"
+    firsts = [float(p[0]) for panel in panels if panel.get("type") == "timeseries"
               for s in panel.get("series", ()) for p in s.get("points", ())[:1]]  # fmt: skip
-    if not firsts:
-        return start
-    return max(start, min(min(firsts), end - MIN_CHART_SPAN))
+    return data_start(firsts, start, end)
+
+
+def data_start(firsts: Iterable[float], start: float, end: float) -> float:
+    """Where the data of a window starts: its earliest time, at most ``end - MIN_CHART_SPAN``, never before ``start``.
+
+    Args:
+        firsts: the first time of each line (any order); none: the window's ``start``.
+        start: the start of the window asked for.
+        end: the window's end (now).
+    """
+    return max(start, min(min(firsts, default=start), end - MIN_CHART_SPAN))
 
 
 _RESERVED = {"name", "title", "description", "generated_at", "time_range", "selection", "panels"}

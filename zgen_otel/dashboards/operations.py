@@ -19,10 +19,12 @@ from zgen_otel import semconv as sc
 from zgen_otel._stats import bucket_quantile, nearest_rank
 from zgen_otel._tracker import ERROR
 from zgen_otel.dashboards.charts import downsample
-from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, MIN_CHART_SPAN, Dashboard
+from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, data_start
+from zgen_otel.dashboards.formats import format_span
 from zgen_otel.dashboards.opstats import NAME, OUTCOME, OperationRow, operation_stats
 from zgen_otel.dashboards.panels import per_minute, tagged, value_stats
 from zgen_otel.dashboards.rendering import CLOCK, format_time, window
+from zgen_otel.receiver import HistogramSeries
 from zgen_otel.selection import View, select
 
 if TYPE_CHECKING:
@@ -94,8 +96,8 @@ class PerformanceDashboard(Dashboard):
             "panels": [
                 table,
                 _duration_panel("duration", "Mean duration per collection interval", durations),
-                _duration_panel("p95", f"p95 duration per {format_time_step(step)}", p95),
-                {"id": "errors", "type": "timeseries", "title": f"Error rate per {format_time_step(step)}",
+                _duration_panel("p95", f"p95 duration per {format_span(step)}", p95),
+                {"id": "errors", "type": "timeseries", "title": f"Error rate per {format_span(step)}",
                  "unit": "1", "series": errors},
                 {"id": "throughput", "type": "timeseries", "title": "Calls per minute",
                  "unit": "{call}/min", "series": throughput},
@@ -115,14 +117,6 @@ def _duration_panel(panel_id: str, title: str, series: list[dict[str, Any]]) -> 
     if wants_log_scale(v for s in series for _, v in s["points"]):
         panel.update(scale="log", note="log scale: each gridline is ten times the one below")
     return panel
-
-
-def format_time_step(seconds: float) -> str:
-    """A bin's length in words: ``5 s``, ``1 min``, ``30 min``, ``1 h``."""
-    for size, unit in ((3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"
 
 
 def _charts(view: View, start: float, end: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -156,7 +150,7 @@ class _Bins:
 
     def __init__(self, step: float, end: float) -> None:
         self.step, self.end = step, end
-        self.calls: dict[str, Line] = defaultdict(lambda: defaultdict(list))
+        self.calls: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
         self.failed: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
         self.p95: dict[str, dict[float, float]] = defaultdict(dict)
 
@@ -164,29 +158,29 @@ class _Bins:
         """The middle of the bin ``ts`` falls in; for the bin still running, now (a point is never in the future)."""
         return min(ts // self.step * self.step + self.step / 2, self.end)
 
-    def add_local(self, line: str, rows: list[tuple[float, float, Any]], end: float) -> None:
+    def add_local(self, line: str, rows: list[tuple[float, float, Any]]) -> None:
         """This process's calls of one operation: (end time, seconds, outcome); the p95 of each bin is exact."""
         durations: Line = defaultdict(list)
         for ended, seconds, outcome in rows:
-            if ended <= end:
+            if ended <= self.end:
                 at = self.at(ended)
                 durations[at].append(seconds)
                 self.failed[line][at] += outcome == ERROR
         for at, values in durations.items():
-            self.calls[line][at].append(len(values))
+            self.calls[line][at] += len(values)
             self.p95[line][at] = nearest_rank(sorted(values), 0.95)
 
-    def add_received(self, view: View, start: float, end: float) -> None:
+    def add_received(self, view: View, received: list[HistogramSeries], start: float) -> None:
         """The other processes' calls from the bucket counts they sent (the p95 interpolated in the buckets)."""
         merged: dict[tuple[str, float], tuple[tuple[float, ...], list[int], float]] = {}
-        for s in view.histograms(sc.OPERATION_DURATION.name):
+        for s in received:
             line = tagged(str(s.attributes.get(NAME, "?")), view.who(*view.origin(s.attributes)))
             failing = s.attributes.get(OUTCOME) == ERROR.value
             for ts, count, _, buckets in s.deltas:
-                if not (start <= ts <= end and count):
+                if not (start <= ts <= self.end and count):
                     continue
                 at = self.at(ts)
-                self.calls[line][at].append(count)
+                self.calls[line][at] += count
                 self.failed[line][at] += count if failing else 0
                 bounds, into, top = merged.setdefault((line, at), (s.bounds, [0] * len(buckets), 0.0))
                 if bounds == s.bounds:  # buckets of other bounds cannot be added up: counted, not in the p95
@@ -210,14 +204,14 @@ def _binned(view: View, start: float, end: float) -> tuple[list[dict[str, Any]],
     received = view.histograms(sc.OPERATION_DURATION.name)
     firsts = [rows[0][0] for rows in local.values() if rows]  # oldest first
     firsts += [s.first for s in received if s.first is not None]
-    covered = end - max(start, min(min(firsts, default=start), end - MIN_CHART_SPAN))
+    covered = end - data_start(firsts, start, end)
     bins = _Bins(next((s for s in _BIN_STEPS if covered / s <= _BINS), _BIN_STEPS[-1]), end)
     if local:
         who = view.who(view.local.service, view.local.instance)
         for name, rows in local.items():
-            bins.add_local(tagged(name, who), rows, end)
-    bins.add_received(view, start, end)
+            bins.add_local(tagged(name, who), rows)
+    bins.add_received(view, received, start)
     p95 = [_entry(line, sorted(points.items())) for line, points in sorted(bins.p95.items())]
-    rates = [_entry(line, [(at, bins.failed[line][at] / sum(n)) for at, n in sorted(calls.items())])
+    rates = [_entry(line, [(at, bins.failed[line][at] / n) for at, n in sorted(calls.items())])
              for line, calls in sorted(bins.calls.items())]  # fmt: skip
     return p95, rates, bins.step

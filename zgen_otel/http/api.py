@@ -221,7 +221,6 @@ def dashboard(
     the web page, the tracked calls and the instruments are collected into the store first, so that the
     document shows this moment (an LLM call recorded a second ago is in it).
     """
-    runtime.collect()
     text = dashboard_or_404(runtime, name, format, window, service=service, instance=instance, search=search,
                             category=category, page=page, metric=metric)  # fmt: skip
     return HTMLResponse(text) if format == "html" else Response(text, media_type="application/json")

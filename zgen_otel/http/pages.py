@@ -80,10 +80,17 @@ def dashboard_or_404(
     ``service`` and ``instance`` select the processes shown (all when None); ``options`` that are not None go to
     the dashboard (``search``, ``category``, ``page`` and ``metric`` of the metrics dashboard).
 
+    The tracked calls and every instrument are collected into the store first: the tables that read the live
+    statistics (performance) and the charts and tables that read the store (performance charts, LLM calls) then
+    show the same moment, and a call recorded a second ago is in them. A collection runs every instrument's
+    callbacks (about 25 ms per 1,000 ``record_metric`` series), which is why the traces and logs pages, which read
+    the span and log rings, do not come through here.
+
     Raises:
         HTTPException: 404 when no dashboard has that name, 422 for an option the dashboard does not take.
     """
     given = {k: v for k, v in options.items() if v is not None}
+    runtime.collect()
     try:
         return render_dashboard(name, format=fmt, window_seconds=window, interactive=interactive, runtime=runtime,
                                 service=service, instance=instance, **given)  # fmt: skip
@@ -126,21 +133,14 @@ def navigation(runtime: Runtime, selection: Selection, with_hint: bool = True) -
     return {"choices": choices, "selected": at[0], **selection.to_dict(), "hint": line}
 
 
-def watched(runtime: Runtime, refresh: float, *, collect: bool = False) -> None:
-    """A page of ``runtime`` is open and refreshes every ``refresh`` seconds: make its data move and agree.
+def watched(runtime: Runtime, refresh: float) -> None:
+    """A page of ``runtime`` is open and refreshes every ``refresh`` seconds: make its data move.
 
-    The system monitor samples at its live interval for three refreshes (at least 15 s) after this call. With
-    ``collect`` (a dashboard), the tracked calls and every instrument are collected into the store now: the
-    tables that read the live statistics (performance) and the charts and tables that read the store
-    (performance charts, LLM calls) then show the same moment. A collection runs every instrument's callbacks
-    (about 25 ms per 1,000 ``record_metric`` series), which is why the other pages, which read the span and log
-    rings or series the store gets directly, skip it.
+    The system monitor samples at its live interval for three refreshes (at least 15 s) after this call.
     """
     monitor = runtime.system_monitor
     if monitor is not None and monitor.running:
         monitor.watch(max(3 * refresh, _WATCH_SECONDS))
-    if collect:
-        runtime.collect()
 
 
 def _live(
@@ -264,7 +264,7 @@ def page(
     metric: str | None = METRIC,
 ) -> HTMLResponse:
     """The web page: one dashboard, refreshed live, with alert actions, a time-range picker and the selector."""
-    watched(runtime, refresh, collect=True)
+    watched(runtime, refresh)
     html = dashboard_or_404(runtime, name, "html", window, interactive=True, service=service, instance=instance,
                             search=search, category=category, page=page, metric=metric)  # fmt: skip
     return _live(request, html, runtime, Selection(service, instance), refresh=refresh)

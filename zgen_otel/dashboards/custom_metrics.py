@@ -43,6 +43,8 @@ def _attributes(s: Series) -> str | None:
 
 def _matches(s: Series, words: Sequence[str]) -> bool:
     """Whether every word is in the series' name, category or attribute text (case-insensitive)."""
+    if not words:  # no search: no attribute text to build for each of thousands of series
+        return True
     text = f"{s.name} {_category(s)} {_attributes(s) or ''}".lower()
     return all(w in text for w in words)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zgen_otel import _current
-from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
+from zgen_otel.alerting.model import Alert, AlertStatus
 from zgen_otel.dashboards.dashboard import DEFAULT_WINDOW, Dashboard, render_page
+from zgen_otel.dashboards.overview import alert_counts
 from zgen_otel.dashboards.panels import labels_text
 from zgen_otel.dashboards.rendering import CLOCK, format_time, window
 
@@ -25,7 +26,6 @@ __all__ = ["OCCURRENCES_SHOWN", "AlertsDashboard", "group_history"]
 
 #: The occurrences of one history row listed when it is opened (the newest); the count covers them all.
 OCCURRENCES_SHOWN = 20
-_SEVERITIES = tuple(s.label for s in sorted(AlertSeverity, reverse=True))  # critical first
 ACTIVE_COLUMNS = ["severity", "name", "description", "status", "started", "last seen", "occurrences", "value",
                   "labels", "details", "acknowledged by"]  # fmt: skip
 HISTORY_COLUMNS = ["severity", "name", "labels", "fired", "first fired", "last fired", "status", "ended",
@@ -78,11 +78,11 @@ class AlertsDashboard(Dashboard):
         rt = runtime or _current.get_runtime()
         manager = rt.alert_manager
         active = manager.get_active_alerts()
-        firing = [a for a in active if a.status is AlertStatus.FIRING]
-        summary = [{"label": f"firing · {sev}", "severity": sev, "unit": "{alert}",
-                    "value": sum(1 for a in firing if a.severity.label == sev)} for sev in _SEVERITIES]  # fmt: skip
+        counts = alert_counts(active)
+        summary = [{"label": f"firing · {sev}", "severity": sev, "unit": "{alert}", "value": n}
+                   for sev, n in counts["by_severity"]]  # fmt: skip
         summary.append({"label": "acknowledged", "severity": "acknowledged", "unit": "{alert}",
-                        "value": sum(1 for a in active if a.status is AlertStatus.ACKNOWLEDGED)})  # fmt: skip
+                        "value": counts["acknowledged"]})  # fmt: skip
         active_rows = [
             [a.severity.label, a.name, a.description, a.status.value, _when(a.starts_at), _when(a.last_seen),
              a.occurrences, a.value, labels_text(a.labels), a.details or None, a.acknowledged_by]

@@ -8,21 +8,23 @@ page's header.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from zgen_otel import semconv as sc
+from zgen_otel.alerting.model import Alert, AlertSeverity, AlertStatus
 from zgen_otel.dashboards.opstats import operation_stats
 from zgen_otel.selection import Selection, processes, select
 
 if TYPE_CHECKING:
     from zgen_otel._runtime import Runtime
 
-__all__ = ["KEY_WINDOW", "SEVERITIES", "key_numbers", "page_service"]
+__all__ = ["KEY_WINDOW", "SEVERITIES", "alert_counts", "key_numbers", "page_service"]
 
 #: The window of the index's call and error numbers (seconds).
 KEY_WINDOW = 3600.0
 #: Alert severities, most severe first, as the key numbers list them.
-SEVERITIES = ("critical", "error", "warning", "info")
+SEVERITIES = tuple(s.label for s in sorted(AlertSeverity, reverse=True))
 _MAX_NAMED = 3  # services named in a header; the others are counted
 
 
@@ -44,6 +46,24 @@ def _latest(runtime: Runtime, metric: str) -> float | None:
     return max(points, key=lambda p: p.timestamp).value if points else None
 
 
+def alert_counts(active: Sequence[Alert]) -> dict[str, Any]:
+    """The active alerts counted, for the index's key numbers and the alerts page's boxes.
+
+    Args:
+        active: the active alerts (`AlertManager.get_active_alerts`).
+
+    Returns:
+        ``firing`` (the total), ``by_severity`` (``[severity, firing count]`` for each of `SEVERITIES`) and
+        ``acknowledged``.
+    """
+    firing = [a for a in active if a.status is AlertStatus.FIRING]
+    return {
+        "firing": len(firing),
+        "by_severity": [[sev, sum(1 for a in firing if a.severity.label == sev)] for sev in SEVERITIES],
+        "acknowledged": sum(1 for a in active if a.status is AlertStatus.ACKNOWLEDGED),
+    }
+
+
 def key_numbers(runtime: Runtime) -> dict[str, Any]:
     """The index's key numbers: a JSON-ready dict.
 
@@ -53,16 +73,10 @@ def key_numbers(runtime: Runtime) -> dict[str, Any]:
         of every tracked operation of every process in view over `KEY_WINDOW`; ``cpu`` and ``memory``:
         this host's latest percentages (None without the system monitor); ``window_seconds``.
     """
-    active = runtime.alert_manager.get_active_alerts()
-    firing = [a for a in active if a.status.value == "firing"]
     stats = operation_stats(select(runtime), KEY_WINDOW).values()
     calls, errors = sum(st.calls for st in stats), sum(st.errors for st in stats)
     return {
-        "alerts": {
-            "firing": len(firing),
-            "by_severity": [[sev, sum(1 for a in firing if a.severity.label == sev)] for sev in SEVERITIES],
-            "acknowledged": sum(1 for a in active if a.status.value == "acknowledged"),
-        },
+        "alerts": alert_counts(runtime.alert_manager.get_active_alerts()),
         "calls": calls,
         "errors": errors,
         "error_rate": errors / calls if calls else None,

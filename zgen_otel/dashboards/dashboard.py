@@ -166,8 +166,8 @@ class Dashboard:
         extra = {k: v for k, v in doc.items() if k not in _RESERVED}
         first = chart_start(doc["panels"], doc["time_range"]["start"], doc["time_range"]["end"])
 
-        def chart(panel: Mapping[str, Any], start: float, end: float, **more: Any) -> Any:
-            return panel_chart(panel, max(start, first), end, **more)
+        def chart(panel: Mapping[str, Any], start: float, end: float) -> Any:
+            return panel_chart(panel, max(start, first), end)
 
         return render_page("dashboard.html", doc, rt, options, extra=extra, api_base=options.get("api_base", ""),
                            chart=chart, spark=panel_sparkline, style=series_style)  # fmt: skip

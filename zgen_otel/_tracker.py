@@ -49,9 +49,6 @@ OVERFLOW_OPERATION = "_OTHER"
 #: The attribute the OTel SDK puts on the overflow point of a metric stream; on the overflow operation's points too.
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
 
-#: The duration histograms of agent and tool calls (``track_agent``, ``track_tool``), by name.
-_GENAI_SPECS = {s.name: s for s in (semconv.GEN_AI_INVOKE_AGENT_DURATION, semconv.GEN_AI_EXECUTE_TOOL_DURATION)}
-
 
 class Outcome(str, Enum):
     """How a tracked call ended: the value of its ``zgen.operation.outcome`` attribute."""
@@ -73,10 +70,10 @@ class GenAIOperation(str):
     """
 
     __slots__ = ("attributes", "metric")
-    metric: str
+    metric: semconv.MetricSpec
     attributes: dict[str, str]
 
-    def __new__(cls, name: str, metric: str, attributes: dict[str, str]) -> GenAIOperation:
+    def __new__(cls, name: str, metric: semconv.MetricSpec, attributes: dict[str, str]) -> GenAIOperation:
         """Build the name ``name`` whose calls also go to the histogram ``metric`` with ``attributes``."""
         self = super().__new__(cls, name)
         self.metric = metric
@@ -283,11 +280,10 @@ class PerformanceTracker(Drainer):
             ops[OVERFLOW_OPERATION] = _Operation(OVERFLOW_OPERATION)
         return ops[OVERFLOW_OPERATION]
 
-    def _genai_histogram(self, name: str) -> Any:
-        histogram = self._genai.get(name)
+    def _genai_histogram(self, spec: semconv.MetricSpec) -> Any:
+        histogram = self._genai.get(spec.name)
         if histogram is None:
-            spec = _GENAI_SPECS.get(name) or semconv.MetricSpec(name, "histogram", "s", "Duration of GenAI operations.")
-            histogram = self._genai[name] = self._meter.create_histogram(
+            histogram = self._genai[spec.name] = self._meter.create_histogram(
                 spec.name, unit=spec.unit, description=spec.description
             )
         return histogram

@@ -29,6 +29,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from zgen_otel import _current
+from zgen_otel import semconv as sc
 from zgen_otel._calls import (
     Call,
     Target,
@@ -333,7 +334,7 @@ def track_agent(name: str, *, attributes: Mapping[str, str | bool | int | float]
         TypeError: ``attributes`` have the wrong types.
         ValueError: ``name`` is empty or blank, or an attribute breaks the naming rules.
     """
-    return _genai("invoke_agent", "gen_ai.agent.name", name, attributes)
+    return _genai(sc.GEN_AI_INVOKE_AGENT_DURATION, "gen_ai.agent.name", name, attributes)
 
 
 def track_tool(name: str, *, attributes: Mapping[str, str | bool | int | float] | None = None) -> Any:
@@ -352,13 +353,15 @@ def track_tool(name: str, *, attributes: Mapping[str, str | bool | int | float] 
         TypeError: ``attributes`` have the wrong types.
         ValueError: ``name`` is empty or blank, or an attribute breaks the naming rules.
     """
-    return _genai("execute_tool", "gen_ai.tool.name", name, attributes)
+    return _genai(sc.GEN_AI_EXECUTE_TOOL_DURATION, "gen_ai.tool.name", name, attributes)
 
 
-def _genai(operation: str, key: str, name: str, attributes: Mapping[str, Any] | None) -> Any:
+def _genai(metric: sc.MetricSpec, key: str, name: str, attributes: Mapping[str, Any] | None) -> Any:
+    """``@track`` of GenAI agent or tool work: its calls also go to ``metric`` (``gen_ai.<operation>.duration``)."""
     _check_name(name)
+    operation = metric.name.split(".")[1]  # invoke_agent, execute_tool
     genai = {"gen_ai.operation.name": operation, key: name}
-    op = GenAIOperation(f"{operation} {name}", f"gen_ai.{operation}.duration", genai)
+    op = GenAIOperation(f"{operation} {name}", metric, genai)
     return track(op, attributes={**_check_attributes(attributes), **genai})
 
 

@@ -140,9 +140,10 @@ class CallCost(SpanProcessor):
             return
         try:
             call = model_call(attributes)
-            if call is None or table.priced_model(call.model, call.response_model) is None:
+            priced = None if call is None else table.priced_model(call.model, call.response_model)
+            if call is None or priced is None:
                 return
-            cost = table.call_cost(call.model, call.response_model, call.input_tokens or 0, call.output_tokens or 0)
+            cost = table.cost(priced, call.input_tokens or 0, call.output_tokens or 0)
             if cost is None:
                 return
             llm.record_call_cost(cost, table.currency, call.metric_attributes())

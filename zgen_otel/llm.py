@@ -200,7 +200,7 @@ def record_llm_usage(
     if duration is not None:
         inst.duration.record(duration, {**base, **_attrs(error__type=error_type)})
     if cost is not None and table is not None:
-        inst.cost.add(cost, {**base, "zgen.llm.currency": table.currency})
+        record_call_cost(cost, table.currency, base)
     return cost
 
 

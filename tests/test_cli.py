@@ -19,7 +19,7 @@ import pytest
 
 import zgen_otel
 from tests.support.net import free_port, hanging_port
-from tests.support.serve import Serve, clean_env
+from tests.support.serve import Serve, clean_env, serving_rules
 from tests.support.servers import Server
 from zgen_otel.cli import main as cli_main
 from zgen_otel.http import make_app
@@ -126,11 +126,8 @@ get_alert_manager().acknowledge_alert(acknowledged.id, by="oncall")
 @pytest.fixture(scope="module")
 def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """``zgen-otel serve`` with a metric and two active alerts (one acknowledged), from a --rules file."""
-    workdir = tmp_path_factory.mktemp("serve")
-    (workdir / "rules.py").write_text(RULES)
-    serve = Serve(workdir, "--rules", "rules.py")
-    yield serve
-    serve.stop()
+    with serving_rules(tmp_path_factory.mktemp("serve"), RULES) as serve:
+        yield serve
 
 
 def test_status_shows_the_page_and_the_active_alerts_given_an_address_without_scheme(serving: Serve) -> None:

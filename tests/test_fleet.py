@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 
-from tests.support.serve import Serve, clean_env, finish, start_python
+from tests.support.serve import Serve, clean_env, finish, serving_rules, start_python
 from tests.support.waiting import wait_for
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -73,11 +73,8 @@ FLEET = {
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """One ``zgen-otel serve --rules rules.py`` for the module (no default rules, no system monitor)."""
-    workdir = tmp_path_factory.mktemp("serve")
-    (workdir / "rules.py").write_text(RULES)
-    server = Serve(workdir, "--rules", "rules.py")
-    yield server
-    server.stop()
+    with serving_rules(tmp_path_factory.mktemp("serve"), RULES) as server:
+        yield server
 
 
 def sender(serve: Serve, service: str) -> dict[str, Any] | None:

@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,17 @@ class Serve:
         err = self._err.read_text()
         assert self.proc.returncode == 0 and "Traceback" not in err, err
         return err
+
+
+@contextmanager
+def serving_rules(workdir: Path, rules: str) -> Iterator[Serve]:
+    """``zgen-otel serve --rules rules.py`` in ``workdir``, ``rules`` the file's text; stopped afterwards."""
+    (workdir / "rules.py").write_text(rules)
+    serve = Serve(workdir, "--rules", "rules.py")
+    try:
+        yield serve
+    finally:
+        serve.stop()
 
 
 def start_python(name: str, source: str, workdir: Path, *args: str, **env: str) -> subprocess.Popen[str]:
